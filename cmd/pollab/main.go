@@ -1,0 +1,115 @@
+// Command pollab forges and verifies Proof-of-Learning proofs.
+//
+// This package only parses flags and prints; every mechanism lives in the library packages.
+// Exit codes: 0 success or proof accepted, 1 proof rejected, 2 bad input or usage.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sort"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes of the CLI contract.
+const (
+	exitOK       = 0
+	exitRejected = 1
+	exitBadInput = 2
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; otherwise the module's build info.
+var version = ""
+
+// commands is filled by each command file's init, so a command lives in one file.
+var commands []*cli.Command
+
+func register(c *cli.Command) { commands = append(commands, c) }
+
+func pollabVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev := ""
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				rev = s.Value[:12]
+			}
+		}
+		if rev != "" {
+			return "0.1.0+" + rev
+		}
+	}
+	return "0.1.0"
+}
+
+func newApp() *cli.App {
+	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	return &cli.App{
+		Name:           "pollab",
+		Usage:          "forge and verify Proof-of-Learning proofs",
+		Version:        pollabVersion(),
+		Commands:       commands,
+		ExitErrHandler: func(*cli.Context, error) {}, // main prints errors once, in one format
+		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
+			return usageError{err}
+		},
+	}
+}
+
+func main() { os.Exit(run(os.Args)) }
+
+// run executes the CLI and maps every outcome, including a panic, to the exit-code contract.
+func run(args []string) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "pollab: internal error: %v (please report this input)\n", r)
+			code = exitBadInput
+		}
+	}()
+	err := newApp().Run(args)
+	return exitCode(err)
+}
+
+// usageError marks bad flags or arguments.
+type usageError struct{ error }
+
+// rejectedError marks a verdict of "rejected": the message is printed, the exit code is 1.
+type rejectedError struct{ msg string }
+
+func (e rejectedError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var rej rejectedError
+	if errors.As(err, &rej) {
+		if rej.msg != "" {
+			fmt.Fprintf(os.Stderr, "pollab: rejected: %s\n", rej.msg)
+		}
+		return exitRejected
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) && ec.ExitCode() == exitOK {
+		return exitOK
+	}
+	fmt.Fprintf(os.Stderr, "pollab: %s\n", oneLine(err.Error()))
+	return exitBadInput
+}
+
+// oneLine keeps error output to one line, as the contract promises.
+func oneLine(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		if r == '\n' || r == '\r' {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}

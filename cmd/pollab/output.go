@@ -1,0 +1,68 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// printJSON writes one JSON document on stdout (the --json contract).
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// progress is a terminal progress bar on stderr, or nothing when quiet or not a terminal.
+type progress struct{ bar *progressbar.ProgressBar }
+
+// newProgress returns a bar for total units; it draws only on an interactive stderr.
+func newProgress(total int, desc string, quiet bool) *progress {
+	if quiet || !term.IsTerminal(int(os.Stderr.Fd())) || total <= 0 {
+		return &progress{}
+	}
+	bar := progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("steps"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	)
+	return &progress{bar: bar}
+}
+
+// Update is shaped like the library packages' Progress callbacks.
+func (p *progress) Update(done, total int, note string) {
+	if p.bar == nil {
+		return
+	}
+	if note != "" {
+		p.bar.Describe(note)
+	}
+	_ = p.bar.Set(done)
+}
+
+// Done clears the bar.
+func (p *progress) Done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+// stdout or discard: human-readable lines are suppressed under --json.
+func humanOut(jsonMode bool) io.Writer {
+	if jsonMode {
+		return io.Discard
+	}
+	return os.Stdout
+}
+
+func printf(w io.Writer, format string, a ...any) { fmt.Fprintf(w, format, a...) }
