@@ -1,0 +1,146 @@
+package autodiff
+
+import (
+	"fmt"
+	"strings"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// DType is the floating-point type a graph runs in. Values outside the graph are always
+// float64; a Float32 run rounds them with Round.
+type DType int
+
+const (
+	Float64 DType = iota
+	Float32
+)
+
+// ParseDType accepts "f64"/"float64" and "f32"/"float32" (case-insensitive).
+func ParseDType(s string) (DType, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "f64", "float64":
+		return Float64, nil
+	case "f32", "float32":
+		return Float32, nil
+	}
+	return 0, fmt.Errorf("dtype %q: want f64|float64|f32|float32", s)
+}
+
+// String returns "f64" or "f32".
+func (d DType) String() string {
+	switch d {
+	case Float64:
+		return "f64"
+	case Float32:
+		return "f32"
+	}
+	return fmt.Sprintf("DType(%d)", int(d))
+}
+
+// Round rounds every element to the nearest float32 for Float32 and does nothing for Float64,
+// so that a float32 run stores exactly what a float32 trainer would.
+func (d DType) Round(x []float64) {
+	if d != Float32 {
+		return
+	}
+	for i, v := range x {
+		x[i] = float64(float32(v))
+	}
+}
+
+func (d DType) valid() bool { return d == Float64 || d == Float32 }
+
+func (d DType) gorgonia() tensor.Dtype {
+	if d == Float32 {
+		return gorgonia.Float32
+	}
+	return gorgonia.Float64
+}
+
+// buffer is the backing store of one graph input, in the graph's dtype. The graph tensor is
+// built on top of it, so writing into it changes what the next run reads.
+type buffer struct {
+	f64 []float64
+	f32 []float32
+}
+
+func newBuffer(dt DType, n int) buffer {
+	if dt == Float32 {
+		return buffer{f32: make([]float32, n)}
+	}
+	return buffer{f64: make([]float64, n)}
+}
+
+func (b buffer) backing() interface{} {
+	if b.f32 != nil {
+		return b.f32
+	}
+	return b.f64
+}
+
+func (b buffer) set(src []float64) {
+	if b.f32 != nil {
+		for i, v := range src {
+			b.f32[i] = float32(v)
+		}
+		return
+	}
+	copy(b.f64, src)
+}
+
+func (b buffer) zero() {
+	clear(b.f32)
+	clear(b.f64)
+}
+
+func (b buffer) setAt(i int, v float64) {
+	if b.f32 != nil {
+		b.f32[i] = float32(v)
+		return
+	}
+	b.f64[i] = v
+}
+
+// readValue copies a node's computed value (scalar or tensor, either dtype) into dst and
+// returns its first element (the value itself for a scalar).
+func readValue(n *gorgonia.Node, dst []float64) (float64, error) {
+	v := n.Value()
+	if v == nil {
+		return 0, fmt.Errorf("node %v has no value after the run", n.Name())
+	}
+	switch d := v.Data().(type) {
+	case float64:
+		if len(dst) > 0 {
+			dst[0] = d
+		}
+		return d, nil
+	case float32:
+		if len(dst) > 0 {
+			dst[0] = float64(d)
+		}
+		return float64(d), nil
+	case []float64:
+		if dst != nil && len(d) != len(dst) {
+			return 0, fmt.Errorf("node %v: value has %d elements, want %d", n.Name(), len(d), len(dst))
+		}
+		copy(dst, d)
+		if len(d) == 0 {
+			return 0, nil
+		}
+		return d[0], nil
+	case []float32:
+		if dst != nil && len(d) != len(dst) {
+			return 0, fmt.Errorf("node %v: value has %d elements, want %d", n.Name(), len(d), len(dst))
+		}
+		for i, x := range d {
+			dst[i] = float64(x)
+		}
+		if len(d) == 0 {
+			return 0, nil
+		}
+		return float64(d[0]), nil
+	}
+	return 0, fmt.Errorf("node %v: unexpected value type %T", n.Name(), v.Data())
+}

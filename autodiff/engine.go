@@ -1,0 +1,420 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Net is what a model must provide to be compiled (models.Model satisfies it).
+type Net interface {
+	InputShape() []int                              // per sample, e.g. [1 28 28] or [784]
+	Classes() int                                   // number of logits
+	ParamShapes() [][]int                           // in flat order
+	Forward(b *Builder, x Node, params []Node) Node // returns logits [B, Classes]
+	FLOPsPerSample() float64                        // forward FLOPs of one sample (2 × multiply-adds)
+	Symbolic2nd() bool                              // ops allow symbolic double backprop
+}
+
+// kind names the compiled program: which outputs it computes.
+type kind int
+
+const (
+	kindLogits kind = iota
+	kindLossGrad
+	kindInputGrad
+	kindGradMatch
+)
+
+func (k kind) String() string {
+	return [...]string{"logits", "loss-grad", "input-grad", "grad-match"}[k]
+}
+
+type progKey struct {
+	kind  kind
+	batch int
+}
+
+// program is one compiled, pruned graph with its tape machine. Inputs are bound once, by
+// reference, to buffers that each call overwrites; outputs are read after RunAll and the
+// machine is Reset before the next run.
+type program struct {
+	vm gorgonia.VM
+
+	x      buffer
+	y      buffer   // one-hot labels [B,K]
+	params []buffer // one per tensor
+	gstar  []buffer // GradMatch target gradient, one per tensor
+
+	logits *gorgonia.Node
+	loss   *gorgonia.Node
+	grads  []*gorgonia.Node // dL/dW per tensor (LossGrad, GradMatch)
+	gx     *gorgonia.Node   // dL/dX (InputGrad) or dR/dX (GradMatch)
+	r      *gorgonia.Node   // R = |g - gstar|² (GradMatch)
+}
+
+// Engine runs compiled, pruned programs for one Net and dtype, cached per program kind and
+// batch size. Not safe for concurrent use: use one Engine per goroutine (they may share a
+// Ledger).
+type Engine struct {
+	net    Net
+	dt     DType
+	ledger *Ledger
+
+	inDim     int
+	classes   int
+	shapes    [][]int
+	sizes     []int
+	numParams int
+	flops     float64
+	setupErr  error
+
+	progs map[progKey]*program
+	f64   *Engine // float64 twin for the central-difference second-order path
+
+	// skipDerivReset disables the derivative reset between the two Grad calls of the
+	// symbolic GradMatch; only the regression test sets it.
+	skipDerivReset bool
+}
+
+// NewEngine prepares an engine for net; programs are compiled lazily on first use of each
+// (kind, batch size). ledger may be nil.
+func NewEngine(net Net, dt DType, ledger *Ledger) *Engine {
+	e := &Engine{net: net, dt: dt, ledger: ledger, progs: map[progKey]*program{}}
+	e.setupErr = e.setup()
+	return e
+}
+
+func (e *Engine) setup() error {
+	if !e.dt.valid() {
+		return fmt.Errorf("autodiff: invalid dtype %d", int(e.dt))
+	}
+	if e.net == nil {
+		return errors.New("autodiff: nil net")
+	}
+	e.inDim = 1
+	for _, d := range e.net.InputShape() {
+		if d < 1 {
+			return fmt.Errorf("autodiff: input shape %v has a non-positive dimension", e.net.InputShape())
+		}
+		e.inDim *= d
+	}
+	if e.classes = e.net.Classes(); e.classes < 1 {
+		return fmt.Errorf("autodiff: %d classes", e.classes)
+	}
+	e.shapes = e.net.ParamShapes()
+	if len(e.shapes) == 0 {
+		return errors.New("autodiff: net has no parameters")
+	}
+	for i, s := range e.shapes {
+		n := 1
+		for _, d := range s {
+			if d < 1 {
+				return fmt.Errorf("autodiff: parameter %d shape %v has a non-positive dimension", i, s)
+			}
+			n *= d
+		}
+		e.sizes = append(e.sizes, n)
+		e.numParams += n
+	}
+	e.flops = e.net.FLOPsPerSample()
+	return nil
+}
+
+// DType returns the dtype the engine's graphs run in.
+func (e *Engine) DType() DType { return e.dt }
+
+// NumParams is the length of the flat parameter vector the engine expects.
+func (e *Engine) NumParams() int { return e.numParams }
+
+// batchOf validates the lengths of params, x and (if wanted) labels and returns the batch size.
+func (e *Engine) batchOf(params, x []float64, labels []int, wantLabels bool) (int, error) {
+	if e.setupErr != nil {
+		return 0, e.setupErr
+	}
+	if len(params) != e.numParams {
+		return 0, fmt.Errorf("autodiff: %d parameters, want %d", len(params), e.numParams)
+	}
+	if len(x) == 0 || len(x)%e.inDim != 0 {
+		return 0, fmt.Errorf("autodiff: input length %d is not a positive multiple of %d", len(x), e.inDim)
+	}
+	B := len(x) / e.inDim
+	if wantLabels {
+		if len(labels) != B {
+			return 0, fmt.Errorf("autodiff: %d labels for a batch of %d", len(labels), B)
+		}
+		for i, c := range labels {
+			if c < 0 || c >= e.classes {
+				return 0, fmt.Errorf("autodiff: label %d of sample %d outside [0,%d)", c, i, e.classes)
+			}
+		}
+	}
+	return B, nil
+}
+
+// program returns the cached program for (k, B), compiling it on first use.
+func (e *Engine) program(k kind, B int) (*program, error) {
+	key := progKey{k, B}
+	if p, ok := e.progs[key]; ok {
+		return p, nil
+	}
+	p, err := e.compile(k, B)
+	if err != nil {
+		return nil, fmt.Errorf("autodiff: compile %s program, batch %d: %w", k, B, err)
+	}
+	e.progs[key] = p
+	return p, nil
+}
+
+// input creates a graph input of the given shape bound to a fresh buffer.
+func (e *Engine) input(g *gorgonia.ExprGraph, name string, shape []int) (*gorgonia.Node, buffer) {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	buf := newBuffer(e.dt, n)
+	t := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(buf.backing()))
+	node := gorgonia.NewTensor(g, e.dt.gorgonia(), len(shape), gorgonia.WithShape(shape...),
+		gorgonia.WithName(name), gorgonia.WithValue(t))
+	return node, buf
+}
+
+func (e *Engine) compile(k kind, B int) (p *program, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("gorgonia panicked: %v", r)
+		}
+	}()
+	if k == kindGradMatch && !e.net.Symbolic2nd() {
+		return nil, errors.New("net does not support symbolic second-order gradients")
+	}
+	g := gorgonia.NewGraph()
+	b := &Builder{g: g, dt: e.dt}
+	p = &program{}
+
+	xShape := append([]int{B}, e.net.InputShape()...)
+	x, xbuf := e.input(g, "x", xShape)
+	p.x = xbuf
+	inputs := gorgonia.Nodes{x}
+	pnodes := make([]Node, len(e.shapes))
+	raw := make([]*gorgonia.Node, len(e.shapes))
+	for i, s := range e.shapes {
+		n, buf := e.input(g, fmt.Sprintf("param%d", i), s)
+		pnodes[i], raw[i] = Node{n}, n
+		p.params = append(p.params, buf)
+		inputs = append(inputs, n)
+	}
+
+	z := e.net.Forward(b, Node{x}, pnodes)
+	if err := b.Err(); err != nil {
+		return nil, fmt.Errorf("forward: %w", err)
+	}
+	if zs := z.Shape(); len(zs) != 2 || zs[0] != B || zs[1] != e.classes {
+		return nil, fmt.Errorf("forward returned shape %v, want [%d %d]", zs, B, e.classes)
+	}
+	p.logits = z.n
+	var outputs gorgonia.Nodes
+	if k == kindLogits {
+		outputs = gorgonia.Nodes{z.n}
+	} else {
+		y, ybuf := e.input(g, "y", []int{B, e.classes})
+		p.y = ybuf
+		inputs = append(inputs, y)
+		loss := b.crossEntropy(z, Node{y})
+		if err := b.Err(); err != nil {
+			return nil, err
+		}
+		p.loss = loss.n
+		outputs = gorgonia.Nodes{loss.n}
+	}
+
+	switch k {
+	case kindLossGrad:
+		if p.grads, err = gorgonia.Grad(p.loss, raw...); err != nil {
+			return nil, fmt.Errorf("grad w.r.t. parameters: %w", err)
+		}
+		outputs = append(outputs, p.grads...)
+	case kindInputGrad:
+		gs, err := gorgonia.Grad(p.loss, x)
+		if err != nil {
+			return nil, fmt.Errorf("grad w.r.t. input: %w", err)
+		}
+		p.gx = gs[0]
+		outputs = append(outputs, p.gx)
+	case kindGradMatch:
+		if p.grads, err = gorgonia.Grad(p.loss, raw...); err != nil {
+			return nil, fmt.Errorf("grad w.r.t. parameters: %w", err)
+		}
+		stars := make([]*gorgonia.Node, len(e.shapes))
+		for i, s := range e.shapes {
+			n, buf := e.input(g, fmt.Sprintf("gstar%d", i), s)
+			stars[i] = n
+			p.gstar = append(p.gstar, buf)
+			inputs = append(inputs, n)
+		}
+		r := b.sqDist(p.grads, stars)
+		if err := b.Err(); err != nil {
+			return nil, err
+		}
+		p.r = r.n
+		if !e.skipDerivReset {
+			if err := resetDerivs(g); err != nil {
+				return nil, err
+			}
+		}
+		gs, err := gorgonia.Grad(p.r, x)
+		if err != nil {
+			return nil, fmt.Errorf("second-order grad w.r.t. input: %w", err)
+		}
+		p.gx = gs[0]
+		outputs = append(outputs, p.r, p.gx)
+		outputs = append(outputs, p.grads...)
+	}
+
+	prog, locMap, err := gorgonia.CompileFunction(g, inputs, outputs)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	p.vm = gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locMap))
+	return p, nil
+}
+
+// run executes the program once and leaves its outputs readable on the nodes.
+func (p *program) run() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("gorgonia panicked: %v", r)
+		}
+	}()
+	// Reset first: RunAll on a machine that already ran silently does nothing.
+	p.vm.Reset()
+	if err := p.vm.RunAll(); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	return nil
+}
+
+// load copies parameters, inputs and one-hot labels into the program's buffers.
+func (e *Engine) load(p *program, params, x []float64, labels []int) {
+	off := 0
+	for i, buf := range p.params {
+		buf.set(params[off : off+e.sizes[i]])
+		off += e.sizes[i]
+	}
+	p.x.set(x)
+	if labels != nil {
+		p.y.zero()
+		for i, c := range labels {
+			p.y.setAt(i*e.classes+c, 1)
+		}
+	}
+}
+
+// readGrads copies per-tensor gradient values into the flat vector dst.
+func (e *Engine) readGrads(nodes []*gorgonia.Node, dst []float64) error {
+	off := 0
+	for i, n := range nodes {
+		if _, err := readValue(n, dst[off:off+e.sizes[i]]); err != nil {
+			return err
+		}
+		off += e.sizes[i]
+	}
+	return nil
+}
+
+func (e *Engine) record(start time.Time, B int, fwd, bwd, second int64, flops float64) {
+	e.ledger.add(Cost{
+		Forward: fwd, Backward: bwd, SecondOrder: second,
+		Samples: fwd * int64(B),
+		FLOPs:   flops,
+		Wall:    time.Since(start),
+	})
+}
+
+// LossGrad returns the mean cross-entropy loss and writes its gradient w.r.t. the flat
+// parameters into grad (length NumParams).
+func (e *Engine) LossGrad(params, x []float64, labels []int, grad []float64) (float64, error) {
+	start := time.Now()
+	B, err := e.batchOf(params, x, labels, true)
+	if err != nil {
+		return 0, err
+	}
+	if len(grad) != e.numParams {
+		return 0, fmt.Errorf("autodiff: LossGrad: grad has %d elements, want %d", len(grad), e.numParams)
+	}
+	p, err := e.program(kindLossGrad, B)
+	if err != nil {
+		return 0, err
+	}
+	e.load(p, params, x, labels)
+	if err := p.run(); err != nil {
+		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
+	}
+	loss, err := readValue(p.loss, nil)
+	if err != nil {
+		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
+	}
+	if err := e.readGrads(p.grads, grad); err != nil {
+		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
+	}
+	e.record(start, B, 1, 1, 0, 3*e.flops*float64(B))
+	return loss, nil
+}
+
+// InputGrad returns the mean cross-entropy loss and writes its gradient w.r.t. the inputs
+// into gx (length len(x)).
+func (e *Engine) InputGrad(params, x []float64, labels []int, gx []float64) (float64, error) {
+	start := time.Now()
+	B, err := e.batchOf(params, x, labels, true)
+	if err != nil {
+		return 0, err
+	}
+	if len(gx) != len(x) {
+		return 0, fmt.Errorf("autodiff: InputGrad: gx has %d elements, want %d", len(gx), len(x))
+	}
+	p, err := e.program(kindInputGrad, B)
+	if err != nil {
+		return 0, err
+	}
+	e.load(p, params, x, labels)
+	if err := p.run(); err != nil {
+		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
+	}
+	loss, err := readValue(p.loss, nil)
+	if err != nil {
+		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
+	}
+	if _, err := readValue(p.gx, gx); err != nil {
+		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
+	}
+	e.record(start, B, 1, 1, 0, 3*e.flops*float64(B))
+	return loss, nil
+}
+
+// Logits runs the forward pass only; out has B*Classes elements, row-major [B, Classes].
+func (e *Engine) Logits(params, x []float64, out []float64) error {
+	start := time.Now()
+	B, err := e.batchOf(params, x, nil, false)
+	if err != nil {
+		return err
+	}
+	if len(out) != B*e.classes {
+		return fmt.Errorf("autodiff: Logits: out has %d elements, want %d", len(out), B*e.classes)
+	}
+	p, err := e.program(kindLogits, B)
+	if err != nil {
+		return err
+	}
+	e.load(p, params, x, nil)
+	if err := p.run(); err != nil {
+		return fmt.Errorf("autodiff: Logits: %w", err)
+	}
+	if _, err := readValue(p.logits, out); err != nil {
+		return fmt.Errorf("autodiff: Logits: %w", err)
+	}
+	e.record(start, B, 1, 0, 0, e.flops*float64(B))
+	return nil
+}

@@ -1,0 +1,5 @@
+package autodiff
+
+// SkipDerivReset lets the external regression test build the symbolic second-order graph
+// without the derivative reset.
+func SkipDerivReset(e *Engine) { e.skipDerivReset = true }

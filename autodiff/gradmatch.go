@@ -1,0 +1,158 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// SecondOrder selects how GradMatch computes the mixed second derivative.
+type SecondOrder int
+
+const (
+	// Symbolic builds g = ∂L/∂W, R = Σ(g - g*)² and ∂R/∂X in one graph (double
+	// backprop with the derivative reset) and runs it in the engine's dtype. Only for nets
+	// whose ops differentiate twice (Net.Symbolic2nd).
+	Symbolic SecondOrder = iota
+	// CentralDiff approximates ∂R/∂X = vᵀ ∂²L/∂W∂X, v = 2(g - g*), by
+	// [∂L/∂X(W + εv) - ∂L/∂X(W - εv)] / (2ε) with ε = 1e-4/|v|∞. It always runs in float64
+	// (in float32 the perturbations drown in rounding and cross ReLU kinks) and works for
+	// any net: 1 LossGrad + 2 InputGrad passes.
+	CentralDiff
+)
+
+// ParseSecondOrder accepts "symbolic" and "central".
+func ParseSecondOrder(s string) (SecondOrder, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "symbolic":
+		return Symbolic, nil
+	case "central", "central-diff", "centraldiff":
+		return CentralDiff, nil
+	}
+	return 0, fmt.Errorf("second-order method %q: want symbolic|central", s)
+}
+
+// String returns "symbolic" or "central".
+func (m SecondOrder) String() string {
+	switch m {
+	case Symbolic:
+		return "symbolic"
+	case CentralDiff:
+		return "central"
+	}
+	return fmt.Sprintf("SecondOrder(%d)", int(m))
+}
+
+// centralStep is the size of the largest parameter perturbation |ε·v|∞ of CentralDiff:
+// small enough for the truncation error (∝ ε²) and ReLU-kink crossings to stay negligible,
+// large enough that float64 rounding (∝ 1e-16/ε) does too.
+const centralStep = 1e-4
+
+// GradMatch computes, for g(X) = ∂L(W;X,y)/∂W, the residual R = |g - gstar|² and dR/dX
+// (into dRdX, len(x)); g (NumParams) is filled with the parameter gradient. See SecondOrder
+// for the two methods. Symbolic errors (does not panic) when the net lacks Symbolic2nd.
+func (e *Engine) GradMatch(m SecondOrder, params, x []float64, labels []int, gstar, g, dRdX []float64) (float64, error) {
+	B, err := e.batchOf(params, x, labels, true)
+	if err != nil {
+		return 0, err
+	}
+	if len(gstar) != e.numParams || len(g) != e.numParams {
+		return 0, fmt.Errorf("autodiff: GradMatch: gstar has %d and g %d elements, want %d", len(gstar), len(g), e.numParams)
+	}
+	if len(dRdX) != len(x) {
+		return 0, fmt.Errorf("autodiff: GradMatch: dRdX has %d elements, want %d", len(dRdX), len(x))
+	}
+	switch m {
+	case Symbolic:
+		return e.gradMatchSymbolic(B, params, x, labels, gstar, g, dRdX)
+	case CentralDiff:
+		return e.gradMatchCentral(params, x, labels, gstar, g, dRdX)
+	}
+	return 0, fmt.Errorf("autodiff: GradMatch: unknown method %d", int(m))
+}
+
+func (e *Engine) gradMatchSymbolic(B int, params, x []float64, labels []int, gstar, g, dRdX []float64) (float64, error) {
+	start := time.Now()
+	if !e.net.Symbolic2nd() {
+		return 0, errors.New("autodiff: GradMatch: symbolic second-order is not supported by this net (use central)")
+	}
+	p, err := e.program(kindGradMatch, B)
+	if err != nil {
+		return 0, err
+	}
+	e.load(p, params, x, labels)
+	off := 0
+	for i, buf := range p.gstar {
+		buf.set(gstar[off : off+e.sizes[i]])
+		off += e.sizes[i]
+	}
+	if err := p.run(); err != nil {
+		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
+	}
+	r, err := readValue(p.r, nil)
+	if err != nil {
+		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
+	}
+	if _, err := readValue(p.gx, dRdX); err != nil {
+		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
+	}
+	if err := e.readGrads(p.grads, g); err != nil {
+		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
+	}
+	e.record(start, B, 1, 1, 1, 9*e.flops*float64(B))
+	return r, nil
+}
+
+// float64Twin returns an engine in float64 on the same net and ledger.
+func (e *Engine) float64Twin() *Engine {
+	if e.dt == Float64 {
+		return e
+	}
+	if e.f64 == nil {
+		e.f64 = NewEngine(e.net, Float64, e.ledger)
+	}
+	return e.f64
+}
+
+func (e *Engine) gradMatchCentral(params, x []float64, labels []int, gstar, g, dRdX []float64) (float64, error) {
+	f := e.float64Twin()
+	if _, err := f.LossGrad(params, x, labels, g); err != nil {
+		return 0, fmt.Errorf("autodiff: GradMatch central: %w", err)
+	}
+	v := make([]float64, len(g))
+	var r, vmax float64
+	for i := range g {
+		d := g[i] - gstar[i]
+		r += d * d
+		v[i] = 2 * d
+		vmax = max(vmax, math.Abs(v[i]))
+	}
+	if vmax == 0 || math.IsNaN(vmax) || math.IsInf(vmax, 0) {
+		if vmax != 0 {
+			return 0, fmt.Errorf("autodiff: GradMatch central: gradient residual is not finite")
+		}
+		clear(dRdX) // g = gstar: R has a minimum here
+		return r, nil
+	}
+	eps := centralStep / vmax
+	w := make([]float64, len(params))
+	minus := make([]float64, len(x))
+	for i := range w {
+		w[i] = params[i] + eps*v[i]
+	}
+	if _, err := f.InputGrad(w, x, labels, dRdX); err != nil {
+		return 0, fmt.Errorf("autodiff: GradMatch central (+ε): %w", err)
+	}
+	for i := range w {
+		w[i] = params[i] - eps*v[i]
+	}
+	if _, err := f.InputGrad(w, x, labels, minus); err != nil {
+		return 0, fmt.Errorf("autodiff: GradMatch central (-ε): %w", err)
+	}
+	for i := range dRdX {
+		dRdX[i] = (dRdX[i] - minus[i]) / (2 * eps)
+	}
+	return r, nil
+}
