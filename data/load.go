@@ -1,0 +1,127 @@
+package data
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Split selects the training or the test part of a dataset.
+type Split int
+
+const (
+	Train Split = iota
+	Test
+)
+
+// String names the split ("train", "test").
+func (s Split) String() string {
+	switch s {
+	case Train:
+		return "train"
+	case Test:
+		return "test"
+	}
+	return fmt.Sprintf("Split(%d)", int(s))
+}
+
+// ParseSplit parses "train" or "test".
+func ParseSplit(s string) (Split, error) {
+	switch s {
+	case "train":
+		return Train, nil
+	case "test":
+		return Test, nil
+	}
+	return 0, fmt.Errorf("unknown split %q (want train or test)", s)
+}
+
+// Load returns the named dataset's split. Names (canonical forms in Dataset.Name):
+//
+//	mnist                  60000/10000 points [1 28 28], 10 classes, from the GoMNIST module
+//	                       directory or $POLLAB_MNIST_DIR
+//	fashion-mnist          same layout, from /usr/share/datasets/fashion-mnist (Debian package
+//	                       dataset-fashion-mnist) or $POLLAB_FASHION_DIR
+//	cifar10                50000/10000 points [3 32 32], 10 classes, binary batches in
+//	                       $POLLAB_CIFAR_DIR
+//	cifar100               50000/10000 points [3 32 32], 100 fine classes, train.bin/test.bin in
+//	                       $POLLAB_CIFAR100_DIR (else $POLLAB_CIFAR_DIR)
+//	synthetic[:k=v,...]    seeded Gaussian clusters, keys n, test, dim, classes, seed
+//
+// Parsed datasets are cached per (name, split, source directory) and shared between callers,
+// so the result must be treated as read-only. Errors are not cached.
+func Load(name string, split Split) (*Dataset, error) {
+	if split != Train && split != Test {
+		return nil, fmt.Errorf("load %q: unknown split %d", name, int(split))
+	}
+	base, _, _ := strings.Cut(name, ":")
+	var (
+		key  string
+		load func() (*Dataset, error)
+	)
+	switch base {
+	case "mnist", "fashion-mnist":
+		if base != name {
+			return nil, fmt.Errorf("load %q: %s takes no options", name, base)
+		}
+		dir, err := mnistFamilyDir(base)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", base, err)
+		}
+		key = base + "|" + dir
+		load = func() (*Dataset, error) { return loadMNISTFamily(base, dir, split) }
+	case "cifar10", "cifar100":
+		if base != name {
+			return nil, fmt.Errorf("load %q: %s takes no options", name, base)
+		}
+		dir, err := cifarDir(base)
+		if err != nil {
+			return nil, fmt.Errorf("load %s: %w", base, err)
+		}
+		key = base + "|" + dir
+		load = func() (*Dataset, error) { return loadCIFAR(base, dir, split) }
+	case "synthetic":
+		cfg, err := parseSynthetic(name)
+		if err != nil {
+			return nil, fmt.Errorf("load %q: %w", name, err)
+		}
+		key = cfg.name()
+		load = func() (*Dataset, error) { return cfg.generate(split) }
+	default:
+		return nil, fmt.Errorf("load %q: unknown dataset (want mnist, fashion-mnist, cifar10, cifar100 or synthetic[:k=v,...])", name)
+	}
+	return cached(key+"|"+split.String(), load)
+}
+
+// cacheEntry holds one (possibly in-progress) load; concurrent callers wait on once.
+type cacheEntry struct {
+	once sync.Once
+	d    *Dataset
+	err  error
+}
+
+var (
+	cacheMu sync.Mutex
+	cache   = map[string]*cacheEntry{}
+)
+
+// cached runs load at most once per key among concurrent callers and keeps successes.
+func cached(key string, load func() (*Dataset, error)) (*Dataset, error) {
+	cacheMu.Lock()
+	e, ok := cache[key]
+	if !ok {
+		e = &cacheEntry{}
+		cache[key] = e
+	}
+	cacheMu.Unlock()
+	e.once.Do(func() { e.d, e.err = load() })
+	if e.err != nil {
+		cacheMu.Lock()
+		if cache[key] == e {
+			delete(cache, key) // let a later call retry, e.g. after the files appear
+		}
+		cacheMu.Unlock()
+		return nil, e.err
+	}
+	return e.d, nil
+}
