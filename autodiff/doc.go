@@ -19,6 +19,4 @@
 // optional Ledger shared by engines. Gorgonia panics during graph construction or on the
 // calling goroutine are returned as errors; inputs are validated first so that the ops
 // themselves (which run on a goroutine of the TapeMachine) never see bad shapes.
-//
-
 package autodiff

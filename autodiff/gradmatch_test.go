@@ -1,0 +1,169 @@
+package autodiff_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"pollab/autodiff"
+	"pollab/models"
+)
+
+// residual returns R(W, X) = |∂L/∂W - gstar|² computed from first-order gradients only.
+func residual(t *testing.T, e *autodiff.Engine, w, x []float64, y []int, gstar []float64) float64 {
+	t.Helper()
+	g := make([]float64, len(w))
+	if _, err := e.LossGrad(w, x, y, g); err != nil {
+		t.Fatal(err)
+	}
+	var r float64
+	for i := range g {
+		r += (g[i] - gstar[i]) * (g[i] - gstar[i])
+	}
+	return r
+}
+
+// matchTarget is a target gradient near, but not at, the batch's own gradient, so that R and
+// dR/dX are far from zero.
+func matchTarget(t *testing.T, e *autodiff.Engine, w, x []float64, y []int) []float64 {
+	t.Helper()
+	g := make([]float64, len(w))
+	if _, err := e.LossGrad(w, x, y, g); err != nil {
+		t.Fatal(err)
+	}
+	var rms float64
+	for _, v := range g {
+		rms += v * v
+	}
+	rms = math.Sqrt(rms / float64(len(g)))
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := range g {
+		g[i] += 0.3 * rms * r.NormFloat64()
+	}
+	return g
+}
+
+func TestGradMatchMatchesFiniteDifferences(t *testing.T) {
+	for _, spec := range []string{"mlp:30-16-10:relu", "mlp:30-16-12-10:tanh"} {
+		t.Run(spec, func(t *testing.T) {
+			m := mustParse(t, spec)
+			w := models.Init(m, 21)
+			x, y := batch(m, 4, 22)
+			e := autodiff.NewEngine(m, autodiff.Float64, nil)
+			gstar := matchTarget(t, e, w, x, y)
+
+			var dRdX [2][]float64
+			for i, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
+				g := make([]float64, len(w))
+				dRdX[i] = make([]float64, len(x))
+				r, err := e.GradMatch(method, w, x, y, gstar, g, dRdX[i])
+				if err != nil {
+					t.Fatalf("%v: %v", method, err)
+				}
+				if want := residual(t, e, w, x, y, gstar); math.Abs(r-want) > 1e-12*want {
+					t.Errorf("%v: R = %v, recomputed %v", method, r, want)
+				}
+				gl := make([]float64, len(w))
+				if _, err := e.LossGrad(w, x, y, gl); err != nil {
+					t.Fatal(err)
+				}
+				if rel := relErr(g, gl); rel > 1e-12 {
+					t.Errorf("%v: returned g differs from LossGrad by %.3g", method, rel)
+				}
+			}
+			idx := subset(len(x), 30, 5)
+			fd := centralFD(t, x, idx, 1e-5, func() float64 { return residual(t, e, w, x, y, gstar) })
+			for i, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
+				rel := relErr(pick(dRdX[i], idx), fd)
+				t.Logf("%v dR/dX vs finite differences of R: relative error %.3g", method, rel)
+				if rel > 1e-5 {
+					t.Errorf("%v dR/dX vs finite differences of R: relative error %.3g > 1e-5", method, rel)
+				}
+			}
+			rel := relErr(dRdX[1], dRdX[0])
+			t.Logf("central vs symbolic dR/dX: relative error %.3g", rel)
+			if rel > 1e-5 {
+				t.Errorf("central vs symbolic dR/dX: relative error %.3g > 1e-5", rel)
+			}
+		})
+	}
+}
+
+// TestGradMatchFloat32 checks the symbolic path in float32 against float64, and that the
+// central path ignores the engine dtype (always float64).
+func TestGradMatchFloat32(t *testing.T) {
+	m := mustParse(t, "mlp:30-16-10:tanh")
+	w := models.Init(m, 1)
+	autodiff.Float32.Round(w)
+	x, y := batch(m, 4, 2)
+	autodiff.Float32.Round(x)
+	e64 := autodiff.NewEngine(m, autodiff.Float64, nil)
+	e32 := autodiff.NewEngine(m, autodiff.Float32, nil)
+	gstar := matchTarget(t, e64, w, x, y)
+	autodiff.Float32.Round(gstar)
+	run := func(e *autodiff.Engine, method autodiff.SecondOrder) []float64 {
+		d := make([]float64, len(x))
+		if _, err := e.GradMatch(method, w, x, y, gstar, make([]float64, len(w)), d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	ref := run(e64, autodiff.Symbolic)
+	if rel := relErr(run(e32, autodiff.Symbolic), ref); rel > 1e-4 {
+		t.Errorf("symbolic f32 vs f64: relative error %.3g > 1e-4", rel)
+	}
+	if got, want := run(e32, autodiff.CentralDiff), run(e64, autodiff.CentralDiff); relErr(got, want) != 0 {
+		t.Errorf("central path on a float32 engine is not the float64 computation")
+	}
+}
+
+func TestGradMatchConvNets(t *testing.T) {
+	m := mustParse(t, "lenet5")
+	w := models.Init(m, 1)
+	x, y := batch(m, 2, 2)
+	e := autodiff.NewEngine(m, autodiff.Float64, nil)
+	gstar := matchTarget(t, e, w, x, y)
+	g := make([]float64, len(w))
+	dRdX := make([]float64, len(x))
+	_, err := e.GradMatch(autodiff.Symbolic, w, x, y, gstar, g, dRdX)
+	if err == nil || !strings.Contains(err.Error(), "symbolic") {
+		t.Fatalf("symbolic GradMatch on lenet5: err = %v, want a 'not supported' error", err)
+	}
+	if _, err := e.GradMatch(autodiff.CentralDiff, w, x, y, gstar, g, dRdX); err != nil {
+		t.Fatal(err)
+	}
+	idx := subset(len(x), 10, 3)
+	fd := centralFD(t, x, idx, 1e-5, func() float64 { return residual(t, e, w, x, y, gstar) })
+	rel := relErr(pick(dRdX, idx), fd)
+	t.Logf("lenet5 central dR/dX vs finite differences of R: relative error %.3g", rel)
+	if rel > 1e-5 {
+		t.Errorf("lenet5 central dR/dX: relative error %.3g > 1e-5", rel)
+	}
+}
+
+// TestSecondGradNeedsDerivReset pins the Gorgonia v0.9.18 bug the derivative reset works
+// around: without it, Grad(R, X) on a graph that already holds Grad(L, W) reuses stale
+// derivatives and is silently wrong. If this test fails, upstream has fixed the bug: drop
+// resetDerivs (derivreset.go) and this test.
+func TestSecondGradNeedsDerivReset(t *testing.T) {
+	m := mustParse(t, "mlp:30-16-10:tanh")
+	w := models.Init(m, 31)
+	x, y := batch(m, 4, 32)
+	e := autodiff.NewEngine(m, autodiff.Float64, nil)
+	gstar := matchTarget(t, e, w, x, y)
+	broken := autodiff.NewEngine(m, autodiff.Float64, nil)
+	autodiff.SkipDerivReset(broken)
+	dRdX := make([]float64, len(x))
+	if _, err := broken.GradMatch(autodiff.Symbolic, w, x, y, gstar, make([]float64, len(w)), dRdX); err != nil {
+		t.Skipf("without the reset the second Grad now fails loudly (%v); the reset may be unnecessary", err)
+	}
+	idx := subset(len(x), 30, 5)
+	fd := centralFD(t, x, idx, 1e-5, func() float64 { return residual(t, e, w, x, y, gstar) })
+	rel := relErr(pick(dRdX, idx), fd)
+	t.Logf("without derivative reset: relative error %.3g", rel)
+	if rel < 1e-2 {
+		t.Fatalf("second-order gradient without the derivative reset is correct (relative error %.3g): "+
+			"gorgonia fixed the stale-derivative bug, remove resetDerivs and this test", rel)
+	}
+}
