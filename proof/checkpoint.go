@@ -1,0 +1,206 @@
+package proof
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+
+	"pollab/autodiff"
+	"pollab/models"
+)
+
+// MomentumPrefix prefixes the name of a parameter's momentum buffer in a checkpoint.
+const MomentumPrefix = "momentum."
+
+// Checkpoint is the training state before update Step: the flat parameter vector (the
+// model's tensors in order), the SGD momentum buffers (nil when momentum is 0) and the learning
+// rate the next update uses.
+type Checkpoint struct {
+	Step     int
+	LR       float64
+	Params   []float64
+	Momentum []float64
+}
+
+// maxCheckpointHeader bounds a checkpoint's JSON header: a few hundred bytes per tensor.
+const maxCheckpointHeader = 1 << 20
+
+// stDTypeName maps a run dtype to its safetensors dtype.
+func stDTypeName(dt autodiff.DType) string {
+	if dt == autodiff.Float32 {
+		return "F32"
+	}
+	return "F64"
+}
+
+// checkpointLayout is what a checkpoint of one run must contain.
+type checkpointLayout struct {
+	model    models.Model
+	dtype    autodiff.DType
+	momentum bool // momentum buffers present
+}
+
+// bufferBytes is the exact size of a checkpoint's data buffer.
+func (l checkpointLayout) bufferBytes() int64 {
+	n := int64(l.model.NumParams())
+	if l.momentum {
+		n *= 2
+	}
+	return n * int64(stDTypeSizes[stDTypeName(l.dtype)])
+}
+
+// maxFileBytes bounds a checkpoint file of this layout (buffer plus the largest header).
+func (l checkpointLayout) maxFileBytes() int64 { return 8 + maxCheckpointHeader + l.bufferBytes() }
+
+// encodeCheckpoint streams c to w as safetensors.
+func encodeCheckpoint(w io.Writer, l checkpointLayout, c *Checkpoint) error {
+	n := l.model.NumParams()
+	if len(c.Params) != n {
+		return fmt.Errorf("checkpoint step %d: %d parameters, model %s has %d", c.Step, len(c.Params), l.model.Spec(), n)
+	}
+	mom := c.Momentum
+	if l.momentum && mom == nil {
+		mom = make([]float64, n) // PyTorch's buffer before the first update is all zeros
+	}
+	if !l.momentum && len(mom) > 0 {
+		return fmt.Errorf("checkpoint step %d: momentum buffers given but the run's momentum is 0", c.Step)
+	}
+	if l.momentum && len(mom) != n {
+		return fmt.Errorf("checkpoint step %d: %d momentum values, model has %d parameters", c.Step, len(mom), n)
+	}
+	if math.IsNaN(c.LR) || math.IsInf(c.LR, 0) {
+		return fmt.Errorf("checkpoint step %d: lr %v is not finite", c.Step, c.LR)
+	}
+	for _, vs := range [][]float64{c.Params, mom} {
+		for i, v := range vs {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return fmt.Errorf("checkpoint step %d: value %d is %v (not finite)", c.Step, i, v)
+			}
+		}
+	}
+	dt := stDTypeName(l.dtype)
+	var tensors []stWriteTensor
+	off := 0
+	for _, t := range l.model.Tensors() {
+		size := 1
+		for _, d := range t.Shape {
+			size *= d
+		}
+		tensors = append(tensors, stWriteTensor{Name: t.Name, DType: dt, Shape: t.Shape, Values: c.Params[off : off+size]})
+		if l.momentum {
+			tensors = append(tensors, stWriteTensor{Name: MomentumPrefix + t.Name, DType: dt, Shape: t.Shape, Values: mom[off : off+size]})
+		}
+		off += size
+	}
+	meta := map[string]string{
+		"format": CheckpointFormat,
+		"step":   strconv.Itoa(c.Step),
+		"lr":     strconv.FormatFloat(c.LR, 'g', -1, 64),
+		"model":  l.model.Spec(),
+	}
+	return writeSafetensors(w, tensors, meta)
+}
+
+// decodeCheckpoint parses a whole checkpoint file (already size-bounded and hash-checked)
+// and validates it against the layout: the exact tensor set, shapes, dtype, finite values,
+// and metadata naming the model and wantStep.
+func decodeCheckpoint(b []byte, l checkpointLayout, modelSpec string, wantStep int) (*Checkpoint, error) {
+	h, err := parseSafetensorsHeader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	md := h.Metadata
+	if md["format"] != CheckpointFormat {
+		return nil, fmt.Errorf("metadata format %q, want %q", md["format"], CheckpointFormat)
+	}
+	if md["model"] != modelSpec {
+		return nil, fmt.Errorf("metadata model %q, manifest says %q", md["model"], modelSpec)
+	}
+	step, err := strconv.Atoi(md["step"])
+	if err != nil {
+		return nil, fmt.Errorf("metadata step %q is not an integer", md["step"])
+	}
+	if step != wantStep {
+		return nil, fmt.Errorf("metadata step %d, manifest lists it as step %d", step, wantStep)
+	}
+	lr, err := strconv.ParseFloat(md["lr"], 64)
+	if err != nil || math.IsNaN(lr) || math.IsInf(lr, 0) {
+		return nil, fmt.Errorf("metadata lr %q is not a finite number", md["lr"])
+	}
+
+	tensors := l.model.Tensors()
+	want := len(tensors)
+	if l.momentum {
+		want *= 2
+	}
+	if len(h.Tensors) != want {
+		// Name the first extra or missing tensor: the likeliest mistakes are a partial momentum
+		// set or a different model.
+		known := map[string]bool{}
+		for _, t := range tensors {
+			known[t.Name] = true
+			if l.momentum {
+				known[MomentumPrefix+t.Name] = true
+			}
+		}
+		for _, t := range h.Tensors {
+			if !known[t.Name] {
+				return nil, fmt.Errorf("unexpected tensor %q (%d tensors, want %d)", t.Name, len(h.Tensors), want)
+			}
+		}
+		return nil, fmt.Errorf("%d tensors, want %d (parameters%s)", len(h.Tensors), want, map[bool]string{true: " and all momentum buffers", false: " only: momentum is 0"}[l.momentum])
+	}
+	dt := stDTypeName(l.dtype)
+	c := &Checkpoint{Step: step, LR: lr, Params: make([]float64, l.model.NumParams())}
+	if l.momentum {
+		c.Momentum = make([]float64, l.model.NumParams())
+	}
+	off := 0
+	for _, t := range tensors {
+		size := 1
+		for _, d := range t.Shape {
+			size *= d
+		}
+		read := func(name string, dst []float64) error {
+			info, ok := h.Tensor(name)
+			if !ok {
+				return fmt.Errorf("missing tensor %q", name)
+			}
+			if info.DType != dt {
+				return fmt.Errorf("tensor %q has dtype %s, the run is %s", name, info.DType, dt)
+			}
+			if !equalShape(info.Shape, t.Shape) {
+				return fmt.Errorf("tensor %q has shape %v, model %s wants %v", name, info.Shape, modelSpec, t.Shape)
+			}
+			raw := b[h.BufferBase+info.Begin : h.BufferBase+info.End]
+			if err := decodeFloats(raw, dt, dst); err != nil {
+				return fmt.Errorf("tensor %q: %w", name, err)
+			}
+			return nil
+		}
+		if err := read(t.Name, c.Params[off:off+size]); err != nil {
+			return nil, err
+		}
+		if l.momentum {
+			if err := read(MomentumPrefix+t.Name, c.Momentum[off:off+size]); err != nil {
+				return nil, err
+			}
+		}
+		off += size
+	}
+	return c, nil
+}
+
+func equalShape(a []int64, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != int64(b[i]) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,427 @@
+package proof
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"pollab/autodiff"
+	"pollab/models"
+)
+
+// FormatVersion names the proof format this package reads and writes.
+const FormatVersion = "pollab-proof/1"
+
+// CheckpointFormat is the "format" metadata of every checkpoint file.
+const CheckpointFormat = "pollab-checkpoint/1"
+
+// Fixed file names inside a proof directory.
+const (
+	ManifestFile   = "manifest.json"
+	ProvenanceFile = "provenance.json"
+	LedgerFile     = "ledger.json"
+	IndicesFile    = "indices.bin"
+	HashesFile     = "hashes.bin"
+	AugSeedsFile   = "augseeds.bin"
+	PayloadFile    = "payload.bin"
+	CheckpointDir  = "ckpt"
+)
+
+// maxManifestBytes caps manifest.json; a manifest lists one small entry per checkpoint, so
+// 64 MB is room for hundreds of thousands of checkpoints.
+const maxManifestBytes = 64 << 20
+
+// Hyper holds the SGD hyperparameters (PyTorch torch.optim.SGD with a MultiStepLR scheduler
+// stepped once per iteration).
+type Hyper struct {
+	LR          float64 `json:"lr"`
+	Momentum    float64 `json:"momentum"`
+	WeightDecay float64 `json:"weight_decay"`
+	Milestones  []int   `json:"milestones"` // in steps, increasing
+	Gamma       float64 `json:"gamma"`
+}
+
+// LRAt is the learning rate used by update step (0-based): lr · gamma^(number of milestones
+// m <= step), which is what MultiStepLR gives after `step` scheduler steps.
+func (h Hyper) LRAt(step int) float64 {
+	lr := h.LR
+	for _, m := range h.Milestones {
+		if m <= step {
+			lr *= h.Gamma
+		}
+	}
+	return lr
+}
+
+// Validate checks that the hyperparameters describe a runnable SGD.
+func (h Hyper) Validate() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case !finite(h.LR) || h.LR < 0:
+		return fmt.Errorf("lr %v is not a finite non-negative number", h.LR)
+	case !finite(h.Momentum) || h.Momentum < 0 || h.Momentum >= 1:
+		return fmt.Errorf("momentum %v is not in [0, 1)", h.Momentum)
+	case !finite(h.WeightDecay) || h.WeightDecay < 0:
+		return fmt.Errorf("weight_decay %v is not a finite non-negative number", h.WeightDecay)
+	case !finite(h.Gamma) || (len(h.Milestones) > 0 && h.Gamma <= 0):
+		return fmt.Errorf("gamma %v is not a finite positive number", h.Gamma)
+	}
+	for i, m := range h.Milestones {
+		if m < 0 || (i > 0 && m <= h.Milestones[i-1]) {
+			return fmt.Errorf("milestones %v are not increasing non-negative steps", h.Milestones)
+		}
+	}
+	return nil
+}
+
+// Optimizer is the manifest's optimizer section: its name ("sgd") and hyperparameters.
+type Optimizer struct {
+	Name string `json:"name"`
+	Hyper
+}
+
+// DatasetInfo identifies the training set the batch table indexes.
+type DatasetInfo struct {
+	Name        string `json:"name"`        // canonical, re-loadable (data.Load)
+	N           int    `json:"n"`           // number of points
+	Fingerprint string `json:"fingerprint"` // hex of data.Dataset.Fingerprint()
+	// Shape and Classes describe a point (and so the payload's points); when omitted the
+	// model's InputShape and Classes are used.
+	Shape   []int `json:"shape,omitempty"`
+	Classes int   `json:"classes,omitempty"`
+}
+
+// AugmentInfo says whether training augmented its batches and whether the per-step
+// augmentation seeds are in the proof (augseeds.bin).
+type AugmentInfo struct {
+	Enabled       bool `json:"enabled"`
+	Pad           int  `json:"pad"`
+	SeedsRecorded bool `json:"seeds_recorded"`
+}
+
+// Seeds are the recorded root seeds of the run.
+type Seeds struct {
+	Init    uint64 `json:"init"`
+	Data    uint64 `json:"data"`
+	Augment uint64 `json:"augment"`
+}
+
+// FileRef names one file of the proof with its size and SHA-256 (lowercase hex).
+type FileRef struct {
+	File   string `json:"file"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// PayloadRef is a FileRef for payload.bin with its point count.
+type PayloadRef struct {
+	FileRef
+	Count int `json:"count"`
+}
+
+// Files lists the proof's tables. AugSeeds is present exactly when augmentation seeds were
+// recorded, Payload when the batch table references crafted points.
+type Files struct {
+	Indices  FileRef     `json:"indices"`
+	Hashes   FileRef     `json:"hashes"`
+	AugSeeds *FileRef    `json:"augseeds,omitempty"`
+	Payload  *PayloadRef `json:"payload,omitempty"`
+}
+
+// CheckpointRef is one checkpoint of the proof: the state before update Step.
+type CheckpointRef struct {
+	Step   int    `json:"step"`
+	File   string `json:"file"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Manifest is manifest.json, the proof's table of contents. It is written last, so a
+// directory with a manifest is a complete proof. Producer is descriptive only ("honest",
+// "attack:zhang"): the verifier never trusts it.
+type Manifest struct {
+	Format      string            `json:"format"`
+	Producer    string            `json:"producer,omitempty"`
+	Model       string            `json:"model"`
+	Dataset     DatasetInfo       `json:"dataset"`
+	DType       string            `json:"dtype"` // "f32" or "f64"
+	Optimizer   Optimizer         `json:"optimizer"`
+	Batch       int               `json:"batch"`
+	Epochs      int               `json:"epochs"`
+	Steps       int               `json:"steps"` // T, the number of updates
+	K           int               `json:"k"`     // checkpoint interval
+	Augment     AugmentInfo       `json:"augment"`
+	Seeds       Seeds             `json:"seeds"`
+	Files       Files             `json:"files"`
+	Checkpoints []CheckpointRef   `json:"checkpoints"`
+	Extra       map[string]string `json:"extra,omitempty"` // free-form, descriptive
+}
+
+// NewManifest returns a manifest with the format and optimizer name filled in; the caller
+// sets the rest (Create fills Files and Checkpoints).
+func NewManifest(model, dataset string, dt autodiff.DType, h Hyper) *Manifest {
+	return &Manifest{
+		Format:    FormatVersion,
+		Model:     model,
+		Dataset:   DatasetInfo{Name: dataset},
+		DType:     dt.String(),
+		Optimizer: Optimizer{Name: "sgd", Hyper: h},
+	}
+}
+
+// Hyper returns the optimizer's hyperparameters.
+func (m *Manifest) Hyper() Hyper { return m.Optimizer.Hyper }
+
+// RunDType parses the manifest's dtype.
+func (m *Manifest) RunDType() (autodiff.DType, error) { return autodiff.ParseDType(m.DType) }
+
+// CheckpointSteps lists the steps that must have a checkpoint: 0, k, 2k, ... below T, then T.
+func CheckpointSteps(steps, k int) []int {
+	if steps <= 0 || k <= 0 {
+		return nil
+	}
+	out := make([]int, 0, (steps+k-1)/k+1)
+	for t := 0; t < steps; t += k {
+		out = append(out, t)
+	}
+	return append(out, steps)
+}
+
+// CheckpointName is the file name of the checkpoint at step t (at least 6 digits).
+func CheckpointName(step int) string {
+	return fmt.Sprintf("%s/%06d.safetensors", CheckpointDir, step)
+}
+
+// FingerprintHex formats a dataset fingerprint for the manifest.
+func FingerprintHex(fp [32]byte) string { return hex.EncodeToString(fp[:]) }
+
+// ParseFingerprint decodes the manifest's dataset fingerprint.
+func (m *Manifest) ParseFingerprint() ([32]byte, error) {
+	var fp [32]byte
+	b, err := hex.DecodeString(m.Dataset.Fingerprint)
+	if err != nil || len(b) != 32 {
+		return fp, fmt.Errorf("dataset fingerprint %q is not 64 hex digits", m.Dataset.Fingerprint)
+	}
+	copy(fp[:], b)
+	return fp, nil
+}
+
+// manifestContext is what validating a manifest derives from it.
+type manifestContext struct {
+	model   models.Model
+	dtype   autodiff.DType
+	dim     int // features per point
+	shape   []int
+	classes int
+}
+
+// validateHeader checks everything but the file and checkpoint lists: the fields Create
+// needs before anything is written.
+func (m *Manifest) validateHeader() (*manifestContext, error) {
+	if m.Format != FormatVersion {
+		return nil, fmt.Errorf("format %q, want %q", m.Format, FormatVersion)
+	}
+	model, err := models.Parse(m.Model)
+	if err != nil {
+		return nil, fmt.Errorf("model %q: %w", m.Model, err)
+	}
+	dt, err := autodiff.ParseDType(m.DType)
+	if err != nil {
+		return nil, fmt.Errorf("dtype %q: %w", m.DType, err)
+	}
+	if m.Dataset.Name == "" {
+		return nil, errors.New("dataset name is empty")
+	}
+	if m.Dataset.N <= 0 || m.Dataset.N > math.MaxInt32 {
+		return nil, fmt.Errorf("dataset size %d is not in 1..%d", m.Dataset.N, math.MaxInt32)
+	}
+	if _, err := m.ParseFingerprint(); err != nil {
+		return nil, err
+	}
+	if m.Optimizer.Name != "sgd" {
+		return nil, fmt.Errorf("optimizer %q, only \"sgd\" is supported", m.Optimizer.Name)
+	}
+	if err := m.Optimizer.Hyper.Validate(); err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	switch {
+	case m.Batch <= 0 || m.Batch > maxTableDim:
+		return nil, fmt.Errorf("batch %d is not positive", m.Batch)
+	case m.Epochs <= 0:
+		return nil, fmt.Errorf("epochs %d is not positive", m.Epochs)
+	case m.Steps <= 0 || m.Steps > maxTableDim:
+		return nil, fmt.Errorf("steps %d is not positive", m.Steps)
+	case m.K <= 0:
+		return nil, fmt.Errorf("k %d is not positive", m.K)
+	case indicesFileSize(m.Steps, m.Batch) < 0 || int64(m.Steps)*int64(m.Batch) > math.MaxInt32:
+		return nil, fmt.Errorf("batch table of %d steps × %d exceeds 2^31 entries", m.Steps, m.Batch)
+	case m.Augment.Pad < 0 || m.Augment.Pad > 64:
+		return nil, fmt.Errorf("augment pad %d is not in 0..64", m.Augment.Pad)
+	case m.Augment.SeedsRecorded && !m.Augment.Enabled:
+		return nil, errors.New("augment seeds recorded but augmentation disabled")
+	}
+	ctx := &manifestContext{model: model, dtype: dt, shape: model.InputShape(), classes: model.Classes()}
+	ctx.dim = 1
+	for _, d := range ctx.shape {
+		ctx.dim *= d
+	}
+	if len(m.Dataset.Shape) > 0 {
+		dim := 1
+		for _, d := range m.Dataset.Shape {
+			if d <= 0 || d > maxTableDim || dim > maxTableDim/d {
+				return nil, fmt.Errorf("dataset shape %v is not a positive shape", m.Dataset.Shape)
+			}
+			dim *= d
+		}
+		if dim != ctx.dim {
+			return nil, fmt.Errorf("dataset shape %v has %d features, model %s takes %d", m.Dataset.Shape, dim, m.Model, ctx.dim)
+		}
+		ctx.shape = append([]int(nil), m.Dataset.Shape...)
+	}
+	if m.Dataset.Classes != 0 && m.Dataset.Classes != ctx.classes {
+		return nil, fmt.Errorf("dataset has %d classes, model %s has %d", m.Dataset.Classes, m.Model, ctx.classes)
+	}
+	return ctx, nil
+}
+
+// validate checks the whole manifest (header, file references and checkpoint list) without
+// touching the disk.
+func (m *Manifest) validate() (*manifestContext, error) {
+	ctx, err := m.validateHeader()
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]string{}
+	checkRef := func(what string, r FileRef) error {
+		if err := checkRelPath(r.File); err != nil {
+			return fmt.Errorf("%s file: %w", what, err)
+		}
+		if other, dup := used[r.File]; dup {
+			return fmt.Errorf("%s file %q is also the %s file", what, r.File, other)
+		}
+		used[r.File] = what
+		if r.Size < 0 {
+			return fmt.Errorf("%s file %q: negative size %d", what, r.File, r.Size)
+		}
+		if _, err := parseSHA256(r.SHA256); err != nil {
+			return fmt.Errorf("%s file %q: %w", what, r.File, err)
+		}
+		return nil
+	}
+	for _, reserved := range []string{ManifestFile, ProvenanceFile, LedgerFile} {
+		used[reserved] = "reserved " + reserved
+	}
+	if err := checkRef("indices", m.Files.Indices); err != nil {
+		return nil, err
+	}
+	if err := checkRef("hashes", m.Files.Hashes); err != nil {
+		return nil, err
+	}
+	if m.Augment.SeedsRecorded != (m.Files.AugSeeds != nil) {
+		return nil, fmt.Errorf("augment.seeds_recorded is %v but the augseeds file is %s", m.Augment.SeedsRecorded, presence(m.Files.AugSeeds != nil))
+	}
+	if m.Files.AugSeeds != nil {
+		if err := checkRef("augseeds", *m.Files.AugSeeds); err != nil {
+			return nil, err
+		}
+	}
+	if p := m.Files.Payload; p != nil {
+		if err := checkRef("payload", p.FileRef); err != nil {
+			return nil, err
+		}
+		if p.Count <= 0 || p.Count > maxTableDim {
+			return nil, fmt.Errorf("payload count %d is not positive", p.Count)
+		}
+	}
+	want := CheckpointSteps(m.Steps, m.K)
+	if len(m.Checkpoints) != len(want) {
+		return nil, fmt.Errorf("%d checkpoints listed, steps %d with k %d need %d (0, k, 2k, ..., T)", len(m.Checkpoints), m.Steps, m.K, len(want))
+	}
+	for i, c := range m.Checkpoints {
+		if c.Step != want[i] {
+			return nil, fmt.Errorf("checkpoint %d is for step %d, want step %d (0, k, 2k, ..., T in order)", i, c.Step, want[i])
+		}
+		if err := checkRef(fmt.Sprintf("checkpoint %d", c.Step), FileRef{File: c.File, Size: c.Size, SHA256: c.SHA256}); err != nil {
+			return nil, err
+		}
+	}
+	return ctx, nil
+}
+
+func presence(b bool) string {
+	if b {
+		return "present"
+	}
+	return "absent"
+}
+
+// checkRelPath accepts only plain relative slash-separated paths that stay inside the proof
+// directory: no absolute path, no "..", no empty or "." components, no backslashes.
+func checkRelPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty path")
+	case len(p) > 1024:
+		return fmt.Errorf("path of %d bytes is too long", len(p))
+	case strings.HasPrefix(p, "/") || filepath.IsAbs(p):
+		return fmt.Errorf("path %q is absolute", p)
+	case strings.ContainsAny(p, "\\\x00:"):
+		return fmt.Errorf("path %q contains a backslash, colon or NUL", p)
+	case path.Clean(p) != p || !filepath.IsLocal(p):
+		return fmt.Errorf("path %q is not a clean path inside the proof directory", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == ".." || part == "." || part == "" {
+			return fmt.Errorf("path %q leaves or aliases the proof directory", p)
+		}
+	}
+	return nil
+}
+
+func parseSHA256(s string) ([32]byte, error) {
+	var h [32]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 32 || strings.ToLower(s) != s {
+		return h, fmt.Errorf("sha256 %q is not 64 lowercase hex digits", s)
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// DecodeManifest parses manifest.json from r, reading at most 64 MB. Unknown fields are
+// tolerated (newer writers may add descriptive ones); required fields are checked by Open.
+func DecodeManifest(r io.Reader) (*Manifest, error) {
+	lr := &io.LimitedReader{R: r, N: maxManifestBytes + 1}
+	raw, err := io.ReadAll(lr)
+	if err != nil {
+		return nil, fmt.Errorf("reading manifest: %w", err)
+	}
+	if len(raw) > maxManifestBytes {
+		return nil, fmt.Errorf("manifest exceeds %d bytes", maxManifestBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest JSON: %w", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("manifest JSON: data after the manifest object")
+	}
+	return &m, nil
+}
+
+// encodeManifest renders m deterministically (struct field order, sorted map keys).
+func encodeManifest(m *Manifest) ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding manifest: %w", err)
+	}
+	return append(b, '\n'), nil
+}
