@@ -31,10 +31,11 @@ type idxFile struct {
 }
 
 // decodeIDX parses an IDX stream of unsigned bytes, gzip-compressed or not (detected by the
-// gzip magic). The body may hold at most limit bytes. The header must describe the body
+// gzip magic). A nonzero wantMagic is checked before anything else is read. The body may hold
+// at most limit bytes. The header must describe the body
 // exactly: a short body, trailing bytes, a bad gzip checksum, a non-ubyte type or zero
 // dimensions are errors. Memory grows only with the bytes actually read.
-func decodeIDX(r io.Reader, limit int) (*idxFile, error) {
+func decodeIDX(r io.Reader, limit int, wantMagic uint32) (*idxFile, error) {
 	br := bufio.NewReader(r)
 	var src io.Reader = br
 	if head, err := br.Peek(2); err == nil && head[0] == 0x1f && head[1] == 0x8b {
@@ -50,6 +51,9 @@ func decodeIDX(r io.Reader, limit int) (*idxFile, error) {
 		return nil, fmt.Errorf("reading IDX magic: %w", eofAsUnexpected(err))
 	}
 	magic := binary.BigEndian.Uint32(hdr[:])
+	if wantMagic != 0 && magic != wantMagic {
+		return nil, fmt.Errorf("bad IDX magic %#08x, want %#08x (%s)", magic, wantMagic, idxKind(wantMagic))
+	}
 	if hdr[0] != 0 || hdr[1] != 0 {
 		return nil, fmt.Errorf("bad IDX magic %#08x: first two bytes must be zero", magic)
 	}
@@ -72,7 +76,7 @@ func decodeIDX(r io.Reader, limit int) (*idxFile, error) {
 			return nil, fmt.Errorf("IDX dimension %d is zero", i)
 		}
 		if uint64(d) > uint64(limit) || need > limit/int(d) {
-			return nil, fmt.Errorf("IDX dimensions %v declare more than %d bytes", dimsSoFar(dimBytes, i+1), limit)
+			return nil, fmt.Errorf("IDX dimensions %v declare more than the %d data bytes allowed (truncated file or wrong dimensions)", dimsSoFar(dimBytes, i+1), limit)
 		}
 		dims[i] = int(d)
 		need *= int(d)
@@ -112,6 +116,9 @@ func readExactly(r io.Reader, n int) ([]byte, error) {
 			}
 			break
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("truncated compressed data after %d bytes: %w", len(buf), err)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("after %d bytes: %w", len(buf), err)
 		}
@@ -120,7 +127,7 @@ func readExactly(r io.Reader, n int) ([]byte, error) {
 	for {
 		m, err := r.Read(one[:])
 		if m > 0 {
-			return nil, errors.New("trailing bytes after the declared data")
+			return nil, errors.New("trailing bytes: more data than the header declares (wrong dimensions or corrupt file)")
 		}
 		if err == io.EOF {
 			return buf, nil
@@ -139,8 +146,20 @@ func eofAsUnexpected(err error) error {
 	return err
 }
 
-// readIDXFile opens and parses one IDX file (plain or .gz); errors name the file.
-func readIDXFile(path string) (*idxFile, error) {
+// idxKind names what an IDX magic number holds.
+func idxKind(magic uint32) string {
+	switch magic {
+	case idxImagesMagic:
+		return "images"
+	case idxLabelsMagic:
+		return "labels"
+	}
+	return "unknown"
+}
+
+// readIDXFile opens and parses one IDX file (plain or .gz) with the given magic; errors name
+// the file.
+func readIDXFile(path string, wantMagic uint32) (*idxFile, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -150,7 +169,10 @@ func readIDXFile(path string) (*idxFile, error) {
 	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && !isGzipName(path) && st.Size() < int64(limit) {
 		limit = int(st.Size()) // an uncompressed body cannot exceed the file
 	}
-	idx, err := decodeIDX(f, limit)
+	if limit > 16 {
+		limit -= 8 // at least magic and one dimension precede the body
+	}
+	idx, err := decodeIDX(f, limit, wantMagic)
 	if err != nil {
 		return nil, fmt.Errorf("IDX file %s: %w", path, err)
 	}
@@ -190,7 +212,7 @@ func idxLabels(f *idxFile, classes int) (int, error) {
 
 // loadIDXPair reads an images file and a labels file and checks that they agree.
 func loadIDXPair(imagesPath, labelsPath string, rows, cols, classes int) (raw, labels []byte, err error) {
-	imgs, err := readIDXFile(imagesPath)
+	imgs, err := readIDXFile(imagesPath, idxImagesMagic)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,7 +220,7 @@ func loadIDXPair(imagesPath, labelsPath string, rows, cols, classes int) (raw, l
 	if err != nil {
 		return nil, nil, fmt.Errorf("IDX file %s: %w", imagesPath, err)
 	}
-	labs, err := readIDXFile(labelsPath)
+	labs, err := readIDXFile(labelsPath, idxLabelsMagic)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -35,8 +35,8 @@ func mnistFamilyDir(base string) (string, error) {
 		if dir == "" {
 			dir = fashionDefaultDir
 		}
-		if _, err := findIDX(dir, idxStems[Train][0]); err != nil {
-			return "", fmt.Errorf("Fashion-MNIST not found in %s (install the Debian package: apt-get install dataset-fashion-mnist, or set $POLLAB_FASHION_DIR): %w", dir, err)
+		if !hasIDX(dir) {
+			return "", fmt.Errorf("Fashion-MNIST not found in %s (install the Debian package: apt-get install dataset-fashion-mnist, or set $POLLAB_FASHION_DIR)", dir)
 		}
 		return dir, nil
 	}
@@ -53,15 +53,27 @@ var (
 	gomnistErr  error
 )
 
-// idxDirUnder accepts a directory holding the IDX files or one whose data/ subdirectory does
-// (the layout of the GoMNIST module).
+// idxDirUnder accepts a directory holding IDX files or one whose data/ subdirectory does (the
+// layout of the GoMNIST module). A file missing for the requested split is reported on load.
 func idxDirUnder(dir string) (string, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "data")} {
-		if _, err := findIDX(d, idxStems[Train][0]); err == nil {
+		if hasIDX(d) {
 			return d, nil
 		}
 	}
-	return "", fmt.Errorf("no %s[.gz] in %s or %s", idxStems[Train][0], dir, filepath.Join(dir, "data"))
+	return "", fmt.Errorf("no IDX files (%s[.gz], ...) in %s or %s", idxStems[Train][0], dir, filepath.Join(dir, "data"))
+}
+
+// hasIDX reports whether dir holds at least one of the MNIST-family IDX files.
+func hasIDX(dir string) bool {
+	for _, stems := range idxStems {
+		for _, stem := range stems {
+			if _, err := findIDX(dir, stem); err == nil {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // locateGoMNIST finds the GoMNIST module directory: `go list -m` from the working directory,
