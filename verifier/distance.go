@@ -1,0 +1,148 @@
+package verifier
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"gonum.org/v1/gonum/floats"
+)
+
+// Metric names, in the order the lab reports them.
+const (
+	MetricL1   = "l1"
+	MetricL2   = "l2"
+	MetricLinf = "linf"
+	MetricCos  = "cos"
+)
+
+// AllMetrics lists every metric the verifier measures, in report order.
+var AllMetrics = []string{MetricL1, MetricL2, MetricLinf, MetricCos}
+
+// Distances holds one value per metric: l1, l2 and linf norms of a difference, and the cosine
+// distance 1 - <a,b>/(|a||b|).
+type Distances struct {
+	L1   float64 `json:"l1"`
+	L2   float64 `json:"l2"`
+	Linf float64 `json:"linf"`
+	Cos  float64 `json:"cos"`
+}
+
+// Distance compares two flat parameter vectors in all four metrics.
+//
+// Cosine distance is 1 - <a,b>/(|a||b|) (the reference code divides by |a|², which is not a
+// distance: it is not symmetric and is not 0 for a == b unless |a| = 1). Degenerate cases
+// never produce NaN: identical vectors (including two zero vectors) are at cosine distance
+// 0, and a zero vector against a non-zero one is at distance 1 (no common direction). The
+// result is clamped to [0, 2] against rounding.
+//
+// Vectors of different lengths cannot come from the same model; Distance reports +Inf in
+// every metric for them, so no threshold can accept such a pair.
+func Distance(a, b []float64) Distances {
+	if len(a) != len(b) {
+		inf := math.Inf(1)
+		return Distances{L1: inf, L2: inf, Linf: inf, Cos: inf}
+	}
+	var l1, linf float64
+	// l2 with scaling (as LAPACK's dnrm2) so that huge forged weights cannot overflow.
+	scale, ssq := 0.0, 1.0
+	identical := true
+	for i := range a {
+		d := a[i] - b[i]
+		if d != 0 || math.IsNaN(d) {
+			identical = false
+		}
+		ad := math.Abs(d)
+		l1 += ad
+		if ad > linf || math.IsNaN(ad) {
+			linf = ad
+		}
+		if ad != 0 {
+			if scale < ad {
+				ssq = 1 + ssq*(scale/ad)*(scale/ad)
+				scale = ad
+			} else {
+				ssq += (ad / scale) * (ad / scale)
+			}
+		}
+	}
+	out := Distances{L1: l1, L2: scale * math.Sqrt(ssq), Linf: linf}
+	if identical {
+		return out // Cos stays 0: a vector is at distance 0 from itself, zero vector included
+	}
+	na, nb := floats.Norm(a, 2), floats.Norm(b, 2)
+	switch {
+	case na == 0 && nb == 0:
+		out.Cos = 0
+	case na == 0 || nb == 0:
+		out.Cos = 1
+	default:
+		// Divide before multiplying so that |a||b| cannot overflow.
+		c := 1 - (floats.Dot(a, b)/na)/nb
+		out.Cos = math.Min(2, math.Max(0, c))
+		if math.IsNaN(c) {
+			out.Cos = c // NaN inputs stay visible; Decide treats NaN as a failure
+		}
+	}
+	return out
+}
+
+// DistanceFLOPs is the arithmetic Distance does on vectors of n elements, for the ledger.
+func DistanceFLOPs(n int) float64 { return 12 * float64(n) }
+
+// Get returns the value of a named metric.
+func (d Distances) Get(metric string) (float64, error) {
+	switch metric {
+	case MetricL1:
+		return d.L1, nil
+	case MetricL2:
+		return d.L2, nil
+	case MetricLinf:
+		return d.Linf, nil
+	case MetricCos:
+		return d.Cos, nil
+	}
+	return 0, fmt.Errorf("metric %q: want one of %s", metric, strings.Join(AllMetrics, ","))
+}
+
+// set assigns a named metric (the name must be valid).
+func (d *Distances) set(metric string, v float64) error {
+	switch metric {
+	case MetricL1:
+		d.L1 = v
+	case MetricL2:
+		d.L2 = v
+	case MetricLinf:
+		d.Linf = v
+	case MetricCos:
+		d.Cos = v
+	default:
+		return fmt.Errorf("metric %q: want one of %s", metric, strings.Join(AllMetrics, ","))
+	}
+	return nil
+}
+
+// Normalize divides each metric by the matching d_ref value. A zero reference yields 0 for
+// a zero distance and +Inf otherwise (nothing is within a fraction of nothing).
+func (d Distances) Normalize(ref Distances) Distances {
+	div := func(x, r float64) float64 {
+		if r == 0 {
+			if x == 0 {
+				return 0
+			}
+			return math.Inf(1)
+		}
+		return x / r
+	}
+	return Distances{L1: div(d.L1, ref.L1), L2: div(d.L2, ref.L2), Linf: div(d.Linf, ref.Linf), Cos: div(d.Cos, ref.Cos)}
+}
+
+// Max returns the metric-wise maximum of d and e.
+func (d Distances) Max(e Distances) Distances {
+	return Distances{L1: math.Max(d.L1, e.L1), L2: math.Max(d.L2, e.L2), Linf: math.Max(d.Linf, e.Linf), Cos: math.Max(d.Cos, e.Cos)}
+}
+
+// String formats the four values compactly.
+func (d Distances) String() string {
+	return fmt.Sprintf("l1=%.6g l2=%.6g linf=%.6g cos=%.6g", d.L1, d.L2, d.Linf, d.Cos)
+}
