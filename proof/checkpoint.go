@@ -152,6 +152,9 @@ func decodeCheckpoint(b []byte, l checkpointLayout, modelSpec string, wantStep i
 		}
 		return nil, fmt.Errorf("%d tensors, want %d (parameters%s)", len(h.Tensors), want, map[bool]string{true: " and all momentum buffers", false: " only: momentum is 0"}[l.momentum])
 	}
+	if h.BufferLen != l.bufferBytes() {
+		return nil, fmt.Errorf("data buffer of %d bytes, model %s in %s needs %d", h.BufferLen, modelSpec, l.dtype, l.bufferBytes())
+	}
 	dt := stDTypeName(l.dtype)
 	c := &Checkpoint{Step: step, LR: lr, Params: make([]float64, l.model.NumParams())}
 	if l.momentum {
