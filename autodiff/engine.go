@@ -3,6 +3,7 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"gorgonia.org/gorgonia"
@@ -182,7 +183,14 @@ func (e *Engine) input(g *gorgonia.ExprGraph, name string, shape []int) (*gorgon
 	return node, buf
 }
 
+// buildMu serializes graph construction and compilation: gorgonia keeps global counters
+// (e.g. internal/encoding.NewGroup) that race when two goroutines build graphs at once.
+// Running compiled machines needs no lock (one machine per engine, one engine per goroutine).
+var buildMu sync.Mutex
+
 func (e *Engine) compile(k kind, B int) (p *program, err error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("gorgonia panicked: %v", r)
