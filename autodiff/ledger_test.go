@@ -39,7 +39,7 @@ func TestLedgerCountsExact(t *testing.T) {
 	must(err) // 1 fwd + 1 bwd + 1 second-order, 4 samples, 9F·4
 	gstar := make([]float64, len(w))
 	_, err = e.GradMatch(autodiff.CentralDiff, w, x4, y4, gstar, make([]float64, len(w)), gx)
-	must(err) // 3 × (1 fwd + 1 bwd), 12 samples, 9F·4
+	must(err)                             // 3 × (1 fwd + 1 bwd), 12 samples, 9F·4
 	_, err = e.LossGrad(w, x4, y4[:3], g) // rejected: records nothing
 	if err == nil {
 		t.Fatal("mismatched labels accepted")
