@@ -72,6 +72,8 @@ type hashCache struct {
 	ready      atomic.Pointer[[][32]byte] // set once hashes is complete
 	indexOnce  sync.Once
 	index      map[[32]byte]struct{}
+	fpOnce     sync.Once
+	fp         [32]byte
 }
 
 // NewDataset wraps raw point bytes and labels (taking ownership of both slices, which must
@@ -244,8 +246,14 @@ func (d *Dataset) PointHashes() [][32]byte {
 
 // Fingerprint is SHA-256 over the canonical name, shape, class count, number of points and
 // every point hash in order (integers as little-endian uint64, the name length-prefixed), so
-// any change to a byte, a label, the order or the declared metadata changes it.
+// any change to a byte, a label, the order or the declared metadata changes it. Computed once.
 func (d *Dataset) Fingerprint() [32]byte {
+	c := d.cache
+	c.fpOnce.Do(func() { c.fp = d.fingerprint() })
+	return c.fp
+}
+
+func (d *Dataset) fingerprint() [32]byte {
 	h := sha256.New()
 	var buf [8]byte
 	putU64 := func(v uint64) {

@@ -65,3 +65,26 @@ func TestLoadCachedAndShared(t *testing.T) {
 		t.Error("train and test fingerprints agree")
 	}
 }
+
+func BenchmarkLoadMNISTTrainUncached(b *testing.B) {
+	dir, err := mnistFamilyDir("mnist")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := loadMNISTFamily("mnist", dir, Train); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkFingerprintMNISTTrain(b *testing.B) {
+	d, err := Load("mnist", Train)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		fresh, _ := NewDataset(d.Name, d.Shape, d.Classes, d.Enc, d.raw, d.labels)
+		fresh.Fingerprint()
+	}
+}
