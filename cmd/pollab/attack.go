@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"pollab/attacks"
+)
+
+// attackCmd groups the spoofers; each spoofer's file appends its subcommand in its init.
+var attackCmd = &cli.Command{
+	Name:  "attack",
+	Usage: "forge a proof of learning for a stolen model (zhang, infinitesimal, blindfold)",
+	Description: "Each subcommand reads the target's honest proof (--target DIR: its final checkpoint is\n" +
+		"the stolen model, its manifest the claims to copy) and writes a forged proof to --out.",
+}
+
+func init() { register(attackCmd) }
+
+// attackTargetFlags are the flags every spoofer shares.
+func attackTargetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "target", Usage: "honest proof directory whose final model is stolen", Required: true},
+		&cli.StringFlag{Name: "out", Usage: "directory of the forged proof (must not hold a proof)", Required: true},
+		&cli.Uint64Flag{Name: "seed", Usage: "root seed of the forged proof", Value: 1},
+		&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON document"},
+		&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
+	}
+}
+
+// loadAttackTarget reads --target.
+func loadAttackTarget(c *cli.Context) (*attacks.Target, error) {
+	t, err := attacks.LoadTarget(c.String("target"))
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// attackOptions wires the progress bar and records the command line.
+func attackOptions(c *cli.Context, total int, desc string) (attacks.Options, *progress) {
+	bar := newProgress(total, desc, c.Bool("quiet") || c.Bool("json"))
+	return attacks.Options{Progress: bar.Update, Command: os.Args}, bar
+}
+
+// printAttackResult prints a spoofer's result, as JSON or as lines.
+func printAttackResult(c *cli.Context, r *attacks.Result, extra any) error {
+	if c.Bool("json") {
+		if extra != nil {
+			return printJSON(extra)
+		}
+		return printJSON(r)
+	}
+	w := humanOut(false)
+	printAttackLines(w, r)
+	return nil
+}
+
+func printAttackLines(w io.Writer, r *attacks.Result) {
+	printf(w, "forged proof (%s): %s\n", r.Attack, r.Out)
+	printf(w, "  steps %d, k %d, %d checkpoints\n", r.Steps, r.K, r.Checkpoints)
+	printf(w, "  cost: %d gradient passes (fwd %d, bwd %d, 2nd %d), %.4g gradient FLOPs, %.4g other FLOPs, %s\n",
+		r.Cost.Backward, r.Cost.Forward, r.Cost.Backward, r.Cost.SecondOrder, r.Cost.FLOPs, r.Cost.Other, r.Cost.Wall)
+	f := r.CostFraction
+	src := "analytic estimate"
+	if f.HonestMeasured {
+		src = "target's ledger"
+	}
+	printf(w, "  cost fraction vs honest training of %d steps (%s): FLOPs %.4g", r.Steps, src, f.FLOPs)
+	if f.WallMeasured {
+		printf(w, ", wall %.4g", f.Wall)
+	}
+	printf(w, "\n")
+	for _, k := range sortedKeys(r.Notes) {
+		printf(w, "  %s: %s\n", k, r.Notes[k])
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
+}
+
+// attackUsage marks a bad combination of attack flags as a usage error (exit code 2).
+func attackUsage(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
