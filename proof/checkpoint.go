@@ -84,10 +84,7 @@ func encodeCheckpoint(w io.Writer, l checkpointLayout, c *Checkpoint) error {
 	var tensors []stWriteTensor
 	off := 0
 	for _, t := range l.model.Tensors() {
-		size := 1
-		for _, d := range t.Shape {
-			size *= d
-		}
+		size := t.Size()
 		tensors = append(tensors, stWriteTensor{Name: t.Name, DType: dt, Shape: t.Shape, Values: c.Params[off : off+size]})
 		if l.momentum {
 			tensors = append(tensors, stWriteTensor{Name: MomentumPrefix + t.Name, DType: dt, Shape: t.Shape, Values: mom[off : off+size]})
@@ -152,46 +149,56 @@ func decodeCheckpoint(b []byte, l checkpointLayout, modelSpec string, wantStep i
 		}
 		return nil, fmt.Errorf("%d tensors, want %d (parameters%s)", len(h.Tensors), want, map[bool]string{true: " and all momentum buffers", false: " only: momentum is 0"}[l.momentum])
 	}
-	if h.BufferLen != l.bufferBytes() {
+	// Check every tensor's name, dtype and shape before allocating anything.
+	dt := stDTypeName(l.dtype)
+	byName := make(map[string]stTensorInfo, len(h.Tensors))
+	for _, t := range h.Tensors {
+		byName[t.Name] = t
+	}
+	type slot struct {
+		info       stTensorInfo
+		momentum   bool
+		start, end int // in the flat vector
+	}
+	slots := make([]slot, 0, want)
+	off := 0
+	for _, t := range tensors {
+		size := t.Size()
+		names := []string{t.Name}
+		if l.momentum {
+			names = append(names, MomentumPrefix+t.Name)
+		}
+		for j, name := range names {
+			info, ok := byName[name]
+			if !ok {
+				return nil, fmt.Errorf("missing tensor %q", name)
+			}
+			if info.DType != dt {
+				return nil, fmt.Errorf("tensor %q has dtype %s, the run is %s", name, info.DType, dt)
+			}
+			if !equalShape(info.Shape, t.Shape) {
+				return nil, fmt.Errorf("tensor %q has shape %v, model %s wants %v", name, info.Shape, modelSpec, t.Shape)
+			}
+			slots = append(slots, slot{info, j == 1, off, off + size})
+		}
+		off += size
+	}
+	if h.BufferLen != l.bufferBytes() { // implied by the checks above; kept as a guard
 		return nil, fmt.Errorf("data buffer of %d bytes, model %s in %s needs %d", h.BufferLen, modelSpec, l.dtype, l.bufferBytes())
 	}
-	dt := stDTypeName(l.dtype)
 	c := &Checkpoint{Step: step, LR: lr, Params: make([]float64, l.model.NumParams())}
 	if l.momentum {
 		c.Momentum = make([]float64, l.model.NumParams())
 	}
-	off := 0
-	for _, t := range tensors {
-		size := 1
-		for _, d := range t.Shape {
-			size *= d
+	for _, s := range slots {
+		dst := c.Params
+		if s.momentum {
+			dst = c.Momentum
 		}
-		read := func(name string, dst []float64) error {
-			info, ok := h.Tensor(name)
-			if !ok {
-				return fmt.Errorf("missing tensor %q", name)
-			}
-			if info.DType != dt {
-				return fmt.Errorf("tensor %q has dtype %s, the run is %s", name, info.DType, dt)
-			}
-			if !equalShape(info.Shape, t.Shape) {
-				return fmt.Errorf("tensor %q has shape %v, model %s wants %v", name, info.Shape, modelSpec, t.Shape)
-			}
-			raw := b[h.BufferBase+info.Begin : h.BufferBase+info.End]
-			if err := decodeFloats(raw, dt, dst); err != nil {
-				return fmt.Errorf("tensor %q: %w", name, err)
-			}
-			return nil
+		raw := b[h.BufferBase+s.info.Begin : h.BufferBase+s.info.End]
+		if err := decodeFloats(raw, dt, dst[s.start:s.end]); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", s.info.Name, err)
 		}
-		if err := read(t.Name, c.Params[off:off+size]); err != nil {
-			return nil, err
-		}
-		if l.momentum {
-			if err := read(MomentumPrefix+t.Name, c.Momentum[off:off+size]); err != nil {
-				return nil, err
-			}
-		}
-		off += size
 	}
 	return c, nil
 }
