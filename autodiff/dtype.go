@@ -144,3 +144,8 @@ func readValue(n *gorgonia.Node, dst []float64) (float64, error) {
 	}
 	return 0, fmt.Errorf("node %v: unexpected value type %T", n.Name(), v.Data())
 }
+
+// BLAS names the BLAS implementation this build runs GEMMs on: "gonum" (pure Go, the
+// default) or "openblas" (build tag openblas). Provenance records it: the two agree only to
+// rounding, so bit-exact re-execution needs the same one.
+func BLAS() string { return blasName }
