@@ -1,0 +1,23 @@
+// Package experiments is pollab's harness: it turns an experiment spec (a TOML file, see
+// configs/README.md) into honest proofs, forgeries, verifier evidence and the tidy results
+// that the figures and the summary table are computed from.
+//
+// A run has three stages, each a pool of independent jobs over the CPU cores (one autodiff
+// graph per worker): honest proofs for every seed and checkpoint interval k (prover.Train),
+// the three spoofers against every honest proof of the first k (Zhang et al.'s attacks I-III,
+// Fang et al.'s infinitesimal update and Blindfold Top-Q attacks), and the verification of
+// every proof in every env. Verification gathers Evidence once per proof and env for every
+// policy point of the grid at once (the union of the intervals they need is re-executed a
+// single time) and then decides each (metric, delta, Q, audit) point from that Evidence.
+//
+// Every artefact is cached on disk under a content hash: a proof directory under the hash of
+// the configuration that produced it, an Evidence file under the hash of (proof manifest, env,
+// policies). A rerun therefore re-executes only what is missing, and a killed run resumes.
+// The run ledger counts the steps actually trained, forged and re-executed, so a cached rerun
+// shows zero.
+//
+// Results are one row per proof x env x policy point (results.csv, columns documented in
+// results/README.md), summary.{json,md,csv} and provenance.json. The six figures and the
+// summary are computed from results.csv alone (BuildFigures, Summarize), so `pollab figures`
+// can redraw them without any proof on disk.
+package experiments

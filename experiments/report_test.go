@@ -1,0 +1,183 @@
+package experiments
+
+import (
+	"bytes"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestCSVRoundTrip(t *testing.T) {
+	rows := syntheticRows()
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadCSV(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != len(rows) {
+		t.Fatalf("read %d rows, wrote %d", len(back), len(rows))
+	}
+	var again bytes.Buffer
+	if err := WriteCSV(&again, back); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
+		t.Fatal("CSV -> rows -> CSV is not byte-identical")
+	}
+	// Every documented column is present exactly once.
+	header := strings.Split(strings.SplitN(buf.String(), "\n", 2)[0], ",")
+	if !reflect.DeepEqual(header, Columns) {
+		t.Fatalf("header %v != Columns", header)
+	}
+}
+
+func TestReadCSVRejectsMalformed(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, syntheticRows()[:1]); err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(buf.String(), ",f32,", ",f32,notanumber-", 1)
+	if _, err := ReadCSV(strings.NewReader(bad)); err == nil {
+		t.Fatal("a non-numeric params column was accepted")
+	}
+	if _, err := ReadCSV(strings.NewReader("experiment,kind\nx,honest\n")); err == nil {
+		t.Fatal("a CSV missing columns was accepted")
+	}
+}
+
+// TestSummaryFromCSV recomputes summary numbers by hand from the CSV's rows.
+func TestSummaryFromCSV(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, syntheticRows()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadCSV(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summarize(rows)
+	if s.Metric != "l2" || s.Q != 1 {
+		t.Fatalf("summary metric/Q = %s/%d, want l2/1", s.Metric, s.Q)
+	}
+	get := func(kind, env string) SummaryRow {
+		for _, r := range s.Rows {
+			if r.Kind == kind && r.Env == env {
+				return r
+			}
+		}
+		t.Fatalf("no summary row for %s/%s", kind, env)
+		return SummaryRow{}
+	}
+
+	// accepted_ref for honest in noise:0.01, counted directly from the rows.
+	yes, n := 0, 0
+	for _, r := range rows {
+		if r.Kind == KindHonest && r.Env == "noise:0.01" && r.Metric == MetricAll && !r.Normalized && r.Q == 1 && r.Audit == 0 {
+			n++
+			if r.Accepted {
+				yes++
+			}
+		}
+	}
+	if got := get(KindHonest, "noise:0.01").AcceptedRef; n == 0 || got != float64(yes)/float64(n) {
+		t.Fatalf("honest noise accepted_ref = %v, want %d/%d", got, yes, n)
+	}
+
+	// Cost fraction of zhang-II: mean over its distinct proofs.
+	sum, ids := 0.0, map[string]bool{}
+	for _, r := range rows {
+		if r.Kind == "zhang-II" && !ids[r.ProofID] {
+			ids[r.ProofID] = true
+			sum += r.CostFraction
+		}
+	}
+	if got, want := get("zhang-II", "exact").CostFraction, sum/float64(len(ids)); math.Abs(got-want) > 1e-12*want {
+		t.Fatalf("zhang-II cost fraction = %v, want %v", got, want)
+	}
+
+	// Separation in the exact env: honest proofs reproduce exactly, so the smallest delta
+	// accepts them all, while zhang-II (error 0.02·1.1 ≥ 0.022) first passes at 0.03.
+	z := get("zhang-II", "exact")
+	if z.HonestAllPass != 1e-4 || z.FirstPass != 0.03 || !z.Separable || math.Abs(z.Margin-300) > 1e-9 {
+		t.Fatalf("zhang-II exact: honest pass %v, first pass %v, separable %v, margin %v", z.HonestAllPass, z.FirstPass, z.Separable, z.Margin)
+	}
+	// In noise:0.01 honest k=8 proofs need 0.1·1.2 -> delta 1, so no delta separates.
+	if zn := get("zhang-II", "noise:0.01"); zn.Separable {
+		t.Fatalf("zhang-II separable in noise env: %+v", zn)
+	}
+	// Blindfold passes only at Q = 1 without audits, where the summary is computed.
+	if b := get(KindBlindfold, "exact"); b.AcceptedNorm != 1 {
+		t.Fatalf("blindfold accepted at 0.008 = %v, want 1", b.AcceptedNorm)
+	}
+	// Break-even of zhang-II: cost_fraction / (T'/T) = 3.1 for every proof.
+	for _, be := range s.BreakEven {
+		if be.Kind == "zhang-II" && math.Abs(be.Fraction-1/3.1) > 1e-9 {
+			t.Fatalf("zhang-II break-even fraction %v, want %v", be.Fraction, 1/3.1)
+		}
+	}
+	if md := string(s.Markdown()); !strings.Contains(md, "| zhang-II | exact |") {
+		t.Fatalf("markdown lacks the zhang-II row:\n%s", md)
+	}
+	if c := string(s.CSV()); !strings.HasPrefix(c, "kind,env,") || strings.Count(c, "\n") != len(s.Rows)+1 {
+		t.Fatalf("summary CSV malformed:\n%s", c)
+	}
+}
+
+func TestFiguresHaveData(t *testing.T) {
+	dir := t.TempDir()
+	figs, err := DrawFigures(syntheticRows(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"fig1_trap", "fig2_tradeoff", "fig3_honest_error", "fig4_cost", "fig5_blindfold", "fig6_infinitesimal"}
+	if len(figs) != len(want) {
+		t.Fatalf("%d figures, want %d", len(figs), len(want))
+	}
+	for i, f := range figs {
+		if f.Name != want[i] {
+			t.Errorf("figure %d is %s, want %s", i, f.Name, want[i])
+		}
+		if f.Points == 0 || len(f.Series) == 0 {
+			t.Errorf("%s: no data drawn (%d points, series %v)", f.Name, f.Points, f.Series)
+		}
+		for _, p := range f.Panels {
+			for _, panel := range p {
+				if panel.X.Label.Text == "" || panel.Y.Label.Text == "" {
+					t.Errorf("%s: unlabelled axis", f.Name)
+				}
+			}
+		}
+		for _, ext := range FigureFormats {
+			st, err := os.Stat(filepath.Join(dir, f.Name+"."+ext))
+			if err != nil || st.Size() == 0 {
+				t.Errorf("%s.%s not written (%v)", f.Name, ext, err)
+			}
+		}
+	}
+	if len(figs[3].Notes) == 0 {
+		t.Error("fig4 does not report a measured break-even")
+	}
+}
+
+func TestFiguresWithoutDataStillRender(t *testing.T) {
+	rows := syntheticRows()
+	var honestOnly []Row
+	for _, r := range rows {
+		if r.Kind == KindHonest {
+			honestOnly = append(honestOnly, r)
+		}
+	}
+	figs, err := DrawFigures(honestOnly, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if figs[5].Points != 0 || figs[2].Points == 0 {
+		t.Fatalf("honest-only CSV: fig6 points %d (want 0), fig3 points %d (want > 0)", figs[5].Points, figs[2].Points)
+	}
+}

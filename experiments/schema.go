@@ -1,0 +1,289 @@
+package experiments
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+)
+
+// Row is one line of results.csv: one proof, verified in one env, decided under one policy
+// point (metric, delta, Q, audit). Every column is documented in results/README.md.
+type Row struct {
+	Experiment  string // spec name
+	ProofID     string // first 16 hex digits of the SHA-256 of the proof's manifest.json
+	Kind        string // honest, zhang-I, zhang-II, zhang-III, infinitesimal, blindfold
+	Seed        uint64 // the honest seed (for a forgery: the seed of the honest proof it targets)
+	Model       string
+	Dataset     string
+	DType       string
+	Params      int // trainable parameters
+	K           int // checkpoint interval of this proof
+	Steps       int // training steps T (honest) or T' (forged) the proof claims
+	Checkpoints int
+	TargetSteps int     // steps T of the honest proof the forgery targets (= Steps for honest)
+	TargetK     int     // k of the honest proof the forgery targets (= K for honest)
+	AttackDelta float64 // infinitesimal/blindfold crafting gap (normalised l2); NaN otherwise
+	AttackQ     int     // blindfold genuinely computed intervals per epoch; 0 otherwise
+
+	Env        string
+	Q          int // verifier top-Q per epoch; 0 = every interval
+	Audit      int // random audits per proof
+	Metric     string
+	Delta      float64 // threshold in raw units of the metric
+	Normalized bool    // the point was specified in units of d_ref
+	DeltaNorm  float64 // Delta / d_ref(metric)
+	DRef       float64 // d_ref of Metric: distance between two honest seeds' final weights
+
+	Accepted       bool
+	FailedCheck    string // empty when accepted
+	FailedInterval int    // -1 when none
+	Checked        int    // intervals re-executed for this point
+	ReexecSteps    int    // SGD steps those intervals cost
+
+	MaxRepro     [4]float64 // max over checked intervals, raw: l1, l2, linf, cos (NaN: none checked)
+	MaxReproNorm [4]float64 // the same divided by d_ref per metric
+
+	CostFLOPs      float64 // FLOPs the prover or attacker spent making the proof
+	CostWallS      float64 // wall seconds inside engine calls for the same work
+	HonestFLOPs    float64 // FLOPs of the honest training the forgery targets (same T)
+	CostFraction   float64 // CostFLOPs / HonestFLOPs
+	FLOPsPerParam  float64 // CostFLOPs / Params
+	ProofGradEquiv float64 // CostFLOPs in gradient computations of one honest batch
+}
+
+// Columns is the CSV header, in order.
+var Columns = []string{
+	"experiment", "proof_id", "kind", "seed", "model", "dataset", "dtype", "params",
+	"k", "steps", "checkpoints", "target_steps", "target_k", "attack_delta", "attack_q",
+	"env", "q", "audit", "metric", "delta", "normalized", "delta_norm", "d_ref",
+	"accepted", "failed_check", "failed_interval", "checked_intervals", "reexec_steps",
+	"max_repro_l1", "max_repro_l2", "max_repro_linf", "max_repro_cos",
+	"max_repro_norm_l1", "max_repro_norm_l2", "max_repro_norm_linf", "max_repro_norm_cos",
+	"cost_flops", "cost_wall_s", "honest_flops_same_T", "cost_fraction", "flops_per_param", "cost_grad_equiv",
+}
+
+func ff(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+func fb(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func (r *Row) record() []string {
+	rec := []string{
+		r.Experiment, r.ProofID, r.Kind, strconv.FormatUint(r.Seed, 10), r.Model, r.Dataset, r.DType,
+		strconv.Itoa(r.Params), strconv.Itoa(r.K), strconv.Itoa(r.Steps), strconv.Itoa(r.Checkpoints),
+		strconv.Itoa(r.TargetSteps), strconv.Itoa(r.TargetK), ff(r.AttackDelta), strconv.Itoa(r.AttackQ),
+		r.Env, strconv.Itoa(r.Q), strconv.Itoa(r.Audit), r.Metric, ff(r.Delta), fb(r.Normalized),
+		ff(r.DeltaNorm), ff(r.DRef),
+		fb(r.Accepted), r.FailedCheck, strconv.Itoa(r.FailedInterval), strconv.Itoa(r.Checked), strconv.Itoa(r.ReexecSteps),
+	}
+	for _, v := range r.MaxRepro {
+		rec = append(rec, ff(v))
+	}
+	for _, v := range r.MaxReproNorm {
+		rec = append(rec, ff(v))
+	}
+	return append(rec, ff(r.CostFLOPs), ff(r.CostWallS), ff(r.HonestFLOPs), ff(r.CostFraction),
+		ff(r.FLOPsPerParam), ff(r.ProofGradEquiv))
+}
+
+// rowParser reads the fields of one record by column name, keeping the first error.
+type rowParser struct {
+	rec []string
+	col map[string]int
+	err error
+}
+
+func (p *rowParser) str(name string) string {
+	i, ok := p.col[name]
+	if !ok {
+		if p.err == nil {
+			p.err = fmt.Errorf("missing column %q", name)
+		}
+		return ""
+	}
+	return p.rec[i]
+}
+
+func (p *rowParser) float(name string) float64 {
+	s := p.str(name)
+	if s == "" {
+		return math.NaN()
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("column %s: %w", name, err)
+	}
+	return v
+}
+
+func (p *rowParser) int(name string) int {
+	v, err := strconv.Atoi(p.str(name))
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("column %s: %w", name, err)
+	}
+	return v
+}
+
+func (p *rowParser) bool(name string) bool {
+	switch s := p.str(name); s {
+	case "1", "true":
+		return true
+	case "0", "false":
+		return false
+	default:
+		if p.err == nil {
+			p.err = fmt.Errorf("column %s: %q is not 0 or 1", name, s)
+		}
+		return false
+	}
+}
+
+func (p *rowParser) row() Row {
+	seed, err := strconv.ParseUint(p.str("seed"), 10, 64)
+	if err != nil && p.err == nil {
+		p.err = fmt.Errorf("column seed: %w", err)
+	}
+	r := Row{
+		Experiment: p.str("experiment"), ProofID: p.str("proof_id"), Kind: p.str("kind"), Seed: seed,
+		Model: p.str("model"), Dataset: p.str("dataset"), DType: p.str("dtype"), Params: p.int("params"),
+		K: p.int("k"), Steps: p.int("steps"), Checkpoints: p.int("checkpoints"), TargetSteps: p.int("target_steps"), TargetK: p.int("target_k"),
+		AttackDelta: p.float("attack_delta"), AttackQ: p.int("attack_q"),
+		Env: p.str("env"), Q: p.int("q"), Audit: p.int("audit"), Metric: p.str("metric"),
+		Delta: p.float("delta"), Normalized: p.bool("normalized"), DeltaNorm: p.float("delta_norm"), DRef: p.float("d_ref"),
+		Accepted: p.bool("accepted"), FailedCheck: p.str("failed_check"), FailedInterval: p.int("failed_interval"),
+		Checked: p.int("checked_intervals"), ReexecSteps: p.int("reexec_steps"),
+		CostFLOPs: p.float("cost_flops"), CostWallS: p.float("cost_wall_s"), HonestFLOPs: p.float("honest_flops_same_T"),
+		CostFraction: p.float("cost_fraction"), FLOPsPerParam: p.float("flops_per_param"), ProofGradEquiv: p.float("cost_grad_equiv"),
+	}
+	for i, m := range Metrics {
+		r.MaxRepro[i] = p.float("max_repro_" + m)
+		r.MaxReproNorm[i] = p.float("max_repro_norm_" + m)
+	}
+	return r
+}
+
+// SortRows orders rows canonically, so equal results give byte-identical CSVs.
+func SortRows(rows []Row) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := &rows[i], &rows[j]
+		switch {
+		case a.Kind != b.Kind:
+			return kindOrder(a.Kind) < kindOrder(b.Kind)
+		case a.Seed != b.Seed:
+			return a.Seed < b.Seed
+		case a.K != b.K:
+			return a.K < b.K
+		case a.Steps != b.Steps:
+			return a.Steps < b.Steps
+		case a.ProofID != b.ProofID:
+			return a.ProofID < b.ProofID
+		case a.Env != b.Env:
+			return a.Env < b.Env
+		case a.Q != b.Q:
+			return a.Q < b.Q
+		case a.Audit != b.Audit:
+			return a.Audit < b.Audit
+		case a.Metric != b.Metric:
+			return metricIndex(a.Metric) < metricIndex(b.Metric)
+		case a.Normalized != b.Normalized:
+			return !a.Normalized
+		default:
+			return a.Delta < b.Delta
+		}
+	})
+}
+
+func kindOrder(k string) string {
+	if k == KindHonest {
+		return "0"
+	}
+	return "1" + k
+}
+
+func metricIndex(m string) int {
+	for i, x := range Metrics {
+		if x == m {
+			return i
+		}
+	}
+	return len(Metrics)
+}
+
+// WriteCSV writes the header and rows.
+func WriteCSV(w io.Writer, rows []Row) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(Columns); err != nil {
+		return fmt.Errorf("write CSV header: %w", err)
+	}
+	for i := range rows {
+		if err := cw.Write(rows[i].record()); err != nil {
+			return fmt.Errorf("write CSV row %d: %w", i, err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write CSV: %w", err)
+	}
+	return nil
+}
+
+// ReadCSV parses a results CSV written by WriteCSV (columns are found by name, so extra
+// columns are ignored).
+func ReadCSV(r io.Reader) ([]Row, error) {
+	cr := csv.NewReader(r)
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("read CSV header: %w", err)
+	}
+	col := make(map[string]int, len(header))
+	for i, h := range header {
+		col[h] = i
+	}
+	var rows []Row
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read CSV: %w", err)
+		}
+		p := rowParser{rec: rec, col: col}
+		row := p.row()
+		if p.err != nil {
+			return nil, fmt.Errorf("CSV line %d: %w", line, p.err)
+		}
+		rows = append(rows, row)
+	}
+}
+
+// ReadCSVFile reads a results CSV from disk.
+func ReadCSVFile(name string) ([]Row, error) {
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("results CSV: %w", err)
+	}
+	rows, err := ReadCSV(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return rows, nil
+}
+
+// WriteCSVFile writes rows atomically to name.
+func WriteCSVFile(name string, rows []Row) error {
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, rows); err != nil {
+		return err
+	}
+	return writeFileAtomic(name, buf.Bytes())
+}

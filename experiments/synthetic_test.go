@@ -1,0 +1,78 @@
+package experiments
+
+import (
+	"fmt"
+	"math"
+)
+
+// syntheticRows builds a small results table with known structure: honest proofs whose
+// reproduction error depends on the env, forgeries whose error is fixed per kind, and
+// Blindfold proofs that pass only while the verifier's Q <= the attacker's q and no audit runs.
+func syntheticRows() []Row {
+	envErr := map[string]float64{"exact": 0, "dtype": 0.004, "noise:0.01": 0.05}
+	dref := [4]float64{100, 2, 0.5, 0.3}
+	var rows []Row
+	proof := func(kind string, seed uint64, k, steps int, attackDelta float64, attackQ int, cost float64, errOf func(env string, q, audit int) float64) {
+		id := fmt.Sprintf("%s-%d-%d-%d-%g", kind, seed, k, steps, attackDelta)
+		ckpts := steps/k + 1
+		for env := range envErr {
+			for _, q := range []int{1, 2, 0} {
+				for _, audit := range []int{0, 2} {
+					e := errOf(env, q, audit)
+					base := Row{Experiment: "synthetic", ProofID: id, Kind: kind, Seed: seed, Model: "mlp:4-3-2:relu",
+						Dataset: "synthetic", DType: "f32", Params: 23, K: k, Steps: steps, Checkpoints: ckpts,
+						TargetSteps: 64, TargetK: 4, AttackDelta: attackDelta, AttackQ: attackQ,
+						Env: env, Q: q, Audit: audit, FailedInterval: -1, Checked: 3, ReexecSteps: 3 * k,
+						CostFLOPs: cost * 1e6, CostWallS: cost, HonestFLOPs: 1e6, CostFraction: cost, FLOPsPerParam: cost * 1e6 / 23,
+						ProofGradEquiv: cost * 64}
+					for i := range Metrics {
+						base.MaxReproNorm[i] = e * (1 + float64(seed)/10)
+						base.MaxRepro[i] = base.MaxReproNorm[i] * dref[i]
+					}
+					decide := func(r Row, norm float64) Row {
+						r.Accepted = base.MaxReproNorm[1] <= norm
+						if !r.Accepted {
+							r.FailedCheck, r.FailedInterval = "reproduction", 1
+						}
+						return r
+					}
+					for _, d := range []float64{1e-4, 1e-3, 0.008, 0.03, 0.1, 1} {
+						r := base
+						r.Metric, r.Normalized, r.DeltaNorm, r.DRef, r.Delta = "l2", true, d, dref[1], d*dref[1]
+						rows = append(rows, decide(r, d))
+					}
+					for _, d := range []float64{1, 10} {
+						r := base
+						r.Metric, r.Normalized, r.DeltaNorm, r.DRef, r.Delta = "l2", false, d/dref[1], dref[1], d
+						rows = append(rows, decide(r, d/dref[1]))
+					}
+					ref := base
+					ref.Metric, ref.Delta, ref.DeltaNorm, ref.DRef = MetricAll, math.NaN(), math.NaN(), math.NaN()
+					rows = append(rows, decide(ref, 10/dref[1]))
+					norm := base
+					norm.Metric, norm.Normalized, norm.Delta, norm.DeltaNorm, norm.DRef = MetricAll, true, math.NaN(), ReferenceNormalizedDelta, math.NaN()
+					rows = append(rows, decide(norm, ReferenceNormalizedDelta))
+				}
+			}
+		}
+	}
+	for _, seed := range []uint64{1, 2} {
+		for _, k := range []int{4, 8} {
+			proof(KindHonest, seed, k, 64, math.NaN(), 0, 1, func(env string, q, audit int) float64 { return envErr[env] * float64(k) / 4 })
+		}
+		for _, steps := range []int{4, 8} {
+			proof("zhang-II", seed, 4, steps, math.NaN(), 0, 0.31*float64(steps)/64*10, func(string, int, int) float64 { return 0.02 })
+		}
+		for _, d := range []float64{0.002, 0.008} {
+			proof(KindInfinitesimal, seed, 4, 64, d, 0, 1e-6/d, func(string, int, int) float64 { return d / 4 })
+		}
+		proof(KindBlindfold, seed, 4, 64, ReferenceNormalizedDelta, 1, 0.05, func(env string, q, audit int) float64 {
+			if (q == 1) && audit == 0 {
+				return 0.001
+			}
+			return 5
+		})
+	}
+	SortRows(rows)
+	return rows
+}
