@@ -1,0 +1,204 @@
+package zhang
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"pollab/attacks"
+	"pollab/autodiff"
+	"pollab/data"
+	"pollab/proof"
+	"pollab/prover"
+	"pollab/verifier"
+)
+
+const (
+	synthName  = "synthetic:n=256,test=64,dim=12,classes=4,seed=3"
+	synthModel = "mlp:12-8-4:tanh"
+)
+
+// honestTarget trains a tiny honest proof (plain SGD, or momentum + weight decay) and loads
+// it as the attacker's target.
+func honestTarget(t *testing.T, momentum bool) *attacks.Target {
+	t.Helper()
+	h := proof.Hyper{LR: 0.1}
+	if momentum {
+		h.Momentum, h.WeightDecay = 0.9, 1e-3
+	}
+	cfg := prover.Config{Model: synthModel, Dataset: synthName, DType: autodiff.Float64, Hyper: h,
+		Batch: 16, Epochs: 2, K: 4, Seed: 5}
+	dir := filepath.Join(t.TempDir(), "honest")
+	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
+		t.Fatalf("honest run: %v", err)
+	}
+	tgt, err := attacks.LoadTarget(dir)
+	if err != nil {
+		t.Fatalf("load target: %v", err)
+	}
+	return tgt
+}
+
+// replayProof re-executes every interval of a proof with a fresh prover.Stepper, as a
+// verifier does, and returns the distances between each replayed end and the proof's
+// end checkpoint.
+func replayProof(t *testing.T, dir string) []verifier.Distances {
+	t.Helper()
+	p, err := proof.Open(dir)
+	if err != nil {
+		t.Fatalf("open forged proof: %v", err)
+	}
+	m := p.Manifest()
+	tgt, err := attacks.LoadTarget(dir) // same model and dataset loading as a verifier
+	if err != nil {
+		t.Fatalf("load forged proof: %v", err)
+	}
+	dt, _ := m.RunDType()
+	st := prover.NewStepper(tgt.Model, dt, tgt.Train, p.Payload(), nil)
+	var out []verifier.Distances
+	for i := 0; i+1 < p.NumCheckpoints(); i++ {
+		c, err := p.Checkpoint(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		end, err := p.Checkpoint(i + 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &prover.State{Step: c.Step, LR: c.LR, Params: c.Params, Momentum: c.Momentum}
+		if m.Optimizer.Momentum != 0 && s.Momentum == nil {
+			s.Momentum = make([]float64, len(s.Params))
+		}
+		for s.Step < end.Step {
+			if err := st.Step(s, m.Hyper(), p.Table().Row(s.Step), 0, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s.LR != end.LR {
+			t.Errorf("interval %d: replayed lr %v, end checkpoint claims %v", i, s.LR, end.LR)
+		}
+		out = append(out, verifier.Distance(s.Params, end.Params))
+	}
+	return out
+}
+
+// Every variant writes a proof whose independent replay lands exactly where the attack
+// says it does, whose last checkpoint is W_T, whose first passes the init check, and whose
+// crafted points are carried in the payload with matching batch hashes.
+func TestVariantsReplayAsReported(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		momentum bool
+	}{
+		{"I", Config{Variant: VariantI, Iters: 20, Lambda: -1}, false},
+		{"II", Config{Variant: VariantII, Lambda: -1}, true},
+		{"III", Config{Variant: VariantIII, Lambda: -1}, false},
+		{"III-large", Config{Variant: VariantIII, Lambda: -1, LargeBatch: true, AttackerData: AttackerHalf}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tgt := honestTarget(t, tc.momentum)
+			cfg := tc.cfg
+			cfg.Steps, cfg.K, cfg.Retries, cfg.Seed = 8, 4, 2, 9
+			out := filepath.Join(t.TempDir(), "forged")
+			rep, err := (&Attack{Config: cfg}).Run(context.Background(), tgt, out, attacks.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := replayProof(t, out)
+			if len(got) != len(rep.Intervals) {
+				t.Fatalf("%d intervals replayed, report has %d", len(got), len(rep.Intervals))
+			}
+			for i, d := range got {
+				if want := rep.Intervals[i].Replay; d != want {
+					t.Errorf("interval %d: independent replay at %+v, attack reported %+v", i, d, want)
+				}
+			}
+			p, err := proof.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last, err := p.Checkpoint(p.NumCheckpoints() - 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := verifier.Distance(last.Params, tgt.Final); d.Linf != 0 {
+				t.Errorf("last checkpoint is %g (linf) from W_T, want W_T itself", d.Linf)
+			}
+			first, err := p.Checkpoint(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkInit(t, tgt, first.Params)
+			checkBatches(t, p)
+			if m := p.Manifest(); m.Producer != "attack:zhang/"+rep.Variant || m.Optimizer.LR != tgt.Manifest.Optimizer.LR {
+				t.Errorf("manifest producer %q lr %v", m.Producer, m.Optimizer.LR)
+			}
+			if c, ok := p.Cost(); !ok || c.SecondOrder == 0 || c.FLOPs != rep.Cost.FLOPs {
+				t.Errorf("ledger.json cost %+v (present %v), report %+v", c, ok, rep.Cost)
+			}
+			t.Logf("%s: residual median %.3g max %.3g (real batch %.3g), |r|² max %.3g, failures %d/%d, max replay %v, %.1f grad-equiv/step",
+				tc.name, rep.Residual.Median, rep.Residual.Max, rep.Start.Median, rep.NormR2.Max, rep.Failures, len(rep.StepStats), rep.MaxReplay, rep.GradEquivPerStep)
+		})
+	}
+}
+
+func checkInit(t *testing.T, tgt *attacks.Target, w0 []float64) {
+	t.Helper()
+	off := 0
+	for _, ts := range tgt.Model.Tensors() {
+		n := ts.Size()
+		if ts.Tested {
+			if _, p := verifier.KSTest(w0[off:off+n], ts.Law.CDF); p < 0.01 {
+				t.Errorf("W'0 tensor %s fails KS: p = %.3g", ts.Name, p)
+			}
+		}
+		off += n
+	}
+}
+
+// checkBatches recomputes every batch hash from the payload: every point is crafted.
+func checkBatches(t *testing.T, p *proof.Proof) {
+	t.Helper()
+	pay := p.Payload()
+	if pay == nil {
+		t.Fatal("forged proof has no payload")
+	}
+	tab := p.Table()
+	for s := 0; s < tab.Steps; s++ {
+		var hs [][32]byte
+		for _, idx := range tab.Row(s) {
+			if idx >= 0 {
+				t.Fatalf("step %d uses dataset point %d, want only crafted points", s, idx)
+			}
+			hs = append(hs, pay.PointHash(int(-idx-1)))
+		}
+		if data.BatchHash(hs) != p.BatchHashes()[s] {
+			t.Errorf("step %d: batch hash does not match its payload points", s)
+		}
+	}
+}
+
+// Variant I's target gradient makes one SGD step land exactly on its aim, with momentum
+// and weight decay.
+func TestLandingGradient(t *testing.T) {
+	h := proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-2}
+	w := []float64{1, -2, 0.5}
+	aim := []float64{0.9, -1.7, 0.5}
+	buf := []float64{0.3, -0.1, 2}
+	g := make([]float64, 3)
+	if err := landingGradient(g, w, aim, buf, h.LR, h); err != nil {
+		t.Fatal(err)
+	}
+	for i := range w {
+		d := g[i] + h.WeightDecay*w[i]
+		b := h.Momentum*buf[i] + d
+		if got := w[i] - h.LR*b; math.Abs(got-aim[i]) > 1e-12 {
+			t.Errorf("coordinate %d lands on %v, aim %v", i, got, aim[i])
+		}
+	}
+	if err := landingGradient(g, w, aim, buf, 0, h); err == nil {
+		t.Error("lr 0 accepted")
+	}
+}
