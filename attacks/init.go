@@ -81,3 +81,19 @@ func RankMatch(sample, target, dst []float64) {
 		dst[pos] = sample[rank]
 	}
 }
+
+// InitFLOPs estimates the arithmetic of a ForgeInit that made tries draws in total: each
+// draw samples its tensor and sorts it for the KS test (n·log2 n comparisons), and the final
+// rank matching sorts both sides once more. An estimate, recorded as non-gradient work.
+func InitFLOPs(m models.Model, tries int) float64 {
+	var perDraw, match float64
+	for _, t := range m.Tensors() {
+		if !t.Tested {
+			continue
+		}
+		n := float64(t.Size())
+		perDraw = math.Max(perDraw, n+n*math.Log2(n+1))
+		match += 2 * n * math.Log2(n+1)
+	}
+	return float64(tries)*perDraw + match
+}

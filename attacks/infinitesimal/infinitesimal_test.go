@@ -1,0 +1,243 @@
+package infinitesimal
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"pollab/attacks"
+	"pollab/autodiff"
+	"pollab/data"
+	"pollab/models"
+	"pollab/proof"
+	"pollab/prover"
+	"pollab/verifier"
+)
+
+const (
+	testDataset = "synthetic:n=256,test=64,dim=16,classes=4,seed=3"
+	testModel   = "mlp:16-12-4:relu"
+)
+
+// honestTarget trains a tiny honest run (64 steps) and loads it as the attack's target.
+func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) (*attacks.Target, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "honest")
+	cfg := prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 16, Epochs: 4, K: 8, Seed: 11}
+	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
+		t.Fatalf("honest training: %v", err)
+	}
+	tg, err := attacks.LoadTarget(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg, dir
+}
+
+func forge(t *testing.T, tg *attacks.Target, cfg Config) (*attacks.Result, *proof.Proof) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "forged")
+	res, err := (&Attack{Config: cfg}).Forge(context.Background(), tg, out, attacks.Options{})
+	if err != nil {
+		t.Fatalf("forge: %v", err)
+	}
+	p, err := proof.Open(out)
+	if err != nil {
+		t.Fatalf("forged proof does not open: %v", err)
+	}
+	for i := 0; i < p.NumCheckpoints(); i++ {
+		if _, err := p.Checkpoint(i); err != nil {
+			t.Fatalf("forged checkpoint %d: %v", i, err)
+		}
+	}
+	return res, p
+}
+
+func gather(t *testing.T, p *proof.Proof, envName string, pols []verifier.Policy) *verifier.Evidence {
+	t.Helper()
+	env, err := verifier.ParseEnv(envName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := uint64(99)
+	ev, err := verifier.Gather(context.Background(), p, env, pols, verifier.Options{Workers: 1, AuditNonce: &nonce})
+	if err != nil {
+		t.Fatalf("gather %s: %v", envName, err)
+	}
+	return ev
+}
+
+func l2Policy(delta float64, q int, hparams string) verifier.Policy {
+	return verifier.Policy{Delta: verifier.Distances{L2: delta}, Metrics: []string{verifier.MetricL2}, Q: q,
+		Hparams: hparams}
+}
+
+// The forged proof is accepted by init + data + top-Q at the delta it targeted, for every
+// Q, in the exact and the noisy envs; enforce-manifest rejects it; no gradient was computed.
+func TestAcceptedAtTargetedDeltaAndRejectedByEnforceManifest(t *testing.T) {
+	tg, _ := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
+	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, attacks.DefaultInitAlpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d0 := verifier.Distance(w0, tg.Final).L2
+	// A delta that makes the requested 100 steps too few, so the attack must add steps.
+	delta := d0 / 12
+	b, err := attacks.NewBudget("l2", delta, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, p := forge(t, tg, Config{Budget: b, Steps: 40, K: 5, Seed: 1})
+	if res.Cost.Forward != 0 || res.Cost.Backward != 0 || res.Cost.SecondOrder != 0 || res.Cost.FLOPs != 0 {
+		t.Fatalf("the attack computed gradients: %+v", res.Cost)
+	}
+	if res.Cost.Other <= 0 {
+		t.Fatal("the axpys were not recorded")
+	}
+	// 40 steps of k = 5 would leave gaps of d0/8 > delta: the attack adds checkpoints.
+	if res.Steps <= 40 || res.Steps%5 != 0 || res.Notes["steps_raised"] == "" {
+		t.Fatalf("steps %d (notes %v)", res.Steps, res.Notes)
+	}
+	if got, ok := p.Cost(); !ok || got.Backward != 0 {
+		t.Fatalf("ledger.json: %+v %v", got, ok)
+	}
+	// Gaps really are within the targeted delta, and W_T is the last checkpoint exactly.
+	prev, _ := p.Checkpoint(0)
+	var maxGap float64
+	for i := 1; i < p.NumCheckpoints(); i++ {
+		c, _ := p.Checkpoint(i)
+		maxGap = math.Max(maxGap, verifier.Distance(prev.Params, c.Params).L2)
+		prev = c
+	}
+	if maxGap > delta || maxGap < delta/3 {
+		t.Fatalf("largest gap %g, delta %g", maxGap, delta)
+	}
+	if verifier.Distance(prev.Params, tg.Final).L2 != 0 {
+		t.Fatal("last checkpoint is not W_T")
+	}
+
+	pols := []verifier.Policy{
+		l2Policy(delta, 1, verifier.HparamsTrustCheckpoint),
+		l2Policy(delta, 3, verifier.HparamsTrustCheckpoint),
+		l2Policy(delta, 0, verifier.HparamsTrustCheckpoint),
+	}
+	for _, env := range []string{"exact", "dtype", "microbatch:4", "noise:1e-6"} {
+		ev := gather(t, p, env, pols)
+		for _, pol := range pols {
+			if v := pol.Decide(ev); !v.Accepted {
+				t.Errorf("env %s, %s: rejected: %s %s", env, pol, v.Check, v.Reason)
+			}
+		}
+		// The same proof at a delta below its gaps is caught: the acceptance is earned.
+		tight := l2Policy(maxGap*0.5, 0, verifier.HparamsTrustCheckpoint)
+		if v := tight.Decide(gather(t, p, env, []verifier.Policy{tight})); v.Accepted {
+			t.Errorf("env %s: accepted at delta %g below the gaps %g", env, maxGap*0.5, maxGap)
+		}
+	}
+	enforce := l2Policy(delta, 0, verifier.HparamsEnforceManifest)
+	v := enforce.Decide(gather(t, p, "exact", []verifier.Policy{enforce}))
+	if v.Accepted || v.Check != verifier.CheckHparams {
+		t.Fatalf("enforce-manifest: %+v", v)
+	}
+	t.Logf("d0 %.4g delta %.4g steps %d max gap %.4g lr %s cost fraction %.3g (FLOPs)", d0, delta, res.Steps, maxGap, res.Notes["claimed_lr"], res.CostFraction.FLOPs)
+}
+
+// With momentum and weight decay claimed, the analytic lr still keeps re-execution within
+// delta, and the momentum buffers are written.
+func TestMomentumAndWeightDecay(t *testing.T) {
+	tg, _ := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4})
+	b, _ := attacks.NewBudget("linf", 0.05, nil)
+	_, p := forge(t, tg, Config{Budget: b, Steps: 60, K: 6, Seed: 2, CheckFirst: true})
+	pol := verifier.Policy{Delta: verifier.Distances{Linf: 0.05}, Metrics: []string{verifier.MetricLinf}, Q: 0}
+	if v := pol.Decide(gather(t, p, "exact", []verifier.Policy{pol})); !v.Accepted {
+		t.Fatalf("rejected: %s %s", v.Check, v.Reason)
+	}
+	c, _ := p.Checkpoint(1)
+	if c.Momentum == nil {
+		t.Fatal("no momentum buffers in a momentum run's checkpoint")
+	}
+}
+
+// The analytic gradient bound really bounds gradients: the largest batch gradient norm seen
+// along a run stays below it.
+func TestGradBoundHolds(t *testing.T) {
+	for _, spec := range []string{testModel, "mlp:16-8-8-4:tanh"} {
+		m, err := models.Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		train, err := data.Load(testDataset, data.Train)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := models.Init(m, 5)
+		for i := range w {
+			w[i] *= 3 // larger weights than at init, as after training
+		}
+		bound, err := attacks.GradBound(m, attacks.TensorNorms(m, w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := prover.NewStepper(m, autodiff.Float64, train, nil, nil)
+		for s := 0; s < 8; s++ {
+			batch := make([]int32, 16)
+			for j := range batch {
+				batch[j] = int32(s*16 + j)
+			}
+			x, y, err := st.Gather(batch, 0, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, _, err := st.Gradient(w, x, y, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := verifier.Distance(g, make([]float64, len(g))).L2; n > bound {
+				t.Fatalf("%s: gradient norm %g exceeds the bound %g", spec, n, bound)
+			}
+		}
+	}
+}
+
+// The reference code's "rank matching" (indexing the sample with argsort of W_T) is a random
+// permutation: its W'0 is far further from W_T than a correctly rank-matched one.
+func TestCorrectRankMatchingVersusReferenceIndexing(t *testing.T) {
+	tg, _ := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05})
+	m := tg.Model
+	w0, _, err := attacks.ForgeInit(m, tg.Final, 4, attacks.DefaultInitAlpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := make([]float64, len(w0))
+	off := models.Offsets(m)
+	r := data.NewRNG(4)
+	for i, ts := range m.Tensors() {
+		lo, hi := off[i], off[i+1]
+		if !ts.Tested {
+			copy(ref[lo:hi], tg.Final[lo:hi])
+			continue
+		}
+		sample := make([]float64, hi-lo)
+		for j := range sample {
+			sample[j] = ts.Law.Sample(r)
+		}
+		// e[argsort(wT)]: position j gets the sample at the index of wT's j-th smallest value.
+		order := make([]int, hi-lo)
+		for j := range order {
+			order[j] = j
+		}
+		seg := tg.Final[lo:hi]
+		sort.SliceStable(order, func(a, b int) bool { return seg[order[a]] < seg[order[b]] })
+		for j, idx := range order {
+			ref[lo+j] = sample[idx]
+		}
+	}
+	correct := verifier.Distance(w0, tg.Final).L2
+	wrong := verifier.Distance(ref, tg.Final).L2
+	t.Logf("|W'0 - W_T|: rank-matched %.4g, reference indexing %.4g", correct, wrong)
+	if !(wrong > 3*correct) {
+		t.Fatalf("reference indexing %g is not much further than rank matching %g", wrong, correct)
+	}
+}
