@@ -1,6 +1,8 @@
 package verifier
 
 import (
+	"time"
+
 	"pollab/autodiff"
 )
 
@@ -55,6 +57,8 @@ type Evidence struct {
 	NeededSteps    int     `json:"needed_steps"`
 	NeededFraction float64 `json:"needed_fraction"`
 	CacheHits      int     `json:"cache_hits"`
+	// Wall is the elapsed time of Gather, reading checkpoints included.
+	Wall time.Duration `json:"wall_ns"`
 }
 
 // InitFinding is the KS test of every tested tensor of W0 against the model's declared law.

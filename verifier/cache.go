@@ -1,0 +1,138 @@
+package verifier
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// Cache holds re-execution results keyed by (manifest SHA-256, interval, env, hyperparameter
+// mode), so that a δ x Q grid, several policies, or a killed-and-rerun verification
+// re-execute each interval at most once. It lives in memory and, when given a directory,
+// also on disk: one small JSON file per entry, written atomically (temp file, fsync,
+// rename), read back on a miss. A corrupt or foreign file is a miss, never an error. Safe
+// for concurrent use.
+type Cache struct {
+	mu  sync.Mutex
+	mem map[string]Distances
+	dir string
+}
+
+// NewCache returns a cache, persisted under dir when dir is not empty (created if needed).
+func NewCache(dir string) (*Cache, error) {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("re-execution cache %s: %w", dir, err)
+		}
+	}
+	return &Cache{mem: map[string]Distances{}, dir: dir}, nil
+}
+
+// Len is the number of entries held in memory.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.mem)
+}
+
+// cacheKey names one re-execution.
+func cacheKey(manifestSHA string, interval int, env Env, mode string) string {
+	return fmt.Sprintf("pollab-reexec/1 %s interval=%d env=%s hparams=%s", manifestSHA, interval, env.String(), mode)
+}
+
+type cacheEntry struct {
+	Key string    `json:"key"`
+	Raw Distances `json:"raw"`
+}
+
+// maxCacheFile bounds what a cache file may hold (an entry is a few hundred bytes).
+const maxCacheFile = 1 << 16
+
+func (c *Cache) path(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return filepath.Join(c.dir, hex.EncodeToString(sum[:16])+".json")
+}
+
+func (c *Cache) get(key string) (Distances, bool) {
+	c.mu.Lock()
+	d, ok := c.mem[key]
+	c.mu.Unlock()
+	if ok || c.dir == "" {
+		return d, ok
+	}
+	f, err := os.Open(c.path(key))
+	if err != nil {
+		return Distances{}, false
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCacheFile+1))
+	if err != nil || len(b) > maxCacheFile {
+		return Distances{}, false
+	}
+	var e cacheEntry
+	if json.Unmarshal(b, &e) != nil || e.Key != key {
+		return Distances{}, false
+	}
+	c.mu.Lock()
+	c.mem[key] = e.Raw
+	c.mu.Unlock()
+	return e.Raw, true
+}
+
+func (c *Cache) put(key string, d Distances) error {
+	c.mu.Lock()
+	c.mem[key] = d
+	c.mu.Unlock()
+	if c.dir == "" {
+		return nil
+	}
+	b, err := json.Marshal(cacheEntry{Key: key, Raw: d})
+	if err != nil {
+		return fmt.Errorf("re-execution cache: %w", err)
+	}
+	final := c.path(key)
+	if err := writeFileAtomic(final, b); err != nil {
+		return fmt.Errorf("re-execution cache %s: %w", final, err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes b to path so that path either does not exist or holds all of b.
+func writeFileAtomic(path string, b []byte) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(b); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
+		_ = d.Sync() // best effort: the rename is durable on most filesystems without it
+		d.Close()
+	} else if !errors.Is(derr, fs.ErrNotExist) {
+		return derr
+	}
+	return nil
+}

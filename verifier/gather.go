@@ -1,0 +1,524 @@
+package verifier
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"pollab/autodiff"
+	"pollab/data"
+	"pollab/models"
+	"pollab/proof"
+	"pollab/prover"
+)
+
+// Options tune Gather; the zero value is ready.
+type Options struct {
+	// Workers re-execute intervals in parallel, one Stepper (one compiled graph) each;
+	// 0 means runtime.NumCPU().
+	Workers int
+	// Cache is consulted before and filled after every re-execution; nil means a fresh
+	// in-memory cache, persisted under CacheDir when that is set.
+	Cache    *Cache
+	CacheDir string
+	// DRef is the calibrated honest distance for normalised thresholds (nil: none).
+	DRef *Distances
+	// AuditNonce fixes the verifier's secret nonce (to replay a verification); nil draws one
+	// from crypto/rand after the proof has been read.
+	AuditNonce *uint64
+	// Progress is called with done/total units (checkpoints read, then steps re-executed).
+	Progress func(done, total int, note string)
+}
+
+// maxManifestBytes bounds the manifest read for its hash (proof.DecodeManifest's own limit).
+const maxManifestBytes = 64 << 20
+
+// Gather verifies the proof's cheap properties, measures every interval's update, and
+// re-executes the union of the intervals that policies need, under env. The result holds
+// everything every one of the policies needs to Decide.
+//
+// Errors mean the proof could not be verified at all (unreadable or malformed files, a
+// dataset that cannot be loaded, cancellation); findings against the proof are recorded in
+// the Evidence for Decide to reject.
+func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt Options) (*Evidence, error) {
+	start := time.Now()
+	for i, pol := range policies {
+		if err := pol.Validate(); err != nil {
+			return nil, fmt.Errorf("policy %d: %w", i, err)
+		}
+	}
+	env.Name = env.String()
+	m := p.Manifest()
+	model, err := models.Parse(m.Model)
+	if err != nil {
+		return nil, fmt.Errorf("manifest model %q: %w", m.Model, err)
+	}
+	runDT, err := m.RunDType()
+	if err != nil {
+		return nil, fmt.Errorf("manifest dtype: %w", err)
+	}
+	if m.Dataset.N <= 0 || m.Batch <= 0 || m.Steps <= 0 {
+		return nil, fmt.Errorf("manifest: dataset size %d, batch %d, steps %d: want all positive", m.Dataset.N, m.Batch, m.Steps)
+	}
+	sha, err := manifestSHA256(p.Dir())
+	if err != nil {
+		return nil, err
+	}
+	train, err := data.Load(m.Dataset.Name, data.Train)
+	if err != nil {
+		return nil, fmt.Errorf("declared dataset %q: %w", m.Dataset.Name, err)
+	}
+	nonce, err := pickNonce(opt.AuditNonce)
+	if err != nil {
+		return nil, err
+	}
+	cache := opt.Cache
+	if cache == nil {
+		if cache, err = NewCache(opt.CacheDir); err != nil {
+			return nil, err
+		}
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	progress := opt.Progress
+	if progress == nil {
+		progress = func(int, int, string) {}
+	}
+
+	ev := &Evidence{
+		Manifest: sha, Env: env.Name, Model: m.Model, Dataset: m.Dataset.Name,
+		DatasetSize: m.Dataset.N, Batch: m.Batch, Steps: m.Steps, K: m.K,
+		StepsPerEpoch: float64(m.Dataset.N) / float64(m.Batch),
+		AuditNonce:    nonce, DRef: opt.DRef,
+	}
+	ledger := autodiff.NewLedger()
+
+	checkData(ev, p, train)
+	checkMembership(ev, p, train)
+	if err := scanCheckpoints(ctx, ev, p, model, ledger, progress); err != nil {
+		return nil, err
+	}
+
+	// The union of what the policies need, per hyperparameter mode.
+	type task struct {
+		interval int
+		mode     string
+	}
+	var tasks []task
+	neededSteps := 0
+	for _, mode := range []string{HparamsTrustCheckpoint, HparamsEnforceManifest} {
+		var union []int
+		for _, pol := range policies {
+			if pol.HparamsMode() == mode {
+				union = append(union, pol.Needed(ev)...)
+			}
+		}
+		slices.Sort(union)
+		for _, i := range slices.Compact(union) {
+			tasks = append(tasks, task{i, mode})
+			neededSteps += ev.Intervals[i].Steps()
+		}
+	}
+	var todo []task
+	todoSteps := 0
+	for _, t := range tasks {
+		iv := &ev.Intervals[t.interval]
+		if d, ok := cache.get(cacheKey(sha, t.interval, env, t.mode)); ok {
+			setRepro(iv, t.mode, d, true, opt.DRef)
+			ev.CacheHits++
+			continue
+		}
+		todo = append(todo, t)
+		todoSteps += iv.Steps()
+	}
+
+	re := &reexecutor{
+		p: p, m: m, model: model, env: env, train: train, ledger: ledger,
+		dt: runDT, sha: sha,
+	}
+	if env.FlipDType {
+		re.dt = flip(runDT)
+	}
+	re.augRoot = data.SubSeed(0, "verifier-augment:"+sha, 0)
+	re.noiseSeed = data.SubSeed(0, "verifier-noise:"+sha, 0)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		doneStep int
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	jobs := make(chan task)
+	var wg sync.WaitGroup
+	for w := 0; w < min(workers, len(todo)); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stepper := re.newStepper()
+			for t := range jobs {
+				d, err := re.run(ctx, stepper, t.interval, t.mode, func() {
+					mu.Lock()
+					doneStep++
+					n := doneStep
+					mu.Unlock()
+					progress(n, todoSteps, "re-executing")
+				})
+				if err != nil {
+					fail(err)
+					continue
+				}
+				if err := cache.put(cacheKey(sha, t.interval, env, t.mode), d); err != nil {
+					fail(err)
+					continue
+				}
+				mu.Lock()
+				setRepro(&ev.Intervals[t.interval], t.mode, d, false, opt.DRef)
+				mu.Unlock()
+			}
+		}()
+	}
+feed:
+	for _, t := range todo {
+		select {
+		case jobs <- t:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("verification cancelled: %w", err)
+	}
+
+	ev.ReexecutedSteps = todoSteps
+	ev.ReexecutedFraction = float64(todoSteps) / float64(m.Steps)
+	ev.NeededSteps = neededSteps
+	ev.NeededFraction = float64(neededSteps) / float64(m.Steps)
+	ev.Ledger = ledger.Cost()
+	ev.Wall = time.Since(start)
+	return ev, nil
+}
+
+func setRepro(iv *Interval, mode string, raw Distances, cached bool, dref *Distances) {
+	r := &Repro{Raw: raw, Cached: cached}
+	if dref != nil {
+		n := raw.Normalize(*dref)
+		r.Normalized = &n
+	}
+	if iv.Repro == nil {
+		iv.Repro = map[string]*Repro{}
+	}
+	iv.Repro[mode] = r
+}
+
+func flip(dt autodiff.DType) autodiff.DType {
+	if dt == autodiff.Float32 {
+		return autodiff.Float64
+	}
+	return autodiff.Float32
+}
+
+func pickNonce(fixed *uint64) (uint64, error) {
+	if fixed != nil {
+		return *fixed, nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, fmt.Errorf("audit nonce: %w", err)
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// manifestSHA256 is the hex SHA-256 of the proof's manifest.json (what the prover commits to).
+func manifestSHA256(dir string) (string, error) {
+	path := filepath.Join(dir, proof.ManifestFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("manifest hash: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, maxManifestBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("manifest hash %s: %w", path, err)
+	}
+	if n > maxManifestBytes {
+		return "", fmt.Errorf("manifest hash %s: larger than %d bytes", path, maxManifestBytes)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// checkData recomputes every step's batch hash from the indexed points (declared dataset for
+// entries >= 0, payload for entries < 0) and compares it with the recorded one.
+func checkData(ev *Evidence, p *proof.Proof, train *data.Dataset) {
+	m := p.Manifest()
+	f := &ev.Data
+	f.Checked = true
+	f.FirstBadStep = -1
+	fp, err := m.ParseFingerprint()
+	switch {
+	case err != nil:
+		f.Reason = fmt.Sprintf("manifest fingerprint: %v", err)
+		return
+	case fp != train.Fingerprint():
+		f.Reason = fmt.Sprintf("dataset %s loaded here has fingerprint %s, the manifest declares %s",
+			train.Name, proof.FingerprintHex(train.Fingerprint()), m.Dataset.Fingerprint)
+		return
+	case train.Len() != m.Dataset.N:
+		f.Reason = fmt.Sprintf("dataset %s has %d points, the manifest declares %d", train.Name, train.Len(), m.Dataset.N)
+		return
+	}
+	f.FingerprintOK = true
+	table, recorded := p.Table(), p.BatchHashes()
+	payload := p.Payload()
+	hashes := train.PointHashes()
+	row := make([][32]byte, table.Batch)
+	for t := 0; t < table.Steps; t++ {
+		if t >= len(recorded) {
+			f.FirstBadStep, f.Reason = t, fmt.Sprintf("step %d has no recorded batch hash", t)
+			return
+		}
+		for j, idx := range table.Row(t) {
+			h, ok := pointHash(hashes, payload, idx)
+			if !ok {
+				f.FirstBadStep, f.Reason = t, fmt.Sprintf("step %d: batch entry %d (index %d) names no point", t, j, idx)
+				return
+			}
+			row[j] = h
+		}
+		if data.BatchHash(row) != recorded[t] {
+			f.FirstBadStep, f.Reason = t, fmt.Sprintf("step %d: batch hash recomputed from the indexed points differs from the recorded one", t)
+			return
+		}
+	}
+}
+
+func pointHash(train [][32]byte, payload *data.Dataset, idx int32) ([32]byte, bool) {
+	if idx >= 0 {
+		if int(idx) >= len(train) {
+			return [32]byte{}, false
+		}
+		return train[idx], true
+	}
+	j := int(-int64(idx) - 1)
+	if payload == nil || j >= payload.Len() {
+		return [32]byte{}, false
+	}
+	return payload.PointHash(j), true
+}
+
+// checkMembership counts the distinct payload points the table references and those whose
+// hash is not a point of the declared dataset.
+func checkMembership(ev *Evidence, p *proof.Proof, train *data.Dataset) {
+	f := &ev.Membership
+	f.Checked = true
+	f.FirstForeignStep = -1
+	payload := p.Payload()
+	if payload == nil {
+		return
+	}
+	seen := make(map[int]bool)
+	table := p.Table()
+	for t := 0; t < table.Steps; t++ {
+		for _, idx := range table.Row(t) {
+			if idx >= 0 {
+				continue
+			}
+			j := int(-int64(idx) - 1)
+			if seen[j] || j >= payload.Len() {
+				continue
+			}
+			seen[j] = true
+			f.PayloadPoints++
+			if !train.Contains(payload.PointHash(j)) {
+				f.Foreign++
+				if f.FirstForeignStep < 0 {
+					f.FirstForeignStep = t
+				}
+			}
+		}
+	}
+}
+
+// scanCheckpoints reads every checkpoint once, in order, holding at most two: the KS test of
+// W0, the hyperparameter comparison, and the update magnitude of every interval.
+func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model models.Model, ledger *autodiff.Ledger, progress func(int, int, string)) error {
+	m := p.Manifest()
+	h := m.Hyper()
+	n := p.NumCheckpoints()
+	if n < 2 {
+		return fmt.Errorf("proof has %d checkpoints: need at least 2", n)
+	}
+	ev.Hparams = HparamsFinding{Checked: true, FirstMismatch: -1}
+	ev.Intervals = make([]Interval, n-1)
+	var prev *proof.Checkpoint
+	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("verification cancelled: %w", err)
+		}
+		c, err := p.Checkpoint(i)
+		if err != nil {
+			return fmt.Errorf("checkpoint %d: %w", i, err)
+		}
+		if len(c.Params) != model.NumParams() {
+			return fmt.Errorf("checkpoint %d: %d parameters, model %s has %d", i, len(c.Params), model.Spec(), model.NumParams())
+		}
+		if i == 0 {
+			ev.Init = initKS(model, c.Params)
+		}
+		if ev.Hparams.FirstMismatch < 0 {
+			if reason := hparamsMismatch(c, h); reason != "" {
+				ev.Hparams.FirstMismatch, ev.Hparams.Step, ev.Hparams.Reason = i, c.Step, reason
+				ev.Hparams.StoredLR, ev.Hparams.ManifestLR = c.LR, h.LRAt(c.Step)
+			}
+		}
+		if prev != nil {
+			t0 := time.Now()
+			iv := &ev.Intervals[i-1]
+			iv.Index, iv.Start, iv.End = i-1, prev.Step, c.Step
+			iv.Epoch = int(int64(prev.Step) * int64(m.Batch) / int64(m.Dataset.N))
+			iv.Update = Distance(prev.Params, c.Params)
+			ledger.AddOther(DistanceFLOPs(len(c.Params)), time.Since(t0))
+		}
+		prev = c
+		progress(i+1, n, "reading checkpoints")
+	}
+	return nil
+}
+
+// initKS tests every tensor the model marks as tested against its declared law.
+func initKS(model models.Model, w0 []float64) InitFinding {
+	f := InitFinding{Checked: true, MinP: 1}
+	off := models.Offsets(model)
+	for i, t := range model.Tensors() {
+		if !t.Tested {
+			continue
+		}
+		d, p := KSTest(w0[off[i]:off[i+1]], t.Law.CDF)
+		f.Tensors++
+		if f.Tensors == 1 || p < f.MinP {
+			f.MinP, f.Tensor, f.D = p, t.Name, d
+		}
+	}
+	return f
+}
+
+// hparamsMismatch compares a checkpoint's stored optimizer state with the manifest's
+// schedule; "" when they agree. The lr is stored as an exact decimal and the prover
+// computes it as LRAt does, so agreement is checked to 1e-12 relative (a rounding margin,
+// far below any lr change an attack could use).
+func hparamsMismatch(c *proof.Checkpoint, h proof.Hyper) string {
+	want := h.LRAt(c.Step)
+	if !(math.Abs(c.LR-want) <= 1e-12*math.Abs(want)) {
+		return fmt.Sprintf("stored lr %g, the manifest's schedule gives %g at step %d", c.LR, want, c.Step)
+	}
+	if (h.Momentum != 0) != (c.Momentum != nil) {
+		return fmt.Sprintf("momentum buffers %s but the manifest's momentum is %g", presence(c.Momentum != nil), h.Momentum)
+	}
+	return ""
+}
+
+func presence(b bool) string {
+	if b {
+		return "present"
+	}
+	return "absent"
+}
+
+// reexecutor re-runs intervals of one proof in one env.
+type reexecutor struct {
+	p         *proof.Proof
+	m         *proof.Manifest
+	model     models.Model
+	env       Env
+	train     *data.Dataset
+	ledger    *autodiff.Ledger
+	dt        autodiff.DType
+	sha       string
+	augRoot   uint64
+	noiseSeed uint64
+}
+
+func (r *reexecutor) newStepper() *prover.Stepper {
+	s := prover.NewStepper(r.model, r.dt, r.train, r.p.Payload(), r.ledger)
+	s.Microbatches = r.env.Microbatches
+	s.Noise = r.env.Noise
+	s.NoiseSeed = r.noiseSeed
+	s.AugPad = r.m.Augment.Pad
+	return s
+}
+
+// run re-executes interval i from its start checkpoint and returns the distance of the
+// result to the end checkpoint.
+func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode string, stepped func()) (Distances, error) {
+	h := r.m.Hyper()
+	c, err := r.p.Checkpoint(i)
+	if err != nil {
+		return Distances{}, fmt.Errorf("interval %d: start checkpoint: %w", i, err)
+	}
+	st := &prover.State{Step: c.Step, LR: c.LR, Params: c.Params, Momentum: c.Momentum}
+	if mode == HparamsEnforceManifest {
+		st.LR = h.LRAt(c.Step)
+	}
+	if h.Momentum != 0 && st.Momentum == nil {
+		st.Momentum = make([]float64, len(st.Params))
+	}
+	// A state read in one precision and re-executed in the other starts from its rounding.
+	s.DType().Round(st.Params)
+	if st.Momentum != nil {
+		s.DType().Round(st.Momentum)
+	}
+	end := r.p.CheckpointStep(i + 1)
+	table := r.p.Table()
+	recorded := r.p.AugSeeds()
+	for t := c.Step; t < end; t++ {
+		if err := ctx.Err(); err != nil {
+			return Distances{}, fmt.Errorf("interval %d: %w", i, err)
+		}
+		if t >= table.Steps {
+			return Distances{}, fmt.Errorf("interval %d: step %d is past the batch table's %d steps", i, t, table.Steps)
+		}
+		augSeed := data.SubSeed(r.augRoot, "step", t)
+		if !r.env.OwnAugment && recorded != nil && t < len(recorded) {
+			augSeed = recorded[t]
+		}
+		if err := s.Step(st, h, table.Row(t), augSeed, r.m.Augment.Enabled); err != nil {
+			return Distances{}, fmt.Errorf("interval %d: re-executing %w", i, err)
+		}
+		stepped()
+	}
+	e, err := r.p.Checkpoint(i + 1)
+	if err != nil {
+		return Distances{}, fmt.Errorf("interval %d: end checkpoint: %w", i, err)
+	}
+	t0 := time.Now()
+	d := Distance(st.Params, e.Params)
+	r.ledger.AddOther(DistanceFLOPs(len(st.Params)), time.Since(t0))
+	return d, nil
+}
