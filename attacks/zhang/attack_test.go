@@ -23,7 +23,7 @@ const (
 // it as the attacker's target.
 func honestTarget(t *testing.T, momentum bool) *attacks.Target {
 	t.Helper()
-	h := proof.Hyper{LR: 0.1}
+	h := proof.Hyper{LR: 0.05}
 	if momentum {
 		h.Momentum, h.WeightDecay = 0.9, 1e-3
 	}
