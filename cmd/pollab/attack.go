@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"pollab/attacks"
+	"pollab/verifier"
 )
 
 // attackCmd groups the spoofers; each spoofer's file appends its subcommand in its init.
@@ -94,3 +96,69 @@ func sortedKeys(m map[string]string) []string {
 
 // attackUsage marks a bad combination of attack flags as a usage error (exit code 2).
 func attackUsage(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// readAttackDRef reads a d_ref file: a JSON object with the four metrics
+// ({"l1":..,"l2":..,"linf":..,"cos":..}) or one holding it under "dref" (calibration output).
+func readAttackDRef(path string) (*verifier.Distances, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("d_ref: %w", err)
+	}
+	var wrapped struct {
+		DRef *verifier.Distances `json:"dref"`
+	}
+	if err := json.Unmarshal(raw, &wrapped); err == nil && wrapped.DRef != nil {
+		return wrapped.DRef, nil
+	}
+	var d verifier.Distances
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, fmt.Errorf("d_ref %s: %w", path, err)
+	}
+	if d == (verifier.Distances{}) {
+		return nil, fmt.Errorf("d_ref %s: no distances (want {\"l1\":..,\"l2\":..,\"linf\":..,\"cos\":..})", path)
+	}
+	return &d, nil
+}
+
+// attackBudget resolves --delta, --normalized, --dref and --metric into the absolute
+// threshold a spoofer targets. Normalised thresholds need a d_ref file; without one the
+// delta must be absolute.
+func attackBudget(c *cli.Context, normalizedDefault float64) (attacks.Budget, error) {
+	metric := c.String("metric")
+	delta := c.Float64("delta")
+	if c.Bool("normalized") {
+		if c.String("dref") == "" {
+			return attacks.Budget{}, attackUsage("--normalized needs --dref FILE (the honest reference distance d_ref); without a d_ref file give an absolute --delta")
+		}
+		if !c.IsSet("delta") {
+			delta = normalizedDefault
+		}
+		dref, err := readAttackDRef(c.String("dref"))
+		if err != nil {
+			return attacks.Budget{}, err
+		}
+		b, err := attacks.NewBudget(metric, delta, dref)
+		if err != nil {
+			return attacks.Budget{}, attackUsage("%v", err)
+		}
+		return b, nil
+	}
+	if !c.IsSet("delta") {
+		return attacks.Budget{}, attackUsage("give an absolute --delta (the published normalised delta %g needs --normalized --dref FILE)", normalizedDefault)
+	}
+	b, err := attacks.NewBudget(metric, delta, nil)
+	if err != nil {
+		return attacks.Budget{}, attackUsage("%v", err)
+	}
+	return b, nil
+}
+
+// attackBudgetFlags are the threshold flags of the spoofers that target a delta.
+func attackBudgetFlags(normalizedDefault float64) []cli.Flag {
+	return []cli.Flag{
+		&cli.Float64Flag{Name: "delta", Usage: fmt.Sprintf("threshold the forgery targets: absolute, or a fraction of d_ref with --normalized (default %g then)", normalizedDefault)},
+		&cli.BoolFlag{Name: "normalized", Usage: "--delta is a fraction of d_ref (needs --dref)"},
+		&cli.StringFlag{Name: "dref", Usage: "JSON file with the honest reference distance d_ref per metric"},
+		&cli.StringFlag{Name: "metric", Usage: "distance the gaps are measured in: l1, l2 or linf", Value: "l2"},
+	}
+}
