@@ -25,6 +25,11 @@ type Builder struct {
 	g   *gorgonia.ExprGraph
 	dt  DType
 	err error
+
+	// bounds maps each node built so far to a bound on its magnitude (see bounds.go);
+	// order lists them in build order.
+	bounds map[*gorgonia.Node]bound
+	order  []bound
 }
 
 // Err returns the first error met while building, or nil.
@@ -78,7 +83,8 @@ func (b *Builder) Linear(x, w, bias Node) Node {
 	if len(xs) != 2 || len(ws) != 2 || len(bs) != 1 || xs[1] != ws[1] || bs[0] != ws[0] {
 		return b.fail(op, fmt.Errorf("shapes x%v w%v bias%v, want [B,in] [out,in] [out]", xs, ws, bs))
 	}
-	return b.guard(op, func() (*gorgonia.Node, error) {
+	fx, fw, fb, in := b.boundOf(x), b.boundOf(w), b.boundOf(bias), float64(xs[1])
+	out := b.guard(op, func() (*gorgonia.Node, error) {
 		wt, err := gorgonia.Transpose(w.n)
 		if err != nil {
 			return nil, err
@@ -92,6 +98,9 @@ func (b *Builder) Linear(x, w, bias Node) Node {
 			return nil, err
 		}
 		return gorgonia.BroadcastAdd(xw, row, nil, []byte{0})
+	})
+	return b.track(out, func(pm []float64, xm float64) float64 {
+		return in*fw(pm, xm)*fx(pm, xm) + fb(pm, xm)
 	})
 }
 
@@ -112,7 +121,8 @@ func (b *Builder) Conv2d(x, w, bias Node, stride, pad int) Node {
 	if xs[2]+2*pad < ws[2] || xs[3]+2*pad < ws[3] {
 		return b.fail(op, fmt.Errorf("kernel %dx%d larger than padded input %dx%d", ws[2], ws[3], xs[2]+2*pad, xs[3]+2*pad))
 	}
-	return b.guard(op, func() (*gorgonia.Node, error) {
+	fx, fw, fb, in := b.boundOf(x), b.boundOf(w), b.boundOf(bias), float64(ws[1]*ws[2]*ws[3])
+	out := b.guard(op, func() (*gorgonia.Node, error) {
 		y, err := gorgonia.Conv2d(x.n, w.n, tensor.Shape{ws[2], ws[3]}, []int{pad, pad}, []int{stride, stride}, []int{1, 1})
 		if err != nil {
 			return nil, err
@@ -122,6 +132,9 @@ func (b *Builder) Conv2d(x, w, bias Node, stride, pad int) Node {
 			return nil, err
 		}
 		return gorgonia.BroadcastAdd(y, col, nil, []byte{0, 2, 3})
+	})
+	return b.track(out, func(pm []float64, xm float64) float64 {
+		return in*fw(pm, xm)*fx(pm, xm) + fb(pm, xm)
 	})
 }
 
@@ -135,9 +148,10 @@ func (b *Builder) MaxPool2d(x Node, size int) Node {
 	if len(xs) != 4 || size < 1 || xs[2] < size || xs[3] < size {
 		return b.fail(op, fmt.Errorf("input %v, size %d: want [B,C,H,W] with H,W >= size >= 1", xs, size))
 	}
-	return b.guard(op, func() (*gorgonia.Node, error) {
+	out := b.guard(op, func() (*gorgonia.Node, error) {
 		return gorgonia.MaxPool2D(x.n, tensor.Shape{size, size}, []int{0, 0}, []int{size, size})
 	})
+	return b.track(out, b.boundOf(x))
 }
 
 // ReLU is max(x, 0) elementwise.
@@ -145,7 +159,8 @@ func (b *Builder) ReLU(x Node) Node {
 	if !b.ok("ReLU", x) {
 		return Node{}
 	}
-	return b.guard("ReLU", func() (*gorgonia.Node, error) { return gorgonia.Rectify(x.n) })
+	out := b.guard("ReLU", func() (*gorgonia.Node, error) { return gorgonia.Rectify(x.n) })
+	return b.track(out, b.boundOf(x))
 }
 
 // Tanh is tanh(x) elementwise.
@@ -153,7 +168,9 @@ func (b *Builder) Tanh(x Node) Node {
 	if !b.ok("Tanh", x) {
 		return Node{}
 	}
-	return b.guard("Tanh", func() (*gorgonia.Node, error) { return gorgonia.Tanh(x.n) })
+	out := b.guard("Tanh", func() (*gorgonia.Node, error) { return gorgonia.Tanh(x.n) })
+	fx := b.boundOf(x)
+	return b.track(out, func(pm []float64, xm float64) float64 { return min(1, fx(pm, xm)) })
 }
 
 // Flatten reshapes [B, ...] to [B, prod(...)] in row-major order (torch.flatten(x, 1)).
@@ -173,9 +190,10 @@ func (b *Builder) Flatten(x Node) Node {
 	for _, d := range xs[1:] {
 		prod *= d
 	}
-	return b.guard(op, func() (*gorgonia.Node, error) {
+	out := b.guard(op, func() (*gorgonia.Node, error) {
 		return gorgonia.Reshape(x.n, tensor.Shape{xs[0], prod})
 	})
+	return b.track(out, b.boundOf(x))
 }
 
 // crossEntropy is the mean cross-entropy of logits z [B,K] against one-hot labels y [B,K],

@@ -17,6 +17,9 @@
 //
 // Every engine call records its passes, samples, estimated FLOPs and wall time in an
 // optional Ledger shared by engines. Gorgonia panics during graph construction or on the
-// calling goroutine are returned as errors; inputs are validated first so that the ops
-// themselves (which run on a goroutine of the TapeMachine) never see bad shapes.
+// calling goroutine are returned as errors. The ops themselves run on a goroutine of the
+// TapeMachine, where a panic cannot be recovered, so every call is validated first: lengths,
+// labels, and magnitudes — non-finite parameters or inputs, or values whose activations
+// could overflow (an interval bound propagated through the Builder's ops), are rejected
+// with ErrUnsafeValues, because a NaN reaching max-pool's backward crashes the process.
 package autodiff

@@ -55,6 +55,9 @@ type program struct {
 	grads  []*gorgonia.Node // dL/dW per tensor (LossGrad, GradMatch)
 	gx     *gorgonia.Node   // dL/dX (InputGrad) or dR/dX (GradMatch)
 	r      *gorgonia.Node   // R = |g - gstar|² (GradMatch)
+
+	bound    bound     // largest activation magnitude, from parameter and input maxima
+	paramMax []float64 // scratch for load
 }
 
 // Engine runs compiled, pruned programs for one Net and dtype, cached per program kind and
@@ -200,18 +203,20 @@ func (e *Engine) compile(k kind, B int) (p *program, err error) {
 		return nil, errors.New("net does not support symbolic second-order gradients")
 	}
 	g := gorgonia.NewGraph()
-	b := &Builder{g: g, dt: e.dt}
-	p = &program{}
+	b := &Builder{g: g, dt: e.dt, bounds: map[*gorgonia.Node]bound{}}
+	p = &program{paramMax: make([]float64, len(e.shapes))}
 
 	xShape := append([]int{B}, e.net.InputShape()...)
 	x, xbuf := e.input(g, "x", xShape)
 	p.x = xbuf
+	b.registerLeaf(x, func(_ []float64, xm float64) float64 { return xm })
 	inputs := gorgonia.Nodes{x}
 	pnodes := make([]Node, len(e.shapes))
 	raw := make([]*gorgonia.Node, len(e.shapes))
 	for i, s := range e.shapes {
 		n, buf := e.input(g, fmt.Sprintf("param%d", i), s)
 		pnodes[i], raw[i] = Node{n}, n
+		b.registerLeaf(n, func(pm []float64, _ float64) float64 { return pm[i] })
 		p.params = append(p.params, buf)
 		inputs = append(inputs, n)
 	}
@@ -224,6 +229,7 @@ func (e *Engine) compile(k kind, B int) (p *program, err error) {
 		return nil, fmt.Errorf("forward returned shape %v, want [%d %d]", zs, B, e.classes)
 	}
 	p.logits = z.n
+	p.bound = b.activationBound()
 	var outputs gorgonia.Nodes
 	if k == kindLogits {
 		outputs = gorgonia.Nodes{z.n}
@@ -305,9 +311,18 @@ func (p *program) run() (err error) {
 	return nil
 }
 
-// load copies parameters, inputs and one-hot labels into the program's buffers.
-func (e *Engine) load(p *program, params, x []float64, labels []int) {
+// load checks that parameters and inputs are safe to run (ErrUnsafeValues) and copies them
+// and the one-hot labels into the program's buffers.
+func (e *Engine) load(p *program, params, x []float64, labels []int) error {
 	off := 0
+	for i := range p.params {
+		p.paramMax[i] = maxAbs(params[off : off+e.sizes[i]])
+		off += e.sizes[i]
+	}
+	if err := p.checkSafe(e.dt, p.paramMax, maxAbs(x)); err != nil {
+		return err
+	}
+	off = 0
 	for i, buf := range p.params {
 		buf.set(params[off : off+e.sizes[i]])
 		off += e.sizes[i]
@@ -319,6 +334,7 @@ func (e *Engine) load(p *program, params, x []float64, labels []int) {
 			p.y.setAt(i*e.classes+c, 1)
 		}
 	}
+	return nil
 }
 
 // readGrads copies per-tensor gradient values into the flat vector dst.
@@ -357,7 +373,9 @@ func (e *Engine) LossGrad(params, x []float64, labels []int, grad []float64) (fl
 	if err != nil {
 		return 0, err
 	}
-	e.load(p, params, x, labels)
+	if err := e.load(p, params, x, labels); err != nil {
+		return 0, err
+	}
 	if err := p.run(); err != nil {
 		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
 	}
@@ -387,7 +405,9 @@ func (e *Engine) InputGrad(params, x []float64, labels []int, gx []float64) (flo
 	if err != nil {
 		return 0, err
 	}
-	e.load(p, params, x, labels)
+	if err := e.load(p, params, x, labels); err != nil {
+		return 0, err
+	}
 	if err := p.run(); err != nil {
 		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
 	}
@@ -416,7 +436,9 @@ func (e *Engine) Logits(params, x []float64, out []float64) error {
 	if err != nil {
 		return err
 	}
-	e.load(p, params, x, nil)
+	if err := e.load(p, params, x, nil); err != nil {
+		return err
+	}
 	if err := p.run(); err != nil {
 		return fmt.Errorf("autodiff: Logits: %w", err)
 	}

@@ -1,8 +1,10 @@
 package autodiff_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"pollab/autodiff"
@@ -316,5 +318,48 @@ func TestParseDTypeAndSecondOrder(t *testing.T) {
 	autodiff.Float32.Round(x)
 	if x[1] != float64(float32(1.0/3)) {
 		t.Error("Float32.Round did not round to float32")
+	}
+}
+
+// TestUnsafeValuesAreErrors: NaN reaching gorgonia's max-pool backward crashes the process
+// (index -1 on the machine's goroutine), so non-finite or overflowing values must be
+// rejected with an error before running.
+func TestUnsafeValuesAreErrors(t *testing.T) {
+	m := mustParse(t, "lenet5")
+	for _, dt := range []autodiff.DType{autodiff.Float32, autodiff.Float64} {
+		e := autodiff.NewEngine(m, dt, nil)
+		w := models.Init(m, 1)
+		x, y := batch(m, 2, 1)
+		g := make([]float64, len(w))
+		gx := make([]float64, len(x))
+		check := func(what string, w, x []float64) {
+			t.Helper()
+			_, err1 := e.LossGrad(w, x, y, g)
+			_, err2 := e.InputGrad(w, x, y, gx)
+			err3 := e.Logits(w, x, make([]float64, 20))
+			_, err4 := e.GradMatch(autodiff.CentralDiff, w, x, y, g, make([]float64, len(w)), gx)
+			for i, err := range []error{err1, err2, err3, err4} {
+				if !errors.Is(err, autodiff.ErrUnsafeValues) {
+					t.Errorf("%v %s, call %d: err = %v, want ErrUnsafeValues", dt, what, i, err)
+				}
+			}
+		}
+		nanX := slices.Clone(x)
+		for i := range nanX {
+			nanX[i] = math.NaN()
+		}
+		check("NaN inputs", w, nanX)
+		infW := slices.Clone(w)
+		infW[3] = math.Inf(-1)
+		check("infinite weight", infW, x)
+		// Finite but overflowing: conv1 outputs ~1e40 and conv2 mixes signs into Inf-Inf = NaN.
+		huge := slices.Clone(w)
+		for i := range huge {
+			huge[i] *= 1e300
+		}
+		check("huge weights", huge, x)
+		if _, err := e.LossGrad(w, x, y, g); err != nil {
+			t.Errorf("%v: honest values rejected after unsafe ones: %v", dt, err)
+		}
 	}
 }

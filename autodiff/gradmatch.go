@@ -83,7 +83,9 @@ func (e *Engine) gradMatchSymbolic(B int, params, x []float64, labels []int, gst
 	if err != nil {
 		return 0, err
 	}
-	e.load(p, params, x, labels)
+	if err := e.load(p, params, x, labels); err != nil {
+		return 0, err
+	}
 	off := 0
 	for i, buf := range p.gstar {
 		buf.set(gstar[off : off+e.sizes[i]])

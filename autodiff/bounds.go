@@ -1,0 +1,99 @@
+package autodiff
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gorgonia.org/gorgonia"
+)
+
+// ErrUnsafeValues is returned (wrapped) when parameters or inputs are not finite, or large
+// enough that an activation could overflow. Such values are rejected before running because
+// a NaN reaching Gorgonia's max-pool backward indexes out of range on the machine's own
+// goroutine and kills the process, where no recover can catch it. A hostile proof must
+// produce an error, not a crash.
+var ErrUnsafeValues = errors.New("values unsafe to run")
+
+// bound returns an upper bound on |v| over every element v of a node, given the largest
+// |value| of each parameter tensor and of the input.
+type bound func(paramMax []float64, xMax float64) float64
+
+// track records the bound of out, for the engine's pre-run overflow check.
+func (b *Builder) track(out Node, f bound) Node {
+	if out.n != nil && b.bounds != nil {
+		b.bounds[out.n] = f
+		b.order = append(b.order, f)
+	}
+	return out
+}
+
+// boundOf returns the recorded bound of x, or +Inf (refuse to run) when x was not built by
+// this Builder's vocabulary.
+func (b *Builder) boundOf(x Node) bound {
+	if f, ok := b.bounds[x.n]; ok {
+		return f
+	}
+	return func([]float64, float64) float64 { return math.Inf(1) }
+}
+
+// activationBound is the largest bound over every tracked node, evaluated in build order.
+func (b *Builder) activationBound() bound {
+	order := b.order
+	return func(pm []float64, xm float64) float64 {
+		var m float64
+		for _, f := range order {
+			v := f(pm, xm)
+			if math.IsNaN(v) {
+				return math.Inf(1)
+			}
+			m = max(m, v)
+		}
+		return m
+	}
+}
+
+// safeLimit is the largest activation bound an engine accepts: far from overflow of the
+// graph's dtype, with room for the cross-entropy and the backward pass's sums.
+func (d DType) safeLimit() float64 {
+	if d == Float32 {
+		return math.MaxFloat32 / 1024
+	}
+	return math.MaxFloat64 / 1024
+}
+
+// maxAbs returns max |v| over vs, or +Inf if any value is NaN or infinite.
+func maxAbs(vs []float64) float64 {
+	var m float64
+	for _, v := range vs {
+		a := math.Abs(v)
+		if !(a <= math.MaxFloat64) { // NaN or ±Inf
+			return math.Inf(1)
+		}
+		m = max(m, a)
+	}
+	return m
+}
+
+// checkSafe rejects parameters and inputs whose activations could overflow the graph dtype.
+func (p *program) checkSafe(dt DType, paramMax []float64, xMax float64) error {
+	for i, m := range paramMax {
+		if math.IsInf(m, 0) {
+			return fmt.Errorf("autodiff: parameter tensor %d has a non-finite value: %w", i, ErrUnsafeValues)
+		}
+	}
+	if math.IsInf(xMax, 0) {
+		return fmt.Errorf("autodiff: input has a non-finite value: %w", ErrUnsafeValues)
+	}
+	if a, lim := p.bound(paramMax, xMax), dt.safeLimit(); !(a <= lim) {
+		return fmt.Errorf("autodiff: activations could reach %.3g (limit %.3g for %v): %w", a, lim, dt, ErrUnsafeValues)
+	}
+	return nil
+}
+
+// registerLeaf sets the bound of a graph input node.
+func (b *Builder) registerLeaf(n *gorgonia.Node, f bound) {
+	if b.bounds != nil {
+		b.bounds[n] = f
+	}
+}
