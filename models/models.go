@@ -227,16 +227,21 @@ func Parse(spec string) (Model, error) {
 	return m, nil
 }
 
-// maxWidth bounds layer widths so that a hostile spec cannot request absurd allocations.
-const maxWidth = 1 << 16
+// Limits on MLP specs, so that a hostile spec (a proof's manifest) cannot request absurd
+// allocations: widths, depth and total parameters (1<<26 float64 = 512 MiB).
+const (
+	maxWidth  = 1 << 16
+	maxLayers = 64
+	maxParams = 1 << 26
+)
 
 func parseMLP(parts []string) (*seqModel, error) {
 	if len(parts) != 3 {
 		return nil, fmt.Errorf("mlp spec needs 3 parts mlp:IN-...-OUT:ACT, got %d", len(parts))
 	}
 	ws := strings.Split(parts[1], "-")
-	if len(ws) < 2 {
-		return nil, fmt.Errorf("widths %q: need at least input and output", parts[1])
+	if len(ws) < 2 || len(ws) > maxLayers+1 {
+		return nil, fmt.Errorf("widths %q: need input, output and at most %d layers", parts[1], maxLayers)
 	}
 	widths := make([]int, len(ws))
 	for i, s := range ws {
@@ -246,6 +251,13 @@ func parseMLP(parts []string) (*seqModel, error) {
 		}
 		widths[i] = w
 		ws[i] = strconv.Itoa(w)
+	}
+	total := 0
+	for i := 1; i < len(widths); i++ {
+		total += (widths[i-1] + 1) * widths[i]
+	}
+	if total > maxParams {
+		return nil, fmt.Errorf("widths %q: %d parameters, more than the limit %d", parts[1], total, maxParams)
 	}
 	parts[1] = strings.Join(ws, "-")
 	var act layerKind

@@ -224,12 +224,14 @@ func TestParseErrorsNameTheBadPart(t *testing.T) {
 		"mlp":                      "3 parts",
 		"mlp:784-x-10:relu":        `"x"`,
 		"mlp:784-0-10:relu":        `"0"`,
-		"mlp:784:relu":             "at least",
+		"mlp:784:relu":             "need input, output",
 		"mlp:784-10:gelu":          "gelu",
 		"mlp:784-10:relu:dropout":  "3 parts",
 		"lenet5:wide":              "wide",
 		"cnn-cifar:kaiming:extra":  "extra",
 		"mlp:784-99999999-10:relu": "99999999",
+		"mlp:65536-65536-10:relu":  "limit",
+		"mlp:784-" + strings.Repeat("8-", 70) + "10:relu": "at most",
 	}
 	for spec, part := range cases {
 		_, err := Parse(spec)
