@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 )
@@ -148,3 +149,40 @@ func TestParseEnvRoundTrip(t *testing.T) {
 }
 
 func nan() float64 { return math.NaN() }
+
+func TestCalibrationRoundTrip(t *testing.T) {
+	path := t.TempDir() + "/dref.json"
+	c := &Calibration{Model: "mlp:4-2:relu", Dataset: "synthetic", Seeds: [2]uint64{1, 2}, DRef: Distances{3, 2, 1, 0.5}}
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadCalibration(path)
+	if err != nil || back.DRef != c.DRef || back.Seeds != c.Seeds || back.Model != c.Model {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+	c.DRef.Cos = 0
+	if err := c.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCalibration(path); err == nil {
+		t.Error("a zero d_ref was accepted")
+	}
+}
+
+func TestDistancesJSONKeepsNonFinite(t *testing.T) {
+	d := Distances{L1: math.Inf(1), L2: math.NaN(), Linf: -math.Inf(1), Cos: 0.25}
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Distances
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsInf(back.L1, 1) || !math.IsNaN(back.L2) || !math.IsInf(back.Linf, -1) || back.Cos != 0.25 {
+		t.Errorf("%s -> %v", b, back)
+	}
+	if json.Unmarshal([]byte(`{"l1":"12"}`), &back) == nil {
+		t.Error("a numeric string was accepted as a distance")
+	}
+}

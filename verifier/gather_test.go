@@ -316,3 +316,5 @@ func TestGatherHonoursCancellation(t *testing.T) {
 		t.Error("cancelled Gather returned evidence")
 	}
 }
+
+func openProof(dir string) (*proof.Proof, error) { return proof.Open(dir) }

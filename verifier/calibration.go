@@ -1,0 +1,77 @@
+package verifier
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+
+	"pollab/proof"
+)
+
+// CalibrationFormat names the d_ref file format.
+const CalibrationFormat = "pollab-calibration/1"
+
+// Calibration is d_ref: the distance between the final weights of two honest runs of one
+// configuration that differ only in their seed, with that configuration. Normalised
+// thresholds are fractions of it.
+type Calibration struct {
+	Format  string      `json:"format"`
+	Model   string      `json:"model"`
+	Dataset string      `json:"dataset"`
+	DType   string      `json:"dtype"`
+	Hyper   proof.Hyper `json:"hyper"`
+	Batch   int         `json:"batch"`
+	Epochs  int         `json:"epochs"`
+	Steps   int         `json:"steps"`
+	Seeds   [2]uint64   `json:"seeds"`
+	DRef    Distances   `json:"dref"`
+}
+
+// maxCalibrationBytes bounds a calibration file (it is a few hundred bytes).
+const maxCalibrationBytes = 1 << 20
+
+// LoadCalibration reads and checks a calibration file: the format, and every d_ref value
+// finite and positive (a zero reference would make every normalised distance infinite).
+func LoadCalibration(path string) (*Calibration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("calibration: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxCalibrationBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("calibration %s: %w", path, err)
+	}
+	if len(b) > maxCalibrationBytes {
+		return nil, fmt.Errorf("calibration %s: larger than %d bytes", path, maxCalibrationBytes)
+	}
+	var c Calibration
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("calibration %s: %w", path, err)
+	}
+	if c.Format != CalibrationFormat {
+		return nil, fmt.Errorf("calibration %s: format %q, want %q", path, c.Format, CalibrationFormat)
+	}
+	for _, m := range AllMetrics {
+		v, _ := c.DRef.Get(m)
+		if !(v > 0) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("calibration %s: d_ref %s = %g, want a finite positive distance", path, m, v)
+		}
+	}
+	return &c, nil
+}
+
+// Save writes the calibration atomically (no partial file under path).
+func (c *Calibration) Save(path string) error {
+	c.Format = CalibrationFormat
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("calibration: %w", err)
+	}
+	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("calibration %s: %w", path, err)
+	}
+	return nil
+}
