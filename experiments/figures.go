@@ -31,6 +31,8 @@ type Figure struct {
 	Points int
 	// Series lists the legend labels of the data series drawn.
 	Series []string
+	// panelPoints counts the points per panel, so empty panels can be replaced.
+	panelPoints map[*plot.Plot]int
 	// Notes are measured values the figure annotates (e.g. the break-even), for the CLI to print.
 	Notes         []string
 	Width, Height vg.Length
@@ -203,6 +205,10 @@ func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, style int
 	p.Legend.Add(label, line, scatter)
 	f.Points += pts.Len()
 	f.Series = append(f.Series, label)
+	if f.panelPoints == nil {
+		f.panelPoints = map[*plot.Plot]int{}
+	}
+	f.panelPoints[p] += pts.Len()
 	return nil
 }
 
@@ -241,6 +247,20 @@ func logY(p *plot.Plot) {
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 }
 
+// widenLogAxis gives a log axis a positive, non-empty range: gonum widens a one-value range
+// by ±1, which can cross zero.
+func widenLogAxis(a *plot.Axis) {
+	if _, ok := a.Scale.(plot.LogScale); !ok {
+		return
+	}
+	if !(a.Min > 0) {
+		a.Min = math.Min(errFloor, a.Max/10)
+	}
+	if a.Min >= a.Max {
+		a.Min, a.Max = a.Min/2, a.Min*2
+	}
+}
+
 func rateAxis(p *plot.Plot) { p.Y.Min, p.Y.Max = -0.05, 1.05 }
 
 // BuildFigures builds the six figures from results rows alone.
@@ -257,6 +277,16 @@ func BuildFigures(rows []Row) ([]*Figure, error) {
 		if f.Points == 0 {
 			// An empty log axis cannot be drawn; say plainly that the CSV held no data.
 			f.Panels = [][]*plot.Plot{{newPlot(f.Name+": no data in the CSV", "", "")}}
+		}
+		for _, row := range f.Panels {
+			for i, p := range row {
+				if f.Points > 0 && f.panelPoints[p] == 0 {
+					row[i] = newPlot(p.Title.Text+": no data in the CSV", p.X.Label.Text, p.Y.Label.Text)
+					continue
+				}
+				widenLogAxis(&p.X)
+				widenLogAxis(&p.Y)
+			}
 		}
 		figs = append(figs, f)
 	}
@@ -596,7 +626,14 @@ func (fc *figureContext) fig6Infinitesimal() (*Figure, error) {
 }
 
 // render draws the figure's panels onto one canvas of the given format.
-func (f *Figure) render(format string) ([]byte, error) {
+func (f *Figure) render(format string) (out []byte, err error) {
+	defer func() {
+		// gonum/plot panics on some degenerate inputs (e.g. a non-positive value on a log
+		// axis); a figure must fail as an error, never take the run down.
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("figure %s as %s: %v", f.Name, format, r)
+		}
+	}()
 	c, err := draw.NewFormattedCanvas(f.Width, f.Height, format)
 	if err != nil {
 		return nil, fmt.Errorf("figure %s: %w", f.Name, err)

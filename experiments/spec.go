@@ -57,15 +57,15 @@ type Spec struct {
 // TrainSpec holds the honest prover's hyperparameters. K lists checkpoint intervals: an
 // honest proof is trained per seed and per k; attacks target the proofs of K[0].
 type TrainSpec struct {
-	Epochs      int     `toml:"epochs" json:"epochs"`
-	Batch       int     `toml:"batch" json:"batch"`
-	LR          float64 `toml:"lr" json:"lr"`
-	Momentum    float64 `toml:"momentum" json:"momentum"`
-	WeightDecay float64 `toml:"weight_decay" json:"weight_decay"`
-	Milestones  []int   `toml:"milestones" json:"milestones,omitempty"`
-	Gamma       float64 `toml:"gamma" json:"gamma"`
-	K           []int   `toml:"k" json:"k"`
-	Augment     bool    `toml:"augment" json:"augment"`
+	Epochs      int       `toml:"epochs" json:"epochs"`
+	Batch       int       `toml:"batch" json:"batch"`
+	LR          float64   `toml:"lr" json:"lr"`
+	Momentum    float64   `toml:"momentum" json:"momentum"`
+	WeightDecay float64   `toml:"weight_decay" json:"weight_decay"`
+	Milestones  []float64 `toml:"milestones" json:"milestones,omitempty"` // in epochs
+	Gamma       float64   `toml:"gamma" json:"gamma"`
+	K           []int     `toml:"k" json:"k"`
+	Augment     bool      `toml:"augment" json:"augment"`
 	// RecordAugSeeds stores the augmentation seeds in the proof (the lab's fix of Jia et al.).
 	RecordAugSeeds bool `toml:"record_aug_seeds" json:"record_aug_seeds"`
 }

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"pollab/experiments"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "figures",
+		Usage:     "redraw the six figures and the summary from a results directory's CSV alone",
+		UsageText: "pollab figures [--out FIGDIR] DIR",
+		Description: "Reads DIR/results.csv (no proof or evidence is needed) and writes DIR/figures/*.{png,svg,pdf}\n" +
+			"and DIR/summary.{md,csv,json}.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "figure directory (default DIR/figures)"},
+			&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON document"},
+		},
+		Action: figuresAction,
+	})
+}
+
+func figuresAction(c *cli.Context) error {
+	if c.Args().Len() != 1 {
+		return usageError{fmt.Errorf("figures: want exactly one results DIR, got %d arguments", c.Args().Len())}
+	}
+	dir := c.Args().First()
+	csvPath := filepath.Join(dir, experiments.ResultsCSV)
+	if _, err := os.Stat(csvPath); errors.Is(err, fs.ErrNotExist) {
+		return usageError{fmt.Errorf("figures: %s does not exist (run pollab sweep or pollab demo first)", csvPath)}
+	}
+	rows, err := experiments.ReadCSVFile(csvPath)
+	if err != nil {
+		return usageError{err}
+	}
+	figDir := c.String("out")
+	if figDir == "" {
+		figDir = filepath.Join(dir, experiments.FiguresDir)
+	}
+	figs, err := experiments.DrawFigures(rows, figDir)
+	if err != nil {
+		return err
+	}
+	sum := experiments.Summarize(rows)
+	if err := experiments.WriteSummary(dir, sum); err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		return printJSON(sum.JSONValue())
+	}
+	w := os.Stdout
+	printf(w, "%d rows from %s\n", len(rows), csvPath)
+	for _, f := range figs {
+		printf(w, "  %s.{png,svg,pdf}: %d points\n", filepath.Join(figDir, f.Name), f.Points)
+		for _, n := range f.Notes {
+			printf(w, "    %s\n", n)
+		}
+	}
+	printf(w, "summary: %s\n", filepath.Join(dir, experiments.SummaryMD))
+	return nil
+}

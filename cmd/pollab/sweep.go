@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"pollab/experiments"
+)
+
+func init() {
+	register(&cli.Command{
+		Name:      "sweep",
+		Usage:     "run an experiment spec: proofs, forgeries, the verifier grid, results, figures",
+		UsageText: "pollab sweep [--out DIR] [--workers N] CONFIG",
+		Description: "CONFIG is a TOML spec file or the name of an embedded spec (" +
+			strings.Join(experiments.EmbeddedNames(), ", ") + ").\n" +
+			"Proofs and Evidence are cached under DIR/cache by content hash: a rerun does only what is\n" +
+			"missing, and a killed run resumes. Results: DIR/results.csv, summary.{md,csv,json},\n" +
+			"provenance.json, figures/*.{png,svg,pdf}. Default DIR: results/<spec name>.",
+		Flags: runFlags(),
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 1 {
+				return usageError{fmt.Errorf("sweep: want exactly one CONFIG argument, got %d", c.Args().Len())}
+			}
+			return runSpec(c, c.Args().First())
+		},
+	})
+}
+
+func runFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "out", Usage: "results directory (default results/<spec name>)"},
+		&cli.IntFlag{Name: "workers", Usage: "worker goroutines (0: the spec's, else one per CPU)"},
+		&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
+		&cli.BoolFlag{Name: "json", Usage: "print the run report as one JSON document"},
+	}
+}
+
+// runSpec loads a spec, runs it, and prints where the results are.
+func runSpec(c *cli.Context, config string) error {
+	spec, err := experiments.LoadSpec(config)
+	if err != nil {
+		return usageError{err}
+	}
+	if c.Int("workers") < 0 {
+		return usageError{fmt.Errorf("--workers %d: want >= 0", c.Int("workers"))}
+	}
+	out := c.String("out")
+	if out == "" {
+		out = filepath.Join("results", spec.Name)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := newProgress(1, "experiment "+spec.Name, c.Bool("quiet") || c.Bool("json"))
+	rep, err := experiments.Run(ctx, spec, experiments.Options{
+		Out: out, Workers: c.Int("workers"), Version: pollabVersion(), Command: os.Args,
+		Progress: func(done, total int, note string) {
+			if bar.bar != nil && total > 0 {
+				bar.bar.ChangeMax(total)
+			}
+			bar.Update(done, total, note)
+		},
+	})
+	bar.Done()
+	if err != nil {
+		return fmt.Errorf("experiment %s: %w", spec.Name, err)
+	}
+	if c.Bool("json") {
+		return printJSON(rep)
+	}
+	printReport(os.Stdout, spec.Name, rep)
+	return nil
+}
+
+func printReport(w io.Writer, name string, rep *experiments.Report) {
+	l := rep.Ledger
+	printf(w, "experiment %s finished in %.1fs: %d rows in %s\n", name, rep.Wall.Seconds(), rep.Rows, rep.CSV)
+	printf(w, "proofs: %d built, %d cached; trained %d steps, forged %d steps; evidence: %d gathered, %d cached; re-executed %d steps\n",
+		l.ProofsBuilt, l.ProofsCached, l.TrainedSteps, l.ForgedSteps, l.EvidenceBuilt, l.EvidenceCached, l.ReexecutedSteps)
+	printf(w, "summary: %s\n", filepath.Join(rep.Out, experiments.SummaryMD))
+	for _, n := range rep.Notes {
+		printf(w, "  %s\n", n)
+	}
+	if len(rep.Figures) > 0 {
+		printf(w, "figures (also .svg and .pdf) in %s:\n", filepath.Dir(rep.Figures[0]))
+		for _, f := range rep.Figures {
+			printf(w, "  %s\n", f)
+		}
+	}
+}

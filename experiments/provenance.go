@@ -1,0 +1,134 @@
+package experiments
+
+import (
+	"bufio"
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"pollab/verifier"
+)
+
+// Provenance is provenance.json: what produced a results directory, and on what.
+type Provenance struct {
+	Pollab    string    `json:"pollab_version"`
+	Commit    string    `json:"git_commit,omitempty"`
+	Modified  bool      `json:"git_modified,omitempty"`
+	GoVersion string    `json:"go_version"`
+	Command   []string  `json:"command,omitempty"`
+	Spec      *Spec     `json:"spec"`
+	SpecHash  string    `json:"spec_hash"`
+	Seeds     []uint64  `json:"seeds"`
+	Start     time.Time `json:"start"`
+	End       time.Time `json:"end"`
+	WallS     float64   `json:"wall_s"`
+	Machine   Machine   `json:"machine"`
+	Ledger    RunLedger `json:"ledger"`
+	// DRef is the calibration per model: the distance between the final weights of the
+	// honest proofs of Spec.Verify.CalibrationSeeds.
+	DRef map[string]verifier.Distances `json:"d_ref"`
+}
+
+// Machine describes the host.
+type Machine struct {
+	GOOS     string `json:"goos"`
+	GOARCH   string `json:"goarch"`
+	NumCPU   int    `json:"num_cpu"`
+	CPUModel string `json:"cpu_model,omitempty"`
+}
+
+func newProvenance(spec *Spec, opt Options, start time.Time, rep *Report, dref map[string]verifier.Distances) *Provenance {
+	commit, modified := gitCommit()
+	end := time.Now()
+	return &Provenance{
+		Pollab: opt.Version, Commit: commit, Modified: modified, GoVersion: runtime.Version(), Command: opt.Command,
+		Spec: spec, SpecHash: spec.Hash(), Seeds: spec.Seeds, Start: start.UTC(), End: end.UTC(),
+		WallS: end.Sub(start).Seconds(), Machine: machine(), Ledger: rep.Ledger, DRef: dref,
+	}
+}
+
+// gitCommit reads the VCS stamp of the binary, or asks git in the working directory when the
+// binary carries none (go run, go test).
+func gitCommit() (string, bool) {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		rev, modified := "", false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if rev != "" {
+			return rev, modified
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "", false
+	}
+	status, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output()
+	return strings.TrimSpace(string(out)), err == nil && len(strings.TrimSpace(string(status))) > 0
+}
+
+func machine() Machine {
+	m := Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU()}
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+// jnum makes a float JSON-safe: NaN becomes null and ±Inf the strings "inf"/"-inf".
+func jnum(x float64) any {
+	switch {
+	case math.IsNaN(x):
+		return nil
+	case math.IsInf(x, 1):
+		return "inf"
+	case math.IsInf(x, -1):
+		return "-inf"
+	}
+	return x
+}
+
+// JSONValue renders the summary with non-finite numbers encoded by jnum.
+func (s *Summary) JSONValue() map[string]any {
+	var rows []map[string]any
+	for _, r := range s.Rows {
+		rows = append(rows, map[string]any{
+			"kind": r.Kind, "env": r.Env, "proofs": r.Proofs,
+			"cost_fraction": jnum(r.CostFraction), "flops_per_param": jnum(r.FLOPsPerParam),
+			"accepted_ref": jnum(r.AcceptedRef), "accepted_norm_0.008": jnum(r.AcceptedNorm),
+			"first_pass_delta": jnum(r.FirstPass), "all_pass_delta": jnum(r.AllPass),
+			"honest_all_pass_delta": jnum(r.HonestAllPass), "separable": r.Separable, "margin": jnum(r.Margin),
+			"max_err_norm": jnum(r.MaxErrNorm), "failed_check_ref": r.FailedCheck,
+		})
+	}
+	var be []map[string]any
+	for _, b := range s.BreakEven {
+		be = append(be, map[string]any{"kind": b.Kind, "step_cost_ratio": jnum(b.StepCostRatio),
+			"break_even_fraction": jnum(b.Fraction), "break_even_steps": jnum(b.Steps)})
+	}
+	var dref []map[string]any
+	for _, d := range s.DRef {
+		dref = append(dref, map[string]any{"metric": d.Metric, "d_ref": jnum(d.DRef)})
+	}
+	return map[string]any{"experiment": s.Experiment, "metric": s.Metric, "q": s.Q,
+		"published_break_even_fraction": PublishedBreakEven, "rows": rows, "break_even": be, "d_ref": dref}
+}

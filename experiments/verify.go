@@ -1,0 +1,299 @@
+package experiments
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"pollab/proof"
+	"pollab/verifier"
+)
+
+// policyPoint is one point of the verifier grid, with the CSV labels it is reported under.
+type policyPoint struct {
+	policy     verifier.Policy
+	metric     string // a metric, or MetricAll
+	delta      float64
+	normalized bool
+	deltaNorm  float64 // filled per model from d_ref (NaN for MetricAll absolute)
+}
+
+// grid expands the spec's verifier grid into policy points. Audits only apply under top-Q
+// (Q = 0 already checks every interval).
+func (r *runner) grid() []policyPoint {
+	v := r.spec.Verify
+	base := verifier.Policy{AuditSeed: v.AuditSeed, InitAlpha: v.InitAlpha, Membership: v.Membership, Hparams: v.Hparams}
+	var pts []policyPoint
+	for _, q := range v.Q {
+		for _, audit := range v.Audit {
+			if q == 0 && audit > 0 {
+				continue
+			}
+			b := base
+			b.Q, b.Audit = q, audit
+			for _, m := range v.Metrics {
+				for _, d := range v.AbsoluteDelta[m] {
+					p := b
+					p.Metrics, p.Delta = []string{m}, withMetric(m, d)
+					pts = append(pts, policyPoint{policy: p, metric: m, delta: d})
+				}
+				for _, d := range v.NormalizedDelta {
+					p := b
+					p.Metrics, p.Delta, p.Normalized = []string{m}, withMetric(m, d), true
+					pts = append(pts, policyPoint{policy: p, metric: m, normalized: true, deltaNorm: d})
+				}
+			}
+			ref := b
+			ref.Metrics, ref.Delta = slices.Clone(Metrics), verifier.ReferenceDelta
+			pts = append(pts, policyPoint{policy: ref, metric: MetricAll, delta: math.NaN(), deltaNorm: math.NaN()})
+			nrm := b
+			nrm.Metrics, nrm.Normalized = slices.Clone(Metrics), true
+			nrm.Delta = verifier.Distances{L1: ReferenceNormalizedDelta, L2: ReferenceNormalizedDelta, Linf: ReferenceNormalizedDelta, Cos: ReferenceNormalizedDelta}
+			pts = append(pts, policyPoint{policy: nrm, metric: MetricAll, normalized: true, delta: math.NaN(), deltaNorm: ReferenceNormalizedDelta})
+		}
+	}
+	return pts
+}
+
+// withMetric is a Distances with only metric m set (the others are not consulted).
+func withMetric(m string, d float64) verifier.Distances {
+	var x verifier.Distances
+	switch m {
+	case "l1":
+		x.L1 = d
+	case "l2":
+		x.L2 = d
+	case "linf":
+		x.Linf = d
+	case "cos":
+		x.Cos = d
+	}
+	return x
+}
+
+func metricOf(d verifier.Distances, m string) float64 {
+	v, err := d.Get(m)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
+// verifyJob is one (proof, env) verification.
+type verifyJob struct {
+	proof *proofJob
+	env   verifier.Env
+	path  string // evidence cache file
+}
+
+// verifyAll gathers Evidence for every proof in every env (from the cache when present) and
+// decides every grid point, returning the CSV rows.
+func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error) {
+	points := r.grid()
+	policies := make([]verifier.Policy, len(points))
+	for i, p := range points {
+		policies[i] = p.policy
+	}
+	var envs []verifier.Env
+	for _, s := range r.spec.Verify.Envs {
+		e, err := verifier.ParseEnv(s)
+		if err != nil {
+			return nil, fmt.Errorf("spec env: %w", err)
+		}
+		envs = append(envs, e)
+	}
+	var vjobs []*verifyJob
+	for _, j := range jobs {
+		dref := r.dref[j.model]
+		key := hashJSON(struct {
+			Format   string
+			Manifest string
+			Policies []verifier.Policy
+			DRef     verifier.Distances
+			Nonce    uint64
+		}{"evidence/1", j.info.manifestSHA, policies, dref, auditNonce})[:16]
+		for _, e := range envs {
+			name := fmt.Sprintf("%s-%s-%s.json", j.info.manifestSHA[:16], sanitize(e.Name), key)
+			vjobs = append(vjobs, &verifyJob{proof: j, env: e, path: filepath.Join(r.cache, "evidence", name)})
+		}
+	}
+	evidence := make([]*verifier.Evidence, len(vjobs))
+	weight := func(i int) float64 { return float64(vjobs[i].proof.info.steps) }
+	// Fix the estimate now that real proof lengths are known.
+	r.mu.Lock()
+	for i, vj := range vjobs {
+		if _, err := os.Stat(vj.path); err != nil {
+			r.total += weight(i) - float64(vj.proof.steps)*r.verifyFrac()
+		} else {
+			r.total -= float64(vj.proof.steps) * r.verifyFrac()
+		}
+	}
+	r.mu.Unlock()
+	err := runPool(ctx, r, "verification", len(vjobs), func(ctx context.Context, i int, frac func(float64)) error {
+		ev, err := r.gather(ctx, vjobs[i], policies, frac)
+		if err != nil {
+			return err
+		}
+		evidence[i] = ev
+		return nil
+	}, weight)
+	if err != nil {
+		return nil, err
+	}
+	var rows []Row
+	for i, vj := range vjobs {
+		rows = append(rows, r.rows(vj, evidence[i], points)...)
+	}
+	return rows, nil
+}
+
+func (r *runner) verifyFrac() float64 {
+	if slices.Contains(r.spec.Verify.Q, 0) {
+		return 1
+	}
+	return 0.5
+}
+
+func sanitize(s string) string {
+	out := []byte(s)
+	for i, c := range out {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+			out[i] = '_'
+		}
+	}
+	return string(out)
+}
+
+// gather loads the cached Evidence of vj or runs the verifier for it (one re-execution
+// worker: the pool already spreads (proof, env) pairs over the cores).
+func (r *runner) gather(ctx context.Context, vj *verifyJob, policies []verifier.Policy, frac func(float64)) (*verifier.Evidence, error) {
+	var ev verifier.Evidence
+	if err := readJSON(vj.path, &ev); err == nil && ev.Manifest == vj.proof.info.manifestSHA {
+		r.mu.Lock()
+		r.ledger.EvidenceCached++
+		r.mu.Unlock()
+		return &ev, nil
+	}
+	p, err := proof.Open(vj.proof.dir)
+	if err != nil {
+		return nil, err
+	}
+	dref := r.dref[vj.proof.model]
+	nonce := auditNonce
+	got, err := verifier.Gather(ctx, p, vj.env, policies, verifier.Options{
+		Workers: 1, Cache: r.reexec, DRef: &dref, AuditNonce: &nonce,
+		Progress: func(done, total int, note string) {
+			if note == "re-executing" {
+				frac(float64(done) / float64(max(total, 1)))
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("verify %s in env %s: %w", vj.proof.dir, vj.env.Name, err)
+	}
+	if err := writeJSONAtomic(vj.path, got); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.ledger.EvidenceBuilt++
+	r.ledger.ReexecutedSteps += got.ReexecutedSteps
+	r.ledger.VerifierCost = r.ledger.VerifierCost.Add(got.Ledger)
+	r.done += float64(vj.proof.info.steps)
+	r.mu.Unlock()
+	return got, nil
+}
+
+// rows decides every grid point on one Evidence.
+func (r *runner) rows(vj *verifyJob, ev *verifier.Evidence, points []policyPoint) []Row {
+	j := vj.proof
+	info := j.info
+	dref := r.dref[j.model]
+	target := j
+	if j.target != nil {
+		target = j.target
+	}
+	honestFLOPs := target.info.cost.FLOPs + target.info.cost.Other
+	cost := info.cost.FLOPs + info.cost.Other
+	base := Row{
+		Experiment: r.spec.Name, ProofID: info.manifestSHA[:16], Kind: j.kind, Seed: j.seed, Model: j.model,
+		Dataset: info.dataset, DType: info.dtype, Params: info.params, K: info.k, Steps: info.steps,
+		Checkpoints: info.checkpoints, TargetSteps: target.info.steps, TargetK: target.info.k,
+		AttackDelta: j.attackDelta, Env: vj.env.Name,
+		CostFLOPs: cost, CostWallS: info.cost.Wall.Seconds(), HonestFLOPs: honestFLOPs,
+	}
+	if j.attack != nil && j.attack.Kind == KindBlindfold {
+		base.AttackQ = j.attack.Q
+	}
+	if honestFLOPs > 0 {
+		base.CostFraction = cost / honestFLOPs
+	}
+	if info.params > 0 {
+		base.FLOPsPerParam = cost / float64(info.params)
+	}
+	if target.info.flopsStep > 0 {
+		base.ProofGradEquiv = cost / target.info.flopsStep
+	}
+	var out []Row
+	for _, pt := range points {
+		row := base
+		row.Q, row.Audit, row.Metric, row.Normalized = pt.policy.Q, pt.policy.Audit, pt.metric, pt.normalized
+		if pt.metric == MetricAll {
+			row.Delta, row.DeltaNorm, row.DRef = math.NaN(), pt.deltaNorm, math.NaN()
+		} else {
+			ref := metricOf(dref, pt.metric)
+			row.DRef = ref
+			if pt.normalized {
+				row.DeltaNorm, row.Delta = pt.deltaNorm, pt.deltaNorm*ref
+			} else {
+				row.Delta, row.DeltaNorm = pt.delta, pt.delta/ref
+			}
+		}
+		v := pt.policy.Decide(ev)
+		row.Accepted, row.FailedCheck, row.FailedInterval = v.Accepted, v.Check, v.Interval
+		needed := pt.policy.Needed(ev)
+		row.Checked = len(needed)
+		mode := pt.policy.HparamsMode()
+		for i := range row.MaxRepro {
+			row.MaxRepro[i], row.MaxReproNorm[i] = math.NaN(), math.NaN()
+		}
+		for _, i := range needed {
+			iv := ev.Intervals[i]
+			row.ReexecSteps += iv.Steps()
+			rep := iv.Repro[mode]
+			if rep == nil {
+				continue
+			}
+			for mi, m := range Metrics {
+				raw := metricOf(rep.Raw, m)
+				if math.IsNaN(row.MaxRepro[mi]) || raw > row.MaxRepro[mi] {
+					row.MaxRepro[mi] = raw
+				}
+				if ref := metricOf(dref, m); ref > 0 {
+					row.MaxReproNorm[mi] = row.MaxRepro[mi] / ref
+				}
+			}
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+// fileSHA256 is the hex SHA-256 of a file's bytes.
+func fileSHA256(name string) (string, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", name, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", name, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
