@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -97,27 +96,13 @@ func sortedKeys(m map[string]string) []string {
 // attackUsage marks a bad combination of attack flags as a usage error (exit code 2).
 func attackUsage(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// readAttackDRef reads a d_ref file: a JSON object with the four metrics
-// ({"l1":..,"l2":..,"linf":..,"cos":..}) or one holding it under "dref" (calibration output).
+// readAttackDRef reads a d_ref calibration file (verifier.LoadCalibration's format).
 func readAttackDRef(path string) (*verifier.Distances, error) {
-	raw, err := os.ReadFile(path)
+	c, err := verifier.LoadCalibration(path)
 	if err != nil {
-		return nil, fmt.Errorf("d_ref: %w", err)
+		return nil, err
 	}
-	var wrapped struct {
-		DRef *verifier.Distances `json:"dref"`
-	}
-	if err := json.Unmarshal(raw, &wrapped); err == nil && wrapped.DRef != nil {
-		return wrapped.DRef, nil
-	}
-	var d verifier.Distances
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, fmt.Errorf("d_ref %s: %w", path, err)
-	}
-	if d == (verifier.Distances{}) {
-		return nil, fmt.Errorf("d_ref %s: no distances (want {\"l1\":..,\"l2\":..,\"linf\":..,\"cos\":..})", path)
-	}
-	return &d, nil
+	return &c.DRef, nil
 }
 
 // attackBudget resolves --delta, --normalized, --dref and --metric into the absolute
