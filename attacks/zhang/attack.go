@@ -37,7 +37,7 @@ type Config struct {
 	Steps   int // T', the forged proof's number of updates (0: the target's T)
 	K       int // checkpoint interval k (0: the target's)
 	// Iters is the L-BFGS iteration budget N per try (0: 100 for I, 10 for II and III);
-	// Evals bounds objective evaluations per try (0: ⌈1.25·N⌉ + 1).
+	// Evals bounds objective evaluations per try (0: N, the paper's 3N+1 accounting).
 	Iters, Evals int
 	// Lambda weighs |r|² (negative: 1 for I and II, 0.1 for III).
 	Lambda float64

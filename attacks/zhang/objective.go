@@ -98,14 +98,18 @@ type Crafted struct {
 // LBFGSLimits bounds one crafting run.
 type LBFGSLimits struct {
 	Iterations  int // major iterations N (the paper's L-BFGS max_iter)
-	Evaluations int // objective evaluations; 0 means ⌈1.25·N⌉+1 (torch's max_eval plus the start)
+	// Evaluations bounds objective evaluations (each one GradMatch); 0 means N, the paper's
+	// budget of N gradient-matching passes per step ("3N+1 gradient computations"). gonum's
+	// line search may spend more than one evaluation on an iteration, so fewer than N major
+	// iterations can complete within it.
+	Evaluations int
 }
 
 func (l LBFGSLimits) evaluations() int {
 	if l.Evaluations > 0 {
 		return l.Evaluations
 	}
-	return (5*l.Iterations+3)/4 + 1
+	return l.Iterations
 }
 
 // Craft minimises o from r = 0 with gonum's L-BFGS within the limits. It keeps the best point

@@ -22,7 +22,7 @@ func zhangCommand() *cli.Command {
 		&cli.IntFlag{Name: "steps", Usage: "T', the forged proof's steps (0: the target's T)"},
 		&cli.IntFlag{Name: "k", Usage: "checkpoint interval (0: the target's k); t = T'/k line segments"},
 		&cli.IntFlag{Name: "iters", Usage: "L-BFGS iterations N per try (0: 100 for I, 10 for II and III)"},
-		&cli.IntFlag{Name: "evals", Usage: "objective evaluations per try (0: ceil(1.25 N) + 1)"},
+		&cli.IntFlag{Name: "evals", Usage: "objective evaluations (gradient-matching passes) per try (0: N)"},
 		&cli.Float64Flag{Name: "lambda", Usage: "weight of |r|² (negative: 1 for I and II, 0.1 for III)", Value: -1},
 		&cli.IntFlag{Name: "retries", Usage: "tries per step, each on a fresh real batch", Value: zhang.DefaultRetries},
 		&cli.Float64Flag{Name: "max-residual", Usage: "retry while |g - g*|² exceeds this", Value: zhang.DefaultMaxResidual},
