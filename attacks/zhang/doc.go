@@ -10,8 +10,10 @@
 //  1. W'0 = attacks.ForgeInit: drawn from the model's declared init law until every tested
 //     tensor passes the KS test, then rank-matched to W_T, so the init check passes while
 //     W'0 lies close to W_T.
+//
 //  2. Checkpoints on the straight line W'0 → W_T: the checkpoint at step s (s = 0, k, 2k, ...,
 //     T') holds the weights W'0 + (s/T')(W_T − W'0); t = ⌈T'/k⌉ intervals, the last one W_T.
+//
 //  3. Every step trains on a crafted batch: a real batch X of the attacker's data (drawn by a
 //     PCG seeded with data.SubSeed(seed, "zhang/batch", step)) with its true labels y, plus a
 //     perturbation r minimising, with gonum's L-BFGS,
@@ -24,6 +26,7 @@
 //     unconstrained and the matching term's gradient is masked where X+r leaves [0, 1]
 //     (boundaries count as inside, as torch.clamp's gradient does; most MNIST pixels are
 //     exactly 0 and would otherwise never move). The crafted point is clamp(X+r).
+//
 //  4. Retry rule (published defaults): a fresh real batch while |g − g*|² > 15 or
 //     |r|² > 20 (per batch of B points), at most 30 tries; if none passes, the try with the
 //     smallest residual is kept and counted as a failure.

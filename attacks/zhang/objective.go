@@ -97,7 +97,7 @@ type Crafted struct {
 
 // LBFGSLimits bounds one crafting run.
 type LBFGSLimits struct {
-	Iterations  int // major iterations N (the paper's L-BFGS max_iter)
+	Iterations int // major iterations N (the paper's L-BFGS max_iter)
 	// Evaluations bounds objective evaluations (each one GradMatch); 0 means N, the paper's
 	// budget of N gradient-matching passes per step ("3N+1 gradient computations"). gonum's
 	// line search may spend more than one evaluation on an iteration, so fewer than N major
