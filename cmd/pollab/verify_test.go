@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pollab/autodiff"
+	"pollab/proof"
+	"pollab/prover"
+	"pollab/verifier"
+)
+
+const (
+	verifyTestModel   = "mlp:16-8-4:relu"
+	verifyTestDataset = "synthetic:n=128,test=32,dim=16,classes=4,seed=7"
+)
+
+// TestVerifyAndCalibrateCLI runs pollab verify and calibrate in-process on a tiny honest
+// proof: exit 0 on acceptance, 1 on rejection, 2 on bad input, and the --json document.
+func TestVerifyAndCalibrateCLI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "proof")
+	cfg := prover.Config{
+		Model: verifyTestModel, Dataset: verifyTestDataset, DType: autodiff.Float32,
+		Hyper: proof.Hyper{LR: 0.1, Momentum: 0.9, Gamma: 0.1}, Batch: 16, Epochs: 3, K: 4, Seed: 5,
+	}
+	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	quiet := []string{"--workers", "1", "--quiet"}
+	exit := func(args ...string) int {
+		t.Helper()
+		extra := quiet
+		if args[0] == "calibrate" {
+			extra = []string{"--quiet"}
+		}
+		code, _ := captureRun(t, append(args, extra...)...)
+		return code
+	}
+	if c := exit("verify", dir); c != exitOK {
+		t.Errorf("honest proof at reference thresholds: exit %d", c)
+	}
+	if c := exit("verify", dir, "--q", "0", "--delta", "0", "--hparams", "enforce-manifest", "--membership"); c != exitOK {
+		t.Errorf("honest proof, exact env, delta 0: exit %d", c)
+	}
+	// Flags before the directory work too.
+	if c := exit("verify", "--env", "dtype", "--delta", "0", dir); c != exitRejected {
+		t.Errorf("dtype env at delta 0: exit %d, want 1", c)
+	}
+	for _, bad := range [][]string{
+		{"verify", dir, "--normalized"},
+		{"verify", dir, "--env", "gpu"},
+		{"verify", dir, "--delta", "l2=-1"},
+		{"verify", dir, "--metrics", "l3"},
+		{"verify", dir, "--hparams", "trust-nobody"},
+		{"verify", filepath.Join(dir, "missing")},
+		{"verify"},
+		{"calibrate", "--model", verifyTestModel, "--dataset", verifyTestDataset, "--seeds", "1,1", "--out", filepath.Join(t.TempDir(), "x.json")},
+	} {
+		if c := exit(bad...); c != exitBadInput {
+			t.Errorf("%v: exit %d, want 2", bad, c)
+		}
+	}
+
+	dref := filepath.Join(t.TempDir(), "dref.json")
+	if c := exit("calibrate", "--model", verifyTestModel, "--dataset", verifyTestDataset, "--epochs", "3", "--batch", "16",
+		"--lr", "0.1", "--momentum", "0.9", "--dtype", "f32", "--seeds", "1,2", "--out", dref); c != exitOK {
+		t.Fatalf("calibrate: exit %d", c)
+	}
+	cal, err := verifier.LoadCalibration(dref)
+	if err != nil || cal.DRef.L2 <= 0 || cal.Steps != 24 {
+		t.Fatalf("calibration %+v: %v", cal, err)
+	}
+
+	evPath := filepath.Join(t.TempDir(), "evidence.json")
+	code, out := captureRun(t, append([]string{"verify", dir, "--env", "microbatch:4", "--normalized", "--dref", dref,
+		"--q", "1", "--metrics", "l2", "--audit", "1", "--json", "--evidence", evPath}, quiet...)...)
+	if code != exitOK {
+		t.Fatalf("normalised verify: exit %d\n%s", code, out)
+	}
+	var rep struct {
+		Verdict            verifier.Verdict `json:"verdict"`
+		Env                string           `json:"env"`
+		ReexecutedFraction float64          `json:"reexecuted_fraction"`
+		ExpectedFraction   float64          `json:"expected_fraction"`
+		Ledger             autodiff.Cost    `json:"ledger"`
+		Evidence           struct {
+			TopQ    []int `json:"topq_intervals"`
+			Audited []int `json:"audited_intervals"`
+		} `json:"evidence"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, out)
+	}
+	// S = 8, k = 4: one interval per epoch and metric is Q·k/S = 0.5 of training; with one
+	// audit per epoch, all 6 intervals of the 3 epochs are re-executed.
+	if !rep.Verdict.Accepted || rep.Env != "microbatch:4" || rep.ExpectedFraction != 0.5 ||
+		len(rep.Evidence.TopQ) != 3 || len(rep.Evidence.Audited) != 3 || rep.ReexecutedFraction != 1 || rep.Ledger.Backward == 0 {
+		t.Errorf("report: %+v", rep)
+	}
+	b, err := os.ReadFile(evPath)
+	if err != nil || !strings.Contains(string(b), `"intervals"`) || !strings.Contains(string(b), `"audit_nonce"`) {
+		t.Errorf("evidence file: %v\n%.300s", err, b)
+	}
+	// The audit draw replays with the recorded seed.
+	code, out2 := captureRun(t, append([]string{"verify", dir, "--normalized", "--dref", dref, "--q", "1", "--metrics", "l2",
+		"--audit", "1", "--audit-seed", verifyUint(rep.Verdict.AuditSeed), "--json"}, quiet...)...)
+	if code != exitOK || !strings.Contains(out2, `"audit_seed": `+verifyUint(rep.Verdict.AuditSeed)) {
+		t.Errorf("replay with --audit-seed: exit %d\n%.400s", code, out2)
+	}
+
+	// Swapped batch indices, re-signed: rejected by the data check (exit 1).
+	tampered := filepath.Join(t.TempDir(), "tampered")
+	verifyCopyTree(t, dir, tampered)
+	idx := filepath.Join(tampered, proof.IndicesFile)
+	buf, _ := os.ReadFile(idx)
+	a, c := 16+4*3, 16+4*(5*16+1) // step 0 entry 3 and step 5 entry 1
+	va, vc := binary.LittleEndian.Uint32(buf[a:]), binary.LittleEndian.Uint32(buf[c:])
+	binary.LittleEndian.PutUint32(buf[a:], vc)
+	binary.LittleEndian.PutUint32(buf[c:], va)
+	verifyResign(t, tampered, proof.IndicesFile, buf)
+	if c := exit("verify", tampered); c != exitRejected {
+		t.Errorf("swapped indices: exit %d, want 1", c)
+	}
+}
+
+func verifyUint(v uint64) string { b, _ := json.Marshal(v); return string(b) }
+
+func verifyCopyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// verifyResign writes b as the proof's indices file and updates its size and hash in the manifest.
+func verifyResign(t *testing.T, dir, rel string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, rel), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, proof.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := proof.DecodeManifest(f)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Files.Indices.SHA256 = verifySHA256Hex(b)
+	m.Files.Indices.Size = int64(len(b))
+	out, _ := json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(dir, proof.ManifestFile), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verifySHA256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
