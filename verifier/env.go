@@ -29,10 +29,11 @@ import (
 //     random crops and flips, so an honest re-execution sees different inputs (Jia et al.
 //     report a tenfold larger reproduction error with augmentation). Has no effect on a run
 //     trained without augmentation.
-//   - noise:SIGMA (Noise): after every re-executed step each parameter gets a Gaussian
-//     perturbation of relative size SIGMA (w += SIGMA·|w|·N(0,1)). Stands for GPU kernel
+//   - noise:SIGMA (Noise): every re-executed step's gradient gets Gaussian noise of relative
+//     size SIGMA, g += SIGMA·(|g|₂/√n)·z with z ~ N(0,1) (prover.Stepper's Noise, seeded
+//     from the manifest hash so a rerun is identical). Stands for GPU kernel
 //     non-determinism (atomic adds in cuDNN convolutions' backward pass, non-deterministic
-//     scatter/reduction order), whose per-step error is a few ulps of each value.
+//     scatter/reduction order), whose per-step error is a small relative perturbation.
 //
 // Components combine with '+', e.g. "dtype+microbatch:4"; String lists them in the order
 // above, so ParseEnv(e.String()) == e.
