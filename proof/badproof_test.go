@@ -272,7 +272,7 @@ func TestMalformedProofsAreRejected(t *testing.T) {
 		{"unknown dtype", func(t *testing.T, dir string) { editManifest(t, dir, func(m *Manifest) { m.DType = "f16" }) }, "dtype"},
 		{"unknown model", func(t *testing.T, dir string) { editManifest(t, dir, func(m *Manifest) { m.Model = "resnet9000" }) }, "model"},
 		{"a huge model with small files", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(m *Manifest) { m.Model = "mlp:65536-65536-65536-65536:relu" })
+			editManifest(t, dir, func(m *Manifest) { m.Model = "mlp:4-8000-8000-2:relu" })
 		}, "manifest size"},
 		{"negative learning rate", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, ManifestFile), bytes.Replace(readFile(t, dir, ManifestFile), []byte(`"lr": 0.1`), []byte(`"lr": -0.1`), 1), 0o644)
