@@ -21,7 +21,7 @@ import (
 // for concurrent use.
 type Cache struct {
 	mu  sync.Mutex
-	mem map[string]Distances
+	mem map[string]reexecResult
 	dir string
 }
 
@@ -32,7 +32,7 @@ func NewCache(dir string) (*Cache, error) {
 			return nil, fmt.Errorf("re-execution cache %s: %w", dir, err)
 		}
 	}
-	return &Cache{mem: map[string]Distances{}, dir: dir}, nil
+	return &Cache{mem: map[string]reexecResult{}, dir: dir}, nil
 }
 
 // Len is the number of entries held in memory.
@@ -48,8 +48,8 @@ func cacheKey(manifestSHA string, interval int, env Env, mode string) string {
 }
 
 type cacheEntry struct {
-	Key string    `json:"key"`
-	Raw Distances `json:"raw"`
+	Key string `json:"key"`
+	reexecResult
 }
 
 // maxCacheFile bounds what a cache file may hold (an entry is a few hundred bytes).
@@ -60,7 +60,7 @@ func (c *Cache) path(key string) string {
 	return filepath.Join(c.dir, hex.EncodeToString(sum[:16])+".json")
 }
 
-func (c *Cache) get(key string) (Distances, bool) {
+func (c *Cache) get(key string) (reexecResult, bool) {
 	c.mu.Lock()
 	d, ok := c.mem[key]
 	c.mu.Unlock()
@@ -69,31 +69,31 @@ func (c *Cache) get(key string) (Distances, bool) {
 	}
 	f, err := os.Open(c.path(key))
 	if err != nil {
-		return Distances{}, false
+		return reexecResult{}, false
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxCacheFile+1))
 	if err != nil || len(b) > maxCacheFile {
-		return Distances{}, false
+		return reexecResult{}, false
 	}
 	var e cacheEntry
 	if json.Unmarshal(b, &e) != nil || e.Key != key {
-		return Distances{}, false
+		return reexecResult{}, false
 	}
 	c.mu.Lock()
-	c.mem[key] = e.Raw
+	c.mem[key] = e.reexecResult
 	c.mu.Unlock()
-	return e.Raw, true
+	return e.reexecResult, true
 }
 
-func (c *Cache) put(key string, d Distances) error {
+func (c *Cache) put(key string, d reexecResult) error {
 	c.mu.Lock()
 	c.mem[key] = d
 	c.mu.Unlock()
 	if c.dir == "" {
 		return nil
 	}
-	b, err := json.Marshal(cacheEntry{Key: key, Raw: d})
+	b, err := json.Marshal(cacheEntry{Key: key, reexecResult: d})
 	if err != nil {
 		return fmt.Errorf("re-execution cache: %w", err)
 	}

@@ -121,5 +121,8 @@ func (iv Interval) Steps() int { return iv.End - iv.Start }
 type Repro struct {
 	Raw        Distances  `json:"raw"`
 	Normalized *Distances `json:"normalized,omitempty"`
-	Cached     bool       `json:"cached,omitempty"` // came from the re-execution cache
+	// Failure says why the re-execution could not run to the end (its distances are then
+	// +Inf): a claimed state that overflows, a batch that names no point.
+	Failure string `json:"failure,omitempty"`
+	Cached  bool   `json:"cached,omitempty"` // came from the re-execution cache
 }

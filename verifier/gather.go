@@ -136,8 +136,8 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 	todoSteps := 0
 	for _, t := range tasks {
 		iv := &ev.Intervals[t.interval]
-		if d, ok := cache.get(cacheKey(sha, t.interval, env, t.mode)); ok {
-			setRepro(iv, t.mode, d, true, opt.DRef)
+		if res, ok := cache.get(cacheKey(sha, t.interval, env, t.mode)); ok {
+			setRepro(iv, t.mode, res, true, opt.DRef)
 			ev.CacheHits++
 			continue
 		}
@@ -178,7 +178,7 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 			defer wg.Done()
 			stepper := re.newStepper()
 			for t := range jobs {
-				d, err := re.run(ctx, stepper, t.interval, t.mode, func() {
+				res, err := re.run(ctx, stepper, t.interval, t.mode, func() {
 					mu.Lock()
 					doneStep++
 					n := doneStep
@@ -189,12 +189,12 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 					fail(err)
 					continue
 				}
-				if err := cache.put(cacheKey(sha, t.interval, env, t.mode), d); err != nil {
+				if err := cache.put(cacheKey(sha, t.interval, env, t.mode), res); err != nil {
 					fail(err)
 					continue
 				}
 				mu.Lock()
-				setRepro(&ev.Intervals[t.interval], t.mode, d, false, opt.DRef)
+				setRepro(&ev.Intervals[t.interval], t.mode, res, false, opt.DRef)
 				mu.Unlock()
 			}
 		}()
@@ -225,10 +225,16 @@ feed:
 	return ev, nil
 }
 
-func setRepro(iv *Interval, mode string, raw Distances, cached bool, dref *Distances) {
-	r := &Repro{Raw: raw, Cached: cached}
+// reexecResult is what one re-execution yields (and what the cache stores).
+type reexecResult struct {
+	Raw     Distances `json:"raw"`
+	Failure string    `json:"failure,omitempty"`
+}
+
+func setRepro(iv *Interval, mode string, res reexecResult, cached bool, dref *Distances) {
+	r := &Repro{Raw: res.Raw, Failure: res.Failure, Cached: cached}
 	if dref != nil {
-		n := raw.Normalize(*dref)
+		n := res.Raw.Normalize(*dref)
 		r.Normalized = &n
 	}
 	if iv.Repro == nil {
@@ -476,11 +482,11 @@ func (r *reexecutor) newStepper() *prover.Stepper {
 
 // run re-executes interval i from its start checkpoint and returns the distance of the
 // result to the end checkpoint.
-func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode string, stepped func()) (Distances, error) {
+func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode string, stepped func()) (reexecResult, error) {
 	h := r.m.Hyper()
 	c, err := r.p.Checkpoint(i)
 	if err != nil {
-		return Distances{}, fmt.Errorf("interval %d: start checkpoint: %w", i, err)
+		return reexecResult{}, fmt.Errorf("interval %d: start checkpoint: %w", i, err)
 	}
 	st := &prover.State{Step: c.Step, LR: c.LR, Params: c.Params, Momentum: c.Momentum}
 	if mode == HparamsEnforceManifest {
@@ -499,26 +505,30 @@ func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode str
 	recorded := r.p.AugSeeds()
 	for t := c.Step; t < end; t++ {
 		if err := ctx.Err(); err != nil {
-			return Distances{}, fmt.Errorf("interval %d: %w", i, err)
+			return reexecResult{}, fmt.Errorf("interval %d: %w", i, err)
 		}
 		if t >= table.Steps {
-			return Distances{}, fmt.Errorf("interval %d: step %d is past the batch table's %d steps", i, t, table.Steps)
+			return reexecResult{}, fmt.Errorf("interval %d: step %d is past the batch table's %d steps", i, t, table.Steps)
 		}
 		augSeed := data.SubSeed(r.augRoot, "step", t)
 		if !r.env.OwnAugment && recorded != nil && t < len(recorded) {
 			augSeed = recorded[t]
 		}
 		if err := s.Step(st, h, table.Row(t), augSeed, r.m.Augment.Enabled); err != nil {
-			return Distances{}, fmt.Errorf("interval %d: re-executing %w", i, err)
+			// The verifier's own code runs the proof's claimed state and batches: a step that
+			// cannot run (a state so large it would overflow, a batch naming no point) means
+			// the claimed trajectory does not reproduce. It is a finding, not an error.
+			inf := math.Inf(1)
+			return reexecResult{Raw: Distances{inf, inf, inf, inf}, Failure: err.Error()}, nil
 		}
 		stepped()
 	}
 	e, err := r.p.Checkpoint(i + 1)
 	if err != nil {
-		return Distances{}, fmt.Errorf("interval %d: end checkpoint: %w", i, err)
+		return reexecResult{}, fmt.Errorf("interval %d: end checkpoint: %w", i, err)
 	}
 	t0 := time.Now()
 	d := Distance(st.Params, e.Params)
 	r.ledger.AddOther(DistanceFLOPs(len(st.Params)), time.Since(t0))
-	return d, nil
+	return reexecResult{Raw: d}, nil
 }

@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sync"
@@ -318,3 +319,46 @@ func TestGatherHonoursCancellation(t *testing.T) {
 }
 
 func openProof(dir string) (*proof.Proof, error) { return proof.Open(dir) }
+
+// noise:SIGMA perturbs every step reproducibly: non-zero distances, identical on a rerun (so a
+// killed-and-rerun verification reaches the same verdict).
+func TestNoiseEnvIsReproducible(t *testing.T) {
+	dir := honestProof(t)
+	p := Policy{Q: 0, Delta: ReferenceDelta}
+	a := gather(t, dir, "noise:0.001", Options{}, p)
+	b := gather(t, dir, "noise:0.001", Options{Workers: 1}, p)
+	for i := range a.Intervals {
+		da, db := a.Intervals[i].Repro[HparamsTrustCheckpoint].Raw, b.Intervals[i].Repro[HparamsTrustCheckpoint].Raw
+		if da.L2 == 0 || da != db {
+			t.Errorf("interval %d: %v then %v", i, da, db)
+		}
+	}
+}
+
+// A float32 proof re-executed in float64 (env dtype) is close but not exact.
+func TestDTypeEnvOnAFloat32Proof(t *testing.T) {
+	dir := trainProof(t, testConfig(4, 2, autodiff.Float32))
+	ev := gather(t, dir, "dtype", Options{}, Policy{Q: 0, Delta: ReferenceDelta})
+	if v := (Policy{Q: 0, Delta: ReferenceDelta}).Decide(ev); !v.Accepted {
+		t.Errorf("f32 proof in f64 at reference thresholds: %+v", v)
+	}
+	d := ev.Intervals[0].Repro[HparamsTrustCheckpoint].Raw
+	if d.L2 == 0 || d.Linf > 1e-4 {
+		t.Errorf("f32 proof re-executed in f64: %v", d)
+	}
+}
+
+// A claimed lr so large that re-execution overflows is a rejection, never a panic or an error.
+func TestDivergingReexecutionIsRejected(t *testing.T) {
+	dir := copyProof(t, honestProof(t))
+	setCheckpointLR(t, dir, 2, "1e300")
+	p := Policy{Q: 0, Delta: ReferenceDelta}
+	ev := gather(t, dir, "exact", Options{}, p)
+	v := p.Decide(ev)
+	if v.Accepted || v.Check != CheckTopQ || v.Interval != 2 {
+		t.Errorf("verdict %+v (interval 2 repro %v)", v, ev.Intervals[2].Repro[HparamsTrustCheckpoint].Raw)
+	}
+	if _, err := json.Marshal(ev); err != nil {
+		t.Errorf("evidence with non-finite distances does not marshal: %v", err)
+	}
+}

@@ -289,6 +289,13 @@ func (p Policy) Decide(ev *Evidence) Verdict {
 		if r == nil {
 			return reject(CheckIncomplete, i, iv.Start, "interval %d (steps %d-%d) was not re-executed under %s", i, iv.Start, iv.End, mode)
 		}
+		check := CheckAudit
+		if inTop[i] {
+			check = CheckTopQ
+		}
+		if r.Failure != "" { // fails whatever delta is
+			return reject(check, i, iv.Start, "interval %d (steps %d-%d): re-execution failed: %s", i, iv.Start, iv.End, r.Failure)
+		}
 		dist := r.Raw
 		if p.Normalized {
 			dist = r.Raw.Normalize(*ev.DRef)
@@ -297,10 +304,6 @@ func (p Policy) Decide(ev *Evidence) Verdict {
 			d, _ := dist.Get(m)
 			delta, _ := p.Delta.Get(m)
 			if !(d <= delta) { // NaN fails too
-				check := CheckAudit
-				if inTop[i] {
-					check = CheckTopQ
-				}
 				unit := ""
 				if p.Normalized {
 					unit = " of d_ref"
