@@ -411,12 +411,9 @@ const errFloor = 1e-12
 // fig3HonestError: honest maximum reproduction error (normalised) against k, per env, one
 // panel per metric; error bars span the seeds.
 func (fc *figureContext) fig3HonestError() (*Figure, error) {
-	var metrics []string
-	for _, m := range Metrics {
-		if slices.ContainsFunc(fc.rows, func(r Row) bool { return r.Metric == m }) {
-			metrics = append(metrics, m)
-		}
-	}
+	// Every row carries the reproduction error in all four metrics, whatever metric its
+	// threshold is in.
+	metrics := Metrics
 	maxQ := 0
 	if !slices.Contains(fc.qs, 0) && len(fc.qs) > 0 {
 		maxQ = fc.qs[len(fc.qs)-1]
@@ -433,7 +430,7 @@ func (fc *figureContext) fig3HonestError() (*Figure, error) {
 			seen := map[string]bool{}
 			pts := map[float64][]float64{}
 			for _, r := range fc.selectRows(func(r *Row) bool {
-				return r.Kind == KindHonest && r.Env == env && r.Q == maxQ && r.Audit == 0 && r.Metric == m
+				return r.Kind == KindHonest && r.Env == env && r.Q == maxQ && r.Audit == 0
 			}) {
 				if seen[r.ProofID] || math.IsNaN(r.MaxReproNorm[mi]) {
 					continue
@@ -451,9 +448,6 @@ func (fc *figureContext) fig3HonestError() (*Figure, error) {
 			}
 		}
 		row = append(row, p)
-	}
-	if len(row) == 0 {
-		row = append(row, newPlot("no data", "checkpoint interval k (steps)", "max honest reproduction error / d_ref"))
 	}
 	f.Panels = [][]*plot.Plot{row}
 	return f, nil

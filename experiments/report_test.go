@@ -37,6 +37,36 @@ func TestCSVRoundTrip(t *testing.T) {
 	}
 }
 
+func TestCSVFileGzipRoundTrip(t *testing.T) {
+	rows := syntheticRows()
+	dir := t.TempDir()
+	gz := filepath.Join(dir, ResultsCSV+".gz")
+	if err := WriteCSVFile(gz, rows); err != nil {
+		t.Fatal(err)
+	}
+	found, err := FindResultsCSV(dir)
+	if err != nil || found != gz {
+		t.Fatalf("FindResultsCSV = %q, %v; want %q", found, err, gz)
+	}
+	back, err := ReadCSVFile(found)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := WriteCSV(&a, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteCSV(&b, back); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Fatal("gzipped CSV does not round-trip")
+	}
+	if _, err := FindResultsCSV(t.TempDir()); err == nil {
+		t.Fatal("FindResultsCSV found a CSV in an empty directory")
+	}
+}
+
 func TestReadCSVRejectsMalformed(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, syntheticRows()[:1]); err != nil {

@@ -2,13 +2,16 @@ package experiments
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/csv"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Row is one line of results.csv: one proof, verified in one env, decided under one policy
@@ -266,24 +269,56 @@ func ReadCSV(r io.Reader) ([]Row, error) {
 	}
 }
 
-// ReadCSVFile reads a results CSV from disk.
+// ReadCSVFile reads a results CSV from disk; a name ending in .gz is gunzipped.
 func ReadCSVFile(name string) ([]Row, error) {
 	raw, err := os.ReadFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("results CSV: %w", err)
 	}
-	rows, err := ReadCSV(bytes.NewReader(raw))
+	var r io.Reader = bytes.NewReader(raw)
+	if strings.HasSuffix(name, ".gz") {
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	rows, err := ReadCSV(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return rows, nil
 }
 
-// WriteCSVFile writes rows atomically to name.
+// WriteCSVFile writes rows atomically to name; a name ending in .gz is gzipped.
 func WriteCSVFile(name string, rows []Row) error {
 	var buf bytes.Buffer
-	if err := WriteCSV(&buf, rows); err != nil {
+	var w io.Writer = &buf
+	var zw *gzip.Writer
+	if strings.HasSuffix(name, ".gz") {
+		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
+		w = zw
+	}
+	if err := WriteCSV(w, rows); err != nil {
 		return err
 	}
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return fmt.Errorf("compress %s: %w", name, err)
+		}
+	}
 	return writeFileAtomic(name, buf.Bytes())
+}
+
+// FindResultsCSV returns dir's results CSV: results.csv, or results.csv.gz (how committed
+// reference runs store it).
+func FindResultsCSV(dir string) (string, error) {
+	for _, n := range []string{ResultsCSV, ResultsCSV + ".gz"} {
+		p := filepath.Join(dir, n)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s holds neither %s nor %s.gz (run pollab sweep or pollab demo first)", dir, ResultsCSV, ResultsCSV)
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -17,7 +15,7 @@ func init() {
 		Name:      "figures",
 		Usage:     "redraw the six figures and the summary from a results directory's CSV alone",
 		UsageText: "pollab figures [--out FIGDIR] DIR",
-		Description: "Reads DIR/results.csv (no proof or evidence is needed) and writes DIR/figures/*.{png,svg,pdf}\n" +
+		Description: "Reads DIR/results.csv or DIR/results.csv.gz (no proof or evidence is needed) and writes DIR/figures/*.{png,svg,pdf}\n" +
 			"and DIR/summary.{md,csv,json}.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "figure directory (default DIR/figures)"},
@@ -32,9 +30,9 @@ func figuresAction(c *cli.Context) error {
 		return usageError{fmt.Errorf("figures: want exactly one results DIR, got %d arguments", c.Args().Len())}
 	}
 	dir := c.Args().First()
-	csvPath := filepath.Join(dir, experiments.ResultsCSV)
-	if _, err := os.Stat(csvPath); errors.Is(err, fs.ErrNotExist) {
-		return usageError{fmt.Errorf("figures: %s does not exist (run pollab sweep or pollab demo first)", csvPath)}
+	csvPath, err := experiments.FindResultsCSV(dir)
+	if err != nil {
+		return usageError{fmt.Errorf("figures: %w", err)}
 	}
 	rows, err := experiments.ReadCSVFile(csvPath)
 	if err != nil {
