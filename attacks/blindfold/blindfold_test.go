@@ -1,0 +1,240 @@
+package blindfold
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"testing"
+
+	"pollab/attacks"
+	"pollab/autodiff"
+	"pollab/proof"
+	"pollab/prover"
+	"pollab/verifier"
+)
+
+const (
+	testDataset = "synthetic:n=256,test=64,dim=16,classes=4,seed=3"
+	testModel   = "mlp:16-12-4:relu"
+)
+
+// honestTarget trains a tiny honest run (batch 8: 32 steps per epoch) as the target.
+func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Target {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "honest")
+	cfg := prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 8, Epochs: 4, K: 8, Seed: 11}
+	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
+		t.Fatalf("honest training: %v", err)
+	}
+	tg, err := attacks.LoadTarget(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tg
+}
+
+// testDelta is an l2 threshold the small layout can meet: d0/8.
+func testDelta(t *testing.T, tg *attacks.Target, seed uint64) float64 {
+	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, seed, attacks.DefaultInitAlpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verifier.Distance(w0, tg.Final).L2 / 8
+}
+
+func forge(t *testing.T, tg *attacks.Target, cfg Config) (*Report, *proof.Proof) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "forged")
+	rep, err := (&Attack{Config: cfg}).Run(context.Background(), tg, out, attacks.Options{})
+	if err != nil {
+		t.Fatalf("forge: %v", err)
+	}
+	p, err := proof.Open(out)
+	if err != nil {
+		t.Fatalf("forged proof does not open: %v", err)
+	}
+	for i := 0; i < p.NumCheckpoints(); i++ {
+		if _, err := p.Checkpoint(i); err != nil {
+			t.Fatalf("forged checkpoint %d: %v", i, err)
+		}
+	}
+	return rep, p
+}
+
+func gatherAll(t *testing.T, p *proof.Proof, env string, hparams string) *verifier.Evidence {
+	t.Helper()
+	e, err := verifier.ParseEnv(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := uint64(7)
+	all := verifier.Policy{Metrics: []string{verifier.MetricL2}, Q: 0, Hparams: hparams}
+	ev, err := verifier.Gather(context.Background(), p, e, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+func policy(delta float64, q, audit int, seed uint64) verifier.Policy {
+	return verifier.Policy{Delta: verifier.Distances{L2: delta}, Metrics: []string{verifier.MetricL2}, Q: q, Audit: audit, AuditSeed: seed}
+}
+
+// acceptRate decides the same evidence under audit seeds 1..seeds.
+func acceptRate(ev *verifier.Evidence, delta float64, q, audit, seeds int) float64 {
+	acc := 0
+	for s := 1; s <= seeds; s++ {
+		if policy(delta, q, audit, uint64(s)).Decide(ev).Accepted {
+			acc++
+		}
+	}
+	return float64(acc) / float64(seeds)
+}
+
+func TestGenuineIntervalsReproduceAndLeadTheirEpochs(t *testing.T) {
+	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
+	delta := testDelta(t, tg, 1)
+	b, _ := attacks.NewBudget("l2", delta, nil)
+	cfg := Config{Epochs: 3, Q: 2, K: 2, Budget: b, Seed: 1, InterpLR: InterpGenuine}
+	rep, p := forge(t, tg, cfg)
+	if rep.VerifierEpochs != 3 || rep.Steps != 96 || len(rep.GenuineIntervals) != 6 {
+		t.Fatalf("layout: %d epochs, %d steps, genuine %v", rep.VerifierEpochs, rep.Steps, rep.GenuineIntervals)
+	}
+	if rep.Cost.Backward < int64(rep.GenuineSteps) {
+		t.Fatalf("ledger has %d gradient passes for %d genuine steps", rep.Cost.Backward, rep.GenuineSteps)
+	}
+	ev := gatherAll(t, p, "exact", verifier.HparamsTrustCheckpoint)
+	genuine := map[int]bool{}
+	for _, i := range rep.GenuineIntervals {
+		genuine[i] = true
+		// Genuine intervals are reproduced bit for bit by the verifier's re-execution.
+		if d := ev.Intervals[i].Repro[verifier.HparamsTrustCheckpoint].Raw.L2; d != 0 {
+			t.Errorf("genuine interval %d: re-execution at l2 %g, want 0", i, d)
+		}
+	}
+	// In every epoch the q genuine intervals are the q largest updates.
+	byEpoch := map[int][]int{}
+	for i, iv := range ev.Intervals {
+		byEpoch[iv.Epoch] = append(byEpoch[iv.Epoch], i)
+	}
+	for e, members := range byEpoch {
+		sort.SliceStable(members, func(a, b int) bool { return ev.Intervals[members[a]].Update.L2 > ev.Intervals[members[b]].Update.L2 })
+		for r, i := range members[:cfg.Q] {
+			if !genuine[i] {
+				t.Errorf("epoch %d: rank %d is interval %d, not a genuine one", e, r, i)
+			}
+		}
+	}
+	// Accepted for Q <= q; Q = q+1 reaches an interpolated interval, whose re-execution at the
+	// genuine lr lands far away; enforce-manifest rejects at the hyperparameter check.
+	for q := 1; q <= cfg.Q; q++ {
+		if v := policy(delta, q, 0, 1).Decide(ev); !v.Accepted {
+			t.Errorf("Q = %d <= q: rejected: %s %s", q, v.Check, v.Reason)
+		}
+	}
+	if v := policy(delta, cfg.Q+1, 0, 1).Decide(ev); v.Accepted || v.Check != verifier.CheckTopQ {
+		t.Errorf("Q = q+1: %+v", v)
+	}
+	enforce := policy(delta, 1, 0, 1)
+	enforce.Hparams = verifier.HparamsEnforceManifest
+	if v := enforce.Decide(gatherAll(t, p, "exact", verifier.HparamsEnforceManifest)); v.Accepted || v.Check != verifier.CheckHparams {
+		t.Errorf("enforce-manifest: %+v", v)
+	}
+	// Random audits: any audited interpolated interval fails.
+	for _, r := range []int{1, 2, 5} {
+		for _, q := range []int{1, cfg.Q} {
+			rate := acceptRate(ev, delta, q, r, 40)
+			t.Logf("interp lr genuine: Q %d, R %d audits/epoch: accept rate %.3f over 40 audit seeds", q, r, rate)
+			if rate > 0.1 {
+				t.Errorf("Q %d, R %d: accept rate %g", q, r, rate)
+			}
+		}
+	}
+	t.Logf("d0 %.4g delta %.4g target update %.4g max gap %.4g genuine steps %d of %d, cost fraction %.3g (FLOPs)",
+		rep.D0, delta, rep.Target, rep.MaxGap, rep.GenuineSteps, rep.Steps, rep.CostFraction.FLOPs)
+}
+
+// With the infinitesimal lr on its interpolated checkpoints the proof passes every top-Q
+// and every random audit under trust-checkpoint: audits are no defence while checkpoints'
+// lr is trusted.
+func TestTinyInterpolatedLRPassesAudits(t *testing.T) {
+	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
+	delta := testDelta(t, tg, 2)
+	b, _ := attacks.NewBudget("l2", delta, nil)
+	rep, p := forge(t, tg, Config{Epochs: 3, Q: 2, K: 2, Budget: b, Seed: 2, InterpLR: InterpTiny})
+	for _, env := range []string{"exact", "microbatch:4"} {
+		ev := gatherAll(t, p, env, verifier.HparamsTrustCheckpoint)
+		for _, r := range []int{0, 1, 2, 5} {
+			rate := acceptRate(ev, delta, 2, r, 10)
+			t.Logf("interp lr tiny, env %s: Q 2, R %d: accept rate %.2f", env, r, rate)
+			if rate != 1 {
+				t.Errorf("env %s, R %d: accept rate %g, want 1", env, r, rate)
+			}
+		}
+	}
+	t.Logf("cost fraction %.3g (FLOPs), %d genuine of %d steps", rep.CostFraction.FLOPs, rep.GenuineSteps, rep.Steps)
+}
+
+// Momentum: the genuine intervals' momentum buffers are stored, so re-execution from a
+// checkpoint inside the genuine block is still exact.
+func TestMomentumGenuineIntervalsExact(t *testing.T) {
+	tg := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4})
+	delta := testDelta(t, tg, 3)
+	b, _ := attacks.NewBudget("l2", delta, nil)
+	rep, p := forge(t, tg, Config{Epochs: 2, Q: 3, K: 2, Budget: b, Seed: 3})
+	ev := gatherAll(t, p, "exact", verifier.HparamsTrustCheckpoint)
+	for _, i := range rep.GenuineIntervals {
+		if d := ev.Intervals[i].Repro[verifier.HparamsTrustCheckpoint].Raw.L2; d != 0 {
+			t.Errorf("genuine interval %d: re-execution at l2 %g", i, d)
+		}
+	}
+	if v := policy(delta, 3, 0, 1).Decide(ev); !v.Accepted {
+		t.Fatalf("rejected: %s %s", v.Check, v.Reason)
+	}
+}
+
+func TestEpochTooShortIsAnError(t *testing.T) {
+	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
+	b, _ := attacks.NewBudget("l2", 0.1, nil)
+	_, err := (&Attack{Config: Config{Epochs: 2, Q: 16, K: 2, SpoofSteps: 2, Budget: b}}).Run(context.Background(), tg, filepath.Join(t.TempDir(), "x"), attacks.Options{})
+	if err == nil {
+		t.Fatal("a layout with no interpolated interval per epoch was accepted")
+	}
+}
+
+// The default, Fang et al.'s setting: interpolated checkpoints claim the task's lr, so an
+// audited interpolated interval re-executes one honest interval's update on top of its gap.
+// Top-Q with Q <= q accepts; the accept rate falls with R random audits per epoch.
+func TestManifestLRAuditAcceptRates(t *testing.T) {
+	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.5})
+	delta := testDelta(t, tg, 4)
+	b, _ := attacks.NewBudget("l2", delta, nil)
+	rep, p := forge(t, tg, Config{Epochs: 3, Q: 2, K: 2, Budget: b, Seed: 4})
+	if rep.Config.InterpLR != InterpManifest {
+		t.Fatalf("default interpolated lr %q", rep.Config.InterpLR)
+	}
+	ev := gatherAll(t, p, "exact", verifier.HparamsTrustCheckpoint)
+	for q := 1; q <= 2; q++ {
+		if v := policy(delta, q, 0, 1).Decide(ev); !v.Accepted {
+			t.Fatalf("Q = %d: rejected: %s %s", q, v.Check, v.Reason)
+		}
+	}
+	failing := 0
+	for _, iv := range ev.Intervals {
+		if iv.Repro[verifier.HparamsTrustCheckpoint].Raw.L2 > delta {
+			failing++
+		}
+	}
+	prev := 1.0
+	for _, r := range []int{1, 2, 5} {
+		rate := acceptRate(ev, delta, 2, r, 40)
+		t.Logf("interp lr manifest: Q 2, R %d audits/epoch: accept rate %.3f over 40 audit seeds (%d of %d intervals fail re-execution)", r, rate, failing, len(ev.Intervals))
+		if rate > prev {
+			t.Errorf("accept rate rose from %g to %g with R = %d", prev, rate, r)
+		}
+		prev = rate
+	}
+	if prev > 0.5 {
+		t.Errorf("R = 5 audits per epoch still accept %g of the time", prev)
+	}
+}
