@@ -302,8 +302,11 @@ func checkData(ev *Evidence, p *proof.Proof, train *data.Dataset) {
 	}
 	f.FingerprintOK = true
 	table, recorded := p.Table(), p.BatchHashes()
-	payload := p.Payload()
 	hashes := train.PointHashes()
+	var payHashes [][32]byte
+	if pl := p.Payload(); pl != nil {
+		payHashes = pl.PointHashes()
+	}
 	row := make([][32]byte, table.Batch)
 	for t := 0; t < table.Steps; t++ {
 		if t >= len(recorded) {
@@ -311,7 +314,7 @@ func checkData(ev *Evidence, p *proof.Proof, train *data.Dataset) {
 			return
 		}
 		for j, idx := range table.Row(t) {
-			h, ok := pointHash(hashes, payload, idx)
+			h, ok := pointHash(hashes, payHashes, idx)
 			if !ok {
 				f.FirstBadStep, f.Reason = t, fmt.Sprintf("step %d: batch entry %d (index %d) names no point", t, j, idx)
 				return
@@ -325,7 +328,7 @@ func checkData(ev *Evidence, p *proof.Proof, train *data.Dataset) {
 	}
 }
 
-func pointHash(train [][32]byte, payload *data.Dataset, idx int32) ([32]byte, bool) {
+func pointHash(train, payload [][32]byte, idx int32) ([32]byte, bool) {
 	if idx >= 0 {
 		if int(idx) >= len(train) {
 			return [32]byte{}, false
@@ -333,10 +336,10 @@ func pointHash(train [][32]byte, payload *data.Dataset, idx int32) ([32]byte, bo
 		return train[idx], true
 	}
 	j := int(-int64(idx) - 1)
-	if payload == nil || j >= payload.Len() {
+	if j >= len(payload) {
 		return [32]byte{}, false
 	}
-	return payload.PointHash(j), true
+	return payload[j], true
 }
 
 // checkMembership counts the distinct payload points the table references and those whose

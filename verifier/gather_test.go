@@ -2,13 +2,18 @@ package verifier
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 
 	"pollab/autodiff"
+	"pollab/data"
 	"pollab/proof"
 )
 
@@ -360,5 +365,68 @@ func TestDivergingReexecutionIsRejected(t *testing.T) {
 	}
 	if _, err := json.Marshal(ev); err != nil {
 		t.Errorf("evidence with non-finite distances does not marshal: %v", err)
+	}
+}
+
+// Crafted payload points, consistently hashed: the data check passes, the membership check
+// (when a policy asks for it) rejects them.
+func TestPayloadPointsFailMembership(t *testing.T) {
+	dir := copyProof(t, honestProof(t))
+	const dim = 16
+	// payload.bin: "PLPL", version 1, count 2, dim, then (dim f32, label u8) per point.
+	pl := []byte("PLPL")
+	for _, v := range []uint32{1, 2, dim} {
+		pl = binary.LittleEndian.AppendUint32(pl, v)
+	}
+	for j := 0; j < 2; j++ {
+		for i := 0; i < dim; i++ {
+			pl = binary.LittleEndian.AppendUint32(pl, math.Float32bits(float32(i+j)/dim))
+		}
+		pl = append(pl, byte(j))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "payload.bin"), pl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := readManifest(t, dir)
+	m.Files.Payload = &proof.PayloadRef{FileRef: proof.FileRef{File: "payload.bin", Size: int64(len(pl)), SHA256: fileHash(pl)}, Count: 2}
+	writeManifest(t, dir, m)
+	// Step 3 entry 0 -> payload point 0, step 6 entry 2 -> payload point 1.
+	idxPath := filepath.Join(dir, m.Files.Indices.File)
+	ib, _ := os.ReadFile(idxPath)
+	for _, e := range []struct{ pos, v int }{{3*testBatch + 0, -1}, {6*testBatch + 2, -2}} {
+		binary.LittleEndian.PutUint32(ib[16+4*e.pos:], uint32(int32(e.v)))
+	}
+	rehash(t, dir, m.Files.Indices.File, ib)
+	// The attacker recomputes the batch hashes of the changed steps.
+	p := open(t, dir)
+	train, err := data.Load(p.Manifest().Dataset.Name, data.Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, _ := os.ReadFile(filepath.Join(dir, m.Files.Hashes.File))
+	for _, step := range []int{3, 6} {
+		var row [][32]byte
+		for _, idx := range p.Table().Row(step) {
+			if idx >= 0 {
+				row = append(row, train.PointHash(int(idx)))
+			} else {
+				row = append(row, p.Payload().PointHash(int(-idx-1)))
+			}
+		}
+		h := data.BatchHash(row)
+		copy(hb[12+32*step:], h[:])
+	}
+	rehash(t, dir, m.Files.Hashes.File, hb)
+
+	ev := gather(t, dir, "exact", Options{}, exactPolicy(1))
+	if !ev.Data.OK() {
+		t.Fatalf("consistently hashed payload fails the data check: %+v", ev.Data)
+	}
+	if ev.Membership.PayloadPoints != 2 || ev.Membership.Foreign != 2 || ev.Membership.FirstForeignStep != 3 {
+		t.Errorf("membership finding %+v", ev.Membership)
+	}
+	strict := Policy{Q: 1, Delta: ReferenceDelta, Membership: true}
+	if v := strict.Decide(ev); v.Accepted || v.Check != CheckMembership || v.Step != 3 || v.Interval != 0 {
+		t.Errorf("membership verdict %+v", v)
 	}
 }
