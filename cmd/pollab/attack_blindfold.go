@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"pollab/attacks/blindfold"
+	"pollab/attacks/infinitesimal"
+)
+
+func init() {
+	attackCmd.Subcommands = append(attackCmd.Subcommands, blindfoldCommand())
+}
+
+func blindfoldCommand() *cli.Command {
+	flags := append(attackTargetFlags(), attackBudgetFlags(infinitesimal.DefaultNormalizedDelta)...)
+	flags = append(flags,
+		&cli.IntFlag{Name: "epochs", Usage: "E, the attacker's epochs", Value: blindfold.DefaultEpochs},
+		&cli.IntFlag{Name: "q", Usage: "genuinely computed intervals at the start of each epoch", Value: blindfold.DefaultQ},
+		&cli.IntFlag{Name: "k", Usage: "checkpoint interval", Value: blindfold.DefaultK},
+		&cli.IntFlag{Name: "steps", Usage: "S, interpolated steps per epoch, a multiple of k (0: the rest of one claimed epoch, floor(N/B/k)·k − q·k)"},
+		&cli.StringFlag{Name: "interp-lr", Usage: "lr claimed by interpolated checkpoints: manifest (the task's schedule), tiny (infinitesimal) or genuine", Value: blindfold.InterpManifest},
+	)
+	return &cli.Command{
+		Name:      "blindfold",
+		Usage:     "Fang et al.'s Blindfold Top-Q: q genuine, rescaled intervals lead each epoch, the rest interpolated",
+		UsageText: "pollab attack blindfold --target DIR --epochs E --q q --k K --steps S --delta V --out DIR [--json]",
+		Description: "Each epoch starts with q·k honestly computed SGD steps on recorded batches whose claimed lr makes\n" +
+			"them the epoch's largest updates (reproducible by re-execution), followed by checkpoints interpolated\n" +
+			"to the epoch's anchor on the line W'0 -> W_T with gaps <= delta. A verifier re-executing the top Q <= q\n" +
+			"updates per epoch accepts. Published defaults E = 200, q = 5, k = 10, S = 200; S defaults here to the\n" +
+			"rest of one claimed epoch so the attacker's epochs are the verifier's.",
+		Flags:  flags,
+		Action: blindfoldAction,
+	}
+}
+
+func blindfoldAction(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return attackUsage("attack blindfold: unexpected argument %q", c.Args().First())
+	}
+	for _, name := range []string{"epochs", "q", "k"} {
+		if c.Int(name) <= 0 {
+			return attackUsage("--%s %d: want > 0", name, c.Int(name))
+		}
+	}
+	if c.Int("steps") < 0 || c.Int("steps")%c.Int("k") != 0 {
+		return attackUsage("--steps %d: want a non-negative multiple of --k %d", c.Int("steps"), c.Int("k"))
+	}
+	switch c.String("interp-lr") {
+	case blindfold.InterpManifest, blindfold.InterpTiny, blindfold.InterpGenuine:
+	default:
+		return attackUsage("--interp-lr %q: want manifest, tiny or genuine", c.String("interp-lr"))
+	}
+	budget, err := attackBudget(c, infinitesimal.DefaultNormalizedDelta)
+	if err != nil {
+		return err
+	}
+	t, err := loadAttackTarget(c)
+	if err != nil {
+		return err
+	}
+	cfg := blindfold.Config{Epochs: c.Int("epochs"), Q: c.Int("q"), K: c.Int("k"), SpoofSteps: c.Int("steps"),
+		Budget: budget, Seed: c.Uint64("seed"), InterpLR: c.String("interp-lr")}.Defaults(t)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	opt, bar := attackOptions(c, cfg.Steps()/cfg.K+1, "blindfold")
+	rep, err := (&blindfold.Attack{Config: cfg}).Run(ctx, t, c.String("out"), opt)
+	bar.Done()
+	if err != nil {
+		return fmt.Errorf("attack blindfold: %w", err)
+	}
+	if c.Bool("json") {
+		return printJSON(rep)
+	}
+	w := humanOut(false)
+	printAttackLines(w, &rep.Result)
+	printf(w, "  %d genuine intervals (%d SGD steps, %d re-runs), update target %.4g; largest interpolated gap %.4g\n",
+		len(rep.GenuineIntervals), rep.GenuineSteps, rep.Redos, rep.Target, rep.MaxGap)
+	return nil
+}
