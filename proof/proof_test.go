@@ -439,6 +439,8 @@ func TestResumeContinuesAnInterruptedRun(t *testing.T) {
 	// The crash: a temp file from a write in progress and a foreign file under a final name.
 	os.WriteFile(filepath.Join(dir, CheckpointDir, tempPrefix+"000004.safetensors-123"), []byte("half"), 0o644)
 	os.WriteFile(filepath.Join(dir, CheckpointName(4)), []byte("garbage"), 0o644)
+	// A valid checkpoint after the invalid one: the run continues from step 2, so it goes too.
+	write(w, 5)
 
 	if _, err := Create(dir, m); err == nil {
 		t.Fatal("Create over an unfinished proof succeeded")
@@ -459,8 +461,10 @@ func TestResumeContinuesAnInterruptedRun(t *testing.T) {
 	if err != nil || !equalFloats(back.Params, c2.Params) || back.LR != c2.LR {
 		t.Fatalf("reading back checkpoint 2: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, CheckpointName(4))); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("invalid checkpoint 4 was kept")
+	for _, s := range []int{4, 5} {
+		if _, err := os.Stat(filepath.Join(dir, CheckpointName(s))); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("checkpoint %d (invalid or after a gap) was kept", s)
+		}
 	}
 	write(w2, 4)
 	write(w2, 5)

@@ -127,8 +127,9 @@ func newWriter(dir string, m *Manifest) (*Writer, error) {
 
 // Resume reopens an unfinished proof in dir for the same run m. It deletes temp files left by
 // an interrupted write, validates every checkpoint already on disk (parse, model, shapes,
-// dtype, finiteness, step), deletes invalid ones, and returns the steps of the valid ones in
-// increasing order; the caller continues from the last. Tables and payload are not resumed:
+// dtype, finiteness, step), and returns the steps of the valid ones in increasing order: a
+// contiguous prefix 0, k, ..., from whose last the caller continues. Invalid checkpoints, and
+// any after the first missing or invalid one, are deleted. Tables and payload are not resumed:
 // write them again. It returns ErrFinished if the proof is complete, and an error if m
 // differs from the manifest given to Create.
 func Resume(dir string, m *Manifest) (*Writer, []int, error) {
@@ -164,22 +165,28 @@ func Resume(dir string, m *Manifest) (*Writer, []int, error) {
 		}
 	}
 	var steps []int
+	gap := false // a checkpoint before this one is missing or invalid
 	for _, step := range CheckpointSteps(w.m.Steps, w.m.K) {
 		name := CheckpointName(step)
 		full := filepath.Join(dir, filepath.FromSlash(name))
 		b, err := readBounded(full, w.layout.maxFileBytes())
 		if errors.Is(err, os.ErrNotExist) {
+			gap = true
 			continue
 		}
 		if err == nil {
 			_, err = decodeCheckpoint(b, w.layout, w.layout.model.Spec(), step)
 		}
+		if err == nil && gap {
+			err = errors.New("follows a missing checkpoint")
+		}
 		if err != nil {
-			// Atomic writes make this unlikely (a disk error, a foreign file): drop it so the
-			// prover writes it again.
+			// Atomic writes make an invalid file unlikely (a disk error, a foreign file); a
+			// checkpoint after a gap is recomputed anyway. Drop it so the prover writes it again.
 			if rmErr := os.Remove(full); rmErr != nil {
 				return nil, nil, fmt.Errorf("resume proof %s: invalid %s (%v) cannot be removed: %w", dir, name, err, rmErr)
 			}
+			gap = true
 			continue
 		}
 		sum := sha256.Sum256(b)
