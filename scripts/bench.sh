@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs pollab's autodiff benchmarks and, when PyTorch is importable, the same workloads in
-# PyTorch (scripts/bench_torch.py, one thread), then prints steps/s side by side and the
+# PyTorch (scripts/bench_torch.py, one thread; PYTHON=... picks the interpreter), then prints steps/s side by side and the
 # ratio pollab/PyTorch per workload.
 #   BENCHTIME=20x   iterations per Go benchmark (and steps per torch workload)
 #   TAGS=openblas   build the Go side with OpenBLAS (needs libopenblas-dev)
@@ -22,9 +22,15 @@ go test "${goflags[@]}" -run '^$' -bench 'TrainStep|GradMatch' -benchtime "$benc
 awk '/^Benchmark/ { for (i = 1; i <= NF; i++) if ($(i+1) == "steps/s") { n = $1; sub(/^Benchmark/, "", n); sub(/-[0-9]+$/, "", n); print n, $i } }' \
 	"$tmp/go.txt" >"$tmp/pollab.txt"
 
-if python3 -c 'import torch' 2>/dev/null; then
-	echo "# PyTorch $(python3 -c 'import torch; print(torch.__version__)'), 1 thread" >&2
-	python3 scripts/bench_torch.py "$steps" >"$tmp/torch.txt"
+# Debian's python3-torch lives in the system interpreter, which a pyenv/venv python3 on
+# PATH may shadow: use $PYTHON, else the first of python3, /usr/bin/python3 that has torch.
+py=""
+for cand in ${PYTHON:-} python3 /usr/bin/python3; do
+	if "$cand" -c 'import torch' 2>/dev/null; then py=$cand; break; fi
+done
+if [[ -n "$py" ]]; then
+	echo "# PyTorch $("$py" -c 'import torch; print(torch.__version__)') ($py), 1 thread" >&2
+	"$py" scripts/bench_torch.py "$steps" >"$tmp/torch.txt"
 else
 	echo "# PyTorch not importable: install Debian's python3-torch (apt-get install -y python3-torch) for the comparison" >&2
 	: >"$tmp/torch.txt"
