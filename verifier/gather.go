@@ -37,7 +37,8 @@ type Options struct {
 	// AuditNonce fixes the verifier's secret nonce (to replay a verification); nil draws one
 	// from crypto/rand after the proof has been read.
 	AuditNonce *uint64
-	// Progress is called with done/total units (checkpoints read, then steps re-executed).
+	// Progress is called with done/total units (checkpoints read, then steps re-executed),
+	// never concurrently.
 	Progress func(done, total int, note string)
 }
 
@@ -179,11 +180,10 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 			stepper := re.newStepper()
 			for t := range jobs {
 				res, err := re.run(ctx, stepper, t.interval, t.mode, func() {
-					mu.Lock()
+					mu.Lock() // serialises Progress calls across workers
 					doneStep++
-					n := doneStep
+					progress(doneStep, todoSteps, "re-executing")
 					mu.Unlock()
-					progress(n, todoSteps, "re-executing")
 				})
 				if err != nil {
 					fail(err)
