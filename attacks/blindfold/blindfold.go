@@ -20,7 +20,7 @@ const (
 	DefaultEpochs     = 200
 	DefaultQ          = 5
 	DefaultK          = 10
-	DefaultSpoofSteps = 200
+	DefaultSpoofSteps = 200 // published for CIFAR-10; Defaults scales S to the target instead
 	// DefaultGapFraction and DefaultDriftFraction split delta as the infinitesimal attack
 	// does: gaps may use 95% of it, an interpolated interval's re-execution drift 0.1%.
 	DefaultGapFraction   = 0.95
@@ -64,8 +64,9 @@ type Config struct {
 
 // Defaults fills zero fields. E, q and k default to the published values; S defaults to the
 // rest of one claimed epoch, S = floor(N/B/k)·k − q·k, so each attacker epoch is one epoch of
-// the verifier's top-Q ranking (Fang et al.'s 200 suit none of pollab's datasets exactly);
-// when the claimed epoch is too short for that, S = DefaultSpoofSteps.
+// the verifier's top-Q ranking (Fang et al.'s 200 suit none of pollab's datasets exactly).
+// When a claimed epoch is shorter than q·k + k steps this leaves S <= 0, which Run rejects:
+// the verifier's epochs are too short for q genuine intervals and a bridge to the anchor.
 func (c Config) Defaults(t *attacks.Target) Config {
 	if c.Epochs == 0 {
 		c.Epochs = DefaultEpochs
@@ -77,11 +78,7 @@ func (c Config) Defaults(t *attacks.Target) Config {
 		c.K = DefaultK
 	}
 	if c.SpoofSteps == 0 {
-		perEpoch := int(t.StepsPerEpoch()) / c.K * c.K
-		c.SpoofSteps = perEpoch - c.Q*c.K
-		if c.SpoofSteps < c.K {
-			c.SpoofSteps = DefaultSpoofSteps
-		}
+		c.SpoofSteps = int(t.StepsPerEpoch())/c.K*c.K - c.Q*c.K
 	}
 	if c.InitAlpha == 0 {
 		c.InitAlpha = attacks.DefaultInitAlpha
@@ -106,8 +103,10 @@ func (c Config) Steps() int { return c.Epochs * (c.Q*c.K + c.SpoofSteps) }
 
 func (c Config) validate() error {
 	switch {
-	case c.Epochs <= 0 || c.Q <= 0 || c.K <= 0 || c.SpoofSteps <= 0:
-		return fmt.Errorf("epochs %d, q %d, k %d and spoofed steps %d must be positive", c.Epochs, c.Q, c.K, c.SpoofSteps)
+	case c.Epochs <= 0 || c.Q <= 0 || c.K <= 0:
+		return fmt.Errorf("epochs %d, q %d and k %d must be positive", c.Epochs, c.Q, c.K)
+	case c.SpoofSteps <= 0:
+		return fmt.Errorf("interpolated steps per epoch %d must be positive (the default, one claimed epoch minus q·k rounded to k, is not: lower q or k)", c.SpoofSteps)
 	case c.SpoofSteps%c.K != 0:
 		return fmt.Errorf("spoofed steps per epoch %d must be a multiple of k %d", c.SpoofSteps, c.K)
 	case !(c.Budget.Delta > 0):

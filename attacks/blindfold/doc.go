@@ -45,8 +45,8 @@
 //
 // Defaults: E = 200, q = 5, k = 10 as published; S, published as 200 for CIFAR-10's
 // 390-step epochs, is scaled to the target: S = floor(N/B/k)·k − q·k, so one attacker epoch
-// is one claimed epoch of the verifier's ranking (falling back to 200 when an epoch is
-// shorter than q·k + k steps).
+// is one claimed epoch of the verifier's ranking (an error when an epoch is shorter than
+// q·k + k steps: lower q or k).
 //
 // Measured (go test -v, synthetic n=256, mlp:16-12-4, f32, batch 8 so 32 steps per epoch;
 // E = 3, q = 2, k = 2, S = 28, T' = 96, l2 delta = d0/8):
