@@ -1,0 +1,46 @@
+package verifier
+
+import (
+	"math"
+	"testing"
+)
+
+// Flag and env strings reach the verifier from the command line: parsing never panics, and
+// whatever parses round-trips through its canonical form.
+func FuzzParseEnv(f *testing.F) {
+	for _, s := range []string{"exact", "dtype", "microbatch:4", "augment", "noise:1e-3", "dtype+microbatch:2+augment+noise:0.5", "noise:", "+", "microbatch:99999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseEnv(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseEnv(e.String())
+		if err != nil || back != e {
+			t.Fatalf("%q -> %+v -> %q -> %+v, %v", s, e, e.String(), back, err)
+		}
+	})
+}
+
+func FuzzParseDelta(f *testing.F) {
+	for _, s := range []string{"l1=1000,l2=10,linf=0.1,cos=0.01", "0.008", "l2=", "=1", "l2=1e400", "cos=-0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDelta(s, ReferenceDelta)
+		if err != nil {
+			return
+		}
+		for _, m := range AllMetrics {
+			v, _ := d.Get(m)
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				t.Fatalf("%q parsed to %s = %g", s, m, v)
+			}
+		}
+		back, err := ParseDelta(FormatDelta(d, nil), Distances{})
+		if err != nil || back != d {
+			t.Fatalf("%q -> %v -> %v, %v", s, d, back, err)
+		}
+	})
+}
