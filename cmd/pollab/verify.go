@@ -79,8 +79,11 @@ func interspersed(cmd *cli.Command, action cli.ActionFunc) cli.ActionFunc {
 				pos = append(pos, a)
 				continue
 			}
-			flags = append(flags, a)
 			name := strings.TrimLeft(a, "-")
+			if name == "help" || name == "h" {
+				return cli.ShowSubcommandHelp(c)
+			}
+			flags = append(flags, a)
 			if strings.Contains(name, "=") {
 				continue
 			}
