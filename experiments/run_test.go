@@ -54,7 +54,7 @@ func TestRunTwiceReexecutesNothing(t *testing.T) {
 	}
 
 	// What the CSV claims is consistent with the spec: 2 seeds x 2 k honest proofs, and
-	// 2 seeds x (zhang-II + infinitesimal) forgeries, each verified in both envs.
+	// 2 seeds x (zhang-II + infinitesimal + blindfold) forgeries, each verified in both envs.
 	rows, err := ReadCSVFile(second.CSV)
 	if err != nil {
 		t.Fatal(err)
@@ -75,8 +75,8 @@ func TestRunTwiceReexecutesNothing(t *testing.T) {
 	for _, k := range proofs {
 		count[k]++
 	}
-	if count[KindHonest] != 4 || count["zhang-II"] != 2 || count[KindInfinitesimal] != 2 || len(pairs) != 16 {
-		t.Fatalf("proof kinds %v and %d (proof, env) pairs; want 4 honest, 2 zhang-II, 2 infinitesimal, 16 pairs", count, len(pairs))
+	if count[KindHonest] != 4 || count["zhang-II"] != 2 || count[KindInfinitesimal] != 2 || count[KindBlindfold] != 2 || len(pairs) != 20 {
+		t.Fatalf("proof kinds %v and %d (proof, env) pairs; want 4 honest, 2 of each forgery, 20 pairs", count, len(pairs))
 	}
 	// Exact re-execution of an honest proof is bit-identical: every interval at distance 0.
 	for _, r := range rows {

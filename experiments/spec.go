@@ -88,9 +88,13 @@ type AttackSpec struct {
 	// Delta lists the per-checkpoint gaps the infinitesimal and blindfold attacks aim under,
 	// normalised by d_ref in l2 (Fang et al.'s 0.008).
 	Delta []float64 `toml:"delta" json:"delta,omitempty"`
-	// Blindfold: Epochs claimed epochs, Q genuinely computed intervals per epoch.
-	Epochs int `toml:"epochs" json:"epochs,omitempty"`
-	Q      int `toml:"q" json:"q,omitempty"`
+	// Blindfold: Epochs claimed epochs (0: the target's), Q genuinely computed intervals per
+	// epoch, SpoofSteps interpolated steps per epoch (0: the rest of a claimed epoch), Interp
+	// the lr claimed on interpolated intervals ("manifest", "tiny" or "genuine").
+	Epochs     int    `toml:"epochs" json:"epochs,omitempty"`
+	Q          int    `toml:"q" json:"q,omitempty"`
+	SpoofSteps int    `toml:"spoof_steps" json:"spoof_steps,omitempty"`
+	Interp     string `toml:"interp" json:"interp,omitempty"`
 }
 
 // VerifySpec is the verifier grid: every proof is re-executed once per env, and every
@@ -355,8 +359,14 @@ func (a AttackSpec) validate() error {
 		if err := positiveFinite(a.Delta); err != nil {
 			return fmt.Errorf("delta: %w", err)
 		}
-		if a.Q < 1 || a.Epochs < 0 {
-			return fmt.Errorf("q %d must be >= 1 and epochs %d >= 0", a.Q, a.Epochs)
+		if a.Q < 1 || a.Epochs < 0 || a.SpoofSteps < 0 {
+			return fmt.Errorf("q %d must be >= 1, epochs %d and spoof_steps %d >= 0", a.Q, a.Epochs, a.SpoofSteps)
+		}
+		if a.Interp != "" && a.Interp != "manifest" && a.Interp != "tiny" && a.Interp != "genuine" {
+			return fmt.Errorf("interp %q: want manifest, tiny or genuine", a.Interp)
+		}
+		if len(a.Steps) > 0 {
+			return fmt.Errorf("steps: Blindfold's length follows from epochs, q, k and spoof_steps")
 		}
 	default:
 		return fmt.Errorf("kind %q: want zhang, infinitesimal or blindfold", a.Kind)
