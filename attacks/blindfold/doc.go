@@ -59,4 +59,10 @@
 //     tiny: 1.0 for R = 0, 1, 2, 5 in envs exact and microbatch:4;
 //   - cost: 12-14 genuine steps (plus one gradient) of 96, 17-19% of the FLOPs of honestly
 //     training 96 steps (Fang et al.'s defaults give q·k/(q·k + S) = 50/250 = 20%).
+//
+// At E = 200 (pollab attack blindfold --q 2 --k 2 --delta 0.3, target mlp:64-32-10, 32 steps
+// per epoch, so S = 28 and T' = 6,400): 869 gradient passes (800 genuine steps, one initial
+// gradient, 68 re-run steps), 13.8% of the FLOPs of honestly training 6,400 steps; pollab
+// verify accepts it at Q = 2 and rejects it with R = 1, 2 or 5 audits per epoch (200 epochs
+// give an audit 200 chances to land on a failing interpolated interval).
 package blindfold
