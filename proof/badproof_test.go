@@ -224,6 +224,9 @@ func TestMalformedProofsAreRejected(t *testing.T) {
 		{"checkpoint missing from the list", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(m *Manifest) { m.Checkpoints = m.Checkpoints[:len(m.Checkpoints)-1] })
 		}, "checkpoints listed"},
+		{"a huge T/k with a short list", func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.Steps, m.K = 700_000_000, 1 })
+		}, "checkpoints listed"},
 		{"two checkpoints share a file", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(m *Manifest) { m.Checkpoints[2].File = m.Checkpoints[1].File })
 		}, "is also the"},

@@ -194,6 +194,19 @@ func CheckpointSteps(steps, k int) []int {
 	return append(out, steps)
 }
 
+// numCheckpoints is len(CheckpointSteps(steps, k)) without building the list.
+func numCheckpoints(steps, k int) int {
+	if steps <= 0 || k <= 0 {
+		return 0
+	}
+	return (steps+k-1)/k + 1
+}
+
+// IsCheckpointStep reports whether step must have a checkpoint (0, k, 2k, ... below T, or T).
+func IsCheckpointStep(step, steps, k int) bool {
+	return k > 0 && steps > 0 && (step == steps || (step >= 0 && step < steps && step%k == 0))
+}
+
 // CheckpointName is the file name of the checkpoint at step t (at least 6 digits).
 func CheckpointName(step int) string {
 	return fmt.Sprintf("%s/%06d.safetensors", CheckpointDir, step)
@@ -340,13 +353,17 @@ func (m *Manifest) validate() (*manifestContext, error) {
 			return nil, fmt.Errorf("payload count %d is not positive", p.Count)
 		}
 	}
-	want := CheckpointSteps(m.Steps, m.K)
-	if len(m.Checkpoints) != len(want) {
-		return nil, fmt.Errorf("%d checkpoints listed, steps %d with k %d need %d (0, k, 2k, ..., T)", len(m.Checkpoints), m.Steps, m.K, len(want))
+	// Count first: the list is bounded by the manifest's size, steps/k is not.
+	if n := numCheckpoints(m.Steps, m.K); len(m.Checkpoints) != n {
+		return nil, fmt.Errorf("%d checkpoints listed, steps %d with k %d need %d (0, k, 2k, ..., T)", len(m.Checkpoints), m.Steps, m.K, n)
 	}
 	for i, c := range m.Checkpoints {
-		if c.Step != want[i] {
-			return nil, fmt.Errorf("checkpoint %d is for step %d, want step %d (0, k, 2k, ..., T in order)", i, c.Step, want[i])
+		want := i * m.K
+		if i == len(m.Checkpoints)-1 {
+			want = m.Steps
+		}
+		if c.Step != want {
+			return nil, fmt.Errorf("checkpoint %d is for step %d, want step %d (0, k, 2k, ..., T in order)", i, c.Step, want)
 		}
 		if err := checkRef(fmt.Sprintf("checkpoint %d", c.Step), FileRef{File: c.File, Size: c.Size, SHA256: c.SHA256}); err != nil {
 			return nil, err

@@ -538,3 +538,23 @@ func TestWriterRejectsInconsistentInput(t *testing.T) {
 		t.Error("Create accepted an invalid manifest")
 	}
 }
+
+func TestCheckpointStepHelpersAgree(t *testing.T) {
+	for steps := 1; steps < 12; steps++ {
+		for k := 1; k < 7; k++ {
+			list := CheckpointSteps(steps, k)
+			if len(list) != numCheckpoints(steps, k) {
+				t.Fatalf("T=%d k=%d: %d steps listed, numCheckpoints %d", steps, k, len(list), numCheckpoints(steps, k))
+			}
+			in := map[int]bool{}
+			for _, s := range list {
+				in[s] = true
+			}
+			for s := -1; s <= steps+1; s++ {
+				if IsCheckpointStep(s, steps, k) != in[s] {
+					t.Fatalf("T=%d k=%d: IsCheckpointStep(%d) disagrees with %v", steps, k, s, list)
+				}
+			}
+		}
+	}
+}

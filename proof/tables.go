@@ -42,7 +42,15 @@ func indicesFileSize(steps, batch int) int64 {
 	if steps < 0 || batch < 0 || steps > maxTableDim || batch > maxTableDim {
 		return -1
 	}
-	return indicesHeaderLen + 4*int64(steps)*int64(batch)
+	return sizeOf(indicesHeaderLen, int64(steps), 4*int64(batch))
+}
+
+// sizeOf is header + count·each, or -1 when that overflows an int64.
+func sizeOf(header, count, each int64) int64 {
+	if count < 0 || each < 0 || (each > 0 && count > (math.MaxInt64-header)/each) {
+		return -1
+	}
+	return header + count*each
 }
 
 func hashesFileSize(steps int) int64 {
@@ -66,7 +74,7 @@ func payloadFileSize(count, dim int) int64 {
 	if count < 0 || dim < 0 || count > maxTableDim || dim > maxTableDim {
 		return -1
 	}
-	return payloadHeaderLen + int64(count)*payloadPointBytes(dim)
+	return sizeOf(payloadHeaderLen, int64(count), payloadPointBytes(dim))
 }
 
 func putHeader(w io.Writer, magic string, fields ...int) error {
@@ -134,7 +142,7 @@ func decodeIndices(b []byte, wantSteps, wantBatch int) (steps, batch int, idx []
 	if wantSteps >= 0 && steps != wantSteps || wantBatch >= 0 && batch != wantBatch {
 		return 0, 0, nil, fmt.Errorf("header says %d steps × %d batch, manifest says %d × %d", steps, batch, wantSteps, wantBatch)
 	}
-	if size := indicesFileSize(steps, batch); int64(len(b)) != size {
+	if size := indicesFileSize(steps, batch); size < 0 || int64(len(b)) != size {
 		return 0, 0, nil, fmt.Errorf("%d bytes, a %d×%d table needs %d", len(b), steps, batch, size)
 	}
 	idx = make([]int32, steps*batch)
@@ -240,7 +248,7 @@ func decodePayload(b []byte, wantDim, classes int) (*payloadTable, error) {
 	if wantDim >= 0 && dim != wantDim {
 		return nil, fmt.Errorf("point dimension %d, the model takes %d", dim, wantDim)
 	}
-	if size := payloadFileSize(count, dim); int64(len(b)) != size {
+	if size := payloadFileSize(count, dim); size < 0 || int64(len(b)) != size {
 		return nil, fmt.Errorf("%d bytes, %d points of dimension %d need %d", len(b), count, dim, size)
 	}
 	p := &payloadTable{Count: count, Dim: dim, Raw: make([]byte, 0, 4*count*dim), Labels: make([]uint8, count)}

@@ -109,3 +109,21 @@ func equalInt32(a, b []int32) bool {
 	}
 	return true
 }
+
+func TestTableSizesDoNotOverflow(t *testing.T) {
+	if s := indicesFileSize(math.MaxInt32, math.MaxInt32); s >= 0 {
+		t.Fatalf("indices table of 2^31 × 2^31 has size %d, want overflow (-1)", s)
+	}
+	if s := indicesFileSize(1<<20, 128); s != indicesHeaderLen+4<<27 {
+		t.Fatalf("indices size %d", s)
+	}
+	if s := payloadFileSize(math.MaxInt32, math.MaxInt32); s >= 0 {
+		t.Fatalf("payload of 2^31 points of dimension 2^31 has size %d, want overflow (-1)", s)
+	}
+	// A header claiming a huge payload must be refused before any allocation.
+	var b bytes.Buffer
+	putHeader(&b, payloadMagic, math.MaxInt32, math.MaxInt32)
+	if _, err := decodePayload(b.Bytes(), -1, 0); err == nil {
+		t.Fatal("huge payload header accepted")
+	}
+}

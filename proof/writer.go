@@ -228,7 +228,7 @@ func (w *Writer) WriteCheckpoint(c *Checkpoint) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	if !containsInt(CheckpointSteps(w.m.Steps, w.m.K), c.Step) {
+	if !IsCheckpointStep(c.Step, w.m.Steps, w.m.K) {
 		return fmt.Errorf("checkpoint step %d: not one of 0, k, 2k, ..., T for k=%d, T=%d", c.Step, w.m.K, w.m.Steps)
 	}
 	name := CheckpointName(c.Step)
@@ -550,13 +550,4 @@ func pollabVersion() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
-}
-
-func containsInt(xs []int, x int) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
