@@ -163,12 +163,16 @@ func TestMomentumAndWeightDecay(t *testing.T) {
 // The analytic gradient bound really bounds gradients: the largest batch gradient norm seen
 // along a run stays below it.
 func TestGradBoundHolds(t *testing.T) {
-	for _, spec := range []string{testModel, "mlp:16-8-8-4:tanh"} {
+	for spec, dataset := range map[string]string{
+		testModel:           testDataset,
+		"mlp:16-8-8-4:tanh": testDataset,
+		"lenet5":            "synthetic:n=64,test=8,dim=784,classes=10,seed=2",
+	} {
 		m, err := models.Parse(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		train, err := data.Load(testDataset, data.Train)
+		train, err := data.Load(dataset, data.Train)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,10 +185,10 @@ func TestGradBoundHolds(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := prover.NewStepper(m, autodiff.Float64, train, nil, nil)
-		for s := 0; s < 8; s++ {
-			batch := make([]int32, 16)
+		for s := 0; s < 4; s++ {
+			batch := make([]int32, 8)
 			for j := range batch {
-				batch[j] = int32(s*16 + j)
+				batch[j] = int32(s*8 + j)
 			}
 			x, y, err := st.Gather(batch, 0, false)
 			if err != nil {
