@@ -154,6 +154,10 @@ func checkReadBack(t *testing.T, dir string, b *built) {
 		fmt.Sprint(m.Optimizer.Milestones) != fmt.Sprint(b.m.Optimizer.Milestones) || m.Producer != "test" {
 		t.Fatalf("manifest read back differs:\n%+v\n%+v", m, b.m)
 	}
+	// The whole manifest survives decode + encode byte for byte.
+	if enc, err := encodeManifest(m); err != nil || !bytes.Equal(enc, readFile(t, dir, ManifestFile)) {
+		t.Fatalf("manifest does not re-encode to the bytes on disk (%v)", err)
+	}
 	if p.NumCheckpoints() != len(b.ckpts) {
 		t.Fatalf("%d checkpoints, wrote %d", p.NumCheckpoints(), len(b.ckpts))
 	}
