@@ -9,7 +9,7 @@ for pkg in $(go list ./...); do
   targets=$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u || true)
   for t in $targets; do
     log=$(mktemp)
-    if go test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
+    if go test -run '^$' -fuzz "^${t}\$" -fuzztime "$fuzztime" -fuzzminimizetime 100x "$pkg" >"$log" 2>&1; then
       execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | awk '{print $2}')
       echo "fuzz ${pkg#pollab/}.${t}: ok, ${execs:-?} execs in ${fuzztime}"
     else
