@@ -239,12 +239,51 @@ func newPlot(title, x, y string) *plot.Plot {
 
 func logX(p *plot.Plot) {
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = decadeTicks{}
 }
 
 func logY(p *plot.Plot) {
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = decadeTicks{}
+}
+
+// decadeTicks labels powers of ten (every other one over wide ranges) and marks the
+// multiples in between without labels, so wide log axes stay legible.
+type decadeTicks struct{}
+
+func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return nil
+	}
+	e0, e1 := int(math.Floor(math.Log10(lo))), int(math.Ceil(math.Log10(hi)))
+	every := 1 + (e1-e0)/8
+	var ticks []plot.Tick
+	for e := e0; e <= e1; e++ {
+		base := math.Pow(10, float64(e))
+		if base >= lo && base <= hi {
+			label := ""
+			if (e-e0)%every == 0 {
+				label = decadeLabel(e)
+			}
+			ticks = append(ticks, plot.Tick{Value: base, Label: label})
+		}
+		for m := 2; m <= 9; m++ {
+			if v := float64(m) * base; v >= lo && v <= hi {
+				ticks = append(ticks, plot.Tick{Value: v})
+			}
+		}
+	}
+	return ticks
+}
+
+func decadeLabel(e int) string {
+	switch {
+	case e >= 0 && e <= 3:
+		return strconv.FormatFloat(math.Pow(10, float64(e)), 'f', 0, 64)
+	case e < 0 && e >= -3:
+		return strconv.FormatFloat(math.Pow(10, float64(e)), 'f', -e, 64)
+	}
+	return "1e" + strconv.Itoa(e)
 }
 
 // widenLogAxis gives a log axis a positive, non-empty range: gonum widens a one-value range
@@ -261,7 +300,12 @@ func widenLogAxis(a *plot.Axis) {
 	}
 }
 
-func rateAxis(p *plot.Plot) { p.Y.Min, p.Y.Max = -0.05, 1.05 }
+// rateAxis fixes a [0, 1] rate axis with head room above 1 for the legend.
+func rateAxis(p *plot.Plot) {
+	p.Y.Min, p.Y.Max = -0.05, 1.75
+	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"},
+		{Value: 0.75}, {Value: 1, Label: "1"}})
+}
 
 // BuildFigures builds the six figures from results rows alone.
 func BuildFigures(rows []Row) ([]*Figure, error) {
@@ -326,7 +370,7 @@ func (fc *figureContext) sweepPoint(r *Row) bool {
 // fig1Trap: honest false-reject per env and each forgery's spoof-accept against normalised
 // delta, one panel per Q.
 func (fc *figureContext) fig1Trap() (*Figure, error) {
-	f := &Figure{Name: "fig1_trap", Width: vg.Points(330 * float64(max(1, len(fc.qs)))), Height: vg.Points(300)}
+	f := &Figure{Name: "fig1_trap", Width: vg.Points(360 * float64(max(1, len(fc.qs)))), Height: vg.Points(420)}
 	var row []*plot.Plot
 	for _, q := range fc.qs {
 		p := newPlot(fmt.Sprintf("verifier %s (forgeries in env %s)", qLabel(q), fc.env),
@@ -369,7 +413,7 @@ func (fc *figureContext) fig1Trap() (*Figure, error) {
 // fig2TradeOff: spoof-accept against honest false-reject, parametric in delta, one curve per
 // forgery kind and Q, one panel per env.
 func (fc *figureContext) fig2TradeOff() (*Figure, error) {
-	f := &Figure{Name: "fig2_tradeoff", Width: vg.Points(320 * float64(max(1, len(fc.envs)))), Height: vg.Points(320)}
+	f := &Figure{Name: "fig2_tradeoff", Width: vg.Points(330 * float64(max(1, len(fc.envs)))), Height: vg.Points(480)}
 	var row []*plot.Plot
 	for _, env := range fc.envs {
 		p := newPlot("env "+env, "honest false-reject rate", "spoof-accept rate")

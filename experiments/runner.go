@@ -26,8 +26,11 @@ import (
 
 // Options control how Run executes a spec, not what it computes.
 type Options struct {
-	// Out is the results directory (created if needed); its cache/ holds proofs and evidence.
+	// Out is the results directory (created if needed).
 	Out string
+	// CacheDir holds proofs, evidence and re-executions (default Out/cache). Specs sharing a
+	// cache share every artefact with equal content hash.
+	CacheDir string
 	// Workers overrides the spec's worker count (0: the spec's, whose 0 means NumCPU).
 	Workers int
 	// Progress is called with overall done/total work units (about one SGD step each).
@@ -144,7 +147,10 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
-	cacheDir := filepath.Join(opt.Out, "cache")
+	cacheDir := opt.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(opt.Out, "cache")
+	}
 	reexec, err := verifier.NewCache(filepath.Join(cacheDir, "reexec"))
 	if err != nil {
 		return nil, err

@@ -40,6 +40,9 @@ const (
 // grid every proof is checked under. It is read from TOML; experiments/configs/README.md
 // documents every field.
 type Spec struct {
+	// Extends names a spec (embedded name or file path) whose values this one starts from;
+	// keys given here replace the base's (an [[attack]] list replaces the whole list).
+	Extends     string   `toml:"extends" json:"extends,omitempty"`
 	Name        string   `toml:"name" json:"name"`
 	Description string   `toml:"description" json:"description,omitempty"`
 	Models      []string `toml:"models" json:"models"`
@@ -146,19 +149,44 @@ func EmbeddedNames() []string {
 // LoadSpec reads a spec from a file path, or, when no such file exists, from the embedded
 // spec of that name ("demo", "paper", "fig1", ...).
 func LoadSpec(nameOrPath string) (*Spec, error) {
-	raw, err := os.ReadFile(nameOrPath)
+	s, err := loadRaw(nameOrPath, 0)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
-		}
-		name := strings.TrimSuffix(path.Base(nameOrPath), ".toml")
-		raw, err = embedded.ReadFile("configs/" + name + ".toml")
-		if err != nil {
-			return nil, fmt.Errorf("spec %q: no such file and no embedded spec of that name (embedded: %s)",
-				nameOrPath, strings.Join(EmbeddedNames(), ", "))
-		}
+		return nil, err
 	}
-	s, err := ParseSpec(raw)
+	s.fillDefaults()
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
+	}
+	return s, nil
+}
+
+// maxExtends bounds the extends chain (and so rejects cycles).
+const maxExtends = 4
+
+func readSpecBytes(nameOrPath string) ([]byte, error) {
+	raw, err := os.ReadFile(nameOrPath)
+	if err == nil {
+		return raw, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
+	}
+	name := strings.TrimSuffix(path.Base(nameOrPath), ".toml")
+	raw, err = embedded.ReadFile("configs/" + name + ".toml")
+	if err != nil {
+		return nil, fmt.Errorf("spec %q: no such file and no embedded spec of that name (embedded: %s)",
+			nameOrPath, strings.Join(EmbeddedNames(), ", "))
+	}
+	return raw, nil
+}
+
+// loadRaw decodes a spec and its extends chain, without defaults.
+func loadRaw(nameOrPath string, depth int) (*Spec, error) {
+	raw, err := readSpecBytes(nameOrPath)
+	if err != nil {
+		return nil, err
+	}
+	s, err := decodeSpec(raw, depth)
 	if err != nil {
 		return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
 	}
@@ -167,8 +195,39 @@ func LoadSpec(nameOrPath string) (*Spec, error) {
 
 // ParseSpec decodes a TOML spec, rejects unknown keys, fills defaults and validates it.
 func ParseSpec(raw []byte) (*Spec, error) {
-	var s Spec
-	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&s)
+	s, err := decodeSpec(raw, 0)
+	if err != nil {
+		return nil, err
+	}
+	s.fillDefaults()
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func decodeSpec(raw []byte, depth int) (*Spec, error) {
+	var head struct {
+		Extends string `toml:"extends"`
+	}
+	if _, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&head); err != nil {
+		return nil, fmt.Errorf("parse TOML: %w", err)
+	}
+	s := &Spec{}
+	var baseAttacks []AttackSpec
+	if head.Extends != "" {
+		if depth >= maxExtends {
+			return nil, fmt.Errorf("extends %q: chain longer than %d (a cycle?)", head.Extends, maxExtends)
+		}
+		base, err := loadRaw(head.Extends, depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("extends: %w", err)
+		}
+		s, baseAttacks = base, base.Attacks
+		// An [[attack]] list in the overlay replaces the base's instead of merging into it.
+		s.Attacks = nil
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(s)
 	if err != nil {
 		return nil, fmt.Errorf("parse TOML: %w", err)
 	}
@@ -179,11 +238,10 @@ func ParseSpec(raw []byte) (*Spec, error) {
 		}
 		return nil, fmt.Errorf("unknown keys: %s", strings.Join(keys, ", "))
 	}
-	s.fillDefaults()
-	if err := s.Validate(); err != nil {
-		return nil, err
+	if !md.IsDefined("attack") {
+		s.Attacks = baseAttacks
 	}
-	return &s, nil
+	return s, nil
 }
 
 func (s *Spec) fillDefaults() {

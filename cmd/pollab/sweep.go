@@ -38,6 +38,7 @@ func init() {
 func runFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "out", Usage: "results directory (default results/<spec name>)"},
+		&cli.StringFlag{Name: "cache", Usage: "proof and evidence cache, shareable between specs (default <out>/cache)"},
 		&cli.IntFlag{Name: "workers", Usage: "worker goroutines (0: the spec's, else one per CPU)"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		&cli.BoolFlag{Name: "json", Usage: "print the run report as one JSON document"},
@@ -61,7 +62,7 @@ func runSpec(c *cli.Context, config string) error {
 	defer stop()
 	bar := newProgress(1, "experiment "+spec.Name, c.Bool("quiet") || c.Bool("json"))
 	rep, err := experiments.Run(ctx, spec, experiments.Options{
-		Out: out, Workers: c.Int("workers"), Version: pollabVersion(), Command: os.Args,
+		Out: out, CacheDir: c.String("cache"), Workers: c.Int("workers"), Version: pollabVersion(), Command: os.Args,
 		Progress: func(done, total int, note string) {
 			if bar.bar != nil && total > 0 {
 				bar.bar.ChangeMax(total)
