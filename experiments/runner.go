@@ -90,6 +90,7 @@ type proofJob struct {
 	model       string
 	seed        uint64
 	dir         string
+	key         string  // content hash of what determines the proof (names its directory)
 	weight      float64 // estimated work units
 	honest      *prover.Config
 	attack      *AttackSpec
@@ -263,7 +264,7 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 					Format string
 					Config prover.Config
 				}{"honest/1", cfg})[:16]
-				j := &proofJob{kind: KindHonest, model: m.Spec(), seed: seed, honest: &cfg, steps: stepsT, k: k,
+				j := &proofJob{kind: KindHonest, model: m.Spec(), seed: seed, honest: &cfg, steps: stepsT, k: k, key: key,
 					dir: filepath.Join(r.cache, "proofs", fmt.Sprintf("honest-s%d-k%d-%s", seed, k, key)), weight: float64(stepsT),
 					attackDelta: math.NaN()}
 				honest = append(honest, j)
@@ -296,8 +297,8 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 							Steps  int
 							Delta  string
 							Target string
-						}{"attack/1", *a, t, ff(d), target.dir})[:16]
-						j := &proofJob{kind: a.KindLabel(), model: m.Spec(), seed: seed, attack: a, target: target,
+						}{"attack/1", *a, t, ff(d), target.key})[:16]
+						j := &proofJob{kind: a.KindLabel(), model: m.Spec(), seed: seed, attack: a, target: target, key: key,
 							steps: t, k: k, attackDelta: d,
 							dir: filepath.Join(r.cache, "proofs", fmt.Sprintf("%s-s%d-t%d-%s", a.KindLabel(), seed, t, key))}
 						j.weight = attackWeight(a, t, k, stepsT)

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pollab/experiments"
+)
+
+// captureStdout runs f with os.Stdout redirected and returns what it printed.
+func captureStdout(t *testing.T, f func()) []byte {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- b
+	}()
+	f()
+	os.Stdout = old
+	w.Close()
+	return <-done
+}
+
+// TestSweepTwiceThenFigures runs the tiny test spec twice through the CLI (the second run
+// must re-execute nothing and write the same CSV), then redraws from the CSV alone.
+func TestSweepTwiceThenFigures(t *testing.T) {
+	spec := filepath.Join("..", "..", "experiments", "testdata", "tiny.toml")
+	out := t.TempDir()
+	args := []string{"pollab", "sweep", "--json", "--out", out, spec}
+	var reports [2]experiments.Report
+	var csvs [2][]byte
+	for i := range reports {
+		var code int
+		stdout := captureStdout(t, func() { code = run(args) })
+		if code != exitOK {
+			t.Fatalf("run %d: exit %d\n%s", i+1, code, stdout)
+		}
+		if err := json.Unmarshal(stdout, &reports[i]); err != nil {
+			t.Fatalf("run %d: --json output: %v\n%s", i+1, err, stdout)
+		}
+		b, err := os.ReadFile(filepath.Join(out, experiments.ResultsCSV))
+		if err != nil {
+			t.Fatal(err)
+		}
+		csvs[i] = b
+	}
+	if reports[0].Ledger.ReexecutedSteps == 0 || reports[1].Ledger.ReexecutedSteps != 0 || reports[1].Ledger.ProofsBuilt != 0 {
+		t.Fatalf("ledgers: first %+v, second %+v", reports[0].Ledger, reports[1].Ledger)
+	}
+	if !bytes.Equal(csvs[0], csvs[1]) {
+		t.Fatal("the second run wrote a different CSV")
+	}
+	if len(reports[1].Figures) != 6 {
+		t.Fatalf("%d figures, want 6", len(reports[1].Figures))
+	}
+
+	// figures from the CSV alone: remove everything else first.
+	if err := os.RemoveAll(filepath.Join(out, "cache")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(out, experiments.FiguresDir)); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	stdout := captureStdout(t, func() { code = run([]string{"pollab", "figures", out}) })
+	if code != exitOK {
+		t.Fatalf("figures: exit %d\n%s", code, stdout)
+	}
+	for _, name := range []string{"fig1_trap", "fig2_tradeoff", "fig3_honest_error", "fig4_cost", "fig5_blindfold", "fig6_infinitesimal"} {
+		for _, ext := range experiments.FigureFormats {
+			st, err := os.Stat(filepath.Join(out, experiments.FiguresDir, name+"."+ext))
+			if err != nil || st.Size() == 0 {
+				t.Errorf("%s.%s: %v", name, ext, err)
+			}
+		}
+	}
+	if !strings.Contains(string(stdout), "summary:") {
+		t.Errorf("figures output lacks the summary path:\n%s", stdout)
+	}
+}
+
+func TestFiguresAndSweepBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"pollab", "figures", t.TempDir()},  // no CSV
+		{"pollab", "figures"},               // no DIR
+		{"pollab", "sweep", "no-such-spec"}, // neither file nor embedded
+		{"pollab", "sweep"},                 // no CONFIG
+		{"pollab", "demo", "extra"},         // demo takes no argument
+		{"pollab", "sweep", "--workers", "-1", "demo"},
+	} {
+		if code := run(args); code != exitBadInput {
+			t.Errorf("%v: exit %d, want %d", args[1:], code, exitBadInput)
+		}
+	}
+}
