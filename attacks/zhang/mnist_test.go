@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"pollab/attacks"
@@ -61,7 +63,8 @@ type mnistRow struct {
 // target, d_ref from two honest runs differing only in their seed, and every variant through
 // the real verifier. It takes minutes, so it runs only with POLLAB_ZHANG_MNIST=1 (and not
 // under -short). POLLAB_ZHANG_STEPS (default 30) and POLLAB_ZHANG_K (10) set T' and k;
-// POLLAB_ZHANG_OUT names a JSON file for the results.
+// POLLAB_ZHANG_VARIANTS (e.g. "II,III") picks variants (I, II, III, III-large); POLLAB_ZHANG_OUT
+// names a JSON file for the results.
 func TestMNISTVariants(t *testing.T) {
 	if testing.Short() || os.Getenv("POLLAB_ZHANG_MNIST") == "" {
 		t.Skip("MNIST experiment: set POLLAB_ZHANG_MNIST=1 (takes minutes)")
@@ -69,6 +72,7 @@ func TestMNISTVariants(t *testing.T) {
 	ctx := context.Background()
 	steps := envInt(t, "POLLAB_ZHANG_STEPS", 30)
 	k := envInt(t, "POLLAB_ZHANG_K", 10)
+	only := os.Getenv("POLLAB_ZHANG_VARIANTS") // e.g. "III,III-large"; empty: all
 	cfg := prover.Config{Model: "mlp:784-128-10:relu", Dataset: "mnist", DType: autodiff.Float32,
 		Hyper: proof.Hyper{LR: 0.01}, Batch: 128, Epochs: 2, K: 10, Seed: 1}
 	dir := t.TempDir()
@@ -100,7 +104,9 @@ func TestMNISTVariants(t *testing.T) {
 
 	var rows []mnistRow
 	for _, c := range []Config{
-		{Variant: VariantI, Lambda: -1},
+		// Variant I's target is out of reach at MNIST scale (|g*|² ≈ 50 > 15, see README):
+		// every try fails, and 30 tries of N = 100 would cost ~9000 gradients per step.
+		{Variant: VariantI, Lambda: -1, Retries: envInt(t, "POLLAB_ZHANG_I_RETRIES", 2)},
 		{Variant: VariantII, Lambda: -1},
 		{Variant: VariantIII, Lambda: -1},
 		{Variant: VariantIII, Lambda: -1, LargeBatch: true, AttackerData: AttackerHalf},
@@ -109,6 +115,9 @@ func TestMNISTVariants(t *testing.T) {
 		name := c.Variant.String()
 		if c.LargeBatch {
 			name += "-large"
+		}
+		if only != "" && !slices.Contains(strings.Split(only, ","), name) {
+			continue
 		}
 		out := filepath.Join(dir, "forged-"+name)
 		rep, err := (&Attack{Config: c}).Run(ctx, tgt, out, attacks.Options{})
