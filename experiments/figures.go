@@ -141,6 +141,8 @@ type spread struct{ x, mean, lo, hi float64 }
 func spreads(pts map[float64][]float64) []spread {
 	var out []spread
 	for x, vs := range pts {
+		vs = slices.Clone(vs)
+		slices.Sort(vs) // a fixed summation order, whatever order the rows came in
 		s := spread{x: x, lo: math.Inf(1), hi: math.Inf(-1)}
 		for _, v := range vs {
 			s.mean += v

@@ -3,9 +3,11 @@ package experiments
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -209,5 +211,16 @@ func TestFiguresWithoutDataStillRender(t *testing.T) {
 	}
 	if figs[5].Points != 0 || figs[2].Points == 0 {
 		t.Fatalf("honest-only CSV: fig6 points %d (want 0), fig3 points %d (want > 0)", figs[5].Points, figs[2].Points)
+	}
+}
+
+// TestSummaryIgnoresRowOrder: the summary is a function of the CSV's content, bit for bit.
+func TestSummaryIgnoresRowOrder(t *testing.T) {
+	rows := syntheticRows()
+	want := Summarize(rows).CSV()
+	shuffled := slices.Clone(rows)
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	if got := Summarize(shuffled).CSV(); !bytes.Equal(got, want) {
+		t.Fatalf("row order changed the summary:\n%s\nvs\n%s", got, want)
 	}
 }

@@ -176,7 +176,14 @@ func Summarize(rows []Row) *Summary {
 		sr := SummaryRow{Kind: k.kind, Env: k.env, Proofs: len(proofs), FirstPass: math.Inf(1)}
 		var nRef, nNrm int
 		failed := map[string]int{}
-		for _, p := range proofs {
+		// Sum in proof-id order: map order would change the last bits of the means.
+		ids := make([]string, 0, len(proofs))
+		for id := range proofs {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			p := proofs[id]
 			sr.CostFraction += p.cost.CostFraction
 			sr.FLOPsPerParam += p.cost.FLOPsPerParam
 			if p.seenRef {
