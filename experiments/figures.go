@@ -177,6 +177,19 @@ func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, style int
 	if pts.Len() == 0 {
 		return nil
 	}
+	if isLogY(p) {
+		logPts := &errPoints{}
+		for i, xy := range pts.xy {
+			e := pts.yerr[i]
+			y := math.Log10(xy.Y)
+			lo, hi := y-math.Log10(xy.Y-e.Low), math.Log10(xy.Y+e.High)-y
+			if math.IsNaN(lo) || math.IsInf(lo, 0) {
+				lo = 0 // an error bar reaching zero has no bottom on a log axis
+			}
+			logPts.add(xy.X, y, pts.xerr[i].Low, pts.xerr[i].High, lo, hi)
+		}
+		pts = logPts
+	}
 	line, scatter, err := plotter.NewLinePoints(pts)
 	if err != nil {
 		return fmt.Errorf("series %s: %w", label, err)
@@ -216,7 +229,7 @@ func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, style int
 
 // refLine draws a straight reference line from (x0,y0) to (x1,y1).
 func refLine(p *plot.Plot, x0, y0, x1, y1 float64, label string, c color.Color) error {
-	l, err := plotter.NewLine(plotter.XYs{{X: x0, Y: y0}, {X: x1, Y: y1}})
+	l, err := plotter.NewLine(plotter.XYs{{X: x0, Y: toLogY(p, y0)}, {X: x1, Y: toLogY(p, y1)}})
 	if err != nil {
 		return fmt.Errorf("reference line %s: %w", label, err)
 	}
@@ -244,9 +257,35 @@ func logX(p *plot.Plot) {
 	p.X.Tick.Marker = decadeTicks{}
 }
 
+// logY makes p's Y axis logarithmic by plotting log10(y) on a linear axis (see
+// exponentTicks): gonum's own log scale centres the axis label at the arithmetic midpoint of
+// the range, which on a log axis lies near the top and shrinks the plot under a band of white.
 func logY(p *plot.Plot) {
-	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = decadeTicks{}
+	p.Y.Tick.Marker = exponentTicks{}
+}
+
+func isLogY(p *plot.Plot) bool {
+	_, ok := p.Y.Tick.Marker.(exponentTicks)
+	return ok
+}
+
+// toLogY maps a data value to the plotted coordinate of a logY axis.
+func toLogY(p *plot.Plot, y float64) float64 {
+	if isLogY(p) {
+		return math.Log10(y)
+	}
+	return y
+}
+
+// exponentTicks labels a linear axis that holds log10 values as powers of ten.
+type exponentTicks struct{}
+
+func (exponentTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for _, t := range (decadeTicks{}).Ticks(math.Pow(10, lo), math.Pow(10, hi)) {
+		ticks = append(ticks, plot.Tick{Value: math.Log10(t.Value), Label: t.Label})
+	}
+	return ticks
 }
 
 // decadeTicks labels powers of ten (every other one over wide ranges) and marks the
@@ -271,7 +310,12 @@ func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 		for m := 2; m <= 9; m++ {
 			if v := float64(m) * base; v >= lo && v <= hi {
-				ticks = append(ticks, plot.Tick{Value: v})
+				t := plot.Tick{Value: v}
+				if e1-e0 <= 2 && (m == 2 || m == 5) {
+					// A range of a decade or two needs labels between the powers of ten.
+					t.Label = strconv.FormatFloat(v, 'g', 3, 64)
+				}
+				ticks = append(ticks, t)
 			}
 		}
 	}
@@ -493,6 +537,7 @@ func (fc *figureContext) fig3HonestError() (*Figure, error) {
 				return nil, err
 			}
 		}
+		p.Y.Max += 0.4 * (p.Y.Max - p.Y.Min) // head room for the legend
 		row = append(row, p)
 	}
 	f.Panels = [][]*plot.Plot{row}
@@ -549,7 +594,7 @@ func (fc *figureContext) fig4Cost() (*Figure, error) {
 			color.RGBA{R: 200, A: 255}); err != nil {
 			return nil, err
 		}
-		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin, xmax, ymin, ymax
+		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin, xmax, toLogY(p, ymin), toLogY(p, ymax)
 	}
 	p.Legend.Top = false
 	p.Legend.Left = true
@@ -690,11 +735,12 @@ func (f *Figure) render(format string) (out []byte, err error) {
 	}
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 3, PadY: vg.Millimeter * 3,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(panels, tiles, dc)
+	// Plain tiles rather than plot.Align: Align's height equalisation misplaces log-scale
+	// panels (a band of empty space under the title).
 	for i := range panels {
 		for j, p := range panels[i] {
 			if p != nil {
-				p.Draw(canvases[i][j])
+				p.Draw(tiles.At(dc, j, i))
 			}
 		}
 	}
