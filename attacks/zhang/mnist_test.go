@@ -13,6 +13,7 @@ import (
 
 	"pollab/attacks"
 	"pollab/autodiff"
+	"pollab/data"
 	"pollab/proof"
 	"pollab/prover"
 	"pollab/verifier"
@@ -30,6 +31,11 @@ func envInt(t *testing.T, name string, def int) int {
 	}
 	return v
 }
+
+// mnistHonest is the target run: Jia et al.'s MNIST setting (plain SGD, lr 0.01, batch 128)
+// for 2 epochs (937 steps), checkpoints every 10 steps, float32.
+var mnistHonest = prover.Config{Model: "mlp:784-128-10:relu", Dataset: "mnist", DType: autodiff.Float32,
+	Hyper: proof.Hyper{LR: 0.01}, Batch: 128, Epochs: 2, K: 10, Seed: 1}
 
 // mnistRow is one line of the MNIST results note.
 type mnistRow struct {
@@ -73,8 +79,7 @@ func TestMNISTVariants(t *testing.T) {
 	steps := envInt(t, "POLLAB_ZHANG_STEPS", 30)
 	k := envInt(t, "POLLAB_ZHANG_K", 10)
 	only := os.Getenv("POLLAB_ZHANG_VARIANTS") // e.g. "III,III-large"; empty: all
-	cfg := prover.Config{Model: "mlp:784-128-10:relu", Dataset: "mnist", DType: autodiff.Float32,
-		Hyper: proof.Hyper{LR: 0.01}, Batch: 128, Epochs: 2, K: 10, Seed: 1}
+	cfg := mnistHonest
 	dir := t.TempDir()
 	honest := filepath.Join(dir, "honest")
 	if _, err := prover.Train(ctx, cfg, honest, prover.Options{}); err != nil {
@@ -169,6 +174,49 @@ func TestMNISTVariants(t *testing.T) {
 		}
 		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 			t.Fatal(fmt.Errorf("results: %w", err))
+		}
+	}
+}
+
+// TestMNISTLambdaSweep measures how far crafting can push one real MNIST batch's gradient at
+// W_T towards g* = 0 (Attack III's target) for several λ and N: the residual |g|² and the
+// |r|² it costs. Runs with POLLAB_ZHANG_MNIST=1 only.
+func TestMNISTLambdaSweep(t *testing.T) {
+	if testing.Short() || os.Getenv("POLLAB_ZHANG_MNIST") == "" {
+		t.Skip("MNIST experiment: set POLLAB_ZHANG_MNIST=1")
+	}
+	honest := filepath.Join(t.TempDir(), "honest")
+	res, err := prover.Train(context.Background(), mnistHonest, honest, prover.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, err := attacks.LoadTarget(honest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := autodiff.NewEngine(tgt.Model, autodiff.Float64, nil)
+	b, dim := mnistHonest.Batch, tgt.Train.Dim()
+	x := make([]float64, b*dim)
+	y := make([]int, b)
+	rng := data.NewRNG(5)
+	for j := range y {
+		i := rng.IntN(tgt.Train.Len())
+		tgt.Train.Features(i, x[j*dim:(j+1)*dim])
+		y[j] = tgt.Train.Label(i)
+	}
+	zero := make([]float64, tgt.Model.NumParams())
+	for _, lam := range []float64{1, 0.1, 0.001, 0} {
+		for _, n := range []int{10, 100} {
+			o := &Objective{Engine: e, Mode: autodiff.Symbolic, Params: res.Final, Base: x, Labels: y, Target: zero, Lambda: lam}
+			c, err := Craft(o, LBFGSLimits{Iterations: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Residual > c.StartResid {
+				t.Errorf("λ %g N %d: crafting raised the residual %.4g -> %.4g", lam, n, c.StartResid, c.Residual)
+			}
+			t.Logf("g* = 0, λ %g, N %d: |g|² %.4g -> %.4g, |r|² %.4g (%d evaluations, %d iterations, %s)",
+				lam, n, c.StartResid, c.Residual, c.NormR2, c.Evaluations, c.Iterations, c.Status)
 		}
 	}
 }
