@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"pollab/attacks/zhang"
+	"pollab/autodiff"
+	"pollab/proof"
+	"pollab/prover"
+)
+
+// TestZhangCLI forges a variant III proof in-process from a tiny honest proof, checks the
+// JSON report, verifies it with pollab verify (accepted at the reference thresholds on every
+// interval, rejected under --membership), and maps bad flags to exit 2.
+func TestZhangCLI(t *testing.T) {
+	honest := filepath.Join(t.TempDir(), "honest")
+	cfg := prover.Config{
+		Model: "mlp:12-8-4:tanh", Dataset: "synthetic:n=256,test=32,dim=12,classes=4,seed=3", DType: autodiff.Float32,
+		Hyper: proof.Hyper{LR: 0.05}, Batch: 16, Epochs: 2, K: 4, Seed: 5,
+	}
+	if _, err := prover.Train(context.Background(), cfg, honest, prover.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	forged := filepath.Join(tmp, "forged")
+	code, out := captureRun(t, "attack", "zhang", "--target", honest, "--out", forged, "--variant", "III",
+		"--steps", "32", "--k", "4", "--retries", "1", "--attacker-data", "half", "--json")
+	if code != exitOK {
+		t.Fatalf("attack zhang: exit %d\n%s", code, out)
+	}
+	var rep zhang.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("--json output: %v\n%s", err, out)
+	}
+	if rep.Steps != 32 || rep.K != 4 || rep.Variant != "III" || rep.Iters != 10 || rep.Lambda != 0.1 ||
+		rep.AttackerData != "half" || rep.SecondOrder != "symbolic" || rep.Cost.SecondOrder == 0 || rep.Out != forged {
+		t.Fatalf("report %+v", rep)
+	}
+	verify := func(args ...string) int {
+		code, _ := captureRun(t, append([]string{"verify", forged, "--workers", "1", "--quiet", "--q", "0"}, args...)...)
+		return code
+	}
+	if c := verify(); c != exitOK {
+		t.Errorf("reference thresholds, every interval: exit %d, want accepted", c)
+	}
+	if c := verify("--membership"); c != exitRejected {
+		t.Errorf("--membership: exit %d, want rejected", c)
+	}
+	for _, bad := range [][]string{
+		{"--variant", "IV"},
+		{"--variant", "II", "--large-batch"},
+		{"--attacker-data", "most"},
+		{"--second-order", "exact"},
+		{"--retries", "0"},
+		{"--steps", "-3"},
+	} {
+		args := append([]string{"attack", "zhang", "--target", honest, "--out", filepath.Join(tmp, "bad")}, bad...)
+		if c, _ := captureRun(t, args...); c != exitBadInput {
+			t.Errorf("%v: exit %d, want 2", bad, c)
+		}
+	}
+}
