@@ -9,6 +9,7 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
 	"pollab/verifier"
@@ -200,5 +201,38 @@ func TestLandingGradient(t *testing.T) {
 	}
 	if err := landingGradient(g, w, aim, buf, 0, h); err == nil {
 		t.Error("lr 0 accepted")
+	}
+}
+
+// auto picks symbolic double backprop for MLPs and central differences for CNNs; symbolic is
+// refused where the model's ops cannot differentiate twice.
+func TestSecondOrderChoice(t *testing.T) {
+	for _, tc := range []struct {
+		spec, flag string
+		want       autodiff.SecondOrder
+		fails      bool
+	}{
+		{"mlp:12-8-4:relu", "auto", autodiff.Symbolic, false},
+		{"lenet5", "auto", autodiff.CentralDiff, false},
+		{"lenet5", "central", autodiff.CentralDiff, false},
+		{"lenet5", "symbolic", 0, true},
+		{"mlp:12-8-4:relu", "exact", 0, true},
+	} {
+		m, err := models.Parse(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Config{SecondOrder: tc.flag}.secondOrder(&attacks.Target{Model: m})
+		if (err != nil) != tc.fails || (!tc.fails && got != tc.want) {
+			t.Errorf("%s --second-order %s: %v, %v", tc.spec, tc.flag, got, err)
+		}
+	}
+	for s, want := range map[string]Variant{"I": VariantI, "ii": VariantII, "3": VariantIII} {
+		if v, err := ParseVariant(s); err != nil || v != want {
+			t.Errorf("ParseVariant(%q) = %v, %v", s, v, err)
+		}
+	}
+	if _, err := ParseVariant("IV"); err == nil {
+		t.Error("variant IV accepted")
 	}
 }
