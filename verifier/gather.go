@@ -78,7 +78,7 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 	}
 	train, err := data.Load(m.Dataset.Name, data.Train)
 	if err != nil {
-		return nil, fmt.Errorf("declared dataset %q: %w", m.Dataset.Name, err)
+		return nil, fmt.Errorf("%s: declared dataset %q: %w", proof.ManifestFile, m.Dataset.Name, err)
 	}
 	nonce, err := pickNonce(opt.AuditNonce)
 	if err != nil {
@@ -177,13 +177,22 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			current := -1
+			// A panic in a worker goroutine would kill the process past the CLI's last-resort
+			// guard (which only sees the main goroutine): report it as this verification's error.
+			defer func() {
+				if r := recover(); r != nil {
+					fail(fmt.Errorf("re-executing interval %d: internal error: %v", current, r))
+				}
+			}()
 			stepper := re.newStepper()
 			for t := range jobs {
+				current = t.interval
 				res, err := re.run(ctx, stepper, t.interval, t.mode, func() {
 					mu.Lock() // serialises Progress calls across workers
+					defer mu.Unlock()
 					doneStep++
 					progress(doneStep, todoSteps, "re-executing")
-					mu.Unlock()
 				})
 				if err != nil {
 					fail(err)

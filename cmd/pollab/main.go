@@ -67,7 +67,8 @@ func main() { os.Exit(run(os.Args)) }
 func run(args []string) (code int) {
 	defer func() {
 		if r := recover(); r != nil {
-			fmt.Fprintf(os.Stderr, "pollab: internal error: %v (please report this input)\n", r)
+			// One line, whatever the panic value holds; no stack (the contract is one line).
+			fmt.Fprintf(os.Stderr, "pollab: internal error: %s (please report this input)\n", oneLine(fmt.Sprint(r)))
 			code = exitBadInput
 		}
 	}()

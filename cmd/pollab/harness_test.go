@@ -1,0 +1,392 @@
+package main
+
+// The harness of the process-level tests (bad input, crashes, memory): one pollab binary per
+// test process, a small honest proof trained once with prover.Train, and a sandbox that runs
+// the binary with its own working, temp and home directories so a test can assert that
+// nothing was written outside the output directory.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pollab/autodiff"
+	"pollab/proof"
+	"pollab/prover"
+)
+
+// harnessDir holds what the whole test process shares (the binary, the honest proof); TestMain
+// removes it.
+var harnessDir string
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "pollab-cli-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		os.Exit(2)
+	}
+	harnessDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// pollabBinary builds the command once per test process (on first use, so that in-process
+// tests and -short runs do not pay for it) and skips under -short.
+func pollabBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the pollab binary")
+	}
+	binOnce.Do(func() {
+		binPath = filepath.Join(harnessDir, "pollab")
+		out, err := exec.Command("go", "build", "-o", binPath, "pollab/cmd/pollab").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// The honest proof every bad-input row mutates: T = 16 steps, k = 4 (checkpoints 0, 4, 8,
+// 12, 16), f32 with momentum (so checkpoints hold parameters and momentum buffers).
+const (
+	honestModel   = "mlp:16-8-4:relu"
+	honestDataset = "synthetic:n=64,test=16,dim=16,classes=4,seed=3"
+	honestN       = 64
+	honestSteps   = 16
+	honestK       = 4
+	honestBatch   = 8
+)
+
+var (
+	honestOnce sync.Once
+	honestDir  string
+	honestErr  error
+)
+
+// honestProof trains the shared honest proof once; callers copy it before changing anything.
+func honestProof(t *testing.T) string {
+	t.Helper()
+	honestOnce.Do(func() {
+		honestDir = filepath.Join(harnessDir, "honest")
+		cfg := prover.Config{
+			Model: honestModel, Dataset: honestDataset, DType: autodiff.Float32,
+			Hyper: proof.Hyper{LR: 0.1, Momentum: 0.9, Gamma: 0.1}, Batch: honestBatch, Epochs: 2, K: honestK, Seed: 5,
+		}
+		_, honestErr = prover.Train(context.Background(), cfg, honestDir, prover.Options{})
+	})
+	if honestErr != nil {
+		t.Fatal(honestErr)
+	}
+	return honestDir
+}
+
+// copyProof copies a proof directory (regular files and directories) to a fresh temp dir.
+func copyProof(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "proof")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// proofEdit mutates one proof directory.
+type proofEdit struct {
+	t   *testing.T
+	dir string
+}
+
+func (p proofEdit) path(rel string) string { return filepath.Join(p.dir, filepath.FromSlash(rel)) }
+
+func (p proofEdit) read(rel string) []byte {
+	p.t.Helper()
+	b, err := os.ReadFile(p.path(rel))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return b
+}
+
+// write replaces a file's bytes without touching the manifest (so its SHA-256 no longer matches).
+func (p proofEdit) write(rel string, b []byte) {
+	p.t.Helper()
+	if err := os.WriteFile(p.path(rel), b, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p proofEdit) remove(rel string) {
+	p.t.Helper()
+	if err := os.Remove(p.path(rel)); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p proofEdit) manifest() *proof.Manifest {
+	p.t.Helper()
+	f, err := os.Open(p.path(proof.ManifestFile))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := proof.DecodeManifest(f)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return m
+}
+
+func (p proofEdit) setManifest(m *proof.Manifest) {
+	p.t.Helper()
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.write(proof.ManifestFile, append(b, '\n'))
+}
+
+// edit changes the decoded manifest.
+func (p proofEdit) edit(f func(m *proof.Manifest)) {
+	p.t.Helper()
+	m := p.manifest()
+	f(m)
+	p.setManifest(m)
+}
+
+// editText changes manifest.json as text, for what the Go types cannot express.
+func (p proofEdit) editText(old, new string) {
+	p.t.Helper()
+	b := p.read(proof.ManifestFile)
+	if !bytes.Contains(b, []byte(old)) {
+		p.t.Fatalf("manifest has no %q", old)
+	}
+	p.write(proof.ManifestFile, bytes.Replace(b, []byte(old), []byte(new), 1))
+}
+
+// replace writes new bytes for rel and re-signs them in the manifest (size and SHA-256), so the
+// mutation reaches the checks behind the hash, as an attacker's would.
+func (p proofEdit) replace(rel string, b []byte) {
+	p.t.Helper()
+	p.write(rel, b)
+	sum := sha256.Sum256(b)
+	hexSum := hex.EncodeToString(sum[:])
+	p.edit(func(m *proof.Manifest) {
+		for i := range m.Checkpoints {
+			if m.Checkpoints[i].File == rel {
+				m.Checkpoints[i].Size, m.Checkpoints[i].SHA256 = int64(len(b)), hexSum
+			}
+		}
+		refs := []*proof.FileRef{&m.Files.Indices, &m.Files.Hashes, m.Files.AugSeeds}
+		if m.Files.Payload != nil {
+			refs = append(refs, &m.Files.Payload.FileRef)
+		}
+		for _, r := range refs {
+			if r != nil && r.File == rel {
+				r.Size, r.SHA256 = int64(len(b)), hexSum
+			}
+		}
+	})
+}
+
+// editHeader rewrites a safetensors file's JSON header, keeping its data buffer, and re-packs
+// the length prefix.
+func editHeader(t *testing.T, file []byte, edit func(h string) string) []byte {
+	t.Helper()
+	n := binary.LittleEndian.Uint64(file)
+	old := string(file[8 : 8+n])
+	h := edit(old)
+	if h == old {
+		t.Fatal("header edit changed nothing")
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
+	return append(append(out, h...), file[8+n:]...)
+}
+
+// snapshot records every entry under dir without following symlinks or opening anything
+// that is not a regular file (a FIFO must not block the test): mode, size and, for small
+// files, the SHA-256 of the content (large ones by size and modification time).
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		desc := info.Mode().String()
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			desc += " -> " + target
+		case info.Mode().IsRegular() && info.Size() <= 1<<20:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			desc += " " + hex.EncodeToString(sum[:])
+		case info.Mode().IsRegular():
+			desc += fmt.Sprintf(" %d bytes, modified %s", info.Size(), info.ModTime().Format(time.RFC3339Nano))
+		}
+		out[rel] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// diffSnapshots names what changed between two snapshots ("" when nothing did).
+func diffSnapshots(before, after map[string]string) string {
+	var diffs []string
+	for k, v := range before {
+		if w, ok := after[k]; !ok {
+			diffs = append(diffs, "removed "+k)
+		} else if w != v {
+			diffs = append(diffs, "changed "+k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			diffs = append(diffs, "created "+k)
+		}
+	}
+	return strings.Join(diffs, ", ")
+}
+
+// procResult is one finished run of the binary.
+type procResult struct {
+	code           int
+	stdout, stderr string
+	hung           bool
+}
+
+// sandbox runs the binary with fresh working, temp and home directories and checks afterwards
+// that the process left them empty and did not change the watched directories.
+type sandbox struct {
+	t       *testing.T
+	bin     string
+	timeout time.Duration
+	watch   []string // directories that must be unchanged after each run (e.g. the proof)
+	env     []string // extra environment
+}
+
+func newSandbox(t *testing.T, bin string, watch ...string) *sandbox {
+	return &sandbox{t: t, bin: bin, timeout: 2 * time.Minute, watch: watch}
+}
+
+func (s *sandbox) run(args ...string) procResult {
+	s.t.Helper()
+	root := s.t.TempDir()
+	cwd, tmp, home := filepath.Join(root, "cwd"), filepath.Join(root, "tmp"), filepath.Join(root, "home")
+	for _, d := range []string{cwd, tmp, home} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	before := make([]map[string]string, len(s.watch))
+	for i, w := range s.watch {
+		before[i] = snapshot(s.t, w)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Dir = cwd
+	cmd.Env = append(os.Environ(), append([]string{"TMPDIR=" + tmp, "HOME=" + home}, s.env...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := procResult{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		res.hung, res.code = true, -1
+	case err == nil:
+	case errors.As(err, &ee):
+		res.code = ee.ExitCode()
+	default:
+		s.t.Fatalf("%v: %v", args, err)
+	}
+	for _, d := range []string{cwd, tmp, home} {
+		if entries, _ := os.ReadDir(d); len(entries) > 0 {
+			s.t.Errorf("%v wrote %s into its %s directory", args, entries[0].Name(), filepath.Base(d))
+		}
+	}
+	for i, w := range s.watch {
+		if d := diffSnapshots(before[i], snapshot(s.t, w)); d != "" {
+			s.t.Errorf("%v changed %s: %s", args, w, d)
+		}
+	}
+	return res
+}
+
+// checkOneLine asserts the bad-input contract on a finished run: exit code want, exactly one
+// line on stderr starting "pollab: ", no panic or goroutine dump, and no internal error (the
+// last-resort guard is for inputs nobody thought of, not for known ones).
+func checkOneLine(t *testing.T, args []string, r procResult, want int) string {
+	t.Helper()
+	if r.hung {
+		t.Errorf("%v hung (killed after the sandbox timeout)", args)
+		return ""
+	}
+	if r.code != want {
+		t.Errorf("%v: exit %d, want %d; stderr %q", args, r.code, want, r.stderr)
+	}
+	all := r.stdout + r.stderr
+	for _, bad := range []string{"panic", "goroutine", "internal error"} {
+		if strings.Contains(all, bad) {
+			t.Errorf("%v: output mentions %q:\n%s", args, bad, all)
+		}
+	}
+	if want == exitOK {
+		return ""
+	}
+	msg, ok := strings.CutSuffix(r.stderr, "\n")
+	if !ok || strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "pollab: ") {
+		t.Errorf("%v: stderr %q, want exactly one line \"pollab: ...\"", args, r.stderr)
+	}
+	return msg
+}
