@@ -174,6 +174,15 @@ func (e *errPoints) add(x, y, xlo, xhi, ylo, yhi float64) {
 // addSeries draws a line with point markers and error bars, and adds it to the legend.
 // Series with no points are skipped; the count of points drawn is returned.
 func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, style int, dashed, xErrors bool) error {
+	dash := 0
+	if dashed {
+		dash = 1
+	}
+	return f.addStyledSeries(p, pts, label, style, dash, xErrors)
+}
+
+// addStyledSeries is addSeries with a dash pattern index (0: solid).
+func (f *Figure) addStyledSeries(p *plot.Plot, pts *errPoints, label string, style, dash int, xErrors bool) error {
 	if pts.Len() == 0 {
 		return nil
 	}
@@ -197,9 +206,7 @@ func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, style int
 	c := plotutil.Color(style)
 	line.Color = c
 	line.Width = vg.Points(1.2)
-	if dashed {
-		line.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
-	}
+	line.Dashes = plotutil.Dashes(dash)
 	scatter.Color = c
 	scatter.Shape = plotutil.Shape(style)
 	scatter.Radius = vg.Points(2.5)
@@ -465,9 +472,8 @@ func (fc *figureContext) fig2TradeOff() (*Figure, error) {
 		p := newPlot("env "+env, "honest false-reject rate", "spoof-accept rate")
 		rateAxis(p)
 		p.X.Min, p.X.Max = -0.05, 1.05
-		style := 0
-		for _, kind := range fc.kinds {
-			for _, q := range fc.qs {
+		for style, kind := range fc.kinds {
+			for qi, q := range fc.qs {
 				honest := map[float64]rate{}
 				for _, rt := range acceptRates(fc.honestRows(func(r *Row) bool { return r.Q == q && r.Env == env && fc.sweepPoint(r) }),
 					func(r *Row) float64 { return r.DeltaNorm }) {
@@ -482,11 +488,11 @@ func (fc *figureContext) fig2TradeOff() (*Figure, error) {
 					}
 					pts.add(1-h.p, rt.p, h.se, h.se, rt.se, rt.se)
 				}
-				err := f.addSeries(p, pts, fmt.Sprintf("%s, %s", kind, qLabel(q)), style, q == 0, true)
+				// Colour and marker name the attack, the dash pattern the verifier's Q.
+				err := f.addStyledSeries(p, pts, fmt.Sprintf("%s, %s", kind, qLabel(q)), style, qi, true)
 				if err != nil {
 					return nil, err
 				}
-				style++
 			}
 		}
 		row = append(row, p)
