@@ -28,9 +28,10 @@ import (
 	"pollab/prover"
 )
 
-// harnessDir holds what the whole test process shares (the binary, the honest proof); TestMain
-// removes it.
-var harnessDir string
+// harnessDir holds what the whole test process shares (the binary, the honest proof);
+// fastDir is a directory in memory when /dev/shm is usable (proofs of a thousand fsynced
+// checkpoints), else harnessDir. TestMain removes both.
+var harnessDir, fastDir string
 
 func TestMain(m *testing.M) {
 	d, err := os.MkdirTemp("", "pollab-cli-test-")
@@ -38,9 +39,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "harness:", err)
 		os.Exit(2)
 	}
-	harnessDir = d
+	harnessDir, fastDir = d, d
+	if f, err := os.MkdirTemp("/dev/shm", "pollab-cli-test-"); err == nil {
+		fastDir = f
+	}
 	code := m.Run()
 	os.RemoveAll(d)
+	os.RemoveAll(fastDir)
 	os.Exit(code)
 }
 
@@ -102,6 +107,38 @@ func honestProof(t *testing.T) string {
 		t.Fatal(honestErr)
 	}
 	return honestDir
+}
+
+// Long proofs of a small model with k = 1 (N = 72, B = 8: 9 steps per epoch), so the number
+// of checkpoints is 9·epochs + 1; about 19 KB per checkpoint.
+const (
+	longModel   = "mlp:64-32-10:relu"
+	longDataset = "synthetic:n=72,test=16,dim=64,classes=10,seed=3"
+)
+
+var (
+	longMu     sync.Mutex
+	longProofs = map[int]string{}
+)
+
+// longProof trains (once per process) the proof of the given number of epochs under fastDir.
+func longProof(t *testing.T, epochs int) string {
+	t.Helper()
+	longMu.Lock()
+	defer longMu.Unlock()
+	if dir, ok := longProofs[epochs]; ok {
+		return dir
+	}
+	dir := filepath.Join(fastDir, fmt.Sprintf("long-%d", epochs))
+	cfg := prover.Config{
+		Model: longModel, Dataset: longDataset, DType: autodiff.Float32,
+		Hyper: proof.Hyper{LR: 0.05, Momentum: 0.9, Gamma: 0.1}, Batch: 8, Epochs: epochs, K: 1, Seed: 9,
+	}
+	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	longProofs[epochs] = dir
+	return dir
 }
 
 // copyProof copies a proof directory (regular files and directories) to a fresh temp dir.
