@@ -141,6 +141,17 @@ func longProof(t *testing.T, epochs int) string {
 	return dir
 }
 
+// fastTempDir is a fresh directory under fastDir, removed when the test ends.
+func fastTempDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp(fastDir, "t-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
 // copyProof copies a proof directory (regular files and directories) to a fresh temp dir.
 func copyProof(t *testing.T, src string) string {
 	t.Helper()
