@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"pollab/autodiff"
@@ -273,11 +274,15 @@ func pickNonce(fixed *uint64) (uint64, error) {
 // manifestSHA256 is the hex SHA-256 of the proof's manifest.json (what the prover commits to).
 func manifestSHA256(dir string) (string, error) {
 	path := filepath.Join(dir, proof.ManifestFile)
-	f, err := os.Open(path)
+	// Non-blocking, then a regular-file check: opening a FIFO put in the proof would block.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", fmt.Errorf("manifest hash: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("manifest hash %s: not a regular file", path)
+	}
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(f, maxManifestBytes+1))
 	if err != nil {

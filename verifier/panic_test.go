@@ -2,8 +2,13 @@ package verifier
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"pollab/proof"
 )
 
 // A panic inside a re-execution worker (here from the Progress callback, which runs on the
@@ -25,5 +30,24 @@ func TestWorkerPanicIsAnError(t *testing.T) {
 		if !strings.Contains(err.Error(), "internal error: boom") || !strings.Contains(err.Error(), "re-executing interval") {
 			t.Errorf("workers %d: error %q", workers, err)
 		}
+	}
+}
+
+// The manifest is hashed by path after proof.Open read it; a FIFO swapped in must be an
+// error, not a verifier blocked forever in open(2).
+func TestManifestHashRefusesAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, proof.ManifestFile), 0o644); err != nil {
+		t.Skip("mkfifo:", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := manifestSHA256(dir); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("manifestSHA256 of a FIFO: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("manifestSHA256 blocked on a FIFO")
 	}
 }
