@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -178,11 +179,15 @@ func dirBytes(dir string) (int64, error) {
 // provenanceAccuracy reads the test accuracy the prover noted in provenance.json
 // ("test_accuracy=0.9712 ..."), or nil when absent or unreadable: it is informational only.
 func provenanceAccuracy(dir string) *float64 {
-	f, err := os.Open(filepath.Join(dir, proof.ProvenanceFile))
+	// Non-blocking and regular files only: a FIFO named provenance.json must not block inspect.
+	f, err := os.OpenFile(filepath.Join(dir, proof.ProvenanceFile), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
 	var prov proof.Provenance
 	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&prov); err != nil {
 		return nil
