@@ -13,11 +13,14 @@ type syntheticConfig struct {
 	seed                  uint64
 }
 
-// Limits keep names taken from untrusted manifests from requesting huge allocations.
+// Limits keep names taken from untrusted manifests from requesting huge allocations or long
+// generation: a verifier generates the declared dataset before it can compare the
+// fingerprint, so a 4 KB manifest must not cost gigabytes. Both splits together hold at most
+// 64 MiB (a few seconds to generate), far above any lab dataset (the default is 160 KB).
 const (
-	syntheticMaxPoints = 1 << 24
+	syntheticMaxPoints = 1 << 20
 	syntheticMaxDim    = 1 << 16
-	syntheticMaxBytes  = 1 << 30
+	syntheticMaxBytes  = 1 << 26
 )
 
 // syntheticSigma is the per-feature standard deviation of each cluster; cluster means are
@@ -81,8 +84,8 @@ func parseSynthetic(name string) (syntheticConfig, error) {
 		return c, fmt.Errorf("dim=%d, want 1..%d", c.dim, syntheticMaxDim)
 	case c.classes < 2 || c.classes > MaxClasses:
 		return c, fmt.Errorf("classes=%d, want 2..%d", c.classes, MaxClasses)
-	case max(c.n, c.test)*c.dim > syntheticMaxBytes:
-		return c, fmt.Errorf("%d points of dim %d exceed %d bytes", max(c.n, c.test), c.dim, syntheticMaxBytes)
+	case (c.n+c.test)*c.dim > syntheticMaxBytes:
+		return c, fmt.Errorf("n=%d plus test=%d points of dim %d need %d bytes, more than the %d allowed", c.n, c.test, c.dim, (c.n+c.test)*c.dim, syntheticMaxBytes)
 	}
 	return c, nil
 }

@@ -118,6 +118,29 @@ func TestSyntheticBadNames(t *testing.T) {
 	}
 }
 
+// TestSyntheticSizeCap: a declared synthetic dataset is bounded before anything is generated
+// (a hostile manifest names it): both splits together at most 64 MiB, at most 2^20 points.
+func TestSyntheticSizeCap(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"synthetic:n=1048064,test=512,dim=64":     true, // exactly 2^26 bytes
+		"synthetic:n=1048065,test=512,dim=64":     false,
+		"synthetic:n=16777216,test=512,dim=64":    false, // the 1 GB manifest of docs/BAD_INPUT.md
+		"synthetic:n=1048577,test=1,dim=1":        false,
+		"synthetic:n=1,test=1048576,dim=1":        true,
+		"synthetic:n=1,test=1,dim=65536":          true,
+		"synthetic:n=1024,test=1024,dim=65536":    false,
+		"synthetic:n=2048,test=512,dim=64,seed=1": true,
+	} {
+		_, err := parseSynthetic(name)
+		if ok && err != nil {
+			t.Errorf("%s refused: %v", name, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), "want 1..1048576") && !strings.Contains(err.Error(), "more than the 67108864 allowed")) {
+			t.Errorf("%s: error %v, want the size cap", name, err)
+		}
+	}
+}
+
 func BenchmarkSyntheticDefault(b *testing.B) {
 	cfg, _ := parseSynthetic("synthetic")
 	for b.Loop() {
