@@ -34,9 +34,14 @@ const (
 	CheckpointDir  = "ckpt"
 )
 
-// maxManifestBytes caps manifest.json; a manifest lists one small entry per checkpoint, so
-// 64 MB is room for hundreds of thousands of checkpoints.
-const maxManifestBytes = 64 << 20
+// MaxManifestBytes caps manifest.json. A manifest lists one entry of about 130 bytes per
+// checkpoint: the paper's longest run (T = 78,125 steps at k = 10, 7,814 checkpoints) needs
+// about 1 MB, and 16 MB is room for over 100,000 checkpoints. Opening a manifest at the cap
+// peaks at about 70 MB RSS (a 64 MB cap allowed about 390 MB).
+const MaxManifestBytes = 16 << 20
+
+// maxManifestDepth bounds JSON nesting in the manifest; the format nests four deep.
+const maxManifestDepth = 32
 
 // Hyper holds the SGD hyperparameters (PyTorch torch.optim.SGD with a MultiStepLR scheduler
 // stepped once per iteration).
@@ -412,26 +417,96 @@ func parseSHA256(s string) ([32]byte, error) {
 	return h, nil
 }
 
-// DecodeManifest parses manifest.json from r, reading at most 64 MB. Unknown fields are
-// tolerated (newer writers may add descriptive ones); required fields are checked by Open.
+// DecodeManifest parses manifest.json from r, reading at most MaxManifestBytes. Unknown
+// fields are tolerated (newer writers may add descriptive ones); required fields are checked
+// by Open. A key given twice in one object is an error: encoding/json would keep the last,
+// while another parser may keep the first, so two readers could see different proofs.
 func DecodeManifest(r io.Reader) (*Manifest, error) {
-	lr := &io.LimitedReader{R: r, N: maxManifestBytes + 1}
+	lr := &io.LimitedReader{R: r, N: MaxManifestBytes + 1}
 	raw, err := io.ReadAll(lr)
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest: %w", err)
 	}
-	if len(raw) > maxManifestBytes {
-		return nil, fmt.Errorf("manifest exceeds %d bytes", maxManifestBytes)
+	return decodeManifest(raw)
+}
+
+// decodeManifest is DecodeManifest on bytes already read (and bounded by the caller).
+func decodeManifest(raw []byte) (*Manifest, error) {
+	if len(raw) > MaxManifestBytes {
+		return nil, fmt.Errorf("manifest exceeds %d bytes", MaxManifestBytes)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	var m Manifest
-	if err := dec.Decode(&m); err != nil {
+	if err := checkJSONStructure(raw, maxManifestDepth); err != nil {
 		return nil, fmt.Errorf("manifest JSON: %w", err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("manifest JSON: data after the manifest object")
+	var m Manifest
+	// Unmarshal rather than a Decoder: a Decoder buffers a second copy of the whole value.
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("manifest JSON: %w", err)
 	}
 	return &m, nil
+}
+
+// checkJSONStructure walks raw's tokens once, without building values: exactly one top-level
+// value, nested at most maxDepth deep, and no object with two keys that encoding/json would
+// match to the same field (it matches struct fields without regard to case).
+func checkJSONStructure(raw []byte, maxDepth int) error {
+	// One frame per open container; keys is nil for an array. In an object, tokens alternate
+	// key and value, so wantKey says which one the next token is.
+	type frame struct {
+		keys    map[string]bool
+		wantKey bool
+	}
+	var stack []frame
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // numbers stay text: this pass parses nothing
+	for first := true; ; first = false {
+		tok, err := dec.Token()
+		switch {
+		case err == io.EOF && first:
+			return errors.New("empty manifest")
+		case err == io.EOF:
+			return io.ErrUnexpectedEOF // Token reports a value cut short as a plain EOF
+		case err != nil:
+			return err
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = &stack[len(stack)-1]
+		}
+		if key, ok := tok.(string); ok && top != nil && top.keys != nil && top.wantKey {
+			folded := strings.ToLower(key)
+			if top.keys[folded] {
+				return fmt.Errorf("duplicate key %q (keys match fields without regard to case)", key)
+			}
+			top.keys[folded] = true
+			top.wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) >= maxDepth {
+				return fmt.Errorf("nested deeper than %d levels", maxDepth)
+			}
+			f := frame{wantKey: true}
+			if tok == json.Delim('{') {
+				f.keys = map[string]bool{}
+			}
+			stack = append(stack, f)
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A whole value ended (a scalar or a closed container): the enclosing object wants
+		// its next key; at the top level the document must end here.
+		if len(stack) == 0 {
+			break
+		}
+		stack[len(stack)-1].wantKey = true
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the manifest object")
+	}
+	return nil
 }
 
 // encodeManifest renders m deterministically (struct field order, sorted map keys).

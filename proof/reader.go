@@ -1,7 +1,6 @@
 package proof
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -54,11 +53,11 @@ func Open(dir string) (*Proof, error) {
 	if err != nil {
 		return nil, err
 	}
-	mb, err := readBounded(mpath, maxManifestBytes)
+	mb, err := readBounded(mpath, MaxManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ManifestFile, err)
 	}
-	m, err := DecodeManifest(bytes.NewReader(mb))
+	m, err := decodeManifest(mb)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ManifestFile, err)
 	}

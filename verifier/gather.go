@@ -43,9 +43,6 @@ type Options struct {
 	Progress func(done, total int, note string)
 }
 
-// maxManifestBytes bounds the manifest read for its hash (proof.DecodeManifest's own limit).
-const maxManifestBytes = 64 << 20
-
 // Gather verifies the proof's cheap properties, measures every interval's update, and
 // re-executes the union of the intervals that policies need, under env. The result holds
 // everything every one of the policies needs to Decide.
@@ -284,12 +281,12 @@ func manifestSHA256(dir string) (string, error) {
 		return "", fmt.Errorf("manifest hash %s: not a regular file", path)
 	}
 	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(f, maxManifestBytes+1))
+	n, err := io.Copy(h, io.LimitReader(f, proof.MaxManifestBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("manifest hash %s: %w", path, err)
 	}
-	if n > maxManifestBytes {
-		return "", fmt.Errorf("manifest hash %s: larger than %d bytes", path, maxManifestBytes)
+	if n > proof.MaxManifestBytes {
+		return "", fmt.Errorf("manifest hash %s: larger than %d bytes", path, proof.MaxManifestBytes)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

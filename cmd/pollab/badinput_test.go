@@ -269,16 +269,22 @@ func badRows() []badRow {
 			mutate: withPayload(1, payloadBytes(1, 16, pt, []byte{9}))},
 
 		// Manifest JSON.
-		{class: "manifest JSON size/nesting", name: "manifest larger than 64 MB", file: m, want: "more than the 67108864 allowed",
+		{class: "manifest JSON size/nesting", name: "manifest larger than 16 MB", file: m, want: "more than the 16777216 allowed",
 			mutate: func(p proofEdit) {
-				if err := os.Truncate(p.path(m), 64<<20+1); err != nil {
+				if err := os.Truncate(p.path(m), proof.MaxManifestBytes+1); err != nil {
 					p.t.Fatal(err)
 				}
 			}},
-		{class: "manifest JSON size/nesting", name: "nesting 100000 deep", file: m, want: "exceeded max depth",
+		{class: "manifest JSON size/nesting", name: "nesting 100000 deep", file: m, want: "nested deeper than 32 levels",
 			mutate: func(p proofEdit) {
 				p.editText(`"producer"`, `"deep": `+strings.Repeat("[", 100_000)+strings.Repeat("]", 100_000)+`, "producer"`)
 			}},
+		{class: "manifest duplicate keys", name: "key given twice (encoding/json would keep the last)", file: m, want: `duplicate key "k"`,
+			mutate: func(p proofEdit) { p.editText(`"k": 4`, `"k": 400, "k": 4`) }},
+		{class: "manifest duplicate keys", name: "keys differing only in case", file: m, want: `duplicate key "Steps"`,
+			mutate: func(p proofEdit) { p.editText(`"steps": 16`, `"steps": 16, "Steps": 16`) }},
+		{class: "manifest duplicate keys", name: "key given twice in a checkpoint entry", file: m, want: `duplicate key "step"`,
+			mutate: func(p proofEdit) { p.editText(`"step": 4,`, `"step": 4, "step": 4,`) }},
 		{class: "manifest JSON size/nesting", name: "manifest is not JSON", file: m, want: "manifest JSON",
 			mutate: func(p proofEdit) { p.write(m, []byte(`{"format":`)) }},
 		{class: "manifest JSON size/nesting", name: "empty manifest", file: m, want: "manifest JSON",
