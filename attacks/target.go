@@ -45,7 +45,7 @@ func LoadTarget(dir string) (*Target, error) {
 	}
 	model, err := models.Parse(m.Model)
 	if err != nil {
-		return nil, fmt.Errorf("target %s: model: %w", dir, err)
+		return nil, fmt.Errorf("target %s: %w", dir, err)
 	}
 	dt, err := m.RunDType()
 	if err != nil {

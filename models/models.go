@@ -3,6 +3,7 @@ package models
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -213,6 +214,9 @@ func Parse(spec string) (Model, error) {
 		m, err = fixed(parts, cifarLayers(), []int{3, 32, 32})
 	default:
 		err = fmt.Errorf("unknown model %q (want mlp, lenet5 or cnn-cifar)", parts[0])
+		if parts[0] == strings.TrimSpace(spec) { // the wrap below already names it
+			err = errors.New("unknown model (want mlp, lenet5 or cnn-cifar)")
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("model spec %q: %w", spec, err)

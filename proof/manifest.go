@@ -246,13 +246,14 @@ func (m *Manifest) validateHeader() (*manifestContext, error) {
 	if m.Format != FormatVersion {
 		return nil, fmt.Errorf("format %q, want %q", m.Format, FormatVersion)
 	}
+	// Both parsers name the value they refuse ("model spec %q: ...", "dtype %q: ...").
 	model, err := models.Parse(m.Model)
 	if err != nil {
-		return nil, fmt.Errorf("model %q: %w", m.Model, err)
+		return nil, err
 	}
 	dt, err := autodiff.ParseDType(m.DType)
 	if err != nil {
-		return nil, fmt.Errorf("dtype %q: %w", m.DType, err)
+		return nil, err
 	}
 	if m.Dataset.Name == "" {
 		return nil, errors.New("dataset name is empty")
@@ -271,11 +272,11 @@ func (m *Manifest) validateHeader() (*manifestContext, error) {
 	}
 	switch {
 	case m.Batch <= 0 || m.Batch > maxTableDim:
-		return nil, fmt.Errorf("batch %d is not positive", m.Batch)
+		return nil, fmt.Errorf("batch %d is not in 1..%d", m.Batch, maxTableDim)
 	case m.Epochs <= 0:
 		return nil, fmt.Errorf("epochs %d is not positive", m.Epochs)
 	case m.Steps <= 0 || m.Steps > maxTableDim:
-		return nil, fmt.Errorf("steps %d is not positive", m.Steps)
+		return nil, fmt.Errorf("steps %d is not in 1..%d", m.Steps, maxTableDim)
 	case m.K <= 0:
 		return nil, fmt.Errorf("k %d is not positive", m.K)
 	case indicesFileSize(m.Steps, m.Batch) < 0 || int64(m.Steps)*int64(m.Batch) > math.MaxInt32:
@@ -355,7 +356,7 @@ func (m *Manifest) validate() (*manifestContext, error) {
 			return nil, err
 		}
 		if p.Count <= 0 || p.Count > maxTableDim {
-			return nil, fmt.Errorf("payload count %d is not positive", p.Count)
+			return nil, fmt.Errorf("payload count %d is not in 1..%d", p.Count, maxTableDim)
 		}
 	}
 	// Count first: the list is bounded by the manifest's size, steps/k is not.

@@ -61,7 +61,7 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 	m := p.Manifest()
 	model, err := models.Parse(m.Model)
 	if err != nil {
-		return nil, fmt.Errorf("manifest model %q: %w", m.Model, err)
+		return nil, fmt.Errorf("%s: %w", proof.ManifestFile, err)
 	}
 	runDT, err := m.RunDType()
 	if err != nil {
@@ -76,7 +76,7 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 	}
 	train, err := data.Load(m.Dataset.Name, data.Train)
 	if err != nil {
-		return nil, fmt.Errorf("%s: declared dataset %q: %w", proof.ManifestFile, m.Dataset.Name, err)
+		return nil, fmt.Errorf("%s: declared dataset: %w", proof.ManifestFile, err)
 	}
 	nonce, err := pickNonce(opt.AuditNonce)
 	if err != nil {
@@ -404,7 +404,7 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 		}
 		c, err := p.Checkpoint(i)
 		if err != nil {
-			return fmt.Errorf("checkpoint %d: %w", i, err)
+			return err // names the checkpoint's file
 		}
 		if len(c.Params) != model.NumParams() {
 			return fmt.Errorf("checkpoint %d: %d parameters, model %s has %d", i, len(c.Params), model.Spec(), model.NumParams())

@@ -257,7 +257,7 @@ func badRows() []badRow {
 			mutate: withPayload(1, payloadBytes(math.MaxInt32, 16, pt, lb))},
 		{class: "payload counts", name: "manifest claims 2^31-1 payload points", file: pl, want: "its header fields need 139586437071",
 			mutate: withPayload(math.MaxInt32, goodPayload)},
-		{class: "payload counts", name: "manifest claims 2^31 payload points", file: m, want: "payload count 2147483648",
+		{class: "payload counts", name: "manifest claims 2^31 payload points", file: m, want: "payload count 2147483648 is not in 1..2147483647",
 			mutate: withPayload(1<<31, goodPayload)},
 		{class: "payload counts", name: "payload count zero", file: m, want: "payload count 0",
 			mutate: withPayload(0, goodPayload)},
@@ -315,7 +315,7 @@ func badRows() []badRow {
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch = 0 })},
 		{class: "negative or inconsistent k/T/batch", name: "batch = -8", file: m, want: "batch -8",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch = -8 })},
-		{class: "negative or inconsistent k/T/batch", name: "batch = 2^40", file: m, want: "batch 1099511627776",
+		{class: "negative or inconsistent k/T/batch", name: "batch = 2^40", file: m, want: "batch 1099511627776 is not in 1..2147483647",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch = 1 << 40 })},
 		{class: "negative or inconsistent k/T/batch", name: "batch inconsistent with the index table", file: ix, want: "its header fields need 272",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch = 4 })},
@@ -390,7 +390,7 @@ func badRows() []badRow {
 			file: "dataset", mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.N = 65 })},
 		{class: "wrong dataset fingerprint", name: "dataset size 63 below an index", file: ix, want: "is 63, dataset",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.N = 63 })},
-		{class: "wrong dataset fingerprint", name: "unknown dataset", datasetOnly: true, file: m, want: `dataset "imagenet"`,
+		{class: "wrong dataset fingerprint", name: "unknown dataset", datasetOnly: true, file: m, want: `load "imagenet": unknown dataset`,
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.Name = "imagenet" })},
 		{class: "wrong dataset fingerprint", name: "dataset options out of range", datasetOnly: true, file: m, want: "n=-1",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.Name = "synthetic:n=-1" })},
@@ -401,13 +401,13 @@ func badRows() []badRow {
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.Shape = []int{17} })},
 		{class: "shapes vs model spec", name: "dataset classes disagree with the model", file: m, want: "dataset has 5 classes",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.Classes = 5 })},
-		{class: "unknown model spec", name: "unknown model", file: m, want: `model "resnet9000"`,
+		{class: "unknown model spec", name: "unknown model", file: m, want: `model spec "resnet9000": unknown model (want`,
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Model = "resnet9000" })},
-		{class: "unknown model spec", name: "model too large", file: m, want: `model "mlp:16-100000-100000-4:relu"`,
+		{class: "unknown model spec", name: "model too large", file: m, want: `model spec "mlp:16-100000-100000-4:relu": width`,
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Model = "mlp:16-100000-100000-4:relu" })},
 		{class: "shapes vs model spec", name: "another valid model", file: proof.CheckpointName(0), want: `metadata model "mlp:16-8-4:relu", manifest says "mlp:16-9-4:relu"`,
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Model = "mlp:16-9-4:relu" })},
-		{class: "dtype not declared", name: "manifest dtype f16", file: m, want: `dtype "f16"`,
+		{class: "dtype not declared", name: "manifest dtype f16", file: m, want: `dtype "f16": want f64`,
 			mutate: manifestEdit(func(m *proof.Manifest) { m.DType = "f16" })},
 		{class: "dtype not declared", name: "manifest dtype f64 over f32 checkpoints", file: proof.CheckpointName(0), want: "a f64 checkpoint",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.DType = "f64" })},
@@ -491,6 +491,9 @@ func runBadRow(t *testing.T, bin, base string, row badRow) string {
 		if !strings.Contains(msg, row.want) || !strings.Contains(msg, row.file) {
 			t.Errorf("%s: message %q does not name %q and %q", c.args[0], msg, row.file, row.want)
 		}
+		if q := repeatedQuote(msg); q != "" {
+			t.Errorf("%s: message %q quotes %s more than once (a wrap repeats its callee's prefix)", c.args[0], msg, q)
+		}
 		if c.args[0] == "verify" {
 			verifyMsg = strings.ReplaceAll(msg, dir, "DIR")
 		}
@@ -499,6 +502,36 @@ func runBadRow(t *testing.T, bin, base string, row badRow) string {
 		t.Errorf("known bug %q no longer shows: drop the note", row.knownBug)
 	}
 	return verifyMsg
+}
+
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// repeatedQuote returns a quoted string that occurs twice in msg, or "". Each layer of an
+// error names what it adds; a value quoted twice means two layers named the same thing.
+func repeatedQuote(msg string) string {
+	seen := map[string]bool{}
+	for _, q := range quoted.FindAllString(msg, -1) {
+		if seen[q] {
+			return q
+		}
+		seen[q] = true
+	}
+	return ""
+}
+
+func TestRepeatedQuote(t *testing.T) {
+	for msg, want := range map[string]string{
+		`manifest.json: dtype "f16": dtype "f16": want f64`:                   `"f16"`,
+		`model "x": model spec "x": unknown model`:                            `"x"`,
+		`metadata model "a", manifest says "b"`:                               "",
+		`tensor "a\"b": unknown field "a"`:                                    "",
+		`load "synthetic:n=1": n=1, want 1..1048576`:                          "",
+		`declared dataset "imagenet": load "imagenet": unknown dataset (...)`: `"imagenet"`,
+	} {
+		if got := repeatedQuote(msg); got != want {
+			t.Errorf("repeatedQuote(%q) = %q, want %q", msg, got, want)
+		}
+	}
 }
 
 var (
