@@ -297,7 +297,11 @@ func verifyAction(c *cli.Context) error {
 	} else {
 		w := humanOut(false)
 		printf(w, "proof: %s (%s on %s, %d steps, %d intervals of k=%d)\n", dir, ev.Model, ev.Dataset, ev.Steps, len(ev.Intervals), ev.K)
-		printf(w, "  policy: %s, metrics %s, env %s, audit seed %d\n", pol, strings.Join(pol.Metrics, ","), env.Name, v.AuditSeed)
+		seed := "" // without audits the seed draws nothing, so printing it would mislead
+		if pol.Audit > 0 {
+			seed = fmt.Sprintf(", audit seed %d", v.AuditSeed)
+		}
+		printf(w, "  policy: %s, metrics %s, env %s%s\n", pol, strings.Join(pol.Metrics, ","), env.Name, seed)
 		printf(w, "  init: min KS p-value %.4g (%s, %d tensors tested)\n", ev.Init.MinP, ev.Init.Tensor, ev.Init.Tensors)
 		printf(w, "  re-executed %d intervals (%d top-Q, %d audited): %d steps, %.4f of training (Q·k/S = %.4f), %d cached\n",
 			len(top)+len(audit), len(top), len(audit), ev.NeededSteps, ev.NeededFraction, expectedFraction(pol.Q, ev), ev.CacheHits)

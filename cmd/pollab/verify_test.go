@@ -46,6 +46,13 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 	if c := exit("verify", dir); c != exitOK {
 		t.Errorf("honest proof at reference thresholds: exit %d", c)
 	}
+	// The human summary names the audit seed only when audits are drawn.
+	for audit, want := range map[string]bool{"0": false, "1": true} {
+		code, out := captureRun(t, append([]string{"verify", dir, "--audit", audit, "--audit-seed", "77"}, quiet...)...)
+		if code != exitOK || !strings.Contains(out, "policy: ") || strings.Contains(out, "audit seed 77") != want {
+			t.Errorf("verify --audit %s: exit %d, want the audit seed printed: %v\n%s", audit, code, want, out)
+		}
+	}
 	if c := exit("verify", dir, "--q", "0", "--delta", "0", "--hparams", "enforce-manifest", "--membership"); c != exitOK {
 		t.Errorf("honest proof, exact env, delta 0: exit %d", c)
 	}
