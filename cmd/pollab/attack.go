@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,29 +37,36 @@ func attackTargetFlags() []cli.Flag {
 
 // loadAttackTarget reads --target.
 func loadAttackTarget(c *cli.Context) (*attacks.Target, error) {
-	t, err := attacks.LoadTarget(c.String("target"))
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+	return attacks.LoadTarget(c.String("target"))
 }
 
-// attackOptions wires the progress bar and records the command line.
-func attackOptions(c *cli.Context, total int, desc string) (attacks.Options, *progress) {
+// runAttack runs one spoofer's forge under what every spoofer shares: Ctrl-C or SIGTERM
+// cancels it, a progress bar counts total units (desc names it), the command line is recorded
+// in the forged proof, and its error is named by command ("attack zhang").
+func runAttack(c *cli.Context, command string, total int, desc string, forge func(ctx context.Context, opt attacks.Options) error) error {
+	ctx, stop := interruptible()
+	defer stop()
 	bar := newProgress(total, desc, c.Bool("quiet") || c.Bool("json"))
-	return attacks.Options{Progress: bar.Update, Command: os.Args}, bar
+	err := forge(ctx, attacks.Options{Progress: bar.Update, Command: os.Args})
+	bar.Done()
+	if err != nil {
+		return fmt.Errorf("%s: %w", command, err)
+	}
+	return nil
 }
 
-// printAttackResult prints a spoofer's result, as JSON or as lines.
-func printAttackResult(c *cli.Context, r *attacks.Result, extra any) error {
+// printAttackReport prints a spoofer's report: the whole report as one JSON document under
+// --json, otherwise the lines of its attacks.Result followed by the spoofer's own (details may
+// be nil).
+func printAttackReport(c *cli.Context, report any, r *attacks.Result, details func(w io.Writer)) error {
 	if c.Bool("json") {
-		if extra != nil {
-			return printJSON(extra)
-		}
-		return printJSON(r)
+		return printJSON(report)
 	}
 	w := humanOut(false)
 	printAttackLines(w, r)
+	if details != nil {
+		details(w)
+	}
 	return nil
 }
 
@@ -75,22 +85,9 @@ func printAttackLines(w io.Writer, r *attacks.Result) {
 		printf(w, ", wall %.4g", f.Wall)
 	}
 	printf(w, "\n")
-	for _, k := range sortedKeys(r.Notes) {
+	for _, k := range slices.Sorted(maps.Keys(r.Notes)) {
 		printf(w, "  %s: %s\n", k, r.Notes[k])
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // attackUsage marks a bad combination of attack flags as a usage error (exit code 2).

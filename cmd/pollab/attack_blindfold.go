@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
+	"pollab/attacks"
 	"pollab/attacks/blindfold"
 	"pollab/attacks/infinitesimal"
 )
@@ -41,8 +39,8 @@ func blindfoldCommand() *cli.Command {
 }
 
 func blindfoldAction(c *cli.Context) error {
-	if c.Args().Len() > 0 {
-		return attackUsage("attack blindfold: unexpected argument %q", c.Args().First())
+	if err := noArguments(c, "attack blindfold"); err != nil {
+		return err
 	}
 	for _, name := range []string{"epochs", "q", "k"} {
 		if c.Int(name) <= 0 {
@@ -67,20 +65,16 @@ func blindfoldAction(c *cli.Context) error {
 	}
 	cfg := blindfold.Config{Epochs: c.Int("epochs"), Q: c.Int("q"), K: c.Int("k"), SpoofSteps: c.Int("steps"),
 		Budget: budget, Seed: c.Uint64("seed"), InterpLR: c.String("interp-lr")}.Defaults(t)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	opt, bar := attackOptions(c, cfg.Steps()/cfg.K+1, "blindfold")
-	rep, err := (&blindfold.Attack{Config: cfg}).Run(ctx, t, c.String("out"), opt)
-	bar.Done()
+	var rep *blindfold.Report
+	err = runAttack(c, "attack blindfold", cfg.Steps()/cfg.K+1, "blindfold", func(ctx context.Context, opt attacks.Options) (err error) {
+		rep, err = (&blindfold.Attack{Config: cfg}).Run(ctx, t, c.String("out"), opt)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("attack blindfold: %w", err)
+		return err
 	}
-	if c.Bool("json") {
-		return printJSON(rep)
-	}
-	w := humanOut(false)
-	printAttackLines(w, &rep.Result)
-	printf(w, "  %d genuine intervals (%d SGD steps, %d re-runs), update target %.4g; largest interpolated gap %.4g\n",
-		len(rep.GenuineIntervals), rep.GenuineSteps, rep.Redos, rep.Target, rep.MaxGap)
-	return nil
+	return printAttackReport(c, rep, &rep.Result, func(w io.Writer) {
+		printf(w, "  %d genuine intervals (%d SGD steps, %d re-runs), update target %.4g; largest interpolated gap %.4g\n",
+			len(rep.GenuineIntervals), rep.GenuineSteps, rep.Redos, rep.Target, rep.MaxGap)
+	})
 }

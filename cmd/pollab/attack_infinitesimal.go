@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"pollab/attacks"
 	"pollab/attacks/infinitesimal"
 )
 
@@ -37,8 +34,8 @@ func infinitesimalCommand() *cli.Command {
 }
 
 func infinitesimalAction(c *cli.Context) error {
-	if c.Args().Len() > 0 {
-		return attackUsage("attack infinitesimal: unexpected argument %q", c.Args().First())
+	if err := noArguments(c, "attack infinitesimal"); err != nil {
+		return err
 	}
 	if c.Int("steps") <= 0 || c.Int("k") <= 0 {
 		return attackUsage("--steps %d and --k %d must be positive", c.Int("steps"), c.Int("k"))
@@ -53,13 +50,13 @@ func infinitesimalAction(c *cli.Context) error {
 	}
 	cfg := infinitesimal.Config{Budget: budget, Steps: c.Int("steps"), K: c.Int("k"), Seed: c.Uint64("seed"),
 		CheckFirst: c.Bool("check-first")}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	opt, bar := attackOptions(c, cfg.Steps/cfg.K+1, "infinitesimal")
-	res, err := (&infinitesimal.Attack{Config: cfg}).Forge(ctx, t, c.String("out"), opt)
-	bar.Done()
+	var res *attacks.Result
+	err = runAttack(c, "attack infinitesimal", cfg.Steps/cfg.K+1, "infinitesimal", func(ctx context.Context, opt attacks.Options) (err error) {
+		res, err = (&infinitesimal.Attack{Config: cfg}).Forge(ctx, t, c.String("out"), opt)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("attack infinitesimal: %w", err)
+		return err
 	}
-	return printAttackResult(c, res, nil)
+	return printAttackReport(c, res, res, nil)
 }

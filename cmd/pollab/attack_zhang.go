@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"io"
 
 	"github.com/urfave/cli/v2"
 
+	"pollab/attacks"
 	"pollab/attacks/zhang"
 )
 
@@ -48,8 +46,8 @@ func zhangCommand() *cli.Command {
 }
 
 func zhangAction(c *cli.Context) error {
-	if c.Args().Len() > 0 {
-		return attackUsage("attack zhang: unexpected argument %q", c.Args().First())
+	if err := noArguments(c, "attack zhang"); err != nil {
+		return err
 	}
 	variant, err := zhang.ParseVariant(c.String("variant"))
 	if err != nil {
@@ -95,30 +93,26 @@ func zhangAction(c *cli.Context) error {
 		Batch: c.Int("batch"), LR: c.Float64("lr"),
 	}
 	steps := cfg.Defaults(t).Steps
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	opt, bar := attackOptions(c, steps, "zhang/"+variant.String())
-	rep, err := (&zhang.Attack{Config: cfg}).Run(ctx, t, c.String("out"), opt)
-	bar.Done()
+	var rep *zhang.Report
+	err = runAttack(c, "attack zhang", steps, "zhang/"+variant.String(), func(ctx context.Context, opt attacks.Options) (err error) {
+		rep, err = (&zhang.Attack{Config: cfg}).Run(ctx, t, c.String("out"), opt)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("attack zhang: %w", err)
+		return err
 	}
-	if c.Bool("json") {
-		return printJSON(rep)
-	}
-	w := humanOut(false)
-	printAttackLines(w, &rep.Result)
-	printLedger(w, rep.Cost)
-	printf(w, "  W'0: %d KS draws, |W_T - W'0|_2 = %.4g, line step %.4g (l2)\n", rep.InitDraws, rep.InitToWT, rep.LineStepL2)
-	printf(w, "  crafting (%s, N %d, lambda %g): %d tries, %d of %d crafted batches over the retry thresholds\n",
-		rep.SecondOrder, rep.Iters, rep.Lambda, rep.Tries, rep.Failures, len(rep.StepStats))
-	printf(w, "  residual |g - g*|²: median %.4g, max %.4g (real batches before crafting: median %.4g); |r|² max %.4g\n",
-		rep.Residual.Median, rep.Residual.Max, rep.Start.Median, rep.NormR2.Max)
-	printf(w, "  max replay distance to the next checkpoint: %s\n", rep.MaxReplay)
-	printf(w, "  %.3g gradient-equivalents per forged step; break-even T' = %.4g of T (FLOPs)", rep.GradEquivPerStep, rep.BreakEven)
-	if rep.BreakEvenWall > 0 {
-		printf(w, ", %.4g of T (wall)", rep.BreakEvenWall)
-	}
-	printf(w, "\n")
-	return nil
+	return printAttackReport(c, rep, &rep.Result, func(w io.Writer) {
+		printLedger(w, rep.Cost)
+		printf(w, "  W'0: %d KS draws, |W_T - W'0|_2 = %.4g, line step %.4g (l2)\n", rep.InitDraws, rep.InitToWT, rep.LineStepL2)
+		printf(w, "  crafting (%s, N %d, lambda %g): %d tries, %d of %d crafted batches over the retry thresholds\n",
+			rep.SecondOrder, rep.Iters, rep.Lambda, rep.Tries, rep.Failures, len(rep.StepStats))
+		printf(w, "  residual |g - g*|²: median %.4g, max %.4g (real batches before crafting: median %.4g); |r|² max %.4g\n",
+			rep.Residual.Median, rep.Residual.Max, rep.Start.Median, rep.NormR2.Max)
+		printf(w, "  max replay distance to the next checkpoint: %s\n", rep.MaxReplay)
+		printf(w, "  %.3g gradient-equivalents per forged step; break-even T' = %.4g of T (FLOPs)", rep.GradEquivPerStep, rep.BreakEven)
+		if rep.BreakEvenWall > 0 {
+			printf(w, ", %.4g of T (wall)", rep.BreakEvenWall)
+		}
+		printf(w, "\n")
+	})
 }

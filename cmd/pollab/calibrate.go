@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -23,25 +20,14 @@ func init() {
 		UsageText: "pollab calibrate --model M --dataset D --epochs E --seeds 1,2 --out FILE [training options]",
 		Description: "Trains the configuration twice (same hyperparameters, two seeds), writes no proof, and\n" +
 			"stores the l1, l2, linf and cosine distances of the two final weight vectors with the\n" +
-			"configuration in FILE. pollab verify --normalized --dref FILE reads thresholds as fractions of it.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "model spec, e.g. mlp:784-128-10:relu, lenet5, cnn-cifar"},
-			&cli.StringFlag{Name: "dataset", Usage: "dataset name: mnist, fashion-mnist, cifar10, synthetic[:k=v,...]"},
-			&cli.IntFlag{Name: "epochs", Usage: "training epochs E", Value: 1},
-			&cli.IntFlag{Name: "batch", Usage: "batch size B", Value: 128},
-			&cli.Float64Flag{Name: "lr", Usage: "initial learning rate", Value: 0.01},
-			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum (0 = plain SGD)"},
-			&cli.Float64Flag{Name: "weight-decay", Usage: "L2 weight decay"},
-			&cli.StringFlag{Name: "milestones", Usage: "comma-separated epochs where lr *= gamma"},
-			&cli.Float64Flag{Name: "gamma", Usage: "MultiStep lr factor", Value: 0.1},
-			&cli.IntFlag{Name: "k", Usage: "checkpoint interval (recorded, does not change d_ref)", Value: 100},
-			&cli.StringFlag{Name: "dtype", Usage: "f32 or f64", Value: "f32"},
-			&cli.BoolFlag{Name: "augment", Usage: "random crop and horizontal flip, seeded per step"},
+			"configuration in FILE. pollab verify --normalized --dref FILE reads thresholds as fractions of it.\n" +
+			"The training flags are pollab train's; --k does not change d_ref.",
+		Flags: append(trainingFlags(),
 			&cli.StringFlag{Name: "seeds", Usage: "the two root seeds", Value: "1,2"},
 			&cli.StringFlag{Name: "out", Usage: "calibration file to write (JSON)"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 			&cli.BoolFlag{Name: "json", Usage: "print the calibration as one JSON document"},
-		},
+		),
 		Action: calibrateAction,
 	})
 }
@@ -70,34 +56,16 @@ func calibrateAction(c *cli.Context) error {
 	if err != nil {
 		return usageError{err}
 	}
-	cfg, err := trainConfig(c) // the same flags as pollab train; --out is the calibration file
+	cfg, err := trainConfig(c, "calibrate") // the flags of pollab train; --out is the calibration file
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	quiet := c.Bool("quiet") || c.Bool("json")
-	var bar *progress
-	run := 0
-	opt := prover.Options{
-		Command: os.Args,
-		Version: pollabVersion(),
-		Progress: func(done, total int, note string) {
-			if bar == nil {
-				run++
-				bar = newProgress(total, fmt.Sprintf("calibration run %d/2", run), quiet)
-			}
-			bar.Update(done, total, note)
-			if done == total {
-				bar.Done()
-				bar = nil
-			}
-		},
-	}
+	bar := newPhaseBar("calibrating", c.Bool("quiet") || c.Bool("json")) // notes name the run
+	opt := prover.Options{Command: os.Args, Version: pollabVersion(), Progress: bar.Update}
 	a, b, err := prover.Calibrate(ctx, cfg, seeds, opt)
-	if bar != nil {
-		bar.Done()
-	}
+	bar.Done()
 	if err != nil {
 		return fmt.Errorf("calibrate: %w", err)
 	}

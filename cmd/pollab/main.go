@@ -5,11 +5,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"sort"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -78,6 +81,20 @@ func run(args []string) (code int) {
 
 // usageError marks bad flags or arguments.
 type usageError struct{ error }
+
+// noArguments refuses positional arguments to a command that takes only flags.
+func noArguments(c *cli.Context, command string) error {
+	if c.Args().Len() > 0 {
+		return usageError{fmt.Errorf("%s: unexpected argument %q", command, c.Args().First())}
+	}
+	return nil
+}
+
+// interruptible is the context of a long-running command: Ctrl-C or SIGTERM cancels it, and
+// the library packages stop between steps (what was written so far stays consistent).
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
 
 // rejectedError marks a verdict of "rejected": the message is printed, the exit code is 1.
 type rejectedError struct{ msg string }

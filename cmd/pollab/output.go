@@ -57,6 +57,40 @@ func (p *progress) Done() {
 	}
 }
 
+// phaseBar is a Progress callback for work whose total is known only once it starts and that
+// may come in phases (verify reads the checkpoints, then re-executes): each phase gets its own
+// bar, cleared when the phase completes.
+type phaseBar struct {
+	desc  string // "" names each bar by the first note of its phase
+	quiet bool
+	bar   *progress
+}
+
+func newPhaseBar(desc string, quiet bool) *phaseBar { return &phaseBar{desc: desc, quiet: quiet} }
+
+// Update is shaped like the library packages' Progress callbacks.
+func (p *phaseBar) Update(done, total int, note string) {
+	if p.bar == nil {
+		desc := p.desc
+		if desc == "" {
+			desc = note
+		}
+		p.bar = newProgress(total, desc, p.quiet)
+	}
+	p.bar.Update(done, total, note)
+	if done == total {
+		p.Done()
+	}
+}
+
+// Done clears the current bar, if any (also after an error cut a phase short).
+func (p *phaseBar) Done() {
+	if p.bar != nil {
+		p.bar.Done()
+		p.bar = nil
+	}
+}
+
 // stdout or discard: human-readable lines are suppressed under --json.
 func humanOut(jsonMode bool) io.Writer {
 	if jsonMode {

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -27,39 +25,47 @@ func init() {
 		Description: "SGD with PyTorch semantics (momentum, weight decay, MultiStep lr stepped per iteration).\n" +
 			"Checkpoints (state before update t) are written at t = 0, k, 2k, ..., T as training runs;\n" +
 			"an interrupted run continues with --resume and yields the same proof bytes.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "model spec, e.g. mlp:784-128-10:relu, lenet5, cnn-cifar"},
-			&cli.StringFlag{Name: "dataset", Usage: "dataset name: mnist, fashion-mnist, cifar10, cifar100, synthetic[:k=v,...]"},
-			&cli.IntFlag{Name: "epochs", Usage: "training epochs E", Value: 1},
-			&cli.IntFlag{Name: "batch", Usage: "batch size B", Value: 128},
-			&cli.Float64Flag{Name: "lr", Usage: "initial learning rate", Value: 0.01},
-			&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum (0 = plain SGD)"},
-			&cli.Float64Flag{Name: "weight-decay", Usage: "L2 weight decay"},
-			&cli.StringFlag{Name: "milestones", Usage: "comma-separated epochs where lr *= gamma (converted to steps as round(m·N/B))"},
-			&cli.Float64Flag{Name: "gamma", Usage: "MultiStep lr factor", Value: 0.1},
-			&cli.IntFlag{Name: "k", Usage: "checkpoint interval in steps", Value: 100},
+		Flags: append(trainingFlags(),
 			&cli.Uint64Flag{Name: "seed", Usage: "root seed (init, schedule, augmentation)", Value: 1},
-			&cli.StringFlag{Name: "dtype", Usage: "f32 or f64", Value: "f32"},
-			&cli.BoolFlag{Name: "augment", Usage: "random crop (padding 4) and horizontal flip, seeded per step"},
 			&cli.BoolFlag{Name: "record-aug-seeds", Usage: "record the per-step augmentation seeds in the proof"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue an interrupted run in --out from its last checkpoint"},
 			&cli.StringFlag{Name: "out", Usage: "proof directory"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON document"},
-		},
+		),
 		Action: trainAction,
 	})
 }
 
-// trainConfig turns the flags into a prover.Config; every error is a usage error.
-func trainConfig(c *cli.Context) (prover.Config, error) {
-	if c.Args().Len() > 0 {
-		return prover.Config{}, usageError{fmt.Errorf("train: unexpected argument %q", c.Args().First())}
+// trainingFlags describe a training run: pollab train records one, pollab calibrate runs it
+// twice with different seeds. trainConfig reads them.
+func trainingFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "model", Usage: "model spec, e.g. mlp:784-128-10:relu, lenet5, cnn-cifar"},
+		&cli.StringFlag{Name: "dataset", Usage: "dataset name: mnist, fashion-mnist, cifar10, cifar100, synthetic[:k=v,...]"},
+		&cli.IntFlag{Name: "epochs", Usage: "training epochs E", Value: 1},
+		&cli.IntFlag{Name: "batch", Usage: "batch size B", Value: 128},
+		&cli.Float64Flag{Name: "lr", Usage: "initial learning rate", Value: 0.01},
+		&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum (0 = plain SGD)"},
+		&cli.Float64Flag{Name: "weight-decay", Usage: "L2 weight decay"},
+		&cli.StringFlag{Name: "milestones", Usage: "comma-separated epochs where lr *= gamma (converted to steps as round(m·N/B))"},
+		&cli.Float64Flag{Name: "gamma", Usage: "MultiStep lr factor", Value: 0.1},
+		&cli.IntFlag{Name: "k", Usage: "checkpoint interval in steps", Value: 100},
+		&cli.StringFlag{Name: "dtype", Usage: "f32 or f64", Value: "f32"},
+		&cli.BoolFlag{Name: "augment", Usage: "random crop (padding 4) and horizontal flip, seeded per step"},
+	}
+}
+
+// trainConfig turns the trainingFlags of command (and its required --out) into a
+// prover.Config; the seed is the caller's. Every error is a usage error.
+func trainConfig(c *cli.Context, command string) (prover.Config, error) {
+	if err := noArguments(c, command); err != nil {
+		return prover.Config{}, err
 	}
 	// Checked here rather than with cli's Required, which also dumps the help text.
 	for _, name := range []string{"model", "dataset", "out"} {
 		if strings.TrimSpace(c.String(name)) == "" {
-			return prover.Config{}, usageError{fmt.Errorf("train: --%s is required", name)}
+			return prover.Config{}, usageError{fmt.Errorf("%s: --%s is required", command, name)}
 		}
 	}
 	dt, err := autodiff.ParseDType(c.String("dtype"))
@@ -76,12 +82,10 @@ func trainConfig(c *cli.Context) (prover.Config, error) {
 			WeightDecay: c.Float64("weight-decay"),
 			Gamma:       c.Float64("gamma"),
 		},
-		Batch:          c.Int("batch"),
-		Epochs:         c.Int("epochs"),
-		K:              c.Int("k"),
-		Seed:           c.Uint64("seed"),
-		Augment:        c.Bool("augment"),
-		RecordAugSeeds: c.Bool("record-aug-seeds"),
+		Batch:   c.Int("batch"),
+		Epochs:  c.Int("epochs"),
+		K:       c.Int("k"),
+		Augment: c.Bool("augment"),
 	}
 	if ms := strings.TrimSpace(c.String("milestones")); ms != "" {
 		var epochs []float64
@@ -120,31 +124,24 @@ type trainReport struct {
 }
 
 func trainAction(c *cli.Context) error {
-	cfg, err := trainConfig(c)
+	cfg, err := trainConfig(c, "train")
 	if err != nil {
 		return err
 	}
+	cfg.Seed, cfg.RecordAugSeeds = c.Uint64("seed"), c.Bool("record-aug-seeds")
 	// Ctrl-C or SIGTERM stops between steps; the checkpoints written so far stay resumable.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 
-	quiet := c.Bool("quiet") || c.Bool("json")
-	var bar *progress
+	bar := newPhaseBar("training", c.Bool("quiet") || c.Bool("json"))
 	opt := prover.Options{
-		Resume:  c.Bool("resume"),
-		Command: os.Args,
-		Version: pollabVersion(),
-		Progress: func(done, total int, note string) {
-			if bar == nil {
-				bar = newProgress(total, "training", quiet)
-			}
-			bar.Update(done, total, note)
-		},
+		Resume:   c.Bool("resume"),
+		Command:  os.Args,
+		Version:  pollabVersion(),
+		Progress: bar.Update,
 	}
 	res, err := prover.Train(ctx, cfg, c.String("out"), opt)
-	if bar != nil {
-		bar.Done()
-	}
+	bar.Done()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return fmt.Errorf("train %s: %w (continue with --resume)", c.String("out"), err)

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -247,31 +244,15 @@ func verifyAction(c *cli.Context) error {
 			c.String("dref"), cal.Model, cal.Dataset, m.Model, m.Dataset.Name)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	quiet := c.Bool("quiet") || c.Bool("json")
-	var bar *progress
-	opt := verifier.Options{
-		Workers:  workers,
-		CacheDir: c.String("cache"),
-		Progress: func(done, total int, note string) {
-			if bar == nil {
-				bar = newProgress(total, note, quiet)
-			}
-			bar.Update(done, total, note)
-			if done == total && bar != nil {
-				bar.Done()
-				bar = nil
-			}
-		},
-	}
+	bar := newPhaseBar("", c.Bool("quiet") || c.Bool("json")) // one bar per phase, named by its note
+	opt := verifier.Options{Workers: workers, CacheDir: c.String("cache"), Progress: bar.Update}
 	if cal != nil {
 		opt.DRef = &cal.DRef
 	}
 	ev, err := verifier.Gather(ctx, p, env, []verifier.Policy{pol}, opt)
-	if bar != nil {
-		bar.Done()
-	}
+	bar.Done()
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", dir, err)
 	}
