@@ -1,7 +1,6 @@
 package attacks
 
 import (
-	"context"
 	"math"
 	"path/filepath"
 	"testing"
@@ -9,6 +8,7 @@ import (
 
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
 	"pollab/verifier"
@@ -16,14 +16,10 @@ import (
 
 func honestTarget(t *testing.T) *Target {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "honest")
 	cfg := prover.Config{Model: "mlp:16-8-4:relu", Dataset: "synthetic:n=128,test=32,dim=16,classes=4,seed=9",
 		DType: autodiff.Float32, Hyper: proof.Hyper{LR: 0.1, Momentum: 0.9, Milestones: []int{10}, Gamma: 0.5},
 		Batch: 16, Epochs: 2, K: 4, Seed: 3}
-	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	tg, err := LoadTarget(dir)
+	tg, err := LoadTarget(prooftest.Train(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

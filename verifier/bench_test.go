@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/prover"
 )
 
@@ -19,7 +20,7 @@ func BenchmarkTopQCost(b *testing.B) {
 		Batch: 16, Epochs: 2, K: 4, Seed: 3, // S = 64 steps per epoch, 16 intervals per epoch, T = 128
 	}
 	cfg.Hyper.LR, cfg.Hyper.Momentum, cfg.Hyper.Gamma = 0.05, 0.9, 0.1
-	dir := trainProof(b, cfg)
+	dir := prooftest.Train(b, cfg)
 	p, err := openProof(dir)
 	if err != nil {
 		b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 )
 
@@ -30,7 +31,7 @@ func honestProof(t *testing.T) string {
 	t.Helper()
 	honestOnce.Do(func() {
 		tb := &onceTB{T: t}
-		honestDir = trainProof(tb, testConfig(4, 4, autodiff.Float64))
+		honestDir = prooftest.Train(tb, testConfig(4, 4, autodiff.Float64))
 	})
 	if honestErr != nil {
 		t.Fatal(honestErr)
@@ -125,7 +126,7 @@ func TestReproductionNoiseGrowsWithK(t *testing.T) {
 	}
 	dirs := map[int]string{}
 	for _, k := range []int{1, 10, 50} {
-		dirs[k] = trainProof(t, testConfig(k, 7, autodiff.Float64)) // T = 56
+		dirs[k] = prooftest.Train(t, testConfig(k, 7, autodiff.Float64)) // T = 56
 	}
 	for _, env := range []string{"dtype", "microbatch:4"} {
 		var prev Distances
@@ -149,7 +150,7 @@ func TestReproductionNoiseGrowsWithK(t *testing.T) {
 }
 
 func TestTamperedCheckpointRejectedAtItsInterval(t *testing.T) {
-	dir := copyProof(t, honestProof(t))
+	dir := prooftest.Copy(t, honestProof(t))
 	const ck = 5 // checkpoint at step 20; interval 4 ends there, interval 5 starts there
 	editCheckpoint(t, dir, ck, []string{"fc2.weight"}, func(_ string, j int, v float64) float64 {
 		if j == 7 {
@@ -198,7 +199,7 @@ func TestTamperedCheckpointRejectedAtItsInterval(t *testing.T) {
 }
 
 func TestSwappedIndicesFailTheDataCheck(t *testing.T) {
-	dir := copyProof(t, honestProof(t))
+	dir := prooftest.Copy(t, honestProof(t))
 	// Swap a point of step 9 with a point of step 13 (the recorded hashes stay).
 	swapIndices(t, dir, 9*testBatch+3, 13*testBatch+5)
 	ev := gather(t, dir, "exact", Options{}, exactPolicy(1))
@@ -212,7 +213,7 @@ func TestSwappedIndicesFailTheDataCheck(t *testing.T) {
 }
 
 func TestScaledW0FailsTheInitCheck(t *testing.T) {
-	dir := copyProof(t, honestProof(t))
+	dir := prooftest.Copy(t, honestProof(t))
 	editCheckpoint(t, dir, 0, nil, func(_ string, _ int, v float64) float64 { return 2 * v })
 	ev := gather(t, dir, "exact", Options{}, exactPolicy(1))
 	if ev.Init.MinP >= DefaultInitAlpha {
@@ -225,7 +226,7 @@ func TestScaledW0FailsTheInitCheck(t *testing.T) {
 }
 
 func TestEnforceManifestCatchesAStoredLR(t *testing.T) {
-	dir := copyProof(t, honestProof(t))
+	dir := prooftest.Copy(t, honestProof(t))
 	setCheckpointLR(t, dir, 3, "1e-09") // an infinitesimal-update style claimed lr
 	trust := exactPolicy(0)
 	enforce := trust
@@ -342,7 +343,7 @@ func TestNoiseEnvIsReproducible(t *testing.T) {
 
 // A float32 proof re-executed in float64 (env dtype) is close but not exact.
 func TestDTypeEnvOnAFloat32Proof(t *testing.T) {
-	dir := trainProof(t, testConfig(4, 2, autodiff.Float32))
+	dir := prooftest.Train(t, testConfig(4, 2, autodiff.Float32))
 	ev := gather(t, dir, "dtype", Options{}, Policy{Q: 0, Delta: ReferenceDelta})
 	if v := (Policy{Q: 0, Delta: ReferenceDelta}).Decide(ev); !v.Accepted {
 		t.Errorf("f32 proof in f64 at reference thresholds: %+v", v)
@@ -355,7 +356,7 @@ func TestDTypeEnvOnAFloat32Proof(t *testing.T) {
 
 // A claimed lr so large that re-execution overflows is a rejection, never a panic or an error.
 func TestDivergingReexecutionIsRejected(t *testing.T) {
-	dir := copyProof(t, honestProof(t))
+	dir := prooftest.Copy(t, honestProof(t))
 	setCheckpointLR(t, dir, 2, "1e300")
 	p := Policy{Q: 0, Delta: ReferenceDelta}
 	ev := gather(t, dir, "exact", Options{}, p)
@@ -371,7 +372,7 @@ func TestDivergingReexecutionIsRejected(t *testing.T) {
 // Crafted payload points, consistently hashed: the data check passes, the membership check
 // (when a policy asks for it) rejects them.
 func TestPayloadPointsFailMembership(t *testing.T) {
-	dir := copyProof(t, honestProof(t))
+	dir := prooftest.Copy(t, honestProof(t))
 	const dim = 16
 	// payload.bin: "PLPL", version 1, count 2, dim, then (dim f32, label u8) per point.
 	pl := []byte("PLPL")
@@ -387,16 +388,16 @@ func TestPayloadPointsFailMembership(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "payload.bin"), pl, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := readManifest(t, dir)
-	m.Files.Payload = &proof.PayloadRef{FileRef: proof.FileRef{File: "payload.bin", Size: int64(len(pl)), SHA256: fileHash(pl)}, Count: 2}
-	writeManifest(t, dir, m)
+	m := prooftest.ReadManifest(t, dir)
+	m.Files.Payload = &proof.PayloadRef{FileRef: proof.FileRef{File: "payload.bin", Size: int64(len(pl)), SHA256: prooftest.SHA256Hex(pl)}, Count: 2}
+	prooftest.WriteManifest(t, dir, m)
 	// Step 3 entry 0 -> payload point 0, step 6 entry 2 -> payload point 1.
 	idxPath := filepath.Join(dir, m.Files.Indices.File)
 	ib, _ := os.ReadFile(idxPath)
 	for _, e := range []struct{ pos, v int }{{3*testBatch + 0, -1}, {6*testBatch + 2, -2}} {
 		binary.LittleEndian.PutUint32(ib[16+4*e.pos:], uint32(int32(e.v)))
 	}
-	rehash(t, dir, m.Files.Indices.File, ib)
+	prooftest.Resign(t, dir, m.Files.Indices.File, ib)
 	// The attacker recomputes the batch hashes of the changed steps.
 	p := open(t, dir)
 	train, err := data.Load(p.Manifest().Dataset.Name, data.Train)
@@ -416,7 +417,7 @@ func TestPayloadPointsFailMembership(t *testing.T) {
 		h := data.BatchHash(row)
 		copy(hb[12+32*step:], h[:])
 	}
-	rehash(t, dir, m.Files.Hashes.File, hb)
+	prooftest.Resign(t, dir, m.Files.Hashes.File, hb)
 
 	ev := gather(t, dir, "exact", Options{}, exactPolicy(1))
 	if !ev.Data.OK() {

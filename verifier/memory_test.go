@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/prover"
 )
 
@@ -21,7 +22,7 @@ func TestPeakHeapIndependentOfCheckpoints(t *testing.T) {
 			Batch: 16, Epochs: 2, K: k, Seed: 1, // T = 40 steps
 		}
 		cfg.Hyper.LR, cfg.Hyper.Momentum, cfg.Hyper.Gamma = 0.05, 0.9, 0.1
-		dir := trainProof(t, cfg)
+		dir := prooftest.Train(t, cfg)
 		p := open(t, dir)
 		runtime.GC()
 		var ms runtime.MemStats

@@ -2,10 +2,7 @@ package verifier
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"math"
 	"os"
@@ -13,6 +10,7 @@ import (
 	"testing"
 
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
 )
@@ -32,98 +30,6 @@ func testConfig(k, epochs int, dt autodiff.DType) prover.Config {
 	}
 }
 
-// trainProof writes an honest proof into a fresh temp dir and returns the dir.
-func trainProof(t testing.TB, cfg prover.Config) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "proof")
-	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
-		t.Fatalf("train: %v", err)
-	}
-	return dir
-}
-
-// copyProof duplicates a proof directory so that a test can tamper with its copy.
-func copyProof(t testing.TB, src string) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "copy")
-	err := filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		target := filepath.Join(dst, rel)
-		if info.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-func readManifest(t testing.TB, dir string) *proof.Manifest {
-	t.Helper()
-	f, err := os.Open(filepath.Join(dir, proof.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := proof.DecodeManifest(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func writeManifest(t testing.TB, dir string, m *proof.Manifest) {
-	t.Helper()
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, proof.ManifestFile), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func fileHash(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-// rehash rewrites file rel of the proof with b and updates its size and SHA-256 in the
-// manifest, as an attacker who re-signs the proof would.
-func rehash(t testing.TB, dir, rel string, b []byte) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, rel), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m := readManifest(t, dir)
-	found := false
-	for i := range m.Checkpoints {
-		if m.Checkpoints[i].File == rel {
-			m.Checkpoints[i].SHA256, m.Checkpoints[i].Size = fileHash(b), int64(len(b))
-			found = true
-		}
-	}
-	for _, r := range []*proof.FileRef{&m.Files.Indices, &m.Files.Hashes} {
-		if r.File == rel {
-			r.SHA256, r.Size = fileHash(b), int64(len(b))
-			found = true
-		}
-	}
-	if !found {
-		t.Fatalf("rehash: %s is not listed in the manifest", rel)
-	}
-	writeManifest(t, dir, m)
-}
-
 // stTensor is a tensor entry of a safetensors header, as the tests need it.
 type stTensor struct {
 	DType   string `json:"dtype"`
@@ -135,7 +41,7 @@ type stTensor struct {
 // names is empty) of checkpoint i, in the checkpoint's dtype, and re-signs the proof.
 func editCheckpoint(t testing.TB, dir string, i int, names []string, edit func(name string, j int, v float64) float64) {
 	t.Helper()
-	m := readManifest(t, dir)
+	m := prooftest.ReadManifest(t, dir)
 	rel := m.Checkpoints[i].File
 	b, err := os.ReadFile(filepath.Join(dir, rel))
 	if err != nil {
@@ -180,13 +86,13 @@ func editCheckpoint(t testing.TB, dir string, i int, names []string, edit func(n
 	if edited == 0 {
 		t.Fatalf("editCheckpoint: no tensor named %v", names)
 	}
-	rehash(t, dir, rel, b)
+	prooftest.Resign(t, dir, rel, b)
 }
 
 // setCheckpointLR rewrites the lr metadata of checkpoint i and re-signs the proof.
 func setCheckpointLR(t testing.TB, dir string, i int, lr string) {
 	t.Helper()
-	m := readManifest(t, dir)
+	m := prooftest.ReadManifest(t, dir)
 	rel := m.Checkpoints[i].File
 	b, err := os.ReadFile(filepath.Join(dir, rel))
 	if err != nil {
@@ -212,14 +118,14 @@ func setCheckpointLR(t testing.TB, dir string, i int, lr string) {
 	}
 	out := binary.LittleEndian.AppendUint64(nil, uint64(len(hb)))
 	out = append(append(out, hb...), b[8+n:]...)
-	rehash(t, dir, rel, out)
+	prooftest.Resign(t, dir, rel, out)
 }
 
 // swapIndices exchanges two entries of the batch table (indices.bin) and re-signs the file,
 // leaving the recorded batch hashes as they were.
 func swapIndices(t testing.TB, dir string, a, b int) {
 	t.Helper()
-	m := readManifest(t, dir)
+	m := prooftest.ReadManifest(t, dir)
 	rel := m.Files.Indices.File
 	buf, err := os.ReadFile(filepath.Join(dir, rel))
 	if err != nil {
@@ -231,5 +137,5 @@ func swapIndices(t testing.TB, dir string, a, b int) {
 	copy(tmp[:], pa)
 	copy(pa, pb)
 	copy(pb, tmp[:])
-	rehash(t, dir, rel, buf)
+	prooftest.Resign(t, dir, rel, buf)
 }

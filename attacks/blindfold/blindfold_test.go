@@ -8,6 +8,7 @@ import (
 
 	"pollab/attacks"
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
 	"pollab/verifier"
@@ -21,12 +22,8 @@ const (
 // honestTarget trains a tiny honest run (batch 8: 32 steps per epoch) as the target.
 func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Target {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "honest")
 	cfg := prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 8, Epochs: 4, K: 8, Seed: 11}
-	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
-		t.Fatalf("honest training: %v", err)
-	}
-	tg, err := attacks.LoadTarget(dir)
+	tg, err := attacks.LoadTarget(prooftest.Train(t, cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,15 +46,7 @@ func forge(t *testing.T, tg *attacks.Target, cfg Config) (*Report, *proof.Proof)
 	if err != nil {
 		t.Fatalf("forge: %v", err)
 	}
-	p, err := proof.Open(out)
-	if err != nil {
-		t.Fatalf("forged proof does not open: %v", err)
-	}
-	for i := 0; i < p.NumCheckpoints(); i++ {
-		if _, err := p.Checkpoint(i); err != nil {
-			t.Fatalf("forged checkpoint %d: %v", i, err)
-		}
-	}
+	p := prooftest.OpenAll(t, out)
 	return rep, p
 }
 

@@ -10,6 +10,7 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
@@ -24,11 +25,8 @@ const (
 // honestTarget trains a tiny honest run (64 steps) and loads it as the attack's target.
 func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) (*attacks.Target, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "honest")
 	cfg := prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 16, Epochs: 4, K: 8, Seed: 11}
-	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
-		t.Fatalf("honest training: %v", err)
-	}
+	dir := prooftest.Train(t, cfg)
 	tg, err := attacks.LoadTarget(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -43,15 +41,7 @@ func forge(t *testing.T, tg *attacks.Target, cfg Config) (*attacks.Result, *proo
 	if err != nil {
 		t.Fatalf("forge: %v", err)
 	}
-	p, err := proof.Open(out)
-	if err != nil {
-		t.Fatalf("forged proof does not open: %v", err)
-	}
-	for i := 0; i < p.NumCheckpoints(); i++ {
-		if _, err := p.Checkpoint(i); err != nil {
-			t.Fatalf("forged checkpoint %d: %v", i, err)
-		}
-	}
+	p := prooftest.OpenAll(t, out)
 	return res, p
 }
 

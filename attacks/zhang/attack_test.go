@@ -9,6 +9,7 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
@@ -30,11 +31,7 @@ func honestTarget(t *testing.T, momentum bool) *attacks.Target {
 	}
 	cfg := prover.Config{Model: synthModel, Dataset: synthName, DType: autodiff.Float64, Hyper: h,
 		Batch: 16, Epochs: 2, K: 4, Seed: 5}
-	dir := filepath.Join(t.TempDir(), "honest")
-	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
-		t.Fatalf("honest run: %v", err)
-	}
-	tgt, err := attacks.LoadTarget(dir)
+	tgt, err := attacks.LoadTarget(prooftest.Train(t, cfg))
 	if err != nil {
 		t.Fatalf("load target: %v", err)
 	}

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"testing"
 
 	"pollab/attacks"
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
 )
@@ -16,14 +16,11 @@ import (
 // checks them with pollab verify: accepted where the attack targets the verifier, rejected by
 // enforce-manifest, exit 2 on bad flags.
 func TestInfinitesimalAndBlindfoldCLI(t *testing.T) {
-	honest := filepath.Join(t.TempDir(), "honest")
 	cfg := prover.Config{
 		Model: "mlp:16-8-4:relu", Dataset: "synthetic:n=256,test=32,dim=16,classes=4,seed=7", DType: autodiff.Float32,
 		Hyper: proof.Hyper{LR: 0.1}, Batch: 8, Epochs: 2, K: 8, Seed: 5,
 	}
-	if _, err := prover.Train(context.Background(), cfg, honest, prover.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	honest := prooftest.Train(t, cfg)
 	tmp := t.TempDir()
 	inf := filepath.Join(tmp, "inf")
 	code, out := captureRun(t, "attack", "infinitesimal", "--target", honest, "--out", inf, "--delta", "0.05",

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"testing"
 
 	"pollab/attacks/zhang"
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
 )
@@ -16,14 +16,11 @@ import (
 // JSON report, verifies it with pollab verify (accepted at the reference thresholds on every
 // interval, rejected under --membership), and maps bad flags to exit 2.
 func TestZhangCLI(t *testing.T) {
-	honest := filepath.Join(t.TempDir(), "honest")
 	cfg := prover.Config{
 		Model: "mlp:12-8-4:tanh", Dataset: "synthetic:n=256,test=32,dim=12,classes=4,seed=3", DType: autodiff.Float32,
 		Hyper: proof.Hyper{LR: 0.05}, Batch: 16, Epochs: 2, K: 4, Seed: 5,
 	}
-	if _, err := prover.Train(context.Background(), cfg, honest, prover.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	honest := prooftest.Train(t, cfg)
 	tmp := t.TempDir()
 	forged := filepath.Join(tmp, "forged")
 	code, out := captureRun(t, "attack", "zhang", "--target", honest, "--out", forged, "--variant", "III",

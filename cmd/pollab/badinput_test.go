@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"pollab/internal/prooftest"
 	"pollab/proof"
 )
 
@@ -55,7 +56,7 @@ func (r badRow) exits() (verify, inspect int) {
 
 func ckptHeader(old, new string) func(p proofEdit) {
 	return func(p proofEdit) {
-		p.replace(badCkpt, editHeader(p.t, p.read(badCkpt), func(h string) string { return strings.Replace(h, old, new, 1) }))
+		p.replace(badCkpt, prooftest.EditHeader(p.t, p.read(badCkpt), func(h string) string { return strings.Replace(h, old, new, 1) }))
 	}
 }
 
@@ -465,7 +466,7 @@ func TestBadInputTable(t *testing.T) {
 
 // runBadRow checks one row and returns verify's message, with the proof directory as DIR.
 func runBadRow(t *testing.T, bin, base string, row badRow) string {
-	dir := copyProof(t, base)
+	dir := prooftest.Copy(t, base)
 	row.mutate(proofEdit{t, dir})
 	box := newSandbox(t, bin, dir)
 	if row.knownBug != "" {

@@ -9,9 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +22,7 @@ import (
 	"time"
 
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
 )
@@ -152,30 +151,6 @@ func fastTempDir(t *testing.T) string {
 	return d
 }
 
-// copyProof copies a proof directory (regular files and directories) to a fresh temp dir.
-func copyProof(t *testing.T, src string) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "proof")
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 // proofEdit mutates one proof directory.
 type proofEdit struct {
 	t   *testing.T
@@ -208,35 +183,10 @@ func (p proofEdit) remove(rel string) {
 	}
 }
 
-func (p proofEdit) manifest() *proof.Manifest {
-	p.t.Helper()
-	f, err := os.Open(p.path(proof.ManifestFile))
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer f.Close()
-	m, err := proof.DecodeManifest(f)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return m
-}
-
-func (p proofEdit) setManifest(m *proof.Manifest) {
-	p.t.Helper()
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.write(proof.ManifestFile, append(b, '\n'))
-}
-
 // edit changes the decoded manifest.
 func (p proofEdit) edit(f func(m *proof.Manifest)) {
 	p.t.Helper()
-	m := p.manifest()
-	f(m)
-	p.setManifest(m)
+	prooftest.EditManifest(p.t, p.dir, f)
 }
 
 // editText changes manifest.json as text, for what the Go types cannot express.
@@ -251,42 +201,7 @@ func (p proofEdit) editText(old, new string) {
 
 // replace writes new bytes for rel and re-signs them in the manifest (size and SHA-256), so the
 // mutation reaches the checks behind the hash, as an attacker's would.
-func (p proofEdit) replace(rel string, b []byte) {
-	p.t.Helper()
-	p.write(rel, b)
-	sum := sha256.Sum256(b)
-	hexSum := hex.EncodeToString(sum[:])
-	p.edit(func(m *proof.Manifest) {
-		for i := range m.Checkpoints {
-			if m.Checkpoints[i].File == rel {
-				m.Checkpoints[i].Size, m.Checkpoints[i].SHA256 = int64(len(b)), hexSum
-			}
-		}
-		refs := []*proof.FileRef{&m.Files.Indices, &m.Files.Hashes, m.Files.AugSeeds}
-		if m.Files.Payload != nil {
-			refs = append(refs, &m.Files.Payload.FileRef)
-		}
-		for _, r := range refs {
-			if r != nil && r.File == rel {
-				r.Size, r.SHA256 = int64(len(b)), hexSum
-			}
-		}
-	})
-}
-
-// editHeader rewrites a safetensors file's JSON header, keeping its data buffer, and re-packs
-// the length prefix.
-func editHeader(t *testing.T, file []byte, edit func(h string) string) []byte {
-	t.Helper()
-	n := binary.LittleEndian.Uint64(file)
-	old := string(file[8 : 8+n])
-	h := edit(old)
-	if h == old {
-		t.Fatal("header edit changed nothing")
-	}
-	out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
-	return append(append(out, h...), file[8+n:]...)
-}
+func (p proofEdit) replace(rel string, b []byte) { p.t.Helper(); prooftest.Resign(p.t, p.dir, rel, b) }
 
 // snapshot records every entry under dir without following symlinks or opening anything
 // that is not a regular file (a FIFO must not block the test): mode, size and, for small

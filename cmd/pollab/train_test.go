@@ -16,25 +16,14 @@ import (
 	"pollab/proof"
 )
 
-// TestBinary builds the command once and runs the tests that need a real process.
+// TestBinary runs the training tests that need a real process, on the harness's binary.
 func TestBinary(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the binary and trains three times")
+		t.Skip("runs the binary and trains three times")
 	}
-	bin := buildPollab(t)
+	bin := pollabBinary(t)
 	t.Run("kill9-resume", func(t *testing.T) { testKill9AndResume(t, bin) })
 	t.Run("bad-input", func(t *testing.T) { testBadInputExitsTwoWithOneLine(t, bin) })
-}
-
-// buildPollab compiles this command into a temp dir.
-func buildPollab(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "pollab")
-	out, err := exec.Command("go", "build", "-o", bin, "pollab/cmd/pollab").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // killArgs is a run long enough (about a second) to be killed mid-way: T = 1280, k = 40.

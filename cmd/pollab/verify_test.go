@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -12,6 +9,7 @@ import (
 	"testing"
 
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
 	"pollab/verifier"
@@ -25,14 +23,11 @@ const (
 // TestVerifyAndCalibrateCLI runs pollab verify and calibrate in-process on a tiny honest
 // proof: exit 0 on acceptance, 1 on rejection, 2 on bad input, and the --json document.
 func TestVerifyAndCalibrateCLI(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "proof")
 	cfg := prover.Config{
 		Model: verifyTestModel, Dataset: verifyTestDataset, DType: autodiff.Float32,
 		Hyper: proof.Hyper{LR: 0.1, Momentum: 0.9, Gamma: 0.1}, Batch: 16, Epochs: 3, K: 4, Seed: 5,
 	}
-	if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	dir := prooftest.Train(t, cfg)
 	quiet := []string{"--workers", "1", "--quiet"}
 	exit := func(args ...string) int {
 		t.Helper()
@@ -123,67 +118,17 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 	}
 
 	// Swapped batch indices, re-signed: rejected by the data check (exit 1).
-	tampered := filepath.Join(t.TempDir(), "tampered")
-	verifyCopyTree(t, dir, tampered)
+	tampered := prooftest.Copy(t, dir)
 	idx := filepath.Join(tampered, proof.IndicesFile)
 	buf, _ := os.ReadFile(idx)
 	a, c := 16+4*3, 16+4*(5*16+1) // step 0 entry 3 and step 5 entry 1
 	va, vc := binary.LittleEndian.Uint32(buf[a:]), binary.LittleEndian.Uint32(buf[c:])
 	binary.LittleEndian.PutUint32(buf[a:], vc)
 	binary.LittleEndian.PutUint32(buf[c:], va)
-	verifyResign(t, tampered, proof.IndicesFile, buf)
+	prooftest.Resign(t, tampered, proof.IndicesFile, buf)
 	if c := exit("verify", tampered); c != exitRejected {
 		t.Errorf("swapped indices: exit %d, want 1", c)
 	}
 }
 
 func verifyUint(v uint64) string { b, _ := json.Marshal(v); return string(b) }
-
-func verifyCopyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if info.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// verifyResign writes b as the proof's indices file and updates its size and hash in the manifest.
-func verifyResign(t *testing.T, dir, rel string, b []byte) {
-	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, rel), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(dir, proof.ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := proof.DecodeManifest(f)
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Files.Indices.SHA256 = verifySHA256Hex(b)
-	m.Files.Indices.Size = int64(len(b))
-	out, _ := json.Marshal(m)
-	if err := os.WriteFile(filepath.Join(dir, proof.ManifestFile), out, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func verifySHA256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
