@@ -16,6 +16,9 @@ import (
 	"pollab/models"
 )
 
+// These helpers mirror internal/prooftest, which proof's internal tests cannot import (it
+// imports proof).
+
 // copyDir copies a proof directory (regular files and subdirectories only).
 func copyDir(t testing.TB, src, dst string) {
 	t.Helper()
@@ -85,7 +88,11 @@ func replaceFile(t testing.TB, dir, rel string, content []byte) {
 				m.Checkpoints[i].Size, m.Checkpoints[i].SHA256 = int64(len(content)), hexSum
 			}
 		}
-		for _, r := range []*FileRef{&m.Files.Indices, &m.Files.Hashes, m.Files.AugSeeds, &m.Files.Payload.FileRef} {
+		refs := []*FileRef{&m.Files.Indices, &m.Files.Hashes, m.Files.AugSeeds}
+		if m.Files.Payload != nil { // &m.Files.Payload.FileRef would panic on a proof without one
+			refs = append(refs, &m.Files.Payload.FileRef)
+		}
+		for _, r := range refs {
 			if r != nil && r.File == rel {
 				r.Size, r.SHA256 = int64(len(content)), hexSum
 			}
