@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"pollab/autodiff"
 	"pollab/data"
 	"pollab/models"
@@ -154,70 +156,56 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 	re.augRoot = data.SubSeed(0, "verifier-augment:"+sha, 0)
 	re.noiseSeed = data.SubSeed(0, "verifier-noise:"+sha, 0)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Re-execute what the cache did not hold: at most `workers` intervals at a time, and the
+	// first error cancels the rest. A running task borrows a Stepper (one compiled graph,
+	// reused across intervals) from steppers, so at most `workers` are ever built.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	steppers := make(chan *prover.Stepper, workers)
 	var (
-		mu       sync.Mutex
-		firstErr error
+		mu       sync.Mutex // guards doneStep and ev.Intervals, and serialises Progress
 		doneStep int
 	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
+	for _, t := range todo {
+		if gctx.Err() != nil {
+			break // a task failed or the caller cancelled: start nothing more
 		}
-		mu.Unlock()
-		cancel()
-	}
-	jobs := make(chan task)
-	var wg sync.WaitGroup
-	for w := 0; w < min(workers, len(todo)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			current := -1
-			// A panic in a worker goroutine would kill the process past the CLI's last-resort
-			// guard (which only sees the main goroutine): report it as this verification's error.
+		g.Go(func() (err error) {
+			// errgroup does not recover panics, and one in a task goroutine would kill the
+			// process past the CLI's last-resort guard (which only sees the main goroutine):
+			// report it as this verification's error.
 			defer func() {
 				if r := recover(); r != nil {
-					fail(fmt.Errorf("re-executing interval %d: internal error: %v", current, r))
+					err = fmt.Errorf("re-executing interval %d: internal error: %v", t.interval, r)
 				}
 			}()
-			stepper := re.newStepper()
-			for t := range jobs {
-				current = t.interval
-				res, err := re.run(ctx, stepper, t.interval, t.mode, func() {
-					mu.Lock() // serialises Progress calls across workers
-					defer mu.Unlock()
-					doneStep++
-					progress(doneStep, todoSteps, "re-executing")
-				})
-				if err != nil {
-					fail(err)
-					continue
-				}
-				if err := cache.put(cacheKey(sha, t.interval, env, t.mode), res); err != nil {
-					fail(err)
-					continue
-				}
-				mu.Lock()
-				setRepro(&ev.Intervals[t.interval], t.mode, res, false, opt.DRef)
-				mu.Unlock()
+			var stepper *prover.Stepper
+			select {
+			case stepper = <-steppers:
+			default:
+				stepper = re.newStepper()
 			}
-		}()
+			res, err := re.run(gctx, stepper, t.interval, t.mode, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				doneStep++
+				progress(doneStep, todoSteps, "re-executing")
+			})
+			if err != nil {
+				return err
+			}
+			steppers <- stepper // only after a clean run; never blocks (at most `workers` exist)
+			if err := cache.put(cacheKey(sha, t.interval, env, t.mode), res); err != nil {
+				return err
+			}
+			mu.Lock()
+			setRepro(&ev.Intervals[t.interval], t.mode, res, false, opt.DRef)
+			mu.Unlock()
+			return nil
+		})
 	}
-feed:
-	for _, t := range todo {
-		select {
-		case jobs <- t:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("verification cancelled: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -321,6 +322,32 @@ func TestGatherHonoursCancellation(t *testing.T) {
 	n := uint64(1)
 	if _, err := Gather(ctx, open(t, dir), Env{}, []Policy{exactPolicy(0)}, Options{AuditNonce: &n}); err == nil {
 		t.Error("cancelled Gather returned evidence")
+	}
+}
+
+// Cancelling mid-way through the re-executions stops every worker before its next step: with
+// W workers, at most W steps complete after the first (the others finish the step they are
+// in), and Gather returns the cancellation, not evidence. Q = 0 re-executes all 32 steps.
+func TestGatherStopsWorkersWhenCancelledMidway(t *testing.T) {
+	dir := honestProof(t)
+	for _, workers := range []int{1, 3} {
+		ctx, cancel := context.WithCancel(context.Background())
+		stepped := 0
+		n := uint64(1)
+		opt := Options{Workers: workers, AuditNonce: &n, Progress: func(done, total int, note string) {
+			if note == "re-executing" {
+				stepped = done
+				cancel()
+			}
+		}}
+		ev, err := Gather(ctx, open(t, dir), Env{}, []Policy{exactPolicy(0)}, opt)
+		cancel()
+		if ev != nil || !errors.Is(err, context.Canceled) {
+			t.Errorf("workers %d: Gather returned %v, %v; want the cancellation", workers, ev, err)
+		}
+		if stepped < 1 || stepped > workers {
+			t.Errorf("workers %d: %d steps re-executed after cancelling at the first, want 1..%d", workers, stepped, workers)
+		}
 	}
 }
 
