@@ -37,22 +37,29 @@ type stTensor struct {
 	Offsets [2]int `json:"data_offsets"`
 }
 
-// editCheckpoint applies edit to every element of the named tensors (all parameters when
-// names is empty) of checkpoint i, in the checkpoint's dtype, and re-signs the proof.
-func editCheckpoint(t testing.TB, dir string, i int, names []string, edit func(name string, j int, v float64) float64) {
+// readCheckpointHeader reads checkpoint i of the proof: its file name, its bytes and its
+// safetensors header by entry.
+func readCheckpointHeader(t testing.TB, dir string, i int) (string, []byte, map[string]json.RawMessage) {
 	t.Helper()
-	m := prooftest.ReadManifest(t, dir)
-	rel := m.Checkpoints[i].File
+	rel := prooftest.ReadManifest(t, dir).Checkpoints[i].File
 	b, err := os.ReadFile(filepath.Join(dir, rel))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := binary.LittleEndian.Uint64(b[:8])
+	n := binary.LittleEndian.Uint64(b)
 	var header map[string]json.RawMessage
 	if err := json.Unmarshal(b[8:8+n], &header); err != nil {
 		t.Fatal(err)
 	}
-	base := 8 + int(n)
+	return rel, b, header
+}
+
+// editCheckpoint applies edit to every element of the named tensors (all parameters when
+// names is empty) of checkpoint i, in the checkpoint's dtype, and re-signs the proof.
+func editCheckpoint(t testing.TB, dir string, i int, names []string, edit func(name string, j int, v float64) float64) {
+	t.Helper()
+	rel, b, header := readCheckpointHeader(t, dir, i)
+	base := 8 + int(binary.LittleEndian.Uint64(b))
 	want := map[string]bool{}
 	for _, s := range names {
 		want[s] = true
@@ -92,17 +99,8 @@ func editCheckpoint(t testing.TB, dir string, i int, names []string, edit func(n
 // setCheckpointLR rewrites the lr metadata of checkpoint i and re-signs the proof.
 func setCheckpointLR(t testing.TB, dir string, i int, lr string) {
 	t.Helper()
-	m := prooftest.ReadManifest(t, dir)
-	rel := m.Checkpoints[i].File
-	b, err := os.ReadFile(filepath.Join(dir, rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := binary.LittleEndian.Uint64(b[:8])
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(b[8:8+n], &header); err != nil {
-		t.Fatal(err)
-	}
+	rel, b, header := readCheckpointHeader(t, dir, i)
+	n := binary.LittleEndian.Uint64(b)
 	var meta map[string]string
 	if err := json.Unmarshal(header["__metadata__"], &meta); err != nil {
 		t.Fatal(err)
