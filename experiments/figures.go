@@ -9,12 +9,14 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // FigureFormats are the files written per figure.
@@ -22,6 +24,23 @@ var FigureFormats = []string{"png", "svg", "pdf"}
 
 // PublishedBreakEven is Zhang et al.'s break-even T'/T (2,516 of about 78,000 steps).
 const PublishedBreakEven = 0.032
+
+// Figure sizes are print sizes: textWidth is a two-column paper's full text width (7 in),
+// columnWidth one column (3.4 in), so the fonts below stay legible when the figure is placed
+// at that width. PNGs are rasterised at pngDPI.
+const (
+	textWidth   = 504 // points
+	columnWidth = 245 // points
+	pngDPI      = 150
+)
+
+// Font sizes (points) at print size.
+var (
+	titleFont  = vg.Points(8.5)
+	labelFont  = vg.Points(8)
+	tickFont   = vg.Points(7)
+	legendFont = vg.Points(7.5)
+)
 
 // Figure is one multi-panel figure built from results rows.
 type Figure struct {
@@ -33,10 +52,40 @@ type Figure struct {
 	Series []string
 	// panelPoints counts the points per panel, so empty panels can be replaced.
 	panelPoints map[*plot.Plot]int
+	// legend holds the figure's one legend, drawn in its own tile under the panels (the
+	// panels draw none), each label once however many panels draw the series.
+	legend []legendEntry
 	// Notes are measured values the figure annotates (e.g. the break-even), for the CLI to print.
-	Notes         []string
+	Notes []string
+	// Width and Height are the size of the panel grid; the legend tile is added below it.
 	Width, Height vg.Length
 }
+
+// legendEntry is one line of the shared legend; an entry without thumbnails is a note.
+type legendEntry struct {
+	label  string
+	thumbs []plot.Thumbnailer
+}
+
+// LegendLabels returns the labels of the figure's shared legend, in drawing order.
+func (f *Figure) LegendLabels() []string {
+	out := make([]string, len(f.legend))
+	for i, e := range f.legend {
+		out[i] = e.label
+	}
+	return out
+}
+
+// addLegend adds a legend entry unless one with this label exists (panels repeat series).
+func (f *Figure) addLegend(label string, thumbs ...plot.Thumbnailer) {
+	if slices.ContainsFunc(f.legend, func(e legendEntry) bool { return e.label == label }) {
+		return
+	}
+	f.legend = append(f.legend, legendEntry{label: label, thumbs: thumbs})
+}
+
+// addNote adds a text-only line to the legend (how to read the figure).
+func (f *Figure) addNote(note string) { f.addLegend(note) }
 
 // figureContext holds the choices every figure shares, all derived from the CSV.
 type figureContext struct {
@@ -171,18 +220,57 @@ func (e *errPoints) add(x, y, xlo, xhi, ylo, yhi float64) {
 	e.yerr = append(e.yerr, struct{ Low, High float64 }{ylo, yhi})
 }
 
-// addSeries draws a line with point markers and error bars, and adds it to the legend.
-// Series with no points are skipped; the count of points drawn is returned.
-func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, style int, dashed, xErrors bool) error {
-	dash := 0
-	if dashed {
-		dash = 1
-	}
-	return f.addStyledSeries(p, pts, label, style, dash, xErrors)
+// seriesStyle is how one series looks: colour names the attack or env, the marker repeats
+// it in black and white, the dash pattern separates honest (dashed) from forged (solid).
+type seriesStyle struct {
+	color  color.Color
+	shape  draw.GlyphDrawer
+	dashes []vg.Length
 }
 
-// addStyledSeries is addSeries with a dash pattern index (0: solid).
-func (f *Figure) addStyledSeries(p *plot.Plot, pts *errPoints, label string, style, dash int, xErrors bool) error {
+// palette is Tableau 10: distinguishable, and still ten different greys in print.
+var palette = []color.Color{
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, // blue
+	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, // orange
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, // green
+	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, // red
+	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, // purple
+	color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, // brown
+	color.RGBA{R: 0xe3, G: 0x77, B: 0xc2, A: 0xff}, // pink
+	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}, // grey
+	color.RGBA{R: 0xbc, G: 0xbd, B: 0x22, A: 0xff}, // olive
+	color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff}, // cyan
+}
+
+var (
+	filledShapes = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.BoxGlyph{}, draw.PyramidGlyph{}, draw.PlusGlyph{}, draw.CrossGlyph{}}
+	hollowShapes = []draw.GlyphDrawer{draw.RingGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
+	dashed       = []vg.Length{vg.Points(3), vg.Points(1.5)}
+	dashPatterns = [][]vg.Length{nil, dashed, {vg.Points(1), vg.Points(1.2)}, {vg.Points(4), vg.Points(1.5), vg.Points(1), vg.Points(1.5)}}
+)
+
+// kindStyle: solid, filled markers, the first colours of the palette, one per forgery kind.
+func (fc *figureContext) kindStyle(kind string) seriesStyle {
+	i := max(0, slices.Index(fc.kinds, kind))
+	return seriesStyle{color: palette[i%len(palette)], shape: filledShapes[i%len(filledShapes)]}
+}
+
+// envStyle: dashed, hollow markers, the palette's colours after the kinds', one per env.
+func (fc *figureContext) envStyle(env string) seriesStyle {
+	i := max(0, slices.Index(fc.envs, env))
+	return seriesStyle{color: palette[(len(fc.kinds)+i)%len(palette)], shape: hollowShapes[i%len(hollowShapes)], dashes: dashed}
+}
+
+// qStyle: one colour, marker and dash pattern per verifier Q (fig2's curves within a panel).
+func (fc *figureContext) qStyle(q int) seriesStyle {
+	qColors := []color.Color{palette[0], palette[1], palette[2], palette[3], palette[4]}
+	i := max(0, slices.Index(fc.qs, q))
+	return seriesStyle{color: qColors[i%len(qColors)], shape: filledShapes[i%len(filledShapes)], dashes: dashPatterns[i%len(dashPatterns)]}
+}
+
+// addSeries draws a line with point markers and error bars, and adds it to the figure's
+// legend. Series with no points are skipped.
+func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, st seriesStyle, xErrors bool) error {
 	if pts.Len() == 0 {
 		return nil
 	}
@@ -203,30 +291,35 @@ func (f *Figure) addStyledSeries(p *plot.Plot, pts *errPoints, label string, sty
 	if err != nil {
 		return fmt.Errorf("series %s: %w", label, err)
 	}
-	c := plotutil.Color(style)
-	line.Color = c
-	line.Width = vg.Points(1.2)
-	line.Dashes = plotutil.Dashes(dash)
-	scatter.Color = c
-	scatter.Shape = plotutil.Shape(style)
-	scatter.Radius = vg.Points(2.5)
+	line.Color = st.color
+	line.Width = vg.Points(1)
+	line.Dashes = st.dashes
+	scatter.Color = st.color
+	scatter.Shape = st.shape
+	scatter.Radius = vg.Points(2)
 	yb, err := plotter.NewYErrorBars(pts)
 	if err != nil {
 		return fmt.Errorf("series %s error bars: %w", label, err)
 	}
-	yb.Color = c
+	yb.Color = st.color
+	yb.Width = vg.Points(0.8)
+	yb.CapWidth = vg.Points(3)
 	p.Add(line, scatter, yb)
 	if xErrors {
 		xb, err := plotter.NewXErrorBars(pts)
 		if err != nil {
 			return fmt.Errorf("series %s error bars: %w", label, err)
 		}
-		xb.Color = c
+		xb.Color = st.color
+		xb.Width = vg.Points(0.8)
+		xb.CapWidth = vg.Points(3)
 		p.Add(xb)
 	}
-	p.Legend.Add(label, line, scatter)
+	f.addLegend(label, line, scatter)
 	f.Points += pts.Len()
-	f.Series = append(f.Series, label)
+	if !slices.Contains(f.Series, label) {
+		f.Series = append(f.Series, label)
+	}
 	if f.panelPoints == nil {
 		f.panelPoints = map[*plot.Plot]int{}
 	}
@@ -234,29 +327,75 @@ func (f *Figure) addStyledSeries(p *plot.Plot, pts *errPoints, label string, sty
 	return nil
 }
 
-// refLine draws a straight reference line from (x0,y0) to (x1,y1).
-func refLine(p *plot.Plot, x0, y0, x1, y1 float64, label string, c color.Color) error {
+// addRate adds a rate with its standard error, the error bar clipped to [0, 1] (a rate's
+// range), shifted by off on both axes (fig2 separates curves that would coincide).
+func (e *errPoints) addRate(x, xse, y, yse, off float64) {
+	e.add(x+off, y+off, math.Min(xse, x), math.Min(xse, 1-x), math.Min(yse, y), math.Min(yse, 1-y))
+}
+
+// refLine draws a straight reference line from (x0,y0) to (x1,y1) and names it in the legend.
+func (f *Figure) refLine(p *plot.Plot, x0, y0, x1, y1 float64, label string, c color.Color, dashes []vg.Length) error {
 	l, err := plotter.NewLine(plotter.XYs{{X: x0, Y: toLogY(p, y0)}, {X: x1, Y: toLogY(p, y1)}})
 	if err != nil {
 		return fmt.Errorf("reference line %s: %w", label, err)
 	}
 	l.Color = c
 	l.Width = vg.Points(1)
-	l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+	l.Dashes = dashes
 	p.Add(l)
-	p.Legend.Add(label, l)
+	f.addLegend(label, l)
+	return nil
+}
+
+// labelAt writes text at a data point of p (annotations such as the published break-even).
+func labelAt(p *plot.Plot, x, y float64, s string, c color.Color, xAlign text.XAlignment) error {
+	l, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{{X: x, Y: toLogY(p, y)}}, Labels: []string{s}})
+	if err != nil {
+		return fmt.Errorf("label %q: %w", s, err)
+	}
+	l.TextStyle[0].Font.Size = tickFont
+	l.TextStyle[0].Color = c
+	l.TextStyle[0].XAlign = xAlign
+	l.Offset = vg.Point{X: vg.Points(2), Y: vg.Points(2)}
+	if xAlign == text.XRight {
+		l.Offset.X = -vg.Points(2)
+	}
+	p.Add(l)
 	return nil
 }
 
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
+	p.Title.TextStyle.Font.Size = titleFont
+	p.Title.Padding = vg.Points(3)
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
-	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
-	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	for _, a := range []*plot.Axis{&p.X, &p.Y} {
+		a.Label.TextStyle.Font.Size = labelFont
+		a.Label.Padding = vg.Points(2)
+		a.Tick.Label.Font.Size = tickFont
+		a.Padding = vg.Points(2)
+	}
+	g := plotter.NewGrid()
+	g.Vertical.Color = color.Gray{Y: 225}
+	g.Horizontal.Color = color.Gray{Y: 225}
+	p.Add(g)
 	return p
+}
+
+// gridOf arranges panels in rows of at most maxCols, as square as that allows.
+func gridOf(panels []*plot.Plot, maxCols int) [][]*plot.Plot {
+	if len(panels) == 0 {
+		return nil
+	}
+	rows := (len(panels) + maxCols - 1) / maxCols
+	cols := (len(panels) + rows - 1) / rows
+	var out [][]*plot.Plot
+	for i := 0; i < len(panels); i += cols {
+		out = append(out, panels[i:min(i+cols, len(panels))])
+	}
+	return out
 }
 
 func logX(p *plot.Plot) {
@@ -315,7 +454,7 @@ func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
 			}
 			ticks = append(ticks, plot.Tick{Value: base, Label: label})
 		}
-		for m := 2; m <= 9; m++ {
+		for m := 2; m <= 9 && e1-e0 <= 6; m++ { // minor ticks on wide ranges are a solid bar
 			if v := float64(m) * base; v >= lo && v <= hi {
 				t := plot.Tick{Value: v}
 				if e1-e0 <= 2 && (m == 2 || m == 5) {
@@ -325,6 +464,16 @@ func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
 				ticks = append(ticks, t)
 			}
 		}
+	}
+	labelled := 0
+	for _, t := range ticks {
+		if t.Label != "" {
+			labelled++
+		}
+	}
+	if labelled < 2 {
+		// Less than a decade, between two labelled multiples: plain linear ticks say more.
+		return plot.DefaultTicks{}.Ticks(lo, hi)
 	}
 	return ticks
 }
@@ -353,10 +502,10 @@ func widenLogAxis(a *plot.Axis) {
 	}
 }
 
-// rateAxis fixes a [0, 1] rate axis with head room above 1 for the legend.
-func rateAxis(p *plot.Plot) {
-	p.Y.Min, p.Y.Max = -0.05, 1.75
-	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"},
+// rateAxis fixes a rate axis to [0, 1] with a small margin (the legend is outside the panel).
+func rateAxis(a *plot.Axis) {
+	a.Min, a.Max = -0.05, 1.05
+	a.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 0.25}, {Value: 0.5, Label: "0.5"},
 		{Value: 0.75}, {Value: 1, Label: "1"}})
 }
 
@@ -374,6 +523,7 @@ func BuildFigures(rows []Row) ([]*Figure, error) {
 		if f.Points == 0 {
 			// An empty log axis cannot be drawn; say plainly that the CSV held no data.
 			f.Panels = [][]*plot.Plot{{newPlot(f.Name+": no data in the CSV", "", "")}}
+			f.legend = nil
 		}
 		for _, row := range f.Panels {
 			for i, p := range row {
@@ -420,65 +570,73 @@ func (fc *figureContext) sweepPoint(r *Row) bool {
 	return r.Metric == fc.metric && r.Normalized && r.Audit == 0
 }
 
-// fig1Trap: honest false-reject per env and each forgery's spoof-accept against normalised
-// delta, one panel per Q.
+// fig1Trap: honest false-reject per env (dashed) and each forgery's spoof-accept (solid)
+// against normalised delta, one panel per Q.
 func (fc *figureContext) fig1Trap() (*Figure, error) {
-	f := &Figure{Name: "fig1_trap", Width: vg.Points(360 * float64(max(1, len(fc.qs)))), Height: vg.Points(420)}
-	var row []*plot.Plot
+	f := &Figure{Name: "fig1_trap"}
+	var panels []*plot.Plot
 	for _, q := range fc.qs {
-		p := newPlot(fmt.Sprintf("verifier %s (forgeries in env %s)", qLabel(q), fc.env),
-			fmt.Sprintf("normalised delta (%s / d_ref)", fc.metric), "rate")
+		p := newPlot("verifier checks "+qLabel(q)+" per epoch",
+			fmt.Sprintf("threshold delta (%s / d_ref)", fc.metric), "rate")
+		if q == 0 {
+			p.Title.Text = "verifier checks every interval"
+		}
 		logX(p)
-		rateAxis(p)
-		style := 0
+		rateAxis(&p.Y)
 		for _, env := range fc.envs {
 			rates := acceptRates(fc.honestRows(func(r *Row) bool { return r.Q == q && r.Env == env && fc.sweepPoint(r) }),
 				func(r *Row) float64 { return r.DeltaNorm })
 			pts := &errPoints{}
 			for _, rt := range rates {
-				pts.add(rt.x, 1-rt.p, 0, 0, rt.se, rt.se)
+				pts.addRate(rt.x, 0, 1-rt.p, rt.se, 0)
 			}
-			err := f.addSeries(p, pts, "honest false-reject, "+env, style, true, false)
-			if err != nil {
+			if err := f.addSeries(p, pts, "honest false-reject, env "+env, fc.envStyle(env), false); err != nil {
 				return nil, err
 			}
-			style++
 		}
 		for _, kind := range fc.kinds {
 			rates := acceptRates(fc.forgeryRows(kind, func(r *Row) bool { return r.Q == q && r.Env == fc.env && fc.sweepPoint(r) }),
 				func(r *Row) float64 { return r.DeltaNorm })
 			pts := &errPoints{}
 			for _, rt := range rates {
-				pts.add(rt.x, rt.p, 0, 0, rt.se, rt.se)
+				pts.addRate(rt.x, 0, rt.p, rt.se, 0)
 			}
-			err := f.addSeries(p, pts, kind+" spoof-accept", style, false, false)
-			if err != nil {
+			if err := f.addSeries(p, pts, kind+" spoof-accept, env "+fc.env, fc.kindStyle(kind), false); err != nil {
 				return nil, err
 			}
-			style++
 		}
-		row = append(row, p)
+		panels = append(panels, p)
 	}
-	f.Panels = [][]*plot.Plot{row}
+	f.addNote("error bars: standard error over seeds")
+	f.Panels = gridOf(panels, 3)
+	f.Width, f.Height = textWidth, vg.Points(165*float64(len(f.Panels)))
 	return f, nil
 }
 
-// fig2TradeOff: spoof-accept against honest false-reject, parametric in delta, one curve per
-// forgery kind and Q, one panel per env.
+// fig2Offset separates fig2's Q curves, which would otherwise lie on top of each other
+// wherever the rates are all 0 or 1.
+const fig2Offset = 0.025
+
+// fig2TradeOff: spoof-accept against honest false-reject, parametric in delta: one panel per
+// forgery kind (rows) and env (columns), one curve per verifier Q.
 func (fc *figureContext) fig2TradeOff() (*Figure, error) {
-	f := &Figure{Name: "fig2_tradeoff", Width: vg.Points(330 * float64(max(1, len(fc.envs)))), Height: vg.Points(480)}
-	var row []*plot.Plot
-	for _, env := range fc.envs {
-		p := newPlot("env "+env, "honest false-reject rate", "spoof-accept rate")
-		rateAxis(p)
-		p.X.Min, p.X.Max = -0.05, 1.05
-		for style, kind := range fc.kinds {
+	f := &Figure{Name: "fig2_tradeoff"}
+	var grid [][]*plot.Plot
+	for _, kind := range fc.kinds {
+		var row []*plot.Plot
+		for _, env := range fc.envs {
+			p := newPlot(kind+", env "+env, "honest false-reject", "spoof-accept")
+			rateAxis(&p.X)
+			rateAxis(&p.Y)
+			p.X.Min, p.X.Max = -0.1, 1.1
+			p.Y.Min, p.Y.Max = -0.1, 1.1
 			for qi, q := range fc.qs {
 				honest := map[float64]rate{}
 				for _, rt := range acceptRates(fc.honestRows(func(r *Row) bool { return r.Q == q && r.Env == env && fc.sweepPoint(r) }),
 					func(r *Row) float64 { return r.DeltaNorm }) {
 					honest[rt.x] = rt
 				}
+				off := (float64(qi) - float64(len(fc.qs)-1)/2) * fig2Offset
 				pts := &errPoints{}
 				for _, rt := range acceptRates(fc.forgeryRows(kind, func(r *Row) bool { return r.Q == q && r.Env == env && fc.sweepPoint(r) }),
 					func(r *Row) float64 { return r.DeltaNorm }) {
@@ -486,18 +644,24 @@ func (fc *figureContext) fig2TradeOff() (*Figure, error) {
 					if !ok {
 						continue
 					}
-					pts.add(1-h.p, rt.p, h.se, h.se, rt.se, rt.se)
+					pts.addRate(1-h.p, h.se, rt.p, rt.se, off)
 				}
-				// Colour and marker name the attack, the dash pattern the verifier's Q.
-				err := f.addStyledSeries(p, pts, fmt.Sprintf("%s, %s", kind, qLabel(q)), style, qi, true)
-				if err != nil {
+				if err := f.addSeries(p, pts, "verifier "+qLabel(q), fc.qStyle(q), true); err != nil {
 					return nil, err
 				}
 			}
+			row = append(row, p)
 		}
-		row = append(row, p)
+		grid = append(grid, row)
 	}
-	f.Panels = [][]*plot.Plot{row}
+	if len(fc.qs) > 1 {
+		f.addNote(fmt.Sprintf("curves offset by %g per Q so they do not overlap", fig2Offset))
+	}
+	f.addNote("one point per threshold delta; error bars: standard error over seeds")
+	f.Panels = grid
+	cols := max(1, len(fc.envs))
+	f.Width = vg.Points(math.Max(textWidth, 110*float64(cols)))
+	f.Height = vg.Points(float64(f.Width) / float64(cols) * float64(max(1, len(grid))))
 	return f, nil
 }
 
@@ -514,15 +678,15 @@ func (fc *figureContext) fig3HonestError() (*Figure, error) {
 	if !slices.Contains(fc.qs, 0) && len(fc.qs) > 0 {
 		maxQ = fc.qs[len(fc.qs)-1]
 	}
-	f := &Figure{Name: "fig3_honest_error", Width: vg.Points(300 * float64(max(1, len(metrics)))), Height: vg.Points(300)}
-	var row []*plot.Plot
+	f := &Figure{Name: "fig3_honest_error"}
+	var panels []*plot.Plot
 	for _, m := range metrics {
 		mi := metricIndex(m)
-		p := newPlot(fmt.Sprintf("%s (verifier %s; 0 drawn at %g)", m, qLabel(maxQ), errFloor),
-			"checkpoint interval k (steps)", "max honest reproduction error / d_ref")
+		p := newPlot(fmt.Sprintf("%s distance", m), "checkpoint interval k (steps)",
+			fmt.Sprintf("max honest error (%s / d_ref)", m))
 		logX(p)
 		logY(p)
-		for style, env := range fc.envs {
+		for _, env := range fc.envs {
 			seen := map[string]bool{}
 			pts := map[float64][]float64{}
 			for _, r := range fc.selectRows(func(r *Row) bool {
@@ -538,23 +702,27 @@ func (fc *figureContext) fig3HonestError() (*Figure, error) {
 			for _, s := range spreads(pts) {
 				ep.add(s.x, s.mean, 0, 0, s.mean-s.lo, s.hi-s.mean)
 			}
-			err := f.addSeries(p, ep, env, style, false, false)
-			if err != nil {
+			st := fc.envStyle(env)
+			st.dashes = nil
+			if err := f.addSeries(p, ep, "env "+env, st, false); err != nil {
 				return nil, err
 			}
 		}
-		p.Y.Max += 0.4 * (p.Y.Max - p.Y.Min) // head room for the legend
-		row = append(row, p)
+		panels = append(panels, p)
 	}
-	f.Panels = [][]*plot.Plot{row}
+	f.addNote(fmt.Sprintf("largest error over the intervals the verifier re-executes (%s)", qLabel(maxQ)))
+	f.addNote(fmt.Sprintf("bit-exact (0) drawn at %g; error bars: min-max over seeds", errFloor))
+	f.Panels = gridOf(panels, 2)
+	f.Width, f.Height = textWidth, vg.Points(170*float64(len(f.Panels)))
 	return f, nil
 }
 
 // fig4Cost: each forgery's cost over honest training of the same T against T'/T, with the
 // break-even line at 1 and Zhang et al.'s published 3.2% marked.
 func (fc *figureContext) fig4Cost() (*Figure, error) {
-	f := &Figure{Name: "fig4_cost", Width: vg.Points(480), Height: vg.Points(380)}
-	p := newPlot("spoof cost against forged length", "forged steps / honest steps (T'/T)", "spoof FLOPs / honest training FLOPs")
+	f := &Figure{Name: "fig4_cost", Width: textWidth * 0.62, Height: vg.Points(230)}
+	p := newPlot("spoof cost against forged length", "forged steps / honest steps (T'/T)",
+		"spoof FLOPs / honest training FLOPs")
 	logX(p)
 	logY(p)
 	breakEven := map[string]BreakEven{}
@@ -562,7 +730,7 @@ func (fc *figureContext) fig4Cost() (*Figure, error) {
 		breakEven[be.Kind] = be
 	}
 	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
-	for style, kind := range fc.kinds {
+	for _, kind := range fc.kinds {
 		seen := map[string]bool{}
 		pts := map[float64][]float64{}
 		for _, r := range fc.selectRows(func(r *Row) bool { return r.Kind == kind }) {
@@ -581,29 +749,34 @@ func (fc *figureContext) fig4Cost() (*Figure, error) {
 		}
 		label := kind
 		if be, ok := breakEven[kind]; ok {
-			label = fmt.Sprintf("%s (break-even T'/T = %s)", kind, fmtPct(be.Fraction))
+			label = fmt.Sprintf("%s (measured break-even T'/T = %s)", kind, fmtPct(be.Fraction))
 			f.Notes = append(f.Notes, fmt.Sprintf("%s: one forged step costs %s honest steps; break-even T'/T = %s (published: 3.2%%)",
 				kind, fmtNum(be.StepCostRatio), fmtPct(be.Fraction)))
 		}
-		err := f.addSeries(p, ep, label, style, false, false)
-		if err != nil {
+		if err := f.addSeries(p, ep, label, fc.kindStyle(kind), false); err != nil {
 			return nil, err
 		}
 	}
 	if f.Points > 0 {
 		xmin, xmax = math.Min(xmin, PublishedBreakEven)/2, math.Max(xmax, 1)*2
 		ymin, ymax = math.Min(ymin, 1)/2, math.Max(ymax, 1)*2
-		if err := refLine(p, xmin, 1, xmax, 1, "break-even (cost = honest training)", color.Black); err != nil {
+		if err := f.refLine(p, xmin, 1, xmax, 1, "break-even: spoof cost = honest training", color.Black, dashed); err != nil {
 			return nil, err
 		}
-		if err := refLine(p, PublishedBreakEven, ymin, PublishedBreakEven, ymax, "Zhang et al. published break-even 3.2%",
-			color.RGBA{R: 200, A: 255}); err != nil {
+		published := color.RGBA{R: 0x60, G: 0x60, B: 0x60, A: 0xff}
+		if err := f.refLine(p, PublishedBreakEven, ymin, PublishedBreakEven, ymax, "Zhang et al.'s published break-even T'/T = 3.2%",
+			published, []vg.Length{vg.Points(1), vg.Points(1.5)}); err != nil {
 			return nil, err
 		}
 		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin, xmax, toLogY(p, ymin), toLogY(p, ymax)
+		if err := labelAt(p, PublishedBreakEven, ymin*math.Pow(ymax/ymin, 0.9), "3.2%", published, text.XLeft); err != nil {
+			return nil, err
+		}
+		if err := labelAt(p, xmax, 1, "break-even", color.Black, text.XRight); err != nil {
+			return nil, err
+		}
 	}
-	p.Legend.Top = false
-	p.Legend.Left = true
+	f.addNote("error bars: min-max over seeds")
 	f.Panels = [][]*plot.Plot{{p}}
 	return f, nil
 }
@@ -622,7 +795,7 @@ func nearestDelta(rows []*Row, want float64) float64 {
 // fig5Blindfold: Blindfold spoof-accept against the verifier's Q, with and without random
 // audits, at normalised delta 0.008 (or the nearest grid value).
 func (fc *figureContext) fig5Blindfold() (*Figure, error) {
-	f := &Figure{Name: "fig5_blindfold", Width: vg.Points(440), Height: vg.Points(340)}
+	f := &Figure{Name: "fig5_blindfold", Width: textWidth * 0.62, Height: vg.Points(200)}
 	rows := fc.forgeryRows(KindBlindfold, func(r *Row) bool {
 		return r.Env == fc.env && r.Metric == fc.metric && r.Normalized
 	})
@@ -643,26 +816,33 @@ func (fc *figureContext) fig5Blindfold() (*Figure, error) {
 	for _, r := range rows {
 		attackerQ[r.AttackQ] = true
 	}
-	p := newPlot(fmt.Sprintf("Blindfold top-Q (attacker q = %v), env %s, delta %s/d_ref = %g",
-		sortedKeys(attackerQ), fc.env, fc.metric, delta), "verifier Q per epoch (rightmost: every interval)", "spoof-accept rate")
-	rateAxis(p)
+	var aq []string
+	for _, q := range sortedKeys(attackerQ) {
+		aq = append(aq, strconv.Itoa(q))
+	}
+	p := newPlot(fmt.Sprintf("Blindfold vs top-Q verifier (delta = %g %s/d_ref, env %s)", delta, fc.metric, fc.env),
+		"intervals the verifier checks per epoch (Q)", "spoof-accept rate")
+	rateAxis(&p.Y)
 	audits := map[int]bool{}
 	for _, r := range rows {
 		audits[r.Audit] = true
 	}
-	for style, a := range sortedKeys(audits) {
+	for i, a := range sortedKeys(audits) {
 		rates := acceptRates(slices.DeleteFunc(slices.Clone(rows), func(r *Row) bool { return r.Audit != a || r.DeltaNorm != delta }),
 			func(r *Row) float64 { return qx(r.Q) })
 		ep := &errPoints{}
 		for _, rt := range rates {
-			ep.add(rt.x, rt.p, 0, 0, rt.se, rt.se)
+			ep.addRate(rt.x, 0, rt.p, rt.se, 0)
 		}
-		label := "no random audit"
+		label := "top-Q only, no random audit"
 		if a > 0 {
-			label = fmt.Sprintf("%d random audits", a)
+			label = fmt.Sprintf("top-Q + %d random audits per epoch", a)
+			if a == 1 {
+				label = "top-Q + 1 random audit per epoch"
+			}
 		}
-		err := f.addSeries(p, ep, label, style, false, false)
-		if err != nil {
+		st := seriesStyle{color: palette[i%len(palette)], shape: filledShapes[i%len(filledShapes)], dashes: dashPatterns[i%len(dashPatterns)]}
+		if err := f.addSeries(p, ep, label, st, false); err != nil {
 			return nil, err
 		}
 	}
@@ -676,14 +856,18 @@ func (fc *figureContext) fig5Blindfold() (*Figure, error) {
 	}
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.X.Min, p.X.Max = 0.5, allX+0.5
+	if len(aq) > 0 {
+		f.addNote(fmt.Sprintf("attacker's genuine intervals per epoch q = %s", strings.Join(aq, ", ")))
+	}
+	f.addNote("error bars: standard error over seeds and attacker q")
 	f.Panels = [][]*plot.Plot{{p}}
 	return f, nil
 }
 
 // fig6Infinitesimal: checkpoints needed and spoof cost against the crafting gap delta.
 func (fc *figureContext) fig6Infinitesimal() (*Figure, error) {
-	f := &Figure{Name: "fig6_infinitesimal", Width: vg.Points(720), Height: vg.Points(320)}
-	ckpt := newPlot("checkpoints the forgery needs", "crafting gap delta (l2 / d_ref)", "checkpoints in the proof")
+	f := &Figure{Name: "fig6_infinitesimal", Width: textWidth, Height: vg.Points(175)}
+	ckpt := newPlot("checkpoints the forgery needs", "crafting gap delta (l2 / d_ref)", "checkpoints in the forged proof")
 	cost := newPlot("spoof cost", "crafting gap delta (l2 / d_ref)", "spoof FLOPs / honest training FLOPs")
 	for _, p := range []*plot.Plot{ckpt, cost} {
 		logX(p)
@@ -707,16 +891,73 @@ func (fc *figureContext) fig6Infinitesimal() (*Figure, error) {
 			ep.add(s.x, s.mean, 0, 0, s.mean-s.lo, s.hi-s.mean)
 		}
 		p := []*plot.Plot{ckpt, cost}[i]
-		err := f.addSeries(p, ep, "infinitesimal update attack", 0, false, false)
-		if err != nil {
+		if err := f.addSeries(p, ep, KindInfinitesimal+" update attack (mean over seeds)", fc.kindStyle(KindInfinitesimal), false); err != nil {
 			return nil, err
 		}
 	}
+	f.addNote("error bars: min-max over seeds")
 	f.Panels = [][]*plot.Plot{{ckpt, cost}}
 	return f, nil
 }
 
-// render draws the figure's panels onto one canvas of the given format.
+// legendLayout is where the shared legend goes: series entries fill columns of equal width
+// (as many as the figure's width holds), then each note gets a line of its own.
+type legendLayout struct {
+	entries, notes   []legendEntry
+	cols, rows       int
+	colWidth, height vg.Length
+	entryHeight      vg.Length
+}
+
+var (
+	legendPad   = vg.Points(4)  // around the legend tile
+	legendGap   = vg.Points(10) // between legend columns
+	legendThumb = vg.Points(18)
+	panelPad    = vg.Points(6)
+)
+
+func legendStyle() plot.Legend {
+	l := plot.NewLegend()
+	l.TextStyle.Font.Size = legendFont
+	l.Top, l.Left = true, true
+	l.ThumbnailWidth = legendThumb
+	l.Padding = vg.Points(1.5)
+	return l
+}
+
+func (f *Figure) legendLayout() legendLayout {
+	var lay legendLayout
+	for _, e := range f.legend {
+		if len(e.thumbs) == 0 {
+			lay.notes = append(lay.notes, e)
+		} else {
+			lay.entries = append(lay.entries, e)
+		}
+	}
+	if len(f.legend) == 0 {
+		return lay
+	}
+	l := legendStyle()
+	sty := l.TextStyle
+	// The spacing gonum's Legend.Draw uses: the text's height above the baseline plus Padding.
+	lay.entryHeight = sty.Rectangle("Xg").Max.Y + l.Padding
+	var widest vg.Length
+	for _, e := range lay.entries {
+		widest = max(widest, legendThumb+sty.Width(" "+e.label))
+	}
+	lay.colWidth = widest + legendGap
+	if len(lay.entries) > 0 {
+		lay.cols = max(1, min(len(lay.entries), int((f.Width-2*legendPad+legendGap)/lay.colWidth)))
+		lay.rows = (len(lay.entries) + lay.cols - 1) / lay.cols
+	}
+	lay.height = vg.Length(lay.rows+len(lay.notes))*lay.entryHeight + sty.FontExtents().Descent + 2*legendPad
+	return lay
+}
+
+// TotalHeight is the canvas height: the panel grid plus the legend tile under it.
+func (f *Figure) TotalHeight() vg.Length { return f.Height + f.legendLayout().height }
+
+// render draws the figure's panels and its shared legend onto one canvas of the given format.
 func (f *Figure) render(format string) (out []byte, err error) {
 	defer func() {
 		// gonum/plot panics on some degenerate inputs (e.g. a non-positive value on a log
@@ -725,8 +966,15 @@ func (f *Figure) render(format string) (out []byte, err error) {
 			out, err = nil, fmt.Errorf("figure %s as %s: %v", f.Name, format, r)
 		}
 	}()
-	c, err := draw.NewFormattedCanvas(f.Width, f.Height, format)
-	if err != nil {
+	if f.Width <= 0 || f.Height <= 0 {
+		f.Width, f.Height = textWidth, vg.Points(200)
+	}
+	lay := f.legendLayout()
+	w, h := f.Width, f.Height+lay.height
+	var c vg.CanvasWriterTo
+	if format == "png" {
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(pngDPI))}
+	} else if c, err = draw.NewFormattedCanvas(w, h, format); err != nil {
 		return nil, fmt.Errorf("figure %s: %w", f.Name, err)
 	}
 	dc := draw.New(c)
@@ -734,27 +982,54 @@ func (f *Figure) render(format string) (out []byte, err error) {
 	for _, r := range f.Panels {
 		cols = max(cols, len(r))
 	}
-	panels := make([][]*plot.Plot, rows)
-	for i, r := range f.Panels {
-		panels[i] = make([]*plot.Plot, cols)
-		copy(panels[i], r)
-	}
-	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 3, PadY: vg.Millimeter * 3,
-		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	panelArea := draw.Crop(dc, 0, 0, lay.height, 0)
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: panelPad, PadY: panelPad,
+		PadTop: vg.Points(3), PadBottom: vg.Points(2), PadLeft: vg.Points(2), PadRight: vg.Points(4)}
 	// Plain tiles rather than plot.Align: Align's height equalisation misplaces log-scale
 	// panels (a band of empty space under the title).
-	for i := range panels {
-		for j, p := range panels[i] {
+	for i, r := range f.Panels {
+		for j, p := range r {
 			if p != nil {
-				p.Draw(tiles.At(dc, j, i))
+				p.Draw(tiles.At(panelArea, j, i))
 			}
 		}
 	}
+	f.drawLegend(dc, lay)
 	var buf bytes.Buffer
 	if _, err := c.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("figure %s as %s: %w", f.Name, format, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// drawLegend draws the shared legend in the tile at the bottom of dc: the series in
+// columns, centred, and the notes centred under them.
+func (f *Figure) drawLegend(dc draw.Canvas, lay legendLayout) {
+	if lay.height == 0 {
+		return
+	}
+	top := dc.Min.Y + lay.height - legendPad
+	width := dc.Max.X - dc.Min.X
+	used := vg.Length(lay.cols)*lay.colWidth - legendGap
+	left := dc.Min.X + max(legendPad, (width-used)/2)
+	for col := 0; col < lay.cols; col++ {
+		l := legendStyle()
+		for i := col * lay.rows; i < min(len(lay.entries), (col+1)*lay.rows); i++ {
+			l.Add(lay.entries[i].label, lay.entries[i].thumbs...)
+		}
+		x := left + vg.Length(col)*lay.colWidth
+		l.Draw(draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
+			Min: vg.Point{X: x, Y: dc.Min.Y + legendPad},
+			Max: vg.Point{X: x + lay.colWidth, Y: top},
+		}})
+	}
+	sty := legendStyle().TextStyle
+	sty.XAlign = text.XCenter
+	descent := sty.FontExtents().Descent
+	for i, n := range lay.notes {
+		y := top - vg.Length(lay.rows+i+1)*lay.entryHeight - descent + legendStyle().Padding
+		dc.FillText(sty, vg.Point{X: dc.Min.X + width/2, Y: y}, n.label)
+	}
 }
 
 // Save writes the figure as DIR/NAME.{png,svg,pdf}, atomically, and returns the paths.

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot/vg"
 )
 
 func TestCSVRoundTrip(t *testing.T) {
@@ -194,6 +196,38 @@ func TestFiguresHaveData(t *testing.T) {
 	}
 	if len(figs[3].Notes) == 0 {
 		t.Error("fig4 does not report a measured break-even")
+	}
+	for _, want := range []string{"break-even: spoof cost", "published break-even T'/T = 3.2%", "measured break-even"} {
+		if !slices.ContainsFunc(figs[3].LegendLabels(), func(l string) bool { return strings.Contains(l, want) }) {
+			t.Errorf("fig4 legend lacks %q: %q", want, figs[3].LegendLabels())
+		}
+	}
+}
+
+// TestFiguresShareOneLegend: each figure's legend is one tile under the panels that names
+// every series once (however many panels draw it) and fits the figure's width.
+func TestFiguresShareOneLegend(t *testing.T) {
+	figs, err := BuildFigures(syntheticRows())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range figs {
+		labels := f.LegendLabels()
+		for _, s := range f.Series {
+			if n := slices.Index(labels, s); n < 0 || slices.Index(labels[n+1:], s) >= 0 {
+				t.Errorf("%s: series %q is not in the legend exactly once: %q", f.Name, s, labels)
+			}
+		}
+		lay := f.legendLayout()
+		if lay.cols < 1 || f.TotalHeight() <= f.Height {
+			t.Errorf("%s: no legend tile (%d columns, height %v of %v)", f.Name, lay.cols, f.TotalHeight(), f.Height)
+		}
+		if used := vg.Length(lay.cols)*lay.colWidth - legendGap; used > f.Width {
+			t.Errorf("%s: legend %v wide, figure %v", f.Name, used, f.Width)
+		}
+		if lay.cols*lay.rows < len(lay.entries) {
+			t.Errorf("%s: %d legend cells for %d entries", f.Name, lay.cols*lay.rows, len(lay.entries))
+		}
 	}
 }
 
