@@ -12,8 +12,8 @@
 // model, dataset, dtype, batch size, optimizer hyperparameters and augmentation setting, the
 // batch table is a genuine PoL schedule over the real training set (Jia et al.'s per-epoch
 // permutations, truncated to T' rows) with its batch hashes, and checkpoints carry whatever
-// learning rate the spoofer claims. The ledger.json of a forged proof is the attacker's real
-// autodiff.Cost: gradient passes counted by the engine, axpys and distances added with
+// learning rate the spoofer claims. The ledger in a forged proof's provenance.json is the
+// attacker's real autodiff.Cost: gradient passes counted by the engine, axpys and distances added with
 // AddOther.
 //
 // CostFraction compares a spoof's cost with honest training of the same number of steps,

@@ -22,7 +22,7 @@ type Target struct {
 	Manifest *proof.Manifest
 	Train    *data.Dataset
 	DType    autodiff.DType
-	// HonestCost is the honest prover's Cost (its ledger.json) over HonestSteps steps; zero
+	// HonestCost is the honest prover's Cost (the ledger in its provenance.json) over HonestSteps steps; zero
 	// HonestSteps means it is unknown and cost fractions use the analytic estimate.
 	HonestCost  autodiff.Cost
 	HonestSteps int

@@ -10,8 +10,8 @@
 //	hashes.bin               one SHA-256 batch hash per step
 //	augseeds.bin             one augmentation seed per step (only when recorded)
 //	payload.bin              crafted points referenced by negative indices (only when present)
-//	ledger.json              the producer's cost (informational, not hashed)
-//	provenance.json          version, command line, times, host (informational, not hashed)
+//	provenance.json          how the proof was made: version, command line, times, host, and the
+//	                         producer's cost ledger (informational, not hashed)
 //
 // Checkpoints are safetensors files that load directly into PyTorch: every parameter under
 // its state-dict name, momentum buffers as "momentum.<name>" (absent when momentum is 0), in
@@ -22,7 +22,8 @@
 // directory, is synced and renamed into place, and the manifest is written last, so a
 // directory with a manifest is a complete proof and no final name ever holds a partial file.
 // Checkpoints stream to disk from the caller's vectors; the payload streams point by point.
-// Identical inputs give byte-identical files (provenance.json aside).
+// Identical inputs give byte-identical files, provenance.json aside (it alone carries times and
+// the ledger's wall time).
 //
 // Reading (Open, Proof) treats the proof as hostile: the manifest is size-capped and checked
 // for consistency (format, model, dtype, positive sizes, exactly the checkpoints 0, k, ..., T

@@ -22,7 +22,7 @@ import (
 func fuzzProof(tb testing.TB) (string, []string) {
 	dir := tb.TempDir()
 	buildProof(tb, dir, smallFixture, 1)
-	files := []string{ManifestFile, IndicesFile, HashesFile, AugSeedsFile, PayloadFile, LedgerFile}
+	files := []string{ManifestFile, IndicesFile, HashesFile, AugSeedsFile, PayloadFile, ProvenanceFile}
 	for _, s := range CheckpointSteps(smallFixture.steps, smallFixture.k) {
 		files = append(files, CheckpointName(s))
 	}

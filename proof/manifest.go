@@ -26,7 +26,6 @@ const CheckpointFormat = "pollab-checkpoint/1"
 const (
 	ManifestFile   = "manifest.json"
 	ProvenanceFile = "provenance.json"
-	LedgerFile     = "ledger.json"
 	IndicesFile    = "indices.bin"
 	HashesFile     = "hashes.bin"
 	AugSeedsFile   = "augseeds.bin"
@@ -334,7 +333,7 @@ func (m *Manifest) validate() (*manifestContext, error) {
 		}
 		return nil
 	}
-	for _, reserved := range []string{ManifestFile, ProvenanceFile, LedgerFile} {
+	for _, reserved := range []string{ManifestFile, ProvenanceFile} {
 		used[reserved] = "reserved " + reserved
 	}
 	if err := checkRef("indices", m.Files.Indices); err != nil {

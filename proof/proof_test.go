@@ -121,8 +121,10 @@ func buildProof(t testing.TB, dir string, f fixture, seed uint64) *built {
 		}
 		b.ckpts[step] = c
 	}
-	b.cost = autodiff.Cost{Forward: 10, Backward: 10, Samples: 30, FLOPs: 1234.5}
-	prov := &Provenance{Command: []string{"pollab", "test"}, Start: time.Now(), End: time.Now(), Host: "test"}
+	// The wall time differs between runs, like a real producer's; it lives in provenance.json.
+	start := time.Now()
+	b.cost = autodiff.Cost{Forward: 10, Backward: 10, Samples: 30, FLOPs: 1234.5, Wall: time.Since(start) + time.Duration(start.UnixNano()%1000)}
+	prov := &Provenance{Command: []string{"pollab", "test"}, Start: start, End: time.Now(), Host: "test"}
 	if err := w.Finish(prov, b.cost); err != nil {
 		t.Fatal(err)
 	}
@@ -227,31 +229,65 @@ func TestRoundTripBitForBit(t *testing.T) {
 	}
 }
 
+// Two runs with the same inputs give the same set of files, byte-identical except
+// provenance.json, which alone carries times and the ledger (whose wall time differs).
 func TestSameInputsGiveIdenticalFiles(t *testing.T) {
 	d1, d2 := t.TempDir(), t.TempDir()
-	buildProof(t, d1, smallFixture, 3)
+	b1 := buildProof(t, d1, smallFixture, 3)
 	time.Sleep(2 * time.Millisecond) // provenance times differ; nothing else may
-	buildProof(t, d2, smallFixture, 3)
+	b2 := buildProof(t, d2, smallFixture, 3)
+	f1, f2 := listFiles(t, d1), listFiles(t, d2)
+	if fmt.Sprint(f1) != fmt.Sprint(f2) {
+		t.Fatalf("identical runs wrote different files:\n%v\n%v", f1, f2)
+	}
 	var n int
-	err := filepath.Walk(d1, func(path string, fi os.FileInfo, err error) error {
+	for _, rel := range f1 {
+		if rel == "ledger.json" {
+			t.Errorf("%s written: the ledger belongs in %s", rel, ProvenanceFile)
+		}
+		if rel == ProvenanceFile {
+			continue
+		}
+		if !bytes.Equal(readFile(t, d1, rel), readFile(t, d2, rel)) {
+			t.Errorf("%s differs between identical runs", rel)
+		}
+		n++
+	}
+	if n < 8 {
+		t.Fatalf("compared %d files: %v", n, f1)
+	}
+	// The ledger travels in provenance.json, wall time included.
+	for _, c := range []struct {
+		dir  string
+		want autodiff.Cost
+	}{{d1, b1.cost}, {d2, b2.cost}} {
+		p, err := Open(c.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prov, ok := p.Provenance()
+		if !ok || prov.Ledger == nil || *prov.Ledger != c.want || prov.Host != "test" {
+			t.Fatalf("provenance %+v (ok %v), want ledger %+v", prov, ok, c.want)
+		}
+	}
+}
+
+// listFiles lists every file under dir (slash-separated, relative, sorted).
+func listFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
 		if err != nil || fi.IsDir() {
 			return err
 		}
-		rel, _ := filepath.Rel(d1, path)
-		if rel == ProvenanceFile {
-			return nil
-		}
-		a, _ := os.ReadFile(path)
-		b, err := os.ReadFile(filepath.Join(d2, rel))
-		if err != nil || !bytes.Equal(a, b) {
-			t.Errorf("%s differs between identical runs (%v)", rel, err)
-		}
-		n++
-		return nil
+		rel, err := filepath.Rel(dir, path)
+		out = append(out, filepath.ToSlash(rel))
+		return err
 	})
-	if err != nil || n < 8 {
-		t.Fatalf("compared %d files, %v", n, err)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func TestLRAtIsMultiStepLRPerIteration(t *testing.T) {

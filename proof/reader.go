@@ -15,8 +15,9 @@ import (
 	"pollab/data"
 )
 
-// maxLedgerBytes caps ledger.json, which only holds a handful of counters.
-const maxLedgerBytes = 1 << 20
+// maxProvenanceBytes caps provenance.json, which holds a command line, a few strings and the
+// ledger's handful of counters.
+const maxProvenanceBytes = 1 << 20
 
 // Proof is an opened, validated proof directory. The manifest and tables are read and checked
 // by Open; checkpoints are read lazily, one at a time, by Checkpoint. Safe for concurrent use
@@ -307,20 +308,31 @@ func (p *Proof) AugSeeds() []uint64 { return p.augSeeds }
 // there are none.
 func (p *Proof) Payload() *data.Dataset { return p.payload }
 
-// Cost returns the producer's cost from ledger.json, and false when it is absent or
-// unreadable. It is informational: the producer wrote it and nothing checks it.
+// Provenance returns provenance.json, and false when it is absent or unreadable (not a
+// regular file inside the proof, over 1 MiB, or not valid JSON). It is informational: the
+// producer wrote it and nothing checks it.
+func (p *Proof) Provenance() (Provenance, bool) {
+	full, err := p.resolve(ProvenanceFile)
+	if err != nil {
+		return Provenance{}, false
+	}
+	b, err := readBounded(full, maxProvenanceBytes)
+	if err != nil {
+		return Provenance{}, false
+	}
+	var prov Provenance
+	if err := json.Unmarshal(b, &prov); err != nil {
+		return Provenance{}, false
+	}
+	return prov, true
+}
+
+// Cost returns the producer's cost from provenance.json's ledger, and false when it is absent
+// or unreadable. It is informational: the producer wrote it and nothing checks it.
 func (p *Proof) Cost() (autodiff.Cost, bool) {
-	full, err := p.resolve(LedgerFile)
-	if err != nil {
+	prov, ok := p.Provenance()
+	if !ok || prov.Ledger == nil {
 		return autodiff.Cost{}, false
 	}
-	b, err := readBounded(full, maxLedgerBytes)
-	if err != nil {
-		return autodiff.Cost{}, false
-	}
-	var doc ledgerDoc
-	if err := json.Unmarshal(b, &doc); err != nil || doc.Format != ledgerFormat {
-		return autodiff.Cost{}, false
-	}
-	return doc.Cost, true
+	return *prov.Ledger, true
 }

@@ -32,8 +32,9 @@ const pendingFile = ".pending-manifest.json"
 // ErrFinished is returned by Resume when the directory already holds a complete proof.
 var ErrFinished = errors.New("proof already finished (manifest.json exists)")
 
-// Provenance describes how a proof was produced. It is written to provenance.json, which is
-// neither hashed nor trusted.
+// Provenance describes how a proof was produced, not what it claims. It is written to
+// provenance.json, which is neither hashed nor trusted, and is the only file of a proof that
+// differs between two runs of the same seed and configuration (times, host, wall time).
 type Provenance struct {
 	Pollab    string    `json:"pollab"`
 	GoVersion string    `json:"go"`
@@ -42,6 +43,9 @@ type Provenance struct {
 	End       time.Time `json:"end"`
 	Host      string    `json:"host,omitempty"`
 	Notes     string    `json:"notes,omitempty"`
+	// Ledger is the producer's cost (passes, FLOPs, wall time). Finish sets it from its cost
+	// argument; Proof.Cost reads it back.
+	Ledger *autodiff.Cost `json:"ledger,omitempty"`
 }
 
 // tempFile is the part of *os.File the writer uses; tests substitute failing ones.
@@ -374,18 +378,10 @@ func (w *Writer) finishPayload() (*PayloadRef, error) {
 	return &PayloadRef{FileRef: FileRef{File: PayloadFile, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, Count: w.payloadCount}, nil
 }
 
-// ledgerDoc is ledger.json: the producer's cost, informational only.
-type ledgerDoc struct {
-	Format string        `json:"format"`
-	Cost   autodiff.Cost `json:"cost"`
-}
-
-const ledgerFormat = "pollab-ledger/1"
-
-// Finish completes the proof: payload, ledger.json, provenance.json and, last, manifest.json
-// with every file's size and SHA-256. It fails if a checkpoint or the tables are missing or
-// the batch table references payload points that were never appended. prov may be nil; its
-// Pollab and GoVersion are filled in when empty.
+// Finish completes the proof: payload, provenance.json (with cost as its ledger) and, last,
+// manifest.json with every file's size and SHA-256. It fails if a checkpoint or the tables are
+// missing or the batch table references payload points that were never appended. prov may be
+// nil; its Pollab and GoVersion are filled in when empty, and its Ledger is replaced by cost.
 func (w *Writer) Finish(prov *Provenance, cost autodiff.Cost) error {
 	if err := w.usable(); err != nil {
 		return err
@@ -420,13 +416,6 @@ func (w *Writer) Finish(prov *Provenance, cost autodiff.Cost) error {
 	if _, err := m.validate(); err != nil {
 		return fmt.Errorf("finish proof: manifest would not validate: %w", err)
 	}
-	ledger, err := json.MarshalIndent(ledgerDoc{Format: ledgerFormat, Cost: cost}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
-	if _, err := w.writeAtomic(LedgerFile, func(f io.Writer) error { _, err := f.Write(append(ledger, '\n')); return err }); err != nil {
-		return fmt.Errorf("ledger: %w", err)
-	}
 	p := Provenance{}
 	if prov != nil {
 		p = *prov
@@ -437,6 +426,7 @@ func (w *Writer) Finish(prov *Provenance, cost autodiff.Cost) error {
 	if p.GoVersion == "" {
 		p.GoVersion = runtime.Version()
 	}
+	p.Ledger = &cost
 	provJSON, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return fmt.Errorf("provenance: %w", err)

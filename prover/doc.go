@@ -23,14 +23,14 @@
 // (otherwise, as in the reference code, an honest re-execution cannot reproduce it). The proof
 // streams to disk through proof.Writer: checkpoints at t = 0, k, 2k, ..., T hold the state
 // before update t. Memory is O(model) plus the batch table. The final test accuracy goes into
-// provenance.json's notes ("test_accuracy=..."), the gradient work into ledger.json; neither
-// file is hashed.
+// provenance.json's notes ("test_accuracy=..."), the gradient work into its ledger; the file is
+// not hashed, and it is the only one that differs between two runs of the same config.
 //
 // Resume: a run killed at any moment (checkpoints are written atomically) continues with
 // Options.Resume from its last valid checkpoint, recomputing schedule and seeds from the
 // config, and produces the same bytes as an uninterrupted run in every file except
-// provenance.json and the wall time in ledger.json (its pass and FLOP counts do include the
-// steps the killed process ran).
+// provenance.json, whose ledger's wall time covers this process only (its pass and FLOP counts
+// do include the steps the killed process ran).
 //
 // Calibrate runs two honest trainings that differ only in their seed, for the distance d_ref
 // that normalised verification thresholds divide by.

@@ -312,12 +312,12 @@ func (r *run) stepCost() autodiff.Cost {
 }
 
 // Train runs cfg honestly and writes its proof to out: checkpoints at t = 0, k, 2k, ..., T
-// stream to disk as training runs (memory stays O(model) plus the batch table), then the
-// ledger, provenance (with the final test accuracy) and the manifest.
+// stream to disk as training runs (memory stays O(model) plus the batch table), then
+// provenance.json (with the final test accuracy and the cost ledger) and the manifest.
 //
 // With opt.Resume, an unfinished proof in out is continued from its last valid checkpoint:
 // the schedule and seeds are recomputed from cfg, so the proof is byte-identical to an
-// uninterrupted run except for provenance.json and the wall time in ledger.json (whose counts
+// uninterrupted run except for provenance.json (times, and the ledger's wall time; its counts
 // include the steps the interrupted process ran, computed from the per-step cost). If out
 // holds no unfinished proof, Resume starts a fresh one.
 func Train(ctx context.Context, cfg Config, out string, opt Options) (*Result, error) {

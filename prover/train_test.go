@@ -32,9 +32,9 @@ func testConfig() Config {
 	}
 }
 
-// unhashed are the proof files that legitimately differ between identical runs: provenance
-// (times, command line) and the ledger's wall time.
-var unhashed = map[string]bool{proof.ProvenanceFile: true, proof.LedgerFile: true}
+// unhashed are the proof files that legitimately differ between identical runs: only
+// provenance.json (times, command line, and the ledger with its wall time).
+var unhashed = map[string]bool{proof.ProvenanceFile: true}
 
 // proofFiles reads every file of a proof directory, keyed by relative path.
 func proofFiles(t *testing.T, dir string) map[string][]byte {
@@ -55,7 +55,8 @@ func proofFiles(t *testing.T, dir string) map[string][]byte {
 	return files
 }
 
-// sameProof fails unless dirs a and b hold the same files with the same bytes (but unhashed).
+// sameProof fails unless dirs a and b hold the same files with the same bytes (but unhashed),
+// and their provenance.json ledgers count the same work (wall time aside).
 func sameProof(t *testing.T, a, b string) {
 	t.Helper()
 	fa, fb := proofFiles(t, a), proofFiles(t, b)
@@ -81,6 +82,28 @@ func sameProof(t *testing.T, a, b string) {
 	if len(names) < 5 {
 		t.Errorf("only %d files in the proof: %v", len(names), names)
 	}
+	if _, ok := fa["ledger.json"]; ok {
+		t.Errorf("ledger.json written: the ledger belongs in %s", proof.ProvenanceFile)
+	}
+	la, lb := provenanceLedger(t, a), provenanceLedger(t, b)
+	la.Wall, lb.Wall = 0, 0
+	if la != lb {
+		t.Errorf("ledgers differ (wall time aside):\n%+v\n%+v", la, lb)
+	}
+}
+
+// provenanceLedger is the cost recorded in dir's provenance.json; it fails when there is none.
+func provenanceLedger(t *testing.T, dir string) autodiff.Cost {
+	t.Helper()
+	p, err := proof.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, ok := p.Provenance()
+	if !ok || prov.Ledger == nil {
+		t.Fatalf("%s: no ledger in %s (%+v, ok %v)", dir, proof.ProvenanceFile, prov, ok)
+	}
+	return *prov.Ledger
 }
 
 func TestTrainIsDeterministicAndReExecutable(t *testing.T) {
@@ -115,8 +138,8 @@ func TestTrainIsDeterministicAndReExecutable(t *testing.T) {
 	if man.Producer != Producer || man.Steps != 32 || man.Augment.Enabled || p.AugSeeds() != nil {
 		t.Errorf("manifest: producer %q steps %d augment %+v", man.Producer, man.Steps, man.Augment)
 	}
-	if c, ok := p.Cost(); !ok || c.Backward != ra.Cost.Backward {
-		t.Errorf("ledger.json cost %+v (ok %v), want the run's %+v", c, ok, ra.Cost)
+	if c, ok := p.Cost(); !ok || c != ra.Cost {
+		t.Errorf("provenance.json ledger %+v (ok %v), want the run's %+v", c, ok, ra.Cost)
 	}
 	m, _ := models.Parse(man.Model)
 	train, err := data.Load(man.Dataset.Name, data.Train)

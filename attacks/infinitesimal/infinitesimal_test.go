@@ -91,7 +91,7 @@ func TestAcceptedAtTargetedDeltaAndRejectedByEnforceManifest(t *testing.T) {
 		t.Fatalf("steps %d (notes %v)", res.Steps, res.Notes)
 	}
 	if got, ok := p.Cost(); !ok || got.Backward != 0 {
-		t.Fatalf("ledger.json: %+v %v", got, ok)
+		t.Fatalf("provenance.json ledger: %+v %v", got, ok)
 	}
 	// Gaps really are within the targeted delta, and W_T is the last checkpoint exactly.
 	prev, _ := p.Checkpoint(0)

@@ -134,7 +134,7 @@ func TestVariantsReplayAsReported(t *testing.T) {
 				t.Errorf("manifest producer %q lr %v", m.Producer, m.Optimizer.LR)
 			}
 			if c, ok := p.Cost(); !ok || c.SecondOrder == 0 || c.FLOPs != rep.Cost.FLOPs {
-				t.Errorf("ledger.json cost %+v (present %v), report %+v", c, ok, rep.Cost)
+				t.Errorf("provenance.json ledger %+v (present %v), report %+v", c, ok, rep.Cost)
 			}
 			t.Logf("%s: residual median %.3g max %.3g (real batch %.3g), |r|² max %.3g, failures %d/%d, max replay %v, %.1f grad-equiv/step",
 				tc.name, rep.Residual.Median, rep.Residual.Max, rep.Start.Median, rep.NormR2.Max, rep.Failures, len(rep.StepStats), rep.MaxReplay, rep.GradEquivPerStep)

@@ -66,7 +66,7 @@
 // # Cost
 //
 // The attack's autodiff.Ledger (forward, backward, second-order passes, FLOPs, wall time) is
-// saved with the proof as ledger.json. A symbolic GradMatch counts as three gradient
+// saved as the ledger of the proof's provenance.json. A symbolic GradMatch counts as three gradient
 // computations (9·F·B), the replay step as one, so a step with N objective evaluations costs
 // 3N+1 gradient-equivalents (31 at N = 10; the default evaluation budget is N). The report
 // compares it with honest training of the same number of steps from the target's own ledger

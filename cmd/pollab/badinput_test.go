@@ -371,8 +371,16 @@ func badRows() []badRow {
 			mutate: func(p proofEdit) { p.remove(ck); os.Mkdir(p.path(ck), 0o755) }},
 		{class: "not a regular file", name: "checkpoint is a FIFO", file: ck, want: "not a regular file", mutate: fifo(ck)},
 		{class: "not a regular file", name: "manifest is a FIFO", file: m, want: "not a regular file", mutate: fifo(m)},
-		{class: "not a regular file", name: "ledger.json is a FIFO", ignored: true, mutate: fifo(proof.LedgerFile)},
 		{class: "not a regular file", name: "provenance.json is a FIFO", ignored: true, mutate: fifo(proof.ProvenanceFile)},
+		{class: "not a regular file", name: "provenance.json is a directory", ignored: true,
+			mutate: func(p proofEdit) { p.remove(proof.ProvenanceFile); os.Mkdir(p.path(proof.ProvenanceFile), 0o755) }},
+		{class: "informational files", name: "provenance.json over 1 MiB", ignored: true,
+			mutate: func(p proofEdit) {
+				big := `{"ledger":{"forward":1},"notes":"` + strings.Repeat("x", 1<<20) + `"}`
+				p.write(proof.ProvenanceFile, []byte(big))
+			}},
+		{class: "informational files", name: "index file named provenance.json", file: m, want: `is also the reserved provenance.json file`,
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Files.Indices.File = proof.ProvenanceFile })},
 		{class: "missing files", name: "missing manifest", file: m, want: "manifest.json: missing file",
 			mutate: func(p proofEdit) { p.remove(m) }},
 		{class: "missing files", name: "missing checkpoint", file: ck, want: "missing file",

@@ -135,7 +135,7 @@ func TestNoKnownInputReachesTheGuard(t *testing.T) {
 	base := honestProof(t)
 	proofPkg := filepath.Join("..", "..", "proof")
 	// FuzzOpenProof's file order (proof/fuzz_test.go: fuzzProof).
-	openFiles := []string{proof.ManifestFile, proof.IndicesFile, proof.HashesFile, proof.AugSeedsFile, proof.PayloadFile, proof.LedgerFile}
+	openFiles := []string{proof.ManifestFile, proof.IndicesFile, proof.HashesFile, proof.AugSeedsFile, proof.PayloadFile, proof.ProvenanceFile}
 	for s := 0; s <= honestSteps; s += honestK {
 		openFiles = append(openFiles, proof.CheckpointName(s))
 	}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -96,9 +93,9 @@ func inspectAction(c *cli.Context) error {
 	if rep.Bytes, err = dirBytes(dir); err != nil {
 		return fmt.Errorf("inspect %s: %w", dir, err)
 	}
-	rep.TestAccuracy = provenanceAccuracy(dir)
-	if cost, ok := p.Cost(); ok {
-		rep.Ledger = &cost
+	if prov, ok := p.Provenance(); ok {
+		rep.TestAccuracy = notedAccuracy(prov.Notes)
+		rep.Ledger = prov.Ledger
 	}
 	prev, err := p.Checkpoint(0)
 	if err != nil {
@@ -176,23 +173,10 @@ func dirBytes(dir string) (int64, error) {
 	return n, err
 }
 
-// provenanceAccuracy reads the test accuracy the prover noted in provenance.json
-// ("test_accuracy=0.9712 ..."), or nil when absent or unreadable: it is informational only.
-func provenanceAccuracy(dir string) *float64 {
-	// Non-blocking and regular files only: a FIFO named provenance.json must not block inspect.
-	f, err := os.OpenFile(filepath.Join(dir, proof.ProvenanceFile), os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return nil
-	}
-	var prov proof.Provenance
-	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&prov); err != nil {
-		return nil
-	}
-	for _, field := range strings.Fields(prov.Notes) {
+// notedAccuracy reads the test accuracy the prover noted in provenance.json's notes
+// ("test_accuracy=0.9712 ..."), or nil when absent or malformed: it is informational only.
+func notedAccuracy(notes string) *float64 {
+	for _, field := range strings.Fields(notes) {
 		if v, ok := strings.CutPrefix(field, "test_accuracy="); ok {
 			if acc, err := strconv.ParseFloat(v, 64); err == nil && acc >= 0 && acc <= 1 {
 				return &acc

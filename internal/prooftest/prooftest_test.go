@@ -45,7 +45,7 @@ func TestResignReachesTheChecksBehindTheHash(t *testing.T) {
 	if now, _ := os.ReadFile(filepath.Join(src, ck)); !bytes.Equal(now, orig) {
 		t.Error("the source proof changed")
 	}
-	if !Lists(t, src, proof.IndicesFile) || Lists(t, src, proof.LedgerFile) {
-		t.Error("Lists: indices.bin must be listed, ledger.json not")
+	if !Lists(t, src, proof.IndicesFile) || Lists(t, src, proof.ProvenanceFile) {
+		t.Error("Lists: indices.bin must be listed, provenance.json not")
 	}
 }
