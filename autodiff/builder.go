@@ -30,6 +30,12 @@ type Builder struct {
 	// order lists them in build order.
 	bounds map[*gorgonia.Node]bound
 	order  []bound
+
+	// transposedLeaf, when set, gives Linear a graph input holding the transpose [in,out] of
+	// a parameter leaf w [out,in] (nil if w is not a parameter): the engine then fills it
+	// transposed while copying from the flat vector, which is much cheaper than gorgonia's
+	// Transpose op on every run and its gradient.
+	transposedLeaf func(w *gorgonia.Node) *gorgonia.Node
 }
 
 // Err returns the first error met while building, or nil.
@@ -85,9 +91,15 @@ func (b *Builder) Linear(x, w, bias Node) Node {
 	}
 	fx, fw, fb, in := b.boundOf(x), b.boundOf(w), b.boundOf(bias), float64(xs[1])
 	out := b.guard(op, func() (*gorgonia.Node, error) {
-		wt, err := gorgonia.Transpose(w.n)
-		if err != nil {
-			return nil, err
+		var wt *gorgonia.Node
+		if b.transposedLeaf != nil {
+			wt = b.transposedLeaf(w.n)
+		}
+		if wt == nil {
+			var err error
+			if wt, err = gorgonia.Transpose(w.n); err != nil {
+				return nil, err
+			}
 		}
 		xw, err := gorgonia.Mul(x.n, wt)
 		if err != nil {

@@ -90,6 +90,22 @@ func (b buffer) set(src []float64) {
 	copy(b.f64, src)
 }
 
+// setTransposed stores src, a row-major [rows,cols] matrix, as its transpose [cols,rows].
+func (b buffer) setTransposed(src []float64, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		row := src[r*cols : r*cols+cols]
+		if b.f32 != nil {
+			for c, v := range row {
+				b.f32[c*rows+r] = float32(v)
+			}
+			continue
+		}
+		for c, v := range row {
+			b.f64[c*rows+r] = v
+		}
+	}
+}
+
 func (b buffer) zero() {
 	clear(b.f32)
 	clear(b.f64)
@@ -143,6 +159,37 @@ func readValue(n *gorgonia.Node, dst []float64) (float64, error) {
 		return float64(d[0]), nil
 	}
 	return 0, fmt.Errorf("node %v: unexpected value type %T", n.Name(), v.Data())
+}
+
+// readTransposed copies a node's [cols,rows] matrix value into dst as the row-major
+// [rows,cols] matrix it is the transpose of.
+func readTransposed(n *gorgonia.Node, dst []float64, rows, cols int) error {
+	v := n.Value()
+	if v == nil {
+		return fmt.Errorf("node %v has no value after the run", n.Name())
+	}
+	if s := v.Shape(); len(s) != 2 || s[0] != cols || s[1] != rows {
+		return fmt.Errorf("node %v: value shape %v, want [%d %d]", n.Name(), s, cols, rows)
+	}
+	switch d := v.Data().(type) {
+	case []float64:
+		for r := 0; r < rows; r++ {
+			out := dst[r*cols : r*cols+cols]
+			for c := range out {
+				out[c] = d[c*rows+r]
+			}
+		}
+	case []float32:
+		for r := 0; r < rows; r++ {
+			out := dst[r*cols : r*cols+cols]
+			for c := range out {
+				out[c] = float64(d[c*rows+r])
+			}
+		}
+	default:
+		return fmt.Errorf("node %v: unexpected value type %T", n.Name(), v.Data())
+	}
+	return nil
 }
 
 // BLAS names the BLAS implementation this build runs GEMMs on: "gonum" (pure Go, the

@@ -56,6 +56,10 @@ type program struct {
 	gx     *gorgonia.Node   // dL/dX (InputGrad) or dR/dX (GradMatch)
 	r      *gorgonia.Node   // R = |g - gstar|² (GradMatch)
 
+	// trans[i] is [out,in] when parameter tensor i (a Linear weight) is held in the graph as
+	// its transpose [in,out]; zero otherwise.
+	trans [][2]int
+
 	bound    bound     // largest activation magnitude, from parameter and input maxima
 	paramMax []float64 // scratch for load
 }
@@ -191,6 +195,10 @@ func (e *Engine) input(g *gorgonia.ExprGraph, name string, shape []int) (*gorgon
 // Running compiled machines needs no lock (one machine per engine, one engine per goroutine).
 var buildMu sync.Mutex
 
+// errWeightUsedDirectly means a Linear weight also feeds another op, so it cannot live in
+// the graph only as its transpose; compile then builds the graph with Transpose ops.
+var errWeightUsedDirectly = errors.New("a Linear weight is also used directly")
+
 func (e *Engine) compile(k kind, B int) (p *program, err error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
@@ -199,26 +207,50 @@ func (e *Engine) compile(k kind, B int) (p *program, err error) {
 			err = fmt.Errorf("gorgonia panicked: %v", r)
 		}
 	}()
+	p, err = e.compileWith(k, B, true)
+	if errors.Is(err, errWeightUsedDirectly) {
+		p, err = e.compileWith(k, B, false)
+	}
+	return p, err
+}
+
+// compileWith builds and compiles the program; with transposeWeights, each Linear weight
+// [out,in] is a graph input holding its transpose (see Builder.transposedLeaf).
+func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, err error) {
 	if k == kindGradMatch && !e.net.Symbolic2nd() {
 		return nil, errors.New("net does not support symbolic second-order gradients")
 	}
 	g := gorgonia.NewGraph()
 	b := &Builder{g: g, dt: e.dt, bounds: map[*gorgonia.Node]bound{}}
-	p = &program{paramMax: make([]float64, len(e.shapes))}
+	p = &program{paramMax: make([]float64, len(e.shapes)), trans: make([][2]int, len(e.shapes))}
 
 	xShape := append([]int{B}, e.net.InputShape()...)
 	x, xbuf := e.input(g, "x", xShape)
 	p.x = xbuf
 	b.registerLeaf(x, func(_ []float64, xm float64) float64 { return xm })
-	inputs := gorgonia.Nodes{x}
 	pnodes := make([]Node, len(e.shapes))
-	raw := make([]*gorgonia.Node, len(e.shapes))
+	raw := make([]*gorgonia.Node, len(e.shapes)) // the leaves the graph reads, per tensor
+	orig := make(map[*gorgonia.Node]int, len(e.shapes))
 	for i, s := range e.shapes {
 		n, buf := e.input(g, fmt.Sprintf("param%d", i), s)
-		pnodes[i], raw[i] = Node{n}, n
+		pnodes[i], raw[i], orig[n] = Node{n}, n, i
 		b.registerLeaf(n, func(pm []float64, _ float64) float64 { return pm[i] })
 		p.params = append(p.params, buf)
-		inputs = append(inputs, n)
+	}
+	if transposeWeights {
+		b.transposedLeaf = func(w *gorgonia.Node) *gorgonia.Node {
+			i, ok := orig[w]
+			if !ok || len(e.shapes[i]) != 2 {
+				return nil
+			}
+			if p.trans[i] == ([2]int{}) {
+				s := e.shapes[i]
+				n, buf := e.input(g, fmt.Sprintf("param%dT", i), []int{s[1], s[0]})
+				b.registerLeaf(n, func(pm []float64, _ float64) float64 { return pm[i] })
+				p.trans[i], p.params[i], raw[i] = [2]int{s[0], s[1]}, buf, n
+			}
+			return raw[i]
+		}
 	}
 
 	z := e.net.Forward(b, Node{x}, pnodes)
@@ -228,6 +260,12 @@ func (e *Engine) compile(k kind, B int) (p *program, err error) {
 	if zs := z.Shape(); len(zs) != 2 || zs[0] != B || zs[1] != e.classes {
 		return nil, fmt.Errorf("forward returned shape %v, want [%d %d]", zs, B, e.classes)
 	}
+	for n, i := range orig {
+		if p.trans[i] != ([2]int{}) && g.To(n.ID()).Len() > 0 {
+			return nil, errWeightUsedDirectly
+		}
+	}
+	inputs := append(gorgonia.Nodes{x}, raw...)
 	p.logits = z.n
 	p.bound = b.activationBound()
 	var outputs gorgonia.Nodes
@@ -264,6 +302,9 @@ func (e *Engine) compile(k kind, B int) (p *program, err error) {
 		}
 		stars := make([]*gorgonia.Node, len(e.shapes))
 		for i, s := range e.shapes {
+			if t := p.trans[i]; t != ([2]int{}) {
+				s = []int{t[1], t[0]}
+			}
 			n, buf := e.input(g, fmt.Sprintf("gstar%d", i), s)
 			stars[i] = n
 			p.gstar = append(p.gstar, buf)
@@ -322,11 +363,7 @@ func (e *Engine) load(p *program, params, x []float64, labels []int) error {
 	if err := p.checkSafe(e.dt, p.paramMax, maxAbs(x)); err != nil {
 		return err
 	}
-	off = 0
-	for i, buf := range p.params {
-		buf.set(params[off : off+e.sizes[i]])
-		off += e.sizes[i]
-	}
+	e.setParams(p, p.params, params)
 	p.x.set(x)
 	if labels != nil {
 		p.y.zero()
@@ -337,11 +374,33 @@ func (e *Engine) load(p *program, params, x []float64, labels []int) error {
 	return nil
 }
 
-// readGrads copies per-tensor gradient values into the flat vector dst.
-func (e *Engine) readGrads(nodes []*gorgonia.Node, dst []float64) error {
+// setParams copies the flat vector src (PyTorch layout) into per-tensor buffers bufs,
+// transposing the tensors the graph holds transposed.
+func (e *Engine) setParams(p *program, bufs []buffer, src []float64) {
+	off := 0
+	for i, buf := range bufs {
+		part := src[off : off+e.sizes[i]]
+		if t := p.trans[i]; t != ([2]int{}) {
+			buf.setTransposed(part, t[0], t[1])
+		} else {
+			buf.set(part)
+		}
+		off += e.sizes[i]
+	}
+}
+
+// readGrads copies per-tensor gradient values into the flat vector dst (PyTorch layout).
+func (e *Engine) readGrads(p *program, nodes []*gorgonia.Node, dst []float64) error {
 	off := 0
 	for i, n := range nodes {
-		if _, err := readValue(n, dst[off:off+e.sizes[i]]); err != nil {
+		part := dst[off : off+e.sizes[i]]
+		var err error
+		if t := p.trans[i]; t != ([2]int{}) {
+			err = readTransposed(n, part, t[0], t[1])
+		} else {
+			_, err = readValue(n, part)
+		}
+		if err != nil {
 			return err
 		}
 		off += e.sizes[i]
@@ -383,7 +442,7 @@ func (e *Engine) LossGrad(params, x []float64, labels []int, grad []float64) (fl
 	if err != nil {
 		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
 	}
-	if err := e.readGrads(p.grads, grad); err != nil {
+	if err := e.readGrads(p, p.grads, grad); err != nil {
 		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
 	}
 	e.record(start, B, 1, 1, 0, 3*e.flops*float64(B))

@@ -86,11 +86,7 @@ func (e *Engine) gradMatchSymbolic(B int, params, x []float64, labels []int, gst
 	if err := e.load(p, params, x, labels); err != nil {
 		return 0, err
 	}
-	off := 0
-	for i, buf := range p.gstar {
-		buf.set(gstar[off : off+e.sizes[i]])
-		off += e.sizes[i]
-	}
+	e.setParams(p, p.gstar, gstar)
 	if err := p.run(); err != nil {
 		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
 	}
@@ -101,7 +97,7 @@ func (e *Engine) gradMatchSymbolic(B int, params, x []float64, labels []int, gst
 	if _, err := readValue(p.gx, dRdX); err != nil {
 		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
 	}
-	if err := e.readGrads(p.grads, g); err != nil {
+	if err := e.readGrads(p, p.grads, g); err != nil {
 		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
 	}
 	e.record(start, B, 1, 1, 1, 9*e.flops*float64(B))
