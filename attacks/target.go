@@ -18,12 +18,14 @@ type Target struct {
 	Model models.Model
 	Final []float64 // W_T, flat
 	// Manifest is the target proof's manifest: the source of every hyperparameter a forged
-	// proof claims. LoadTargetFile synthesises one from Jia et al.'s defaults.
+	// proof claims. NewTarget and LoadTargetFile synthesise one from the given claims and Jia
+	// et al.'s defaults.
 	Manifest *proof.Manifest
 	Train    *data.Dataset
 	DType    autodiff.DType
-	// HonestCost is the honest prover's Cost (the ledger in its provenance.json) over HonestSteps steps; zero
-	// HonestSteps means it is unknown and cost fractions use the analytic estimate.
+	// HonestCost is the honest prover's Cost (the ledger in its provenance.json) over
+	// HonestSteps steps; zero HonestSteps means it is unknown and cost fractions use the
+	// analytic estimate.
 	HonestCost  autodiff.Cost
 	HonestSteps int
 	// Source names where W_T came from (a proof directory or a safetensors file).
@@ -91,6 +93,13 @@ func NewTarget(model models.Model, wT []float64, train *data.Dataset, dt autodif
 	if train == nil || train.Len() == 0 {
 		return nil, errors.New("target: no training data")
 	}
+	dim := 1
+	for _, d := range model.InputShape() {
+		dim *= d
+	}
+	if train.Dim() != dim || train.Classes != model.Classes() {
+		return nil, fmt.Errorf("target: model %s takes %d features and %d classes, dataset %s has %d and %d", model.Spec(), dim, model.Classes(), train.Name, train.Dim(), train.Classes)
+	}
 	if h.LR == 0 {
 		h.LR = DefaultLR
 	}
@@ -104,11 +113,70 @@ func NewTarget(model models.Model, wT []float64, train *data.Dataset, dt autodif
 	m.Producer = "honest"
 	m.Dataset.N = train.Len()
 	m.Dataset.Fingerprint = proof.FingerprintHex(train.Fingerprint())
+	m.Dataset.Shape = append([]int(nil), train.Shape...)
+	m.Dataset.Classes = train.Classes
 	m.Batch = batch
 	m.K = DefaultK
 	m.Epochs = 1
 	m.Steps = max(1, data.ScheduleSteps(train.Len(), batch, 1))
 	return &Target{Model: model, Final: append([]float64(nil), wT...), Manifest: m, Train: train, DType: dt, Source: "weights"}, nil
+}
+
+// Claims are the training claims of a target that comes without a proof (a bare safetensors
+// file): what the forged proof's manifest copies. Zero fields take Jia et al.'s defaults.
+type Claims struct {
+	Hyper  proof.Hyper // SGD hyperparameters; zero LR: DefaultLR
+	Batch  int         // batch size; 0: DefaultBatch
+	Epochs int         // epochs of the honest run; 0: 1 (steps = floor(E·N/B))
+	K      int         // checkpoint interval; 0: DefaultK
+	// DType is the run's dtype ("f32" or "f64"); "" takes the file's. Weights stored in f64
+	// and claimed f32 are rounded to float32.
+	DType string
+}
+
+// LoadTargetFile reads a target from a bare safetensors file: W_T is the model's tensors
+// (proof.ReadWeights: a checkpoint, or a PyTorch state_dict saved with safetensors under the
+// same names), modelSpec is its architecture and datasetName its training set (loaded here),
+// and the claimed training comes from claims. There is no honest ledger, so cost fractions use
+// the analytic per-step estimate.
+func LoadTargetFile(path, modelSpec, datasetName string, claims Claims) (*Target, error) {
+	model, err := models.Parse(modelSpec)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", path, err)
+	}
+	wT, dt, err := proof.ReadWeights(path, model)
+	if err != nil {
+		return nil, fmt.Errorf("target: %w", err)
+	}
+	if claims.DType != "" {
+		if dt, err = autodiff.ParseDType(claims.DType); err != nil {
+			return nil, fmt.Errorf("target %s: claimed dtype: %w", path, err)
+		}
+		dt.Round(wT)
+	}
+	if claims.Batch < 0 || claims.Epochs < 0 || claims.K < 0 {
+		return nil, fmt.Errorf("target %s: claimed batch %d, epochs %d, k %d: want >= 0 (0 for the default)", path, claims.Batch, claims.Epochs, claims.K)
+	}
+	train, err := data.Load(datasetName, data.Train)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: dataset: %w", path, err)
+	}
+	t, err := NewTarget(model, wT, train, dt, claims.Hyper, claims.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", path, err)
+	}
+	m := t.Manifest
+	if claims.Epochs > 0 {
+		m.Epochs = claims.Epochs
+	}
+	if m.Steps = data.ScheduleSteps(train.Len(), m.Batch, m.Epochs); m.Steps < 1 {
+		return nil, fmt.Errorf("target %s: %d epochs of batch %d over %d points is no step", path, m.Epochs, m.Batch, train.Len())
+	}
+	if claims.K > 0 {
+		m.K = claims.K
+	}
+	t.Source = path
+	return t, nil
 }
 
 // HonestStep is the cost of one honest training step: the target's ledger over its steps,

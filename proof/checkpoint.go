@@ -126,7 +126,18 @@ func decodeCheckpoint(b []byte, l checkpointLayout, modelSpec string, wantStep i
 	if err != nil || math.IsNaN(lr) || math.IsInf(lr, 0) {
 		return nil, fmt.Errorf("metadata lr %q is not a finite number", md["lr"])
 	}
+	params, momentum, err := decodeState(b, h, l, modelSpec)
+	if err != nil {
+		return nil, err
+	}
+	return &Checkpoint{Step: step, LR: lr, Params: params, Momentum: momentum}, nil
+}
 
+// decodeState reads the tensors of a parsed safetensors file b against the layout: the exact
+// tensor set (parameters, plus every momentum buffer when l.momentum), dtype and shapes, all
+// checked before anything is allocated, then finite values. momentum is nil when l.momentum
+// is false.
+func decodeState(b []byte, h *stHeader, l checkpointLayout, modelSpec string) (params, momentum []float64, err error) {
 	tensors := l.model.Tensors()
 	want := len(tensors)
 	if l.momentum {
@@ -144,10 +155,10 @@ func decodeCheckpoint(b []byte, l checkpointLayout, modelSpec string, wantStep i
 		}
 		for _, t := range h.Tensors {
 			if !known[t.Name] {
-				return nil, fmt.Errorf("unexpected tensor %q (%d tensors, want %d)", t.Name, len(h.Tensors), want)
+				return nil, nil, fmt.Errorf("unexpected tensor %q (%d tensors, want %d)", t.Name, len(h.Tensors), want)
 			}
 		}
-		return nil, fmt.Errorf("%d tensors, want %d (parameters%s)", len(h.Tensors), want, map[bool]string{true: " and all momentum buffers", false: " only: momentum is 0"}[l.momentum])
+		return nil, nil, fmt.Errorf("%d tensors, want %d (parameters%s)", len(h.Tensors), want, map[bool]string{true: " and all momentum buffers", false: " only: momentum is 0"}[l.momentum])
 	}
 	// Check every tensor's name, dtype and shape before allocating anything.
 	dt := stDTypeName(l.dtype)
@@ -171,36 +182,36 @@ func decodeCheckpoint(b []byte, l checkpointLayout, modelSpec string, wantStep i
 		for j, name := range names {
 			info, ok := byName[name]
 			if !ok {
-				return nil, fmt.Errorf("missing tensor %q", name)
+				return nil, nil, fmt.Errorf("missing tensor %q", name)
 			}
 			if info.DType != dt {
-				return nil, fmt.Errorf("tensor %q has dtype %s, the run is %s", name, info.DType, dt)
+				return nil, nil, fmt.Errorf("tensor %q has dtype %s, the run is %s", name, info.DType, dt)
 			}
 			if !equalShape(info.Shape, t.Shape) {
-				return nil, fmt.Errorf("tensor %q has shape %v, model %s wants %v", name, info.Shape, modelSpec, t.Shape)
+				return nil, nil, fmt.Errorf("tensor %q has shape %v, model %s wants %v", name, info.Shape, modelSpec, t.Shape)
 			}
 			slots = append(slots, slot{info, j == 1, off, off + size})
 		}
 		off += size
 	}
 	if h.BufferLen != l.bufferBytes() { // implied by the checks above; kept as a guard
-		return nil, fmt.Errorf("data buffer of %d bytes, model %s in %s needs %d", h.BufferLen, modelSpec, l.dtype, l.bufferBytes())
+		return nil, nil, fmt.Errorf("data buffer of %d bytes, model %s in %s needs %d", h.BufferLen, modelSpec, l.dtype, l.bufferBytes())
 	}
-	c := &Checkpoint{Step: step, LR: lr, Params: make([]float64, l.model.NumParams())}
+	params = make([]float64, l.model.NumParams())
 	if l.momentum {
-		c.Momentum = make([]float64, l.model.NumParams())
+		momentum = make([]float64, l.model.NumParams())
 	}
 	for _, s := range slots {
-		dst := c.Params
+		dst := params
 		if s.momentum {
-			dst = c.Momentum
+			dst = momentum
 		}
 		raw := b[h.BufferBase+s.info.Begin : h.BufferBase+s.info.End]
 		if err := decodeFloats(raw, dt, dst[s.start:s.end]); err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", s.info.Name, err)
+			return nil, nil, fmt.Errorf("tensor %q: %w", s.info.Name, err)
 		}
 	}
-	return c, nil
+	return params, momentum, nil
 }
 
 func equalShape(a []int64, b []int) bool {
@@ -213,4 +224,60 @@ func equalShape(a []int64, b []int) bool {
 		}
 	}
 	return true
+}
+
+// ReadWeights reads a model's parameters (flat, in the model's tensor order) and their dtype
+// from a safetensors file: a proof's checkpoint, or any safetensors file that holds exactly the
+// model's tensors under their state-dict names ("fc1.weight", ...), as PyTorch's
+// safetensors.torch.save_file(model.state_dict(), path) writes them, optionally with a
+// momentum buffer "momentum.<name>" for every parameter (checkpoints of momentum runs; they are
+// validated, not returned). Every tensor must be F32, or every one F64. The file gets the
+// checkpoint reader's checks: a regular file (opened non-blocking) no larger than the model
+// allows, a strict header whose offsets tile the buffer, the model's shapes, finite values;
+// metadata is optional, but a "model" entry must name m.
+func ReadWeights(path string, m models.Model) ([]float64, autodiff.DType, error) {
+	largest := checkpointLayout{model: m, dtype: autodiff.Float64, momentum: true}
+	b, err := readBounded(path, largest.maxFileBytes())
+	if err != nil {
+		return nil, 0, fmt.Errorf("weights %s: %w", path, err)
+	}
+	params, dt, err := decodeWeights(b, m)
+	if err != nil {
+		return nil, 0, fmt.Errorf("weights %s: %w", path, err)
+	}
+	return params, dt, nil
+}
+
+// decodeWeights is ReadWeights on the file's bytes.
+func decodeWeights(b []byte, m models.Model) ([]float64, autodiff.DType, error) {
+	h, err := parseSafetensorsHeader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, 0, err
+	}
+	if spec, ok := h.Metadata["model"]; ok && spec != m.Spec() {
+		return nil, 0, fmt.Errorf("metadata model %q, want %q", spec, m.Spec())
+	}
+	tensors := m.Tensors()
+	if len(tensors) == 0 {
+		return nil, 0, fmt.Errorf("model %s has no tensors", m.Spec())
+	}
+	first, ok := h.Tensor(tensors[0].Name)
+	if !ok {
+		return nil, 0, fmt.Errorf("missing tensor %q (model %s)", tensors[0].Name, m.Spec())
+	}
+	var dt autodiff.DType
+	switch first.DType {
+	case "F32":
+		dt = autodiff.Float32
+	case "F64":
+		dt = autodiff.Float64
+	default:
+		return nil, 0, fmt.Errorf("tensor %q has dtype %s, want F32 or F64", first.Name, first.DType)
+	}
+	_, momentum := h.Tensor(MomentumPrefix + tensors[0].Name)
+	params, _, err := decodeState(b, h, checkpointLayout{model: m, dtype: dt, momentum: momentum}, m.Spec())
+	if err != nil {
+		return nil, 0, err
+	}
+	return params, dt, nil
 }

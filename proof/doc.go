@@ -16,7 +16,9 @@
 // Checkpoints are safetensors files that load directly into PyTorch: every parameter under
 // its state-dict name, momentum buffers as "momentum.<name>" (absent when momentum is 0), in
 // the run's dtype, with metadata {format, step, lr, model}; lr is written with
-// strconv.FormatFloat(lr, 'g', -1, 64), so it round-trips exactly.
+// strconv.FormatFloat(lr, 'g', -1, 64), so it round-trips exactly. ReadWeights reads a model's
+// weights back from such a file, or from any safetensors file holding the model's tensors by
+// name (a PyTorch state_dict), with the same checks.
 //
 // Writing (Create, Resume, Writer) is crash-safe: every file goes to a temp file in the same
 // directory, is synced and renamed into place, and the manifest is written last, so a

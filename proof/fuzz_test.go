@@ -66,6 +66,9 @@ func FuzzSafetensors(f *testing.F) {
 			t.Fatalf("accepted %d trailing bytes", int64(len(b))-h.BufferBase-pos)
 		}
 		decodeCheckpoint(b, layout, layout.model.Spec(), 0)
+		if w, _, err := decodeWeights(b, layout.model); err == nil && len(w) != layout.model.NumParams() {
+			t.Fatalf("accepted weights of %d values, the model has %d", len(w), layout.model.NumParams())
+		}
 	})
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"pollab/attacks"
+	"pollab/autodiff"
+	"pollab/proof"
 	"pollab/verifier"
 )
 
@@ -18,16 +20,35 @@ import (
 var attackCmd = &cli.Command{
 	Name:  "attack",
 	Usage: "forge a proof of learning for a stolen model (zhang, infinitesimal, blindfold)",
-	Description: "Each subcommand reads the target's honest proof (--target DIR: its final checkpoint is\n" +
-		"the stolen model, its manifest the claims to copy) and writes a forged proof to --out.",
+	Description: "Each subcommand steals a final model W_T and writes a forged proof to --out. The target is\n" +
+		"an honest proof (--target DIR: its final checkpoint is W_T, its manifest the claims to copy) or\n" +
+		"a bare safetensors file (--target-file FILE --model SPEC --dataset NAME: a checkpoint, or a\n" +
+		"PyTorch state_dict saved with safetensors under the model's names, fc1.weight, ...), whose\n" +
+		"claimed training comes from --target-batch, --target-lr, --target-epochs, ... (Jia et al.'s\n" +
+		"defaults otherwise); without a ledger, cost fractions use the analytic per-step cost.",
 }
 
 func init() { register(attackCmd) }
 
+// targetFileFlags describe a target given as a bare safetensors file; they are refused with
+// --target DIR, whose manifest holds them. (The claims carry a "target-" prefix because some
+// spoofers have flags of their own named batch, lr, epochs or k.)
+var targetFileFlags = []string{"model", "dataset", "dtype", "target-batch", "target-lr", "target-momentum", "target-weight-decay", "target-epochs", "target-k"}
+
 // attackTargetFlags are the flags every spoofer shares.
 func attackTargetFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "target", Usage: "honest proof directory whose final model is stolen", Required: true},
+		&cli.StringFlag{Name: "target", Usage: "honest proof directory whose final model is stolen"},
+		&cli.StringFlag{Name: "target-file", Usage: "safetensors file holding the stolen model (instead of --target; needs --model and --dataset)"},
+		&cli.StringFlag{Name: "model", Usage: "with --target-file: the model spec, e.g. mlp:784-128-10:relu"},
+		&cli.StringFlag{Name: "dataset", Usage: "with --target-file: the training set's name"},
+		&cli.StringFlag{Name: "dtype", Usage: "with --target-file: claimed dtype, f32 or f64 (default: the file's)"},
+		&cli.IntFlag{Name: "target-batch", Usage: "with --target-file: claimed batch size", Value: attacks.DefaultBatch},
+		&cli.Float64Flag{Name: "target-lr", Usage: "with --target-file: claimed learning rate", Value: attacks.DefaultLR},
+		&cli.Float64Flag{Name: "target-momentum", Usage: "with --target-file: claimed SGD momentum"},
+		&cli.Float64Flag{Name: "target-weight-decay", Usage: "with --target-file: claimed weight decay"},
+		&cli.IntFlag{Name: "target-epochs", Usage: "with --target-file: claimed epochs of the honest run", Value: 1},
+		&cli.IntFlag{Name: "target-k", Usage: "with --target-file: claimed checkpoint interval", Value: attacks.DefaultK},
 		&cli.StringFlag{Name: "out", Usage: "directory of the forged proof (must not hold a proof)", Required: true},
 		&cli.Uint64Flag{Name: "seed", Usage: "root seed of the forged proof", Value: 1},
 		&cli.BoolFlag{Name: "json", Usage: "print the result as one JSON document"},
@@ -35,9 +56,49 @@ func attackTargetFlags() []cli.Flag {
 	}
 }
 
-// loadAttackTarget reads --target.
+// loadAttackTarget reads --target DIR, or --target-file FILE with its model, dataset and
+// claims. Flag mistakes are usage errors; a bad directory or file is bad input (both exit 2).
 func loadAttackTarget(c *cli.Context) (*attacks.Target, error) {
-	return attacks.LoadTarget(c.String("target"))
+	dir, file := c.String("target"), c.String("target-file")
+	switch {
+	case dir != "" && file != "":
+		return nil, attackUsage("give --target DIR or --target-file FILE, not both")
+	case dir != "":
+		for _, name := range targetFileFlags {
+			if c.IsSet(name) {
+				return nil, attackUsage("--%s goes with --target-file; with --target DIR the proof's manifest gives it", name)
+			}
+		}
+		return attacks.LoadTarget(dir)
+	case file == "":
+		return nil, attackUsage("give the stolen model: --target DIR (an honest proof) or --target-file FILE --model SPEC --dataset NAME")
+	}
+	for _, name := range []string{"model", "dataset"} {
+		if c.String(name) == "" {
+			return nil, attackUsage("--target-file needs --%s", name)
+		}
+	}
+	claims := attacks.Claims{
+		Hyper: proof.Hyper{
+			LR: c.Float64("target-lr"), Momentum: c.Float64("target-momentum"), WeightDecay: c.Float64("target-weight-decay"),
+		},
+		Batch: c.Int("target-batch"), Epochs: c.Int("target-epochs"), K: c.Int("target-k"), DType: c.String("dtype"),
+	}
+	if claims.Batch <= 0 || claims.Epochs <= 0 || claims.K <= 0 {
+		return nil, attackUsage("--target-batch %d, --target-epochs %d, --target-k %d: want positive", claims.Batch, claims.Epochs, claims.K)
+	}
+	if !(claims.Hyper.LR > 0) {
+		return nil, attackUsage("--target-lr %v: want positive", claims.Hyper.LR)
+	}
+	if err := claims.Hyper.Validate(); err != nil {
+		return nil, attackUsage("--target-*: %v", err)
+	}
+	if claims.DType != "" {
+		if _, err := autodiff.ParseDType(claims.DType); err != nil {
+			return nil, attackUsage("--dtype: %v", err)
+		}
+	}
+	return attacks.LoadTargetFile(file, c.String("model"), c.String("dataset"), claims)
 }
 
 // runAttack runs one spoofer's forge under what every spoofer shares: Ctrl-C or SIGTERM

@@ -27,7 +27,7 @@ func blindfoldCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "blindfold",
 		Usage:     "Fang et al.'s Blindfold Top-Q: q genuine, rescaled intervals lead each epoch, the rest interpolated",
-		UsageText: "pollab attack blindfold --target DIR --epochs E --q q --k K --steps S --delta V --out DIR [--json]",
+		UsageText: "pollab attack blindfold (--target DIR | --target-file FILE --model SPEC --dataset NAME [--target-batch B --target-lr LR ...])\n      --epochs E --q q --k K --steps S --delta V --out DIR [--json]",
 		Description: "Each epoch starts with q·k honestly computed SGD steps on recorded batches whose claimed lr makes\n" +
 			"them the epoch's largest updates (reproducible by re-execution), followed by checkpoints interpolated\n" +
 			"to the epoch's anchor on the line W'0 -> W_T with gaps <= delta. A verifier re-executing the top Q <= q\n" +

@@ -23,7 +23,7 @@ func infinitesimalCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "infinitesimal",
 		Usage:     "Fang et al.'s infinitesimal update: checkpoints on the line W'0 -> W_T with gaps <= delta and a tiny claimed lr",
-		UsageText: "pollab attack infinitesimal --target DIR --delta V [--normalized --dref FILE] [--metric l2] --k K --steps T' --out DIR [--json]",
+		UsageText: "pollab attack infinitesimal (--target DIR | --target-file FILE --model SPEC --dataset NAME [--target-batch B --target-lr LR ...])\n      --delta V [--normalized --dref FILE] [--metric l2] --k K --steps T' --out DIR [--json]",
 		Description: "W'0 is drawn from the init law (KS p >= 0.01) and rank-matched to W_T; checkpoints lie on the line\n" +
 			"W'0 -> W_T, as many as every gap <= delta needs, over a real batch schedule. Every checkpoint claims an\n" +
 			"lr so small (from an analytic gradient-norm bound) that re-executing any interval barely moves: no\n" +

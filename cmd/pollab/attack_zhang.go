@@ -34,7 +34,7 @@ func zhangCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "zhang",
 		Usage: "Zhang et al.'s gradient-matching spoof: crafted batches whose SGD steps follow the line W'0 -> W_T",
-		UsageText: "pollab attack zhang --target DIR --variant I|II|III --steps T' --k K --iters N --lambda L --out DIR [--json]\n" +
+		UsageText: "pollab attack zhang (--target DIR | --target-file FILE --model SPEC --dataset NAME [--target-batch B --target-lr LR ...])\n      --variant I|II|III --steps T' --k K --iters N --lambda L --out DIR [--json]\n" +
 			"   [--attacker-data full|half] [--seed S] [--second-order auto|symbolic|central] [--large-batch]",
 		Description: "W'0 is drawn from the model's init law (KS p >= 0.01) and rank-matched to W_T; checkpoints lie on the\n" +
 			"straight line W'0 -> W_T. Every step trains on a crafted batch: a real batch plus a perturbation r\n" +
