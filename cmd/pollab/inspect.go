@@ -62,20 +62,11 @@ type inspectReport struct {
 }
 
 func inspectAction(c *cli.Context) error {
-	// The contract writes the flag after the directory (pollab inspect DIR --json), where cli
-	// stops parsing flags; accept it there too.
 	jsonOut := c.Bool("json")
-	var args []string
-	for _, a := range c.Args().Slice() {
-		if a == "--json" || a == "-json" {
-			jsonOut = true
-			continue
-		}
-		args = append(args, a)
+	if c.Args().Len() != 1 {
+		return usageError{fmt.Errorf("inspect: want exactly one proof directory, got %d arguments", c.Args().Len())}
 	}
-	if len(args) != 1 {
-		return usageError{fmt.Errorf("inspect: want exactly one proof directory, got %d arguments", len(args))}
-	}
+	args := c.Args().Slice()
 	dir := args[0]
 	p, err := proof.Open(dir)
 	if err != nil {

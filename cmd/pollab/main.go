@@ -75,7 +75,8 @@ func run(args []string) (code int) {
 			code = exitBadInput
 		}
 	}()
-	err := newApp().Run(args)
+	app := newApp()
+	err := app.Run(hoistFlags(app.Commands, args))
 	return exitCode(err)
 }
 

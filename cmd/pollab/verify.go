@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	cmd := &cli.Command{
+	register(&cli.Command{
 		Name:      "verify",
 		Usage:     "verify a Proof-of-Learning (Jia et al.'s Algorithm 2) under a reproduction environment",
 		UsageText: "pollab verify DIR [--env NAME] [--q Q] [--metrics l1,l2,linf,cos] [--delta l2=V,...] [--normalized --dref FILE] [--audit R] [--json] [--evidence FILE]",
@@ -46,86 +46,8 @@ func init() {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		},
-	}
-	cmd.Action = interspersed(cmd, verifyAction)
-	register(cmd)
-}
-
-// interspersed lets a command take its flags after its positional arguments (the contract
-// writes `pollab verify DIR --env dtype`; urfave/cli stops parsing flags at the first
-// positional argument): it moves the positionals behind the flags and runs the command once
-// more, on a private app, with the real action.
-func interspersed(cmd *cli.Command, action cli.ActionFunc) cli.ActionFunc {
-	takesValue := map[string]bool{}
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
-	}
-	return func(c *cli.Context) error {
-		args := c.Args().Slice()
-		var flags, pos []string
-		for i := 0; i < len(args); i++ {
-			a := args[i]
-			if a == "--" {
-				pos = append(pos, args[i+1:]...)
-				break
-			}
-			if !strings.HasPrefix(a, "-") || a == "-" {
-				pos = append(pos, a)
-				continue
-			}
-			name := strings.TrimLeft(a, "-")
-			if name == "help" || name == "h" {
-				return cli.ShowSubcommandHelp(c)
-			}
-			flags = append(flags, a)
-			if strings.Contains(name, "=") {
-				continue
-			}
-			needs, known := takesValue[name]
-			if !known {
-				return usageError{fmt.Errorf("%s: unknown flag %s", cmd.Name, a)}
-			}
-			if needs {
-				if i+1 >= len(args) {
-					return usageError{fmt.Errorf("%s: flag %s needs a value", cmd.Name, a)}
-				}
-				i++
-				flags = append(flags, args[i])
-			}
-		}
-		if len(flags) == 0 {
-			return action(c)
-		}
-		inner := *cmd
-		inner.Action = action
-		app := &cli.App{
-			Name:           "pollab",
-			Commands:       []*cli.Command{&inner},
-			ExitErrHandler: func(*cli.Context, error) {},
-			OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
-		}
-		// The outer parse already set the flags before the positionals; pass them on too.
-		var before []string
-		for _, name := range c.FlagNames() {
-			if c.IsSet(name) {
-				before = append(before, "--"+name+"="+flagValue(c, name))
-			}
-		}
-		argv := append([]string{"pollab", cmd.Name}, before...)
-		argv = append(append(argv, flags...), "--")
-		return app.Run(append(argv, pos...))
-	}
-}
-
-// flagValue renders a set flag's value for re-parsing.
-func flagValue(c *cli.Context, name string) string {
-	if v := c.Value(name); v != nil {
-		return fmt.Sprint(v)
-	}
-	return c.String(name)
+		Action: verifyAction,
+	})
 }
 
 // verifyReport is the --json document of pollab verify.
