@@ -2,6 +2,7 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -30,6 +31,20 @@ func TestHoistFlags(t *testing.T) {
 	for _, c := range cases {
 		if got := hoistFlags(cmds, c.in); !slices.Equal(got, c.want) {
 			t.Errorf("hoistFlags(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestUnknownFlagIsOneLine(t *testing.T) {
+	for _, argv := range [][]string{
+		{"pollab", "verify", "DIR", "--bogus"},
+		{"pollab", "attack", "zhang", "--bogus"},
+		{"pollab", "sweep", "demo", "--bogus"},
+	} {
+		var code int
+		out := captureStderr(t, func() { code = run(argv) })
+		if code != exitBadInput || strings.Count(strings.TrimSpace(out), "\n") != 0 || !strings.Contains(out, "bogus") {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 and one line naming the flag", argv, code, out)
 		}
 	}
 }

@@ -52,6 +52,7 @@ func pollabVersion() string {
 
 func newApp() *cli.App {
 	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	quietUsageErrors(commands)
 	return &cli.App{
 		Name:           "pollab",
 		Usage:          "forge and verify Proof-of-Learning proofs",
@@ -78,6 +79,15 @@ func run(args []string) (code int) {
 	app := newApp()
 	err := app.Run(hoistFlags(app.Commands, args))
 	return exitCode(err)
+}
+
+// quietUsageErrors makes a bad flag of any command a one-line usage error (exit 2) instead of
+// cli's "Incorrect Usage" followed by the whole help text.
+func quietUsageErrors(cmds []*cli.Command) {
+	for _, c := range cmds {
+		c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
+		quietUsageErrors(c.Subcommands)
+	}
 }
 
 // usageError marks bad flags or arguments.
