@@ -116,7 +116,8 @@ func (s *Summary) JSONValue() map[string]any {
 			"cost_fraction": jnum(r.CostFraction), "flops_per_param": jnum(r.FLOPsPerParam),
 			"accepted_ref": jnum(r.AcceptedRef), "accepted_norm_0.008": jnum(r.AcceptedNorm),
 			"first_pass_delta": jnum(r.FirstPass), "all_pass_delta": jnum(r.AllPass),
-			"honest_all_pass_delta": jnum(r.HonestAllPass), "separable": r.Separable, "margin": jnum(r.Margin),
+			"honest_all_pass_delta": jnum(r.HonestAllPass), "pass_threshold": jnum(r.PassThreshold),
+			"honest_threshold": jnum(r.HonestThreshold), "separable": r.Separable, "margin": jnum(r.Margin),
 			"max_err_norm": jnum(r.MaxErrNorm), "failed_check_ref": r.FailedCheck,
 		})
 	}

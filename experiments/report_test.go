@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"gonum.org/v1/plot/vg"
+
+	"pollab/verifier"
 )
 
 func TestCSVRoundTrip(t *testing.T) {
@@ -135,11 +137,23 @@ func TestSummaryFromCSV(t *testing.T) {
 		t.Fatalf("zhang-II cost fraction = %v, want %v", got, want)
 	}
 
-	// Separation in the exact env: honest proofs reproduce exactly, so the smallest delta
-	// accepts them all, while zhang-II (error 0.02·1.1 ≥ 0.022) first passes at 0.03.
+	// Separation in the exact env: honest proofs reproduce exactly (threshold 0, so the
+	// smallest grid delta accepts them all), while zhang-II first passes at its least error,
+	// read here from the CSV rows the summary policy (l2, Q = 1, no audit) decides on.
+	least := math.Inf(1)
+	for _, r := range rows {
+		if r.Kind == "zhang-II" && r.Env == "exact" && r.Metric == "l2" && r.Normalized && r.Q == 1 && r.Audit == 0 {
+			least = math.Min(least, r.MaxReproNorm[1])
+		}
+	}
 	z := get("zhang-II", "exact")
-	if z.HonestAllPass != 1e-4 || z.FirstPass != 0.03 || !z.Separable || math.Abs(z.Margin-300) > 1e-9 {
-		t.Fatalf("zhang-II exact: honest pass %v, first pass %v, separable %v, margin %v", z.HonestAllPass, z.FirstPass, z.Separable, z.Margin)
+	if z.HonestAllPass != 1e-4 || z.FirstPass != 0.03 || z.HonestThreshold != 0 || z.PassThreshold != least ||
+		math.Abs(least-0.022) > 1e-12 || !z.Separable || !math.IsInf(z.Margin, 1) {
+		t.Fatalf("zhang-II exact: honest pass %v threshold %v, first pass %v threshold %v (want %v), separable %v, margin %v",
+			z.HonestAllPass, z.HonestThreshold, z.FirstPass, z.PassThreshold, least, z.Separable, z.Margin)
+	}
+	if md := string(s.Markdown()); !strings.Contains(md, "| yes | inf |") {
+		t.Fatalf("markdown does not print an infinite margin as inf:\n%s", md)
 	}
 	// In noise:0.01 honest k=8 proofs need 0.1·1.2 -> delta 1, so no delta separates.
 	if zn := get("zhang-II", "noise:0.01"); zn.Separable {
@@ -256,5 +270,104 @@ func TestSummaryIgnoresRowOrder(t *testing.T) {
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 	if got := Summarize(shuffled).CSV(); !bytes.Equal(got, want) {
 		t.Fatalf("row order changed the summary:\n%s\nvs\n%s", got, want)
+	}
+}
+
+// thresholdRows are one proof's rows at the summary policy (l2, normalised, Q = 1, no audit)
+// over a coarse grid, decided the way the verifier does: a delta-independent check (failed
+// != "") rejects at every delta, a re-execution failure (reexecFails) rejects at every delta
+// whatever the distance, otherwise the proof passes iff dist <= delta.
+func thresholdRows(kind, env, id string, dist float64, failed string, reexecFails bool) []Row {
+	var rows []Row
+	for _, d := range []float64{0.001, 0.01, 0.03, 0.1} {
+		r := Row{Experiment: "thresholds", ProofID: id, Kind: kind, Model: "mlp:4-3-2:relu", Dataset: "synthetic",
+			DType: "f32", Params: 23, K: 4, Steps: 64, Checkpoints: 17, TargetSteps: 64, TargetK: 4,
+			AttackDelta: math.NaN(), Env: env, Q: 1, Metric: "l2", Normalized: true, DeltaNorm: d, DRef: 2,
+			Delta: 2 * d, FailedInterval: -1, Checked: 1, ReexecSteps: 4, CostFraction: 1, HonestFLOPs: 1e6, CostFLOPs: 1e6}
+		for i := range Metrics {
+			r.MaxReproNorm[i], r.MaxRepro[i] = dist, 2*dist
+		}
+		switch {
+		case failed != "":
+			r.FailedCheck = failed
+		case reexecFails || dist > d:
+			r.FailedCheck, r.FailedInterval = verifier.CheckTopQ, 0
+		default:
+			r.Accepted = true
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// TestSummarySeparationIsExact: separable and margin come from the measured distances, not
+// from the delta grid, which here would call a separable kind inseparable and understate a
+// margin tenfold.
+func TestSummarySeparationIsExact(t *testing.T) {
+	var rows []Row
+	add := func(kind, id string, dist float64, failed string, reexecFails bool) {
+		rows = append(rows, thresholdRows(kind, "noise:1", id, dist, failed, reexecFails)...)
+	}
+	add(KindHonest, "h1", 0.0193, "", false)
+	add(KindHonest, "h2", 0.0204, "", false) // both honest proofs first pass on the grid at 0.03
+	add("zhang-II", "z1", 0.025, "", false)  // first passes on the grid at 0.03 too
+	add("zhang-II", "z2", 0.05, "", false)
+	add("zhang-I", "i1", 0.001, verifier.CheckData, false) // tiny distance, but the data check rejects it
+	add(KindBlindfold, "b1", 1e-5, "", true)               // re-execution fails: rejected at every delta
+	add(KindInfinitesimal, "f1", 0.029, "", false)
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, rows); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadCSV(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Summarize(back)
+	got := map[string]SummaryRow{}
+	for _, r := range s.Rows {
+		got[r.Kind] = r
+	}
+	h, z := got[KindHonest], got["zhang-II"]
+	if h.HonestAllPass != 0.03 || h.HonestThreshold != 0.0204 || h.PassThreshold != 0.0193 {
+		t.Fatalf("honest: grid pass %v, threshold %v, first threshold %v; want 0.03, 0.0204, 0.0193", h.HonestAllPass, h.HonestThreshold, h.PassThreshold)
+	}
+	// The grid sees honest pass 0.03 = first pass 0.03 (not separable); the distances say
+	// every honest proof passes from 0.0204 and no zhang-II proof below 0.025.
+	if z.FirstPass != 0.03 || z.HonestAllPass != 0.03 || z.PassThreshold != 0.025 || z.HonestThreshold != 0.0204 {
+		t.Fatalf("zhang-II: grid %v vs honest %v, thresholds %v vs honest %v", z.FirstPass, z.HonestAllPass, z.PassThreshold, z.HonestThreshold)
+	}
+	if !z.Separable || math.Abs(z.Margin-0.025/0.0204) > 1e-12 {
+		t.Fatalf("zhang-II: separable %v margin %v, want true, %v", z.Separable, z.Margin, 0.025/0.0204)
+	}
+	for _, kind := range []string{"zhang-I", KindBlindfold} {
+		if r := got[kind]; !math.IsInf(r.PassThreshold, 1) || !r.Separable || !math.IsInf(r.Margin, 1) {
+			t.Fatalf("%s is rejected at every delta: threshold %v, separable %v, margin %v", kind, r.PassThreshold, r.Separable, r.Margin)
+		}
+	}
+	// Grid margin 0.03/0.03 = 1; exact 0.029/0.0204 ≈ 1.42.
+	if f := got[KindInfinitesimal]; !f.Separable || math.Abs(f.Margin-0.029/0.0204) > 1e-12 {
+		t.Fatalf("infinitesimal: separable %v margin %v, want true, %v", f.Separable, f.Margin, 0.029/0.0204)
+	}
+	// An honest proof that never passes makes the env's honest threshold +Inf: nothing separates.
+	rows = append(rows, thresholdRows(KindHonest, "noise:1", "h3", 0.001, verifier.CheckHparams, false)...)
+	s = Summarize(rows)
+	for _, r := range s.Rows {
+		if r.Kind != KindHonest && (r.Separable || !math.IsNaN(r.Margin) || !math.IsInf(r.HonestThreshold, 1)) {
+			t.Fatalf("%s separable %v margin %v with an honest proof that never passes", r.Kind, r.Separable, r.Margin)
+		}
+	}
+}
+
+func TestSeparationMargin(t *testing.T) {
+	inf, nan := math.Inf(1), math.NaN()
+	for _, c := range []struct{ forgery, honest, want float64 }{
+		{0.05, 0.02, 2.5}, {0.01, 0.02, 0.5}, {inf, 0.02, inf}, {0.01, 0, inf}, {0, 0, 1},
+		{inf, inf, nan}, {0.01, inf, nan}, {nan, 0.02, nan}, {0.01, nan, nan},
+	} {
+		got := separationMargin(c.forgery, c.honest)
+		if !(got == c.want || math.IsNaN(got) && math.IsNaN(c.want)) {
+			t.Errorf("separationMargin(%v, %v) = %v, want %v", c.forgery, c.honest, got, c.want)
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"pollab/verifier"
 )
 
 // MetricAll marks a policy point that applies every metric at once (the union of their top-Q
@@ -28,18 +30,27 @@ type SummaryRow struct {
 	// once; AcceptedNorm the fraction accepted at normalised delta 0.008 in all four metrics.
 	AcceptedRef  float64 `json:"accepted_ref"`
 	AcceptedNorm float64 `json:"accepted_norm_0.008"`
-	// FirstPass is the smallest normalised delta (summary metric) at which any of the kind's
-	// proofs is accepted; AllPass the smallest at which all are. +Inf: never on the grid.
+	// FirstPass is the smallest grid delta (normalised, summary metric) at which any of the
+	// kind's proofs is accepted; AllPass the smallest at which all are. +Inf: never on the grid.
 	FirstPass float64 `json:"first_pass_delta"`
 	AllPass   float64 `json:"all_pass_delta"`
-	// HonestAllPass is the smallest normalised delta at which every honest proof in this env is
-	// accepted. A delta separates the kind from honest proofs iff HonestAllPass < FirstPass;
-	// Margin is FirstPass / HonestAllPass (> 1 when separable, +Inf when the kind never passes).
+	// HonestAllPass is the smallest grid delta at which every honest proof in this env is
+	// accepted. The grid columns only bound the exact thresholds below from above.
 	HonestAllPass float64 `json:"honest_all_pass_delta"`
-	Separable     bool    `json:"separable"`
-	Margin        float64 `json:"margin"`
+	// PassThreshold is the exact delta from which some proof of the kind is accepted: the
+	// minimum over its proofs of their threshold (see proofThreshold). HonestThreshold is the
+	// exact delta from which every honest proof in this env is accepted: the maximum over
+	// them. +Inf: never accepted (a delta-independent check rejects it); NaN: not measured.
+	PassThreshold   float64 `json:"pass_threshold"`
+	HonestThreshold float64 `json:"honest_threshold"`
+	// A delta separates the kind from honest proofs iff HonestThreshold < PassThreshold;
+	// Margin is PassThreshold / HonestThreshold (> 1 when separable; +Inf when the kind never
+	// passes or honest proofs reproduce exactly while the kind does not; 1 when both are 0).
+	Separable bool    `json:"separable"`
+	Margin    float64 `json:"margin"`
 	// MaxErrNorm is the largest normalised reproduction error (summary metric) over the
-	// kind's proofs and checked intervals at every interval checked (Q = 0 if on the grid).
+	// kind's proofs and the intervals checked at Q = 0 (every interval) when the grid has it,
+	// else at the summary's Q. Unlike the thresholds it need not be what top-Q checks.
 	MaxErrNorm float64 `json:"max_err_norm"`
 	// FailedCheck is the most frequent failed check at the reference thresholds ("" if none).
 	FailedCheck string `json:"failed_check_ref"`
@@ -65,6 +76,7 @@ type Summary struct {
 	Rows       []SummaryRow  `json:"rows"`
 	BreakEven  []BreakEven   `json:"break_even"`
 	DRef       []DRefSummary `json:"d_ref"`
+	errQ       int           // the Q MaxErrNorm is read at
 }
 
 // DRefSummary records the calibration reference distances found in the CSV.
@@ -111,11 +123,13 @@ func Summarize(rows []Row) *Summary {
 	if slices.ContainsFunc(rows, func(r Row) bool { return r.Q == 0 }) {
 		errQ = 0
 	}
+	s.errQ = errQ
 
 	type key struct{ kind, env string }
 	type proofAgg struct {
 		cost      Row // any row of the proof (costs repeat on every row)
 		pass      float64
+		threshold proofThreshold
 		acceptRef bool
 		seenRef   bool
 		acceptNrm bool
@@ -152,6 +166,9 @@ func Summarize(rows []Row) *Summary {
 			if r.Accepted && r.DeltaNorm < p.pass {
 				p.pass = r.DeltaNorm
 			}
+			if mi := metricIndex(s.Metric); mi < len(Metrics) {
+				p.threshold.add(r, r.MaxReproNorm[mi])
+			}
 		case r.Metric == MetricAll && !r.Normalized:
 			p.seenRef, p.acceptRef = true, r.Accepted
 			p.failedRef = r.FailedCheck
@@ -160,20 +177,21 @@ func Summarize(rows []Row) *Summary {
 		}
 	}
 
-	honestAllPass := map[string]float64{}
+	honestAllPass, honestThreshold := map[string]float64{}, map[string]float64{}
 	for k, proofs := range perProof {
 		if k.kind != KindHonest {
 			continue
 		}
-		h := 0.0
+		h, t := 0.0, 0.0
 		for _, p := range proofs {
 			h = math.Max(h, p.pass)
+			t = maxNaN(t, p.threshold.value())
 		}
-		honestAllPass[k.env] = h
+		honestAllPass[k.env], honestThreshold[k.env] = h, t
 	}
 
 	for k, proofs := range perProof {
-		sr := SummaryRow{Kind: k.kind, Env: k.env, Proofs: len(proofs), FirstPass: math.Inf(1)}
+		sr := SummaryRow{Kind: k.kind, Env: k.env, Proofs: len(proofs), FirstPass: math.Inf(1), PassThreshold: math.Inf(1)}
 		var nRef, nNrm int
 		failed := map[string]int{}
 		// Sum in proof-id order: map order would change the last bits of the means.
@@ -203,6 +221,7 @@ func Summarize(rows []Row) *Summary {
 			sr.FirstPass = math.Min(sr.FirstPass, p.pass)
 			sr.AllPass = math.Max(sr.AllPass, p.pass)
 			sr.MaxErrNorm = math.Max(sr.MaxErrNorm, p.maxErr)
+			sr.PassThreshold = minNaN(sr.PassThreshold, p.threshold.value())
 		}
 		n := float64(len(proofs))
 		sr.CostFraction /= n
@@ -210,23 +229,13 @@ func Summarize(rows []Row) *Summary {
 		sr.AcceptedRef = ratio(sr.AcceptedRef, nRef)
 		sr.AcceptedNorm = ratio(sr.AcceptedNorm, nNrm)
 		sr.FailedCheck = mostFrequent(failed)
-		h, ok := honestAllPass[k.env]
-		if !ok {
-			h = math.NaN()
+		sr.HonestAllPass, sr.HonestThreshold, sr.Margin = math.NaN(), math.NaN(), math.NaN()
+		if _, ok := honestAllPass[k.env]; ok {
+			sr.HonestAllPass, sr.HonestThreshold = honestAllPass[k.env], honestThreshold[k.env]
 		}
-		sr.HonestAllPass = h
-		if k.kind != KindHonest && ok {
-			sr.Separable = h < sr.FirstPass
-			switch {
-			case math.IsInf(sr.FirstPass, 1):
-				sr.Margin = math.Inf(1)
-			case h > 0 && !math.IsInf(h, 1):
-				sr.Margin = sr.FirstPass / h
-			default:
-				sr.Margin = math.NaN()
-			}
-		} else {
-			sr.Margin = math.NaN()
+		if k.kind != KindHonest {
+			sr.Separable = sr.HonestThreshold < sr.PassThreshold // false when either is NaN
+			sr.Margin = separationMargin(sr.PassThreshold, sr.HonestThreshold)
 		}
 		s.Rows = append(s.Rows, sr)
 	}
@@ -244,6 +253,88 @@ func Summarize(rows []Row) *Summary {
 		}
 	}
 	return s
+}
+
+// proofThreshold finds one proof's exact acceptance threshold at the summary policy from
+// its rows there (one per grid delta). The top-Q check accepts at delta iff the largest
+// re-execution distance over the checked intervals is <= delta, and the intervals checked do
+// not depend on delta, so once the other checks pass the proof is accepted exactly from that
+// distance on. A rejection that does not depend on delta (init, data, membership, hparams,
+// incomplete evidence, or a re-execution failure: rejected although the distance is within
+// delta) means the proof is accepted at no delta.
+type proofThreshold struct {
+	seen, never, accepted bool
+	dist                  float64 // max over the rows' distances; NaN: no interval checked
+}
+
+// deltaIndependentChecks are the verifier checks whose verdict no delta changes.
+var deltaIndependentChecks = []string{verifier.CheckInit, verifier.CheckData, verifier.CheckMembership,
+	verifier.CheckHparams, verifier.CheckIncomplete}
+
+func (t *proofThreshold) add(r *Row, dist float64) {
+	if !t.seen {
+		t.seen, t.dist = true, math.NaN()
+	}
+	if !math.IsNaN(dist) && !(dist <= t.dist) {
+		t.dist = dist
+	}
+	switch {
+	case r.Accepted:
+		t.accepted = true
+	case slices.Contains(deltaIndependentChecks, r.FailedCheck) || !(dist > r.DeltaNorm):
+		t.never = true
+	}
+}
+
+// value is the threshold: +Inf if never accepted, 0 if accepted with no interval checked,
+// NaN if the proof has no row at the summary policy.
+func (t *proofThreshold) value() float64 {
+	switch {
+	case !t.seen:
+		return math.NaN()
+	case t.never:
+		return math.Inf(1)
+	case math.IsNaN(t.dist):
+		if t.accepted {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	return t.dist
+}
+
+// separationMargin is forgery threshold / honest threshold: +Inf when the forgery never
+// passes or honest proofs reproduce exactly (0) while it does not, 1 when both are 0 (the
+// forgery passes exactly where honest proofs do), NaN when undefined (a threshold missing,
+// or honest proofs never pass).
+func separationMargin(forgery, honest float64) float64 {
+	switch {
+	case math.IsNaN(forgery) || math.IsNaN(honest) || math.IsInf(honest, 1):
+		return math.NaN()
+	case math.IsInf(forgery, 1):
+		return math.Inf(1)
+	case honest == 0 && forgery == 0:
+		return 1
+	case honest == 0:
+		return math.Inf(1)
+	}
+	return forgery / honest
+}
+
+// minNaN and maxNaN propagate NaN (a proof without a measured threshold makes the kind's
+// threshold unknown rather than silently ignoring it).
+func minNaN(a, b float64) float64 {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.NaN()
+	}
+	return math.Min(a, b)
+}
+
+func maxNaN(a, b float64) float64 {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.NaN()
+	}
+	return math.Max(a, b)
 }
 
 func ratio(x float64, n int) float64 {
@@ -303,7 +394,8 @@ func breakEvens(rows []Row) []BreakEven {
 // summaryColumns is the header of summary.csv.
 var summaryColumns = []string{
 	"kind", "env", "proofs", "cost_fraction", "flops_per_param", "accepted_ref", "accepted_norm_0.008",
-	"first_pass_delta", "all_pass_delta", "honest_all_pass_delta", "separable", "margin", "max_err_norm", "failed_check_ref",
+	"first_pass_delta", "all_pass_delta", "honest_all_pass_delta", "pass_threshold", "honest_threshold",
+	"separable", "margin", "max_err_norm", "failed_check_ref",
 }
 
 // CSV renders the summary table as CSV.
@@ -314,7 +406,7 @@ func (s *Summary) CSV() []byte {
 	for _, r := range s.Rows {
 		_ = w.Write([]string{r.Kind, r.Env, strconv.Itoa(r.Proofs), ff(r.CostFraction), ff(r.FLOPsPerParam),
 			ff(r.AcceptedRef), ff(r.AcceptedNorm), ff(r.FirstPass), ff(r.AllPass), ff(r.HonestAllPass),
-			fb(r.Separable), ff(r.Margin), ff(r.MaxErrNorm), r.FailedCheck})
+			ff(r.PassThreshold), ff(r.HonestThreshold), fb(r.Separable), ff(r.Margin), ff(r.MaxErrNorm), r.FailedCheck})
 	}
 	w.Flush()
 	return buf.Bytes()
@@ -335,20 +427,26 @@ func (s *Summary) Markdown() []byte {
 		}
 	}
 	b.WriteString(". `ref` = accepted under l1 1000, l2 10, linf 0.1, cos 0.01 together; `0.008` = accepted at normalised 0.008 in all four metrics. ")
-	b.WriteString("`first pass` = smallest delta accepting any of the kind's proofs; `honest pass` = smallest accepting every honest proof in that env; ")
-	b.WriteString("separable iff honest pass < first pass, margin = first pass / honest pass.\n\n")
-	b.WriteString("| kind | env | proofs | cost / honest | FLOPs/param | ref | 0.008 | first pass | honest pass | separable | margin | max err | fails at ref |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n")
+	b.WriteString("`first pass` = smallest grid delta accepting any of the kind's proofs; `honest pass` = smallest grid delta accepting every honest proof in that env. ")
+	b.WriteString("A proof is accepted exactly from its largest re-execution distance over the checked intervals on (never, if an init/data/membership/hparams check rejects it), so: ")
+	b.WriteString("`threshold` = the smallest delta at which any of the kind's proofs passes (the least such distance over its proofs); `honest threshold` = the smallest at which every honest proof in that env passes (the largest). ")
+	b.WriteString("separable iff honest threshold < threshold; margin = threshold / honest threshold (`inf`: the kind never passes, or honest proofs reproduce exactly while the kind does not). ")
+	fmt.Fprintf(&b, "`max err` = the kind's largest distance over %s.\n\n", maxErrScope(s))
+	b.WriteString("| kind | env | proofs | cost / honest | FLOPs/param | ref | 0.008 | first pass | honest pass | threshold | honest threshold | separable | margin | max err | fails at ref |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n")
 	for _, r := range s.Rows {
 		sep, margin := "", ""
 		if r.Kind != KindHonest {
 			sep = map[bool]string{true: "yes", false: "no"}[r.Separable]
 			margin = fmtNum(r.Margin)
+			if math.IsInf(r.Margin, 1) {
+				margin = "inf"
+			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Kind, r.Env, r.Proofs, fmtNum(r.CostFraction), fmtNum(r.FLOPsPerParam), fmtRate(r.AcceptedRef),
-			fmtRate(r.AcceptedNorm), fmtNum(r.FirstPass), fmtNum(r.HonestAllPass), sep, margin,
-			fmtNum(r.MaxErrNorm), r.FailedCheck)
+			fmtRate(r.AcceptedNorm), fmtNum(r.FirstPass), fmtNum(r.HonestAllPass), fmtNum(r.PassThreshold),
+			fmtNum(r.HonestThreshold), sep, margin, fmtNum(r.MaxErrNorm), r.FailedCheck)
 	}
 	if len(s.BreakEven) > 0 {
 		b.WriteString("\nBreak-even (spoofing is cheaper than honest training while T'/T is below the fraction; Zhang et al. published about 3.2%):\n\n")
@@ -358,6 +456,14 @@ func (s *Summary) Markdown() []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// maxErrScope names the intervals the max err column is taken over.
+func maxErrScope(s *Summary) string {
+	if s.errQ == 0 {
+		return "every interval (Q = 0), not only the top-Q ones"
+	}
+	return fmt.Sprintf("the top-%d intervals per epoch", s.errQ)
 }
 
 func fmtNum(x float64) string {
