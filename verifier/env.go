@@ -28,7 +28,8 @@ import (
 //     recorded ones. Stands for the reference implementation, which does not record the
 //     random crops and flips, so an honest re-execution sees different inputs (Jia et al.
 //     report a tenfold larger reproduction error with augmentation). Has no effect on a run
-//     trained without augmentation.
+//     trained without augmentation. A proof that augments without recording its seeds gets
+//     it in every env (Gather adds it: exact becomes augment), since nothing else can run.
 //   - noise:SIGMA (Noise): every re-executed step's gradient gets Gaussian noise of relative
 //     size SIGMA, g += SIGMA·(|g|₂/√n)·z with z ~ N(0,1) (prover.Stepper's Noise, seeded
 //     from the manifest hash so a rerun is identical). Stands for GPU kernel

@@ -21,7 +21,7 @@ const (
 // of the intervals it re-executed. A Policy turns it into a Verdict without re-executing.
 type Evidence struct {
 	Manifest    string `json:"manifest_sha256"` // hex SHA-256 of manifest.json
-	Env         string `json:"env"`
+	Env         string `json:"env"`             // the env re-executed in (see Gather: may add augment)
 	Model       string `json:"model"`
 	Dataset     string `json:"dataset"`
 	DatasetSize int    `json:"dataset_size"` // N

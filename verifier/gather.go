@@ -47,7 +47,9 @@ type Options struct {
 
 // Gather verifies the proof's cheap properties, measures every interval's update, and
 // re-executes the union of the intervals that policies need, under env. The result holds
-// everything every one of the policies needs to Decide.
+// everything every one of the policies needs to Decide. An augmented proof without its
+// augmentation seeds is re-executed with the verifier's own in every env, and Evidence.Env
+// says so (exact becomes augment, dtype becomes dtype+augment).
 //
 // Errors mean the proof could not be verified at all (unreadable or malformed files, a
 // dataset that cannot be loaded, cancellation); findings against the proof are recorded in
@@ -59,8 +61,14 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 			return nil, fmt.Errorf("policy %d: %w", i, err)
 		}
 	}
-	env.Name = env.String()
 	m := p.Manifest()
+	// Augmentation seeds that the proof does not record cannot be replayed: whatever env was
+	// asked for, the verifier can only draw its own, so it runs (and the evidence, results
+	// cache included, names) that env with augment added rather than pretend to be exact.
+	if m.Augment.Enabled && p.AugSeeds() == nil {
+		env.OwnAugment = true
+	}
+	env.Name = env.String()
 	model, err := models.Parse(m.Model)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", proof.ManifestFile, err)
