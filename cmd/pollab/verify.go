@@ -190,7 +190,7 @@ func verifyAction(c *cli.Context) error {
 	top, audit := pol.Selection(ev)
 	if c.Bool("json") {
 		if err := printJSON(verifyReport{
-			Dir: dir, Verdict: v, Env: env.Name, Policy: pol,
+			Dir: dir, Verdict: v, Env: ev.Env, Policy: pol,
 			Evidence:           summarize(ev, top, audit),
 			ReexecutedFraction: ev.ReexecutedFraction, NeededFraction: ev.NeededFraction,
 			ExpectedFraction: expectedFraction(pol.Q, ev), Ledger: ev.Ledger, WallSeconds: ev.Wall.Seconds(),
@@ -204,7 +204,7 @@ func verifyAction(c *cli.Context) error {
 		if pol.Audit > 0 {
 			seed = fmt.Sprintf(", audit seed %d", v.AuditSeed)
 		}
-		printf(w, "  policy: %s, metrics %s, env %s%s\n", pol, strings.Join(pol.Metrics, ","), env.Name, seed)
+		printf(w, "  policy: %s, metrics %s, env %s%s\n", pol, strings.Join(pol.Metrics, ","), ev.Env, seed)
 		printf(w, "  init: min KS p-value %.4g (%s, %d tensors tested)\n", ev.Init.MinP, ev.Init.Tensor, ev.Init.Tensors)
 		printf(w, "  re-executed %d intervals (%d top-Q, %d audited): %d steps, %.4f of training (Q·k/S = %.4f), %d cached\n",
 			len(top)+len(audit), len(top), len(audit), ev.NeededSteps, ev.NeededFraction, expectedFraction(pol.Q, ev), ev.CacheHits)
