@@ -216,6 +216,27 @@ func TestFiguresHaveData(t *testing.T) {
 			t.Errorf("fig4 legend lacks %q: %q", want, figs[3].LegendLabels())
 		}
 	}
+	// fig5: one panel per grid delta nearest 0.002, 0.004, 0.008 and 0.016 (synthetic grid:
+	// 1e-3, 0.008, 0.03), each with data, and one legend entry per audit count.
+	fig5 := figs[4]
+	var titles []string
+	for _, row := range fig5.Panels {
+		for _, p := range row {
+			titles = append(titles, p.Title.Text)
+			if fig5.panelPoints[p] == 0 {
+				t.Errorf("fig5 panel %q drew no points", p.Title.Text)
+			}
+		}
+	}
+	if want := []string{"delta = 0.001 l2/d_ref", "delta = 0.008 l2/d_ref", "delta = 0.03 l2/d_ref"}; !slices.Equal(titles, want) {
+		t.Errorf("fig5 panels %q, want %q", titles, want)
+	}
+	for _, want := range []string{"top-Q only, no random audit", "top-Q + 2 random audits per epoch",
+		"panels at the grid deltas nearest 0.002, 0.004, 0.008, 0.016 l2/d_ref", "honest proofs (k = 4) of env exact"} {
+		if !slices.ContainsFunc(fig5.LegendLabels(), func(l string) bool { return strings.Contains(l, want) }) {
+			t.Errorf("fig5 legend lacks %q: %q", want, fig5.LegendLabels())
+		}
+	}
 }
 
 // TestFiguresShareOneLegend: each figure's legend is one tile under the panels that names
