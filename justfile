@@ -16,11 +16,15 @@ bench:
 bench-torch:
     scripts/bench.sh
 
+# Install Fashion-MNIST (optional; Debian package, read from /usr/share/datasets/fashion-mnist).
+install-fashion-mnist:
+    apt-get update && apt-get install -y dataset-fashion-mnist
+
 # Install PyTorch for bench-torch (optional; Debian package).
 install-torch:
     apt-get update && apt-get install -y python3-torch
 
-# The full reproduction on this machine (an hour or two).
+# The full MNIST reproduction on this machine (about 15 minutes on two cores).
 paper out="results/paper":
     go run ./cmd/pollab sweep paper --out {{out}}
 
@@ -34,5 +38,5 @@ fuzz time="60s":
 
 # Optional fast build with OpenBLAS (Debian libopenblas-dev, cgo).
 build-openblas:
-    apt-get install -y libopenblas-dev
+    apt-get update && apt-get install -y libopenblas-dev
     CGO_LDFLAGS=-lopenblas go build -tags openblas -o bin/pollab ./cmd/pollab
