@@ -77,8 +77,6 @@ func (b *Builder) guard(op string, f func() (*gorgonia.Node, error)) (out Node) 
 	return Node{n}
 }
 
-func shapeIs(x Node, dims int) bool { return len(x.Shape()) == dims }
-
 // Linear computes x·wᵀ + bias for x [B,in], w [out,in], bias [out] (PyTorch nn.Linear).
 func (b *Builder) Linear(x, w, bias Node) Node {
 	const op = "Linear"

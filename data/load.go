@@ -25,17 +25,6 @@ func (s Split) String() string {
 	return fmt.Sprintf("Split(%d)", int(s))
 }
 
-// ParseSplit parses "train" or "test".
-func ParseSplit(s string) (Split, error) {
-	switch s {
-	case "train":
-		return Train, nil
-	case "test":
-		return Test, nil
-	}
-	return 0, fmt.Errorf("unknown split %q (want train or test)", s)
-}
-
 // Load returns the named dataset's split. Names (canonical forms in Dataset.Name):
 //
 //	mnist                  60000/10000 points [1 28 28], 10 classes, from the GoMNIST module

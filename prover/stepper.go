@@ -24,15 +24,6 @@ type State struct {
 	Momentum []float64
 }
 
-// Clone returns a deep copy, so a caller can keep a state while stepping another.
-func (s *State) Clone() *State {
-	c := &State{Step: s.Step, LR: s.LR, Params: append([]float64(nil), s.Params...)}
-	if s.Momentum != nil {
-		c.Momentum = append([]float64(nil), s.Momentum...)
-	}
-	return c
-}
-
 // Stepper runs SGD steps with PyTorch semantics (torch.optim.SGD, dampening 0, no Nesterov,
 // followed by a per-iteration MultiStepLR). The honest prover and the verifier's re-execution
 // use the same code; the exported fields select the verifier's deliberate deviations.

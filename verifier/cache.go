@@ -35,13 +35,6 @@ func NewCache(dir string) (*Cache, error) {
 	return &Cache{mem: map[string]reexecResult{}, dir: dir}, nil
 }
 
-// Len is the number of entries held in memory.
-func (c *Cache) Len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.mem)
-}
-
 // cacheKey names one re-execution.
 func cacheKey(manifestSHA string, interval int, env Env, mode string) string {
 	return fmt.Sprintf("pollab-reexec/1 %s interval=%d env=%s hparams=%s", manifestSHA, interval, env.String(), mode)
