@@ -192,7 +192,8 @@ func readTransposed(n *gorgonia.Node, dst []float64, rows, cols int) error {
 	return nil
 }
 
-// BLAS names the BLAS implementation this build runs GEMMs on: "gonum" (pure Go, the
-// default) or "openblas" (build tag openblas). Provenance records it: the two agree only to
-// rounding, so bit-exact re-execution needs the same one.
+// BLAS names the BLAS implementation this build runs GEMMs on: "gonum+pollab-gemm" (the
+// default: pollab's own GEMM kernels, the rest of BLAS from gonum) or "openblas" (build tag
+// openblas). The experiments' provenance.json records it (machine.blas): the two agree only
+// to rounding, so bit-exact re-execution needs the same one.
 func BLAS() string { return blasName }

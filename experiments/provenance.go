@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"pollab/autodiff"
 	"pollab/verifier"
 )
 
@@ -40,6 +41,9 @@ type Machine struct {
 	GOARCH   string `json:"goarch"`
 	NumCPU   int    `json:"num_cpu"`
 	CPUModel string `json:"cpu_model,omitempty"`
+	// BLAS is autodiff.BLAS(): builds with different GEMMs agree only to rounding, so a
+	// bit-exact rerun of the results needs the same one.
+	BLAS string `json:"blas"`
 }
 
 func newProvenance(spec *Spec, opt Options, start time.Time, rep *Report, dref map[string]verifier.Distances) *Provenance {
@@ -80,7 +84,7 @@ func gitCommit() (string, bool) {
 }
 
 func machine() Machine {
-	m := Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU()}
+	m := Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(), BLAS: autodiff.BLAS()}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)

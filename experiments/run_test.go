@@ -3,9 +3,12 @@ package experiments
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"pollab/autodiff"
 )
 
 func loadTiny(t *testing.T) *Spec {
@@ -88,6 +91,18 @@ func TestRunTwiceReexecutesNothing(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 			t.Errorf("%s not written: %v", name, err)
 		}
+	}
+	// Provenance names the GEMM build: results are bit-exact only under the same one.
+	var prov struct {
+		Machine struct {
+			BLAS string `json:"blas"`
+		} `json:"machine"`
+	}
+	if b, err := os.ReadFile(filepath.Join(out, ProvenanceJSON)); err != nil || json.Unmarshal(b, &prov) != nil {
+		t.Fatalf("provenance.json unreadable: %v", err)
+	}
+	if prov.Machine.BLAS == "" || prov.Machine.BLAS != autodiff.BLAS() {
+		t.Errorf("provenance machine.blas %q, this build runs %q", prov.Machine.BLAS, autodiff.BLAS())
 	}
 }
 
