@@ -112,7 +112,9 @@ type proofInfo struct {
 	dtype       string
 	cost        autodiff.Cost
 	flopsStep   float64 // 3·F·B of one honest gradient step
-	final       []float64
+	// final holds the last checkpoint's weights of an honest proof until calibrate has used
+	// them (nil afterwards, and always for forgeries): a long run must not hold every proof's.
+	final []float64
 }
 
 // runner holds one Run's state.
@@ -477,6 +479,9 @@ func (r *runner) buildProof(ctx context.Context, j *proofJob, frac func(float64)
 	if err != nil {
 		return fmt.Errorf("%s seed %d: %w", j.kind, j.seed, err)
 	}
+	if j.honest == nil {
+		info.final = nil // only honest proofs calibrate d_ref
+	}
 	j.info = info
 	return nil
 }
@@ -585,8 +590,16 @@ func loadProofInfo(dir string) (*proofInfo, error) {
 }
 
 // calibrate sets d_ref per model: the distance between the final weights of the two
-// calibration seeds' honest proofs at the first k (everything else equal).
+// calibration seeds' honest proofs at the first k (everything else equal). It then drops every
+// honest proof's final weights, which nothing else needs.
 func (r *runner) calibrate(honest []*proofJob) error {
+	defer func() {
+		for _, j := range honest {
+			if j.info != nil {
+				j.info.final = nil
+			}
+		}
+	}()
 	seeds := r.spec.Verify.CalibrationSeeds
 	for _, model := range r.spec.Models {
 		var finals [][]float64

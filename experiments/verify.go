@@ -123,7 +123,9 @@ func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error)
 			vjobs = append(vjobs, &verifyJob{proof: j, env: e, path: filepath.Join(r.cache, "evidence", name)})
 		}
 	}
-	evidence := make([]*verifier.Evidence, len(vjobs))
+	// Each job's rows are decided as soon as its Evidence exists, and the Evidence (every
+	// interval's distances) is dropped: a long run holds rows, not every proof's evidence.
+	rowsOf := make([][]Row, len(vjobs))
 	weight := func(i int) float64 { return float64(vjobs[i].proof.info.steps) }
 	// Fix the estimate now that real proof lengths are known.
 	r.mu.Lock()
@@ -140,15 +142,15 @@ func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error)
 		if err != nil {
 			return err
 		}
-		evidence[i] = ev
+		rowsOf[i] = r.rows(vjobs[i], ev, points)
 		return nil
 	}, weight)
 	if err != nil {
 		return nil, err
 	}
 	var rows []Row
-	for i, vj := range vjobs {
-		rows = append(rows, r.rows(vj, evidence[i], points)...)
+	for _, rs := range rowsOf {
+		rows = append(rows, rs...)
 	}
 	return rows, nil
 }
