@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,7 +178,7 @@ func checkReadBack(t *testing.T, dir string, b *built) {
 		}
 	}
 	tab := p.Table()
-	if tab.Steps != b.table.Steps || tab.Batch != b.table.Batch || !equalInt32(tab.Idx, b.table.Idx) {
+	if tab.Steps != b.table.Steps || tab.Batch != b.table.Batch || !slices.Equal(tab.Idx, b.table.Idx) {
 		t.Fatal("batch table differs")
 	}
 	if fmt.Sprint(p.BatchHashes()) != fmt.Sprint(b.hashes) {

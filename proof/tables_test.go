@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,7 @@ func TestTablesRoundTrip(t *testing.T) {
 		t.Fatalf("indices file %d bytes %q", b.Len(), b.Bytes()[:4])
 	}
 	steps, batch, got, err := decodeIndices(b.Bytes(), 3, 2)
-	if err != nil || steps != 3 || batch != 2 || !equalInt32(got, idx) {
+	if err != nil || steps != 3 || batch != 2 || !slices.Equal(got, idx) {
 		t.Fatalf("indices round trip: %d×%d %v, %v", steps, batch, got, err)
 	}
 
@@ -96,18 +97,6 @@ func TestTablesRejectMalformed(t *testing.T) {
 	if _, err := decodePayload(p.Bytes(), 3, 10); err == nil || !strings.Contains(err.Error(), "dimension") {
 		t.Fatalf("wrong dim: %v", err)
 	}
-}
-
-func equalInt32(a, b []int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestTableSizesDoNotOverflow(t *testing.T) {

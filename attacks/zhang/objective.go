@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/optimize"
 
@@ -134,7 +135,7 @@ func Craft(o *Objective, lim LBFGSLimits) (*Crafted, error) {
 	// gonum asks for Func and Grad at the same point in separate calls; one GradMatch gives
 	// both, so evaluate once and serve the second call from this cache.
 	evaluate := func(x []float64) {
-		if haveLast && equal(x, lastX) {
+		if haveLast && slices.Equal(x, lastX) {
 			return
 		}
 		f, res, nr, err := o.Eval(x, lastGrad)
@@ -192,16 +193,4 @@ func Craft(o *Objective, lim LBFGSLimits) (*Crafted, error) {
 		return nil, errors.New("craft: the objective was not finite at any evaluated point")
 	}
 	return out, nil
-}
-
-func equal(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
