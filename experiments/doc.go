@@ -17,7 +17,7 @@
 // shows zero.
 //
 // Results are one row per proof x env x policy point (results.csv, columns documented in
-// results/README.md), summary.{json,md,csv} and provenance.json. The six figures and the
+// results/README.md), summary.{json,md,csv} and provenance.json. The figures and the
 // summary are computed from results.csv alone (BuildFigures, Summarize), so `pollab figures`
 // can redraw them without any proof on disk.
 package experiments

@@ -83,11 +83,10 @@ func TestFig5MarksDeltasThatRejectHonestProofs(t *testing.T) {
 			r.Accepted = false
 		}
 	}
-	figs, err := BuildFigures(rows)
+	fig5, err := BuildFigure("fig5_blindfold", rows)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fig5 := figs[4]
 	var marked []string
 	for _, p := range fig5.Panels[0] {
 		if strings.Contains(p.Title.Text, "rejects honest") {
@@ -99,5 +98,33 @@ func TestFig5MarksDeltasThatRejectHonestProofs(t *testing.T) {
 	}
 	if !slices.ContainsFunc(fig5.LegendLabels(), func(l string) bool { return strings.HasSuffix(l, "from delta = 0.008 up") }) {
 		t.Errorf("fig5 notes lack the tightest honest delta 0.008: %q", fig5.LegendLabels())
+	}
+}
+
+// figureNamed returns the figure of that name among figs.
+func figureNamed(t *testing.T, figs []*Figure, name string) *Figure {
+	t.Helper()
+	i := slices.IndexFunc(figs, func(f *Figure) bool { return f.Name == name })
+	if i < 0 {
+		t.Fatalf("no figure %s among %d", name, len(figs))
+	}
+	return figs[i]
+}
+
+// TestFigureRegistry: figures are registered by name, built by name, and an unknown name is
+// an error that lists the registered ones.
+func TestFigureRegistry(t *testing.T) {
+	names := FigureNames()
+	if !slices.IsSorted(names) || !slices.Contains(names, "fig1_trap") {
+		t.Fatalf("registered figures %q", names)
+	}
+	for _, name := range names {
+		f, err := BuildFigure(name, syntheticRows())
+		if err != nil || f.Name != name {
+			t.Fatalf("BuildFigure(%s): %v, %v", name, f, err)
+		}
+	}
+	if _, err := BuildFigure("fig9_nope", nil); err == nil || !strings.Contains(err.Error(), "fig1_trap") {
+		t.Fatalf("unknown figure: %v", err)
 	}
 }

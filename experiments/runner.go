@@ -137,7 +137,7 @@ type runner struct {
 }
 
 // Run executes spec end to end into opt.Out: proofs, forgeries, verification of the whole
-// grid, results.csv, the summary, provenance and (unless NoFigures) the six figures.
+// grid, results.csv, the summary, provenance and (unless NoFigures) the figures.
 func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	start := time.Now()
 	if opt.Out == "" {

@@ -13,7 +13,7 @@ func init() {
 		UsageText: "pollab demo [--out DIR]",
 		Description: "Trains honest proofs on synthetic data, forges them with Zhang et al.'s attacks I-III and\n" +
 			"Fang et al.'s infinitesimal and Blindfold attacks, verifies every proof in every env over\n" +
-			"the delta x Q x audit grid, and writes results.csv, the summary and the six figures.\n" +
+			"the delta x Q x audit grid, and writes results.csv, the summary and the figures.\n" +
 			"A second run re-executes nothing and reproduces the same CSV. Default DIR: results/demo.",
 		Flags: runFlags(),
 		Action: func(c *cli.Context) error {

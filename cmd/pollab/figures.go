@@ -13,7 +13,7 @@ import (
 func init() {
 	register(&cli.Command{
 		Name:      "figures",
-		Usage:     "redraw the six figures and the summary from a results directory's CSV alone",
+		Usage:     "redraw the figures and the summary from a results directory's CSV alone",
 		UsageText: "pollab figures [--out FIGDIR] DIR",
 		Description: "Reads DIR/results.csv or DIR/results.csv.gz (no proof or evidence is needed) and writes DIR/figures/*.{png,svg,pdf}\n" +
 			"and DIR/summary.{md,csv,json}.",
