@@ -29,7 +29,9 @@
 //   - Top-Q (Policy.Selection): intervals are grouped by epoch, epoch = floor(start·B/N) (the
 //     epoch of the first point of the interval's first batch; with the global drop-last a
 //     batch may straddle two epochs), the Q largest updates per chosen metric are taken, and
-//     the union over metrics is re-executed. Q <= 0 re-executes everything.
+//     the union over metrics is re-executed. Q <= 0 re-executes everything. Policy.EpochRule
+//     EpochRuleVerifyPy reproduces the reference verify.py's boundaries instead (IntervalEpochs
+//     documents both rules and where they differ).
 //   - Audits: R more intervals per epoch, drawn uniformly from the epoch's remaining ones
 //     with a seed derived from the manifest hash and a nonce the verifier draws from
 //     crypto/rand after reading the proof, so a prover cannot know which intervals will be

@@ -27,10 +27,11 @@ type Evidence struct {
 	DatasetSize int    `json:"dataset_size"` // N
 	Batch       int    `json:"batch"`        // B
 	Steps       int    `json:"steps"`        // T
+	Epochs      int    `json:"epochs"`       // E, as the manifest declares it
 	K           int    `json:"k"`
 	// StepsPerEpoch is S = N/B (a real number: with the global drop-last a batch can
 	// straddle two epochs). Interval i belongs to epoch floor(start_i·B / N), the epoch of
-	// the first point of its first batch.
+	// the first point of its first batch (EpochRuleStart; see IntervalEpochs).
 	StepsPerEpoch float64 `json:"steps_per_epoch"`
 
 	Init       InitFinding       `json:"init"`

@@ -109,7 +109,7 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 
 	ev := &Evidence{
 		Manifest: sha, Env: env.Name, Model: m.Model, Dataset: m.Dataset.Name,
-		DatasetSize: m.Dataset.N, Batch: m.Batch, Steps: m.Steps, K: m.K,
+		DatasetSize: m.Dataset.N, Batch: m.Batch, Steps: m.Steps, Epochs: m.Epochs, K: m.K,
 		StepsPerEpoch: float64(m.Dataset.N) / float64(m.Batch),
 		AuditNonce:    nonce, DRef: opt.DRef,
 	}
@@ -393,6 +393,7 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 	}
 	ev.Hparams = HparamsFinding{Checked: true, FirstMismatch: -1}
 	ev.Intervals = make([]Interval, n-1)
+	epochs := IntervalEpochs(EpochRuleStart, proof.CheckpointSteps(m.Steps, m.K), m.Batch, m.Dataset.N, m.Epochs)
 	var prev *proof.Checkpoint
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
@@ -418,7 +419,7 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 			t0 := time.Now()
 			iv := &ev.Intervals[i-1]
 			iv.Index, iv.Start, iv.End = i-1, prev.Step, c.Step
-			iv.Epoch = int(int64(prev.Step) * int64(m.Batch) / int64(m.Dataset.N))
+			iv.Epoch = epochs[i-1]
 			iv.Update = Distance(prev.Params, c.Params)
 			ledger.AddOther(DistanceFLOPs(len(c.Params)), time.Since(t0))
 		}

@@ -53,6 +53,9 @@ type Policy struct {
 	InitAlpha  float64 `json:"init_alpha"`
 	Membership bool    `json:"membership"`
 	Hparams    string  `json:"hparams"` // HparamsTrustCheckpoint (default, "") or HparamsEnforceManifest
+	// EpochRule groups intervals into epochs for Top-Q and audits: EpochRuleStart (default,
+	// "") or EpochRuleVerifyPy (see IntervalEpochs).
+	EpochRule string `json:"epoch_rule,omitempty"`
 }
 
 // Verdict is a Policy's decision on one Evidence.
@@ -95,6 +98,9 @@ func (p Policy) Validate() error {
 	default:
 		return fmt.Errorf("policy: hparams %q: want %s or %s", p.Hparams, HparamsTrustCheckpoint, HparamsEnforceManifest)
 	}
+	if _, err := ParseEpochRule(p.EpochRule); err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
 	return nil
 }
 
@@ -133,7 +139,8 @@ func (p Policy) AuditSeedFor(ev *Evidence) uint64 {
 // Selection returns the intervals the policy re-executes, split into the top-Q union and
 // the random audits, each sorted by index.
 //
-// Per epoch (Interval.Epoch), for each chosen metric, the Q intervals with the largest
+// Per epoch (Interval.Epoch, or the policy's EpochRule; intervals in no epoch are neither
+// ranked nor audited), for each chosen metric, the Q intervals with the largest
 // update magnitude (ties: lower index first) are taken, and the union over metrics forms
 // the top-Q set; then Audit intervals are drawn uniformly without replacement from the
 // epoch's remaining intervals, with a PCG seeded by SubSeed(AuditSeedFor(ev), "audit", epoch).
@@ -148,11 +155,14 @@ func (p Policy) Selection(ev *Evidence) (top, audit []int) {
 	seed := p.AuditSeedFor(ev)
 	byEpoch := map[int][]int{}
 	var epochs []int
-	for i, iv := range ev.Intervals {
-		if _, ok := byEpoch[iv.Epoch]; !ok {
-			epochs = append(epochs, iv.Epoch)
+	for i, e := range p.epochsOf(ev) {
+		if e < 0 {
+			continue
 		}
-		byEpoch[iv.Epoch] = append(byEpoch[iv.Epoch], i)
+		if _, ok := byEpoch[e]; !ok {
+			epochs = append(epochs, e)
+		}
+		byEpoch[e] = append(byEpoch[e], i)
 	}
 	slices.Sort(epochs)
 	for _, e := range epochs {
@@ -274,6 +284,9 @@ func (p Policy) Decide(ev *Evidence) Verdict {
 			return reject(CheckHparams, min(h.FirstMismatch, len(ev.Intervals)-1), h.Step,
 				"checkpoint %d (step %d) disagrees with the manifest: %s", h.FirstMismatch, h.Step, h.Reason)
 		}
+	}
+	if p.EpochRule == EpochRuleVerifyPy && ev.Epochs <= 0 && p.Q > 0 {
+		return reject(CheckIncomplete, -1, -1, "the %s epoch rule needs the manifest's epochs, which the evidence lacks", EpochRuleVerifyPy)
 	}
 	if p.Normalized && ev.DRef == nil {
 		return reject(CheckIncomplete, -1, -1, "normalised thresholds need a d_ref calibration")

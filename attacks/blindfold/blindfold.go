@@ -329,12 +329,12 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 }
 
 // verifierEpochs groups the intervals between consecutive checkpoints by the epoch the
-// verifier puts them in: floor(start·B/N), the epoch of the first point of their first batch.
+// verifier's default rule puts them in (verifier.IntervalEpochs, verifier.EpochRuleStart:
+// floor(start·B/N), the epoch of the first point of their first batch).
 func verifierEpochs(ckpts []int, batch, n int) []epochGroup {
 	var groups []epochGroup
 	prev := -1
-	for i := 0; i+1 < len(ckpts); i++ {
-		e := int(int64(ckpts[i]) * int64(batch) / int64(n))
+	for i, e := range verifier.IntervalEpochs(verifier.EpochRuleStart, ckpts, batch, n, 0) {
 		if e != prev {
 			groups = append(groups, epochGroup{first: i, end: i + 1})
 			prev = e

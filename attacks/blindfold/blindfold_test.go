@@ -227,3 +227,12 @@ func TestManifestLRAuditAcceptRates(t *testing.T) {
 		t.Errorf("R = 5 audits per epoch still accept %g of the time", prev)
 	}
 }
+
+// The attack groups intervals exactly as the verifier's default epoch rule does (MNIST,
+// B 128, E 2: T 937, k 50; the verifier puts interval 9, steps 450-500, in epoch 0).
+func TestVerifierEpochsFollowTheVerifierRule(t *testing.T) {
+	got := verifierEpochs(proof.CheckpointSteps(937, 50), 128, 60000)
+	if len(got) != 2 || got[0] != (epochGroup{0, 10}) || got[1] != (epochGroup{10, 19}) {
+		t.Errorf("groups %+v, want [{0 10} {10 19}]", got)
+	}
+}

@@ -38,6 +38,7 @@ func init() {
 			&cli.IntFlag{Name: "audit", Usage: "random audit intervals per epoch, drawn after reading the proof"},
 			&cli.Uint64Flag{Name: "audit-seed", Usage: "replay an audit draw with this seed (0: the verifier draws a secret nonce)"},
 			&cli.StringFlag{Name: "hparams", Usage: "trust-checkpoint (reference) or enforce-manifest", Value: verifier.HparamsTrustCheckpoint},
+			&cli.StringFlag{Name: "epoch-rule", Usage: "epochs of top-Q: start (interval in epoch floor(start·B/N)) or verify.py (Jia et al.'s round(c·e), c = T/E/k)", Value: verifier.EpochRuleStart},
 			&cli.BoolFlag{Name: "membership", Usage: "reject payload points that are not in the declared dataset"},
 			&cli.Float64Flag{Name: "init-alpha", Usage: "KS threshold for W0 (negative: skip the init check)", Value: verifier.DefaultInitAlpha},
 			&cli.IntFlag{Name: "workers", Usage: "parallel re-executions (default: number of CPUs)"},
@@ -100,6 +101,10 @@ func verifyPolicy(c *cli.Context) (verifier.Policy, *verifier.Calibration, error
 	if err != nil {
 		return pol, nil, usageError{fmt.Errorf("--hparams: %w", err)}
 	}
+	rule, err := verifier.ParseEpochRule(c.String("epoch-rule"))
+	if err != nil {
+		return pol, nil, usageError{fmt.Errorf("--epoch-rule: %w", err)}
+	}
 	normalized := c.Bool("normalized")
 	base := verifier.ReferenceDelta
 	if normalized {
@@ -129,6 +134,7 @@ func verifyPolicy(c *cli.Context) (verifier.Policy, *verifier.Calibration, error
 	pol = verifier.Policy{
 		Delta: delta, Metrics: metrics, Normalized: normalized, Q: c.Int("q"), Audit: c.Int("audit"),
 		AuditSeed: c.Uint64("audit-seed"), InitAlpha: alpha, Membership: c.Bool("membership"), Hparams: hp,
+		EpochRule: rule,
 	}
 	if err := pol.Validate(); err != nil {
 		return pol, nil, usageError{err}

@@ -51,6 +51,9 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 	if c := exit("verify", dir, "--q", "0", "--delta", "0", "--hparams", "enforce-manifest", "--membership"); c != exitOK {
 		t.Errorf("honest proof, exact env, delta 0: exit %d", c)
 	}
+	if c := exit("verify", dir, "--epoch-rule", "verify.py", "--delta", "0"); c != exitOK {
+		t.Errorf("honest proof under verify.py's epoch rule: exit %d", c)
+	}
 	// Flags before the directory work too.
 	if c := exit("verify", "--env", "dtype", "--delta", "0", dir); c != exitRejected {
 		t.Errorf("dtype env at delta 0: exit %d, want 1", c)
@@ -61,6 +64,7 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 		{"verify", dir, "--delta", "l2=-1"},
 		{"verify", dir, "--metrics", "l3"},
 		{"verify", dir, "--hparams", "trust-nobody"},
+		{"verify", dir, "--epoch-rule", "round"},
 		{"verify", filepath.Join(dir, "missing")},
 		{"verify"},
 		{"calibrate", "--model", verifyTestModel, "--dataset", verifyTestDataset, "--seeds", "1,1", "--out", filepath.Join(t.TempDir(), "x.json")},
