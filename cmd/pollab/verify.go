@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -283,20 +281,8 @@ func writeEvidence(path string, ev *verifier.Evidence, v verifier.Verdict) error
 	if err != nil {
 		return fmt.Errorf("evidence: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".evidence-*")
-	if err != nil {
-		return fmt.Errorf("evidence %s: %w", path, err)
-	}
-	_, werr := tmp.Write(append(b, '\n'))
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("evidence %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("evidence %s: %w", path, err)
+	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+		return fmt.Errorf("evidence %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,196 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"pollab/autodiff"
+	"pollab/data"
+	"pollab/proof"
+	"pollab/prover"
+)
+
+// python is Debian's interpreter, the one that sees python3-torch.
+const python = "/usr/bin/python3"
+
+var (
+	torchOnce   sync.Once
+	torchReason string
+)
+
+// needTorch skips the test unless python can import torch and numpy.
+func needTorch(t *testing.T) {
+	t.Helper()
+	torchOnce.Do(func() {
+		out, err := exec.Command(python, "-c", "import torch, numpy; print(torch.__version__)").CombinedOutput()
+		if err != nil {
+			torchReason = "PyTorch not available (" + python + " cannot import torch and numpy; apt-get install python3-torch python3-numpy)"
+		}
+		_ = out
+	})
+	if torchReason != "" {
+		t.Skip(torchReason)
+	}
+}
+
+// pyTorch runs `python3 -m pollab_torch args...` from the repository's python/ directory and
+// returns its stdout; a non-zero exit fails the test with stderr.
+func pyTorch(t *testing.T, args ...string) []byte {
+	t.Helper()
+	out, err := pyTorchErr(args...)
+	if err != nil {
+		t.Fatalf("pollab_torch %v: %v", args, err)
+	}
+	return out
+}
+
+func pyTorchErr(args ...string) ([]byte, error) {
+	cmd := exec.Command(python, append([]string{"-m", "pollab_torch"}, args...)...)
+	abs, _ := filepath.Abs("../python")
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+abs, "OMP_NUM_THREADS=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), &pyError{err, stderr.String()}
+	}
+	return stdout.Bytes(), nil
+}
+
+type pyError struct {
+	err    error
+	stderr string
+}
+
+func (e *pyError) Error() string { return e.err.Error() + ": " + e.stderr }
+
+// exportData writes the train split of name for Python (data.Export) and returns the path.
+func exportData(t *testing.T, name string) string {
+	t.Helper()
+	ds, err := data.Load(name, data.Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := data.Export(&buf, ds); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "data.plds")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// reexecRow is one interval of `pollab_torch reexec`.
+type reexecRow struct {
+	Index, Start, End int
+	L1, L2, Linf, Cos float64
+}
+
+// torchReexec re-executes every interval of each proof dirs[i] (on data file files[i]) in PyTorch,
+// in one Python process.
+func torchReexec(t *testing.T, dirs, files []string) [][]reexecRow {
+	t.Helper()
+	args := []string{"reexec"}
+	for i := range dirs {
+		args = append(args, dirs[i], files[i])
+	}
+	var rows [][]reexecRow
+	if err := json.Unmarshal(pyTorch(t, append(args, "--threads", "1")...), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(dirs) {
+		t.Fatalf("%d results for %d proofs", len(rows), len(dirs))
+	}
+	return rows
+}
+
+// updateL2 is the l2 length of each interval's update, read from the proof's checkpoints.
+func updateL2(t *testing.T, dir string) []float64 {
+	t.Helper()
+	p, err := proof.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []float64
+	var prev []float64
+	for i := range p.NumCheckpoints() {
+		c, err := p.Checkpoint(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev != nil {
+			var ss float64
+			for j := range prev {
+				d := c.Params[j] - prev[j]
+				ss += d * d
+			}
+			out = append(out, math.Sqrt(ss))
+		}
+		prev = c.Params
+	}
+	return out
+}
+
+// smallRuns are the pollab proofs of the cross-verification tests: every model pollab knows,
+// momentum, weight decay and a milestone inside an interval, on small synthetic data.
+var smallRuns = []prover.Config{
+	{Model: "mlp:64-32-10:relu", Dataset: "synthetic:n=256,test=64,dim=64,classes=10,seed=3", Batch: 16, Epochs: 1, K: 4, Seed: 1,
+		Hyper: proof.Hyper{LR: 0.1, Momentum: 0.9, WeightDecay: 5e-4, Milestones: []int{6}, Gamma: 0.1}},
+	{Model: "mlp:64-32-10:tanh", Dataset: "synthetic:n=256,test=64,dim=64,classes=10,seed=3", Batch: 16, Epochs: 1, K: 5, Seed: 2,
+		Hyper: proof.Hyper{LR: 0.05}},
+	{Model: "lenet5", Dataset: "synthetic:n=96,test=16,dim=784,classes=10,seed=4", Batch: 16, Epochs: 1, K: 3, Seed: 1,
+		Hyper: proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4}},
+	{Model: "cnn-cifar", Dataset: "synthetic:n=48,test=16,dim=3072,classes=10,seed=5", Batch: 8, Epochs: 1, K: 3, Seed: 1,
+		Hyper: proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, Milestones: []int{4}, Gamma: 0.5}},
+}
+
+// TestPollabProofsReexecuteInTorch: pollab's f64 proofs of every model re-execute in PyTorch
+// to float64 rounding (l2 <= 1e-12, about 1e-10 of each interval's update), and a wrong
+// dataset is one clear error.
+func TestPollabProofsReexecuteInTorch(t *testing.T) {
+	needTorch(t)
+	var dirs, files []string
+	for i, cfg := range smallRuns {
+		cfg.DType = autodiff.Float64
+		dir := filepath.Join(t.TempDir(), fmt.Sprint("proof", i))
+		if _, err := prover.Train(context.Background(), cfg, dir, prover.Options{}); err != nil {
+			t.Fatal(err)
+		}
+		dirs, files = append(dirs, dir), append(files, exportData(t, cfg.Dataset))
+	}
+	for i, rows := range torchReexec(t, dirs, files) {
+		upd := updateL2(t, dirs[i])
+		if len(rows) != len(upd) {
+			t.Fatalf("%s: %d intervals re-executed, the proof has %d", smallRuns[i].Model, len(rows), len(upd))
+		}
+		for j, r := range rows {
+			if !(r.L2 <= 1e-12) || !(upd[j] > 1e-3) {
+				t.Errorf("%s interval %d [%d, %d]: torch replay l2 %.3g (want <= 1e-12), update l2 %.3g", smallRuns[i].Model, j, r.Start, r.End, r.L2, upd[j])
+			}
+		}
+		t.Logf("%s f64: %d intervals, max torch l2 %.3g", smallRuns[i].Model, len(rows), maxL2(rows))
+	}
+	// Another dataset than the declared one is one clear error.
+	_, err := pyTorchErr("reexec", dirs[0], exportData(t, "synthetic:n=256,test=64,dim=64,classes=10,seed=4"))
+	if err == nil || !strings.Contains(err.Error(), "is not the proof's synthetic") {
+		t.Fatalf("re-executing on another dataset: %v, want one line naming the mismatch", err)
+	}
+}
+
+func maxL2(rows []reexecRow) float64 {
+	m := 0.0
+	for _, r := range rows {
+		m = max(m, r.L2)
+	}
+	return m
+}
