@@ -10,37 +10,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/pynumpy"
 	"pollab/proof"
 	"pollab/prover"
 )
-
-// python is Debian's interpreter, the one that sees python3-torch.
-const python = "/usr/bin/python3"
-
-var (
-	torchOnce   sync.Once
-	torchReason string
-)
-
-// needTorch skips the test unless python can import torch and numpy.
-func needTorch(t *testing.T) {
-	t.Helper()
-	torchOnce.Do(func() {
-		out, err := exec.Command(python, "-c", "import torch, numpy; print(torch.__version__)").CombinedOutput()
-		if err != nil {
-			torchReason = "PyTorch not available (" + python + " cannot import torch and numpy; apt-get install python3-torch python3-numpy)"
-		}
-		_ = out
-	})
-	if torchReason != "" {
-		t.Skip(torchReason)
-	}
-}
 
 // pyTorch runs `python3 -m pollab_torch args...` from the repository's python/ directory and
 // returns its stdout; a non-zero exit fails the test with stderr.
@@ -54,7 +31,7 @@ func pyTorch(t *testing.T, args ...string) []byte {
 }
 
 func pyTorchErr(args ...string) ([]byte, error) {
-	cmd := exec.Command(python, append([]string{"-m", "pollab_torch"}, args...)...)
+	cmd := exec.Command(pynumpy.Python, append([]string{"-m", "pollab_torch"}, args...)...)
 	abs, _ := filepath.Abs("../python")
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+abs, "OMP_NUM_THREADS=1")
 	var stdout, stderr bytes.Buffer
@@ -158,7 +135,7 @@ var smallRuns = []prover.Config{
 // to float64 rounding (l2 <= 1e-12, about 1e-10 of each interval's update), and a wrong
 // dataset is one clear error.
 func TestPollabProofsReexecuteInTorch(t *testing.T) {
-	needTorch(t)
+	pynumpy.RequireTorch(t)
 	var dirs, files []string
 	for i, cfg := range smallRuns {
 		cfg.DType = autodiff.Float64

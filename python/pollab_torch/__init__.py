@@ -1,10 +1,9 @@
 """PyTorch interop for pollab's Proof-of-Learning proofs (format pollab-proof/1).
 
-- ``Recorder`` writes a pollab proof from a PyTorch training loop (recorder.py);
+XX
 - ``import_jia`` converts a proof made by Jia et al.'s reference code (jia.py);
 - ``reexecute`` replays a pollab proof's intervals in PyTorch, an independent second verifier
   (reexec.py);
-- ``noise`` measures the honest re-execution noise between PyTorch and pollab (noise.py).
 
 Data comes from ``pollab export-data NAME --out FILE`` (datasets.py), so both sides train on
 the same bytes and agree on point hashes and the dataset fingerprint. Every malformed input is
