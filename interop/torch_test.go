@@ -17,6 +17,7 @@ import (
 	"pollab/internal/pynumpy"
 	"pollab/proof"
 	"pollab/prover"
+	"pollab/verifier"
 )
 
 // pyTorch runs `python3 -m pollab_torch args...` from the repository's python/ directory and
@@ -31,7 +32,12 @@ func pyTorch(t *testing.T, args ...string) []byte {
 }
 
 func pyTorchErr(args ...string) ([]byte, error) {
-	cmd := exec.Command(pynumpy.Python, append([]string{"-m", "pollab_torch"}, args...)...)
+	return pyRun(append([]string{"-m", "pollab_torch"}, args...)...)
+}
+
+// pyRun runs Debian's python with the repository's python/ directory on PYTHONPATH.
+func pyRun(args ...string) ([]byte, error) {
+	cmd := exec.Command(pynumpy.Python, args...)
 	abs, _ := filepath.Abs("../python")
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+abs, "OMP_NUM_THREADS=1")
 	var stdout, stderr bytes.Buffer
@@ -170,4 +176,95 @@ func maxL2(rows []reexecRow) float64 {
 		m = max(m, r.L2)
 	}
 	return m
+}
+
+// recordJob is one job of testdata/record.py.
+type recordJob struct {
+	Data        string  `json:"data"`
+	Spec        string  `json:"spec"`
+	DType       string  `json:"dtype"`
+	Out         string  `json:"out"`
+	Batch       int     `json:"batch"`
+	Epochs      int     `json:"epochs"`
+	K           int     `json:"k"`
+	LR          float64 `json:"lr"`
+	Momentum    float64 `json:"momentum"`
+	WeightDecay float64 `json:"weight_decay"`
+	Milestones  []int   `json:"milestones"`
+	Gamma       float64 `json:"gamma"`
+	Seed        uint64  `json:"seed"`
+	Threads     int     `json:"threads"`
+}
+
+// f32Band bounds an f32 interval's cross-implementation replay error relative to the
+// interval's update (l2): results/torch-noise measures the typical error at a few 1e-7 of the
+// update and the largest kink flips well below this.
+const f32Band = 1e-3
+
+// TestTorchRecordedProofsVerifyInPollab: proofs recorded by a PyTorch training loop
+// (testdata/record.py, pollab_torch.Recorder) pass every check of pollab's verifier, every
+// interval re-executed: f64 to rounding (l2 <= 1e-12), f32 within f32Band of the update.
+func TestTorchRecordedProofsVerifyInPollab(t *testing.T) {
+	pynumpy.RequireTorch(t)
+	var jobs []recordJob
+	dataFiles := map[string]string{}
+	for i, cfg := range smallRuns {
+		if dataFiles[cfg.Dataset] == "" {
+			dataFiles[cfg.Dataset] = exportData(t, cfg.Dataset)
+		}
+		for _, dt := range []string{"f64", "f32"} {
+			jobs = append(jobs, recordJob{Data: dataFiles[cfg.Dataset], Spec: cfg.Model, DType: dt,
+				Out: filepath.Join(t.TempDir(), fmt.Sprint("proof", i, dt)), Batch: cfg.Batch, Epochs: cfg.Epochs, K: cfg.K,
+				LR: cfg.Hyper.LR, Momentum: cfg.Hyper.Momentum, WeightDecay: cfg.Hyper.WeightDecay,
+				Milestones: cfg.Hyper.Milestones, Gamma: cfg.Hyper.Gamma, Seed: uint64(i + 1), Threads: 1})
+		}
+	}
+	spec, _ := json.Marshal(jobs)
+	abs, _ := filepath.Abs("testdata/record.py")
+	if out, err := pyRun(abs, string(spec)); err != nil {
+		t.Fatalf("record.py: %v\n%s", err, out)
+	}
+	all := verifier.DefaultPolicy()
+	all.Q = 0
+	for _, j := range jobs {
+		p, err := proof.Open(j.Out)
+		if err != nil {
+			t.Fatalf("%s %s: %v", j.Spec, j.DType, err)
+		}
+		nonce := uint64(1)
+		ev, err := verifier.Gather(context.Background(), p, verifier.Env{Name: "exact"}, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
+		if err != nil {
+			t.Fatalf("%s %s: %v", j.Spec, j.DType, err)
+		}
+		if v := all.Decide(ev); !v.Accepted {
+			t.Errorf("%s %s: rejected: %s %s", j.Spec, j.DType, v.Check, v.Reason)
+		}
+		worst := 0.0
+		for _, iv := range ev.Intervals {
+			r := iv.Repro[verifier.HparamsTrustCheckpoint]
+			if r == nil {
+				t.Fatalf("%s %s: interval %d not re-executed", j.Spec, j.DType, iv.Index)
+			}
+			bound := 1e-12
+			if j.DType == "f32" {
+				bound = f32Band * iv.Update.L2
+			}
+			if !(r.Raw.L2 <= bound) || !(iv.Update.L2 > 1e-3) {
+				t.Errorf("%s %s interval %d: pollab replay l2 %.3g, want <= %.3g (update %.3g)", j.Spec, j.DType, iv.Index, r.Raw.L2, bound, iv.Update.L2)
+			}
+			worst = max(worst, r.Raw.L2/iv.Update.L2)
+		}
+		t.Logf("%s %s: %d intervals, max replay l2 / update l2 %.3g", j.Spec, j.DType, len(ev.Intervals), worst)
+	}
+}
+
+// TestPythonUnitTests runs python/tests (malformed recorder input: wrong model, missing
+// optimizer state, mismatched index table, a schedule not stepped per iteration, each one
+// PollabTorchError of one line).
+func TestPythonUnitTests(t *testing.T) {
+	pynumpy.RequireTorch(t)
+	abs, _ := filepath.Abs("../python/tests")
+	if out, err := pyRun("-m", "unittest", "discover", "-s", abs); err != nil {
+		t.Fatalf("python unit tests: %v\n%s", err, out)
+	}
 }

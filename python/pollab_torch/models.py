@@ -100,6 +100,15 @@ def build_model(spec, dtype=None):
     return m.to(dtype) if dtype is not None else m
 
 
+def input_dim(spec):
+    """Features per sample of spec's input."""
+    shape = _parse(spec)[1]
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
 def tensor_layout(spec):
     """[(name, shape)] of spec's parameters in pollab's flat order."""
     return [(n, list(p.shape)) for n, p in build_model(spec).named_parameters()]
