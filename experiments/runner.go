@@ -140,27 +140,10 @@ type runner struct {
 // grid, results.csv, the summary, provenance and (unless NoFigures) the figures.
 func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	start := time.Now()
-	if opt.Out == "" {
-		return nil, errors.New("run: no output directory")
-	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = spec.Workers
-	}
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
-	cacheDir := opt.CacheDir
-	if cacheDir == "" {
-		cacheDir = filepath.Join(opt.Out, "cache")
-	}
-	reexec, err := verifier.NewCache(filepath.Join(cacheDir, "reexec"))
+	r, err := newRunner(spec, opt)
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{spec: spec, opt: opt, workers: workers, cache: cacheDir, reexec: reexec,
-		running: map[int]float64{}, dref: map[string]verifier.Distances{}}
-
 	honest, forged, err := r.plan()
 	if err != nil {
 		return nil, err
@@ -216,6 +199,30 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	}
 	r.report("done")
 	return rep, nil
+}
+
+// newRunner resolves opt's defaults (workers, cache directory) and opens the re-execution cache.
+func newRunner(spec *Spec, opt Options) (*runner, error) {
+	if opt.Out == "" {
+		return nil, errors.New("run: no output directory")
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = spec.Workers
+	}
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	cacheDir := opt.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(opt.Out, "cache")
+	}
+	reexec, err := verifier.NewCache(filepath.Join(cacheDir, "reexec"))
+	if err != nil {
+		return nil, err
+	}
+	return &runner{spec: spec, opt: opt, workers: workers, cache: cacheDir, reexec: reexec,
+		running: map[int]float64{}, dref: map[string]verifier.Distances{}}, nil
 }
 
 // WriteSummary writes summary.json, summary.md and summary.csv into dir.
@@ -590,8 +597,9 @@ func loadProofInfo(dir string) (*proofInfo, error) {
 }
 
 // calibrate sets d_ref per model: the distance between the final weights of the two
-// calibration seeds' honest proofs at the first k (everything else equal). It then drops every
-// honest proof's final weights, which nothing else needs.
+// calibration seeds' honest proofs at the first k (everything else equal), and records it in
+// the cache (calibration/, keyed by the two proofs' hashes) for jobs run elsewhere (RunJob).
+// It then drops every honest proof's final weights, which nothing else needs.
 func (r *runner) calibrate(honest []*proofJob) error {
 	defer func() {
 		for _, j := range honest {
@@ -600,26 +608,47 @@ func (r *runner) calibrate(honest []*proofJob) error {
 			}
 		}
 	}()
-	seeds := r.spec.Verify.CalibrationSeeds
 	for _, model := range r.spec.Models {
-		var finals [][]float64
-		for _, s := range seeds {
-			for _, j := range honest {
-				if j.model == canonicalModel(model) && j.seed == s && j.k == r.spec.Train.K[0] {
-					finals = append(finals, j.info.final)
-				}
-			}
+		pair, err := r.calibrationPair(model, honest)
+		if err != nil {
+			return err
 		}
-		if len(finals) != 2 {
-			return fmt.Errorf("calibrate %s: need honest proofs of two seeds (calibration_seeds), found %d", model, len(finals))
-		}
-		d := verifier.Distance(finals[0], finals[1])
+		d := verifier.Distance(pair[0].info.final, pair[1].info.final)
 		if !(d.L1 > 0 && d.L2 > 0 && d.Linf > 0 && d.Cos > 0) {
 			return fmt.Errorf("calibrate %s: the two calibration runs end at distance %v: d_ref must be positive in every metric", model, d)
+		}
+		if err := writeJSONAtomic(r.calibrationPath(model, pair), d); err != nil {
+			return err
 		}
 		r.dref[canonicalModel(model)] = d
 	}
 	return nil
+}
+
+// calibrationPair is the honest proofs of the two calibration seeds at the first k.
+func (r *runner) calibrationPair(model string, honest []*proofJob) ([]*proofJob, error) {
+	var pair []*proofJob
+	for _, s := range r.spec.Verify.CalibrationSeeds {
+		for _, j := range honest {
+			if j.model == canonicalModel(model) && j.seed == s && j.k == r.spec.Train.K[0] {
+				pair = append(pair, j)
+			}
+		}
+	}
+	if len(pair) != 2 {
+		return nil, fmt.Errorf("calibrate %s: need honest proofs of two seeds (calibration_seeds), found %d", model, len(pair))
+	}
+	return pair, nil
+}
+
+// calibrationPath is where d_ref of model, computed from pair, is cached.
+func (r *runner) calibrationPath(model string, pair []*proofJob) string {
+	key := hashJSON(struct {
+		Format string
+		Model  string
+		Proofs [2]string
+	}{"calibration/1", canonicalModel(model), [2]string{pair[0].key, pair[1].key}})[:16]
+	return filepath.Join(r.cache, "calibration", sanitize(canonicalModel(model))+"-"+key+".json")
 }
 
 func canonicalModel(spec string) string {

@@ -96,32 +96,14 @@ type verifyJob struct {
 // decides every grid point, returning the CSV rows.
 func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error) {
 	points := r.grid()
-	policies := make([]verifier.Policy, len(points))
-	for i, p := range points {
-		policies[i] = p.policy
+	policies := policiesOf(points)
+	envs, err := r.envs()
+	if err != nil {
+		return nil, err
 	}
-	var envs []verifier.Env
-	for _, s := range r.spec.Verify.Envs {
-		e, err := verifier.ParseEnv(s)
-		if err != nil {
-			return nil, fmt.Errorf("spec env: %w", err)
-		}
-		envs = append(envs, e)
-	}
-	var vjobs []*verifyJob
-	for _, j := range jobs {
-		dref := r.dref[j.model]
-		key := hashJSON(struct {
-			Format   string
-			Manifest string
-			Policies []verifier.Policy
-			DRef     verifier.Distances
-			Nonce    uint64
-		}{"evidence/1", j.info.manifestSHA, policies, dref, auditNonce})[:16]
-		for _, e := range envs {
-			name := fmt.Sprintf("%s-%s-%s.json", j.info.manifestSHA[:16], sanitize(e.Name), key)
-			vjobs = append(vjobs, &verifyJob{proof: j, env: e, path: filepath.Join(r.cache, "evidence", name)})
-		}
+	vjobs := r.verifyJobs(jobs, nil, envs)
+	for _, vj := range vjobs {
+		vj.path = r.evidencePath(vj.proof.info.manifestSHA, vj.proof.model, vj.env, policies)
 	}
 	// Each job's rows are decided as soon as its Evidence exists, and the Evidence (every
 	// interval's distances) is dropped: a long run holds rows, not every proof's evidence.
@@ -137,7 +119,7 @@ func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error)
 		}
 	}
 	r.mu.Unlock()
-	err := runPool(ctx, r, "verification", len(vjobs), func(ctx context.Context, i int, frac func(float64)) error {
+	err = runPool(ctx, r, "verification", len(vjobs), func(ctx context.Context, i int, frac func(float64)) error {
 		ev, err := r.gather(ctx, vjobs[i], policies, frac)
 		if err != nil {
 			return err
@@ -153,6 +135,41 @@ func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error)
 		rows = append(rows, rs...)
 	}
 	return rows, nil
+}
+
+func policiesOf(points []policyPoint) []verifier.Policy {
+	policies := make([]verifier.Policy, len(points))
+	for i, p := range points {
+		policies[i] = p.policy
+	}
+	return policies
+}
+
+// envs parses the spec's verifier envs.
+func (r *runner) envs() ([]verifier.Env, error) {
+	var envs []verifier.Env
+	for _, s := range r.spec.Verify.Envs {
+		e, err := verifier.ParseEnv(s)
+		if err != nil {
+			return nil, fmt.Errorf("spec env: %w", err)
+		}
+		envs = append(envs, e)
+	}
+	return envs, nil
+}
+
+// evidencePath names the evidence file of the proof with manifest hash sha (of model) in env e:
+// the hash of (manifest, policies, d_ref, nonce), so a changed grid or calibration never reads
+// old evidence.
+func (r *runner) evidencePath(sha, model string, e verifier.Env, policies []verifier.Policy) string {
+	key := hashJSON(struct {
+		Format   string
+		Manifest string
+		Policies []verifier.Policy
+		DRef     verifier.Distances
+		Nonce    uint64
+	}{"evidence/1", sha, policies, r.dref[model], auditNonce})[:16]
+	return filepath.Join(r.cache, "evidence", fmt.Sprintf("%s-%s-%s.json", sha[:16], sanitize(e.Name), key))
 }
 
 func (r *runner) verifyFrac() float64 {
