@@ -39,6 +39,9 @@ func writeFileAtomic(name string, data []byte) error {
 	return nil
 }
 
+// WriteFileAtomic is writeFileAtomic for other packages (the slurm scripts and state).
+func WriteFileAtomic(name string, data []byte) error { return writeFileAtomic(name, data) }
+
 // writeJSONAtomic writes v as indented JSON, atomically.
 func writeJSONAtomic(name string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
@@ -59,3 +62,6 @@ func readJSON(name string, v any) error {
 	}
 	return nil
 }
+
+// ReadRunReport reads the run.json a Run left in out.
+func ReadRunReport(out string, rep *Report) error { return readJSON(filepath.Join(out, RunJSON), rep) }

@@ -16,6 +16,12 @@
 // The run ledger counts the steps actually trained, forged and re-executed, so a cached rerun
 // shows zero.
 //
+// The same work is also a plan (NewPlan) of independent jobs in five stages, honest ->
+// calibrate -> forge -> verify -> merge, each named by a content hash and runnable by any
+// process that sees the cache directory (RunJob): a job runs only when its inputs are cached
+// and its output is not. Package slurm submits a plan's stages as Slurm array jobs; the merge
+// job is Run itself on the complete cache, so the results equal a local run's.
+//
 // Results are one row per proof x env x policy point (results.csv, columns documented in
 // results/README.md), summary.{json,md,csv} and provenance.json. The figures and the
 // summary are computed from results.csv alone (BuildFigures, Summarize), so `pollab figures`

@@ -2,12 +2,9 @@ package experiments
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -79,38 +76,27 @@ func TestPlanJobsReproduceRun(t *testing.T) {
 			t.Fatalf("%s 0 again: ran %v, %v", st.Name, ran, err)
 		}
 	}
-	got, wantRows := csvWithoutWall(t, filepath.Join(out, ResultsCSV)), csvWithoutWall(t, filepath.Join(local, ResultsCSV))
-	if len(got) < 100 || !slices.Equal(got, wantRows) {
-		for i := range min(len(got), len(wantRows)) {
-			if got[i] != wantRows[i] {
-				t.Errorf("first difference, line %d:\n%s\n%s", i, got[i], wantRows[i])
-				break
-			}
+	diff, err := DiffResults(filepath.Join(out, ResultsCSV), filepath.Join(local, ResultsCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != "" {
+		t.Fatalf("job-by-job results.csv differs from the local run's: %s", diff)
+	}
+	// DiffResults itself: it ignores cost_wall_s and nothing else.
+	rows, err := ReadCSVFile(filepath.Join(local, ResultsCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, change := range []func(*Row){func(r *Row) { r.CostWallS += 1 }, func(r *Row) { r.Checked++ }} {
+		mod := slices.Clone(rows)
+		change(&mod[len(mod)/2])
+		p := filepath.Join(t.TempDir(), "mod.csv")
+		if err := WriteCSVFile(p, mod); err != nil {
+			t.Fatal(err)
 		}
-		t.Fatalf("job-by-job results.csv (%d rows) differs from the local run's (%d rows)", len(got), len(wantRows))
+		if d, err := DiffResults(p, filepath.Join(local, ResultsCSV)); err != nil || (d == "") != (i == 0) {
+			t.Fatalf("change %d: diff %q, %v", i, d, err)
+		}
 	}
-}
-
-// csvWithoutWall is results.csv's records without the cost_wall_s column (the one column that
-// differs between runs of the same spec), each joined with tabs.
-func csvWithoutWall(t *testing.T, path string) []string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	col := slices.Index(recs[0], "cost_wall_s")
-	if col < 0 {
-		t.Fatal("results.csv has no cost_wall_s column")
-	}
-	var lines []string
-	for _, r := range recs {
-		lines = append(lines, strings.Join(slices.Delete(r, col, col+1), "\t"))
-	}
-	return lines
 }

@@ -140,7 +140,7 @@ type runner struct {
 // grid, results.csv, the summary, provenance and (unless NoFigures) the figures.
 func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	start := time.Now()
-	r, err := newRunner(spec, opt)
+	r, err := newRunner(spec, opt, false)
 	if err != nil {
 		return nil, err
 	}
@@ -201,8 +201,9 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-// newRunner resolves opt's defaults (workers, cache directory) and opens the re-execution cache.
-func newRunner(spec *Spec, opt Options) (*runner, error) {
+// newRunner resolves opt's defaults (workers, cache directory) and, unless readOnly (a plan
+// writes nothing), opens the re-execution cache.
+func newRunner(spec *Spec, opt Options, readOnly bool) (*runner, error) {
 	if opt.Out == "" {
 		return nil, errors.New("run: no output directory")
 	}
@@ -217,12 +218,16 @@ func newRunner(spec *Spec, opt Options) (*runner, error) {
 	if cacheDir == "" {
 		cacheDir = filepath.Join(opt.Out, "cache")
 	}
-	reexec, err := verifier.NewCache(filepath.Join(cacheDir, "reexec"))
-	if err != nil {
-		return nil, err
+	r := &runner{spec: spec, opt: opt, workers: workers, cache: cacheDir,
+		running: map[int]float64{}, dref: map[string]verifier.Distances{}}
+	if !readOnly {
+		reexec, err := verifier.NewCache(filepath.Join(cacheDir, "reexec"))
+		if err != nil {
+			return nil, err
+		}
+		r.reexec = reexec
 	}
-	return &runner{spec: spec, opt: opt, workers: workers, cache: cacheDir, reexec: reexec,
-		running: map[int]float64{}, dref: map[string]verifier.Distances{}}, nil
+	return r, nil
 }
 
 // WriteSummary writes summary.json, summary.md and summary.csv into dir.

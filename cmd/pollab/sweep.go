@@ -19,16 +19,21 @@ func init() {
 	register(&cli.Command{
 		Name:      "sweep",
 		Usage:     "run an experiment spec: proofs, forgeries, the verifier grid, results, figures",
-		UsageText: "pollab sweep [--out DIR] [--workers N] CONFIG",
+		UsageText: "pollab sweep [--out DIR] [--workers N] [--slurm [--partition P] [--time T] [--cpus-per-task C] [--max-parallel N] [--emit-only]] CONFIG",
 		Description: "CONFIG is a TOML spec file or the name of an embedded spec (" +
 			strings.Join(experiments.EmbeddedNames(), ", ") + ").\n" +
 			"Proofs and Evidence are cached under DIR/cache by content hash: a rerun does only what is\n" +
 			"missing, and a killed run resumes. Results: DIR/results.csv, summary.{md,csv,json},\n" +
-			"provenance.json, figures/*.{png,svg,pdf}. Default DIR: results/<spec name>.",
-		Flags: runFlags(),
+			"provenance.json, figures/*.{png,svg,pdf}. Default DIR: results/<spec name>.\n" +
+			"--slurm runs the plan (see pollab plan) as one sbatch array job per stage over a shared\n" +
+			"cache; scripts and logs in DIR/slurm. The results equal a local run's.",
+		Flags: append(runFlags(), slurmFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
 				return usageError{fmt.Errorf("sweep: want exactly one CONFIG argument, got %d", c.Args().Len())}
+			}
+			if c.Bool("slurm") || c.Bool("emit-only") {
+				return slurmSweep(c, c.Args().First())
 			}
 			return runSpec(c, c.Args().First())
 		},

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"pollab/experiments"
+)
+
+// defaultGFLOPS converts planned FLOPs into CPU time: the rate of one core of the lab's
+// machine on the MNIST MLP (honest training in results/paper-reference measured 23-25
+// GFLOP/s in the Ledger, forgeries 13-16; small models run far slower per FLOP).
+const defaultGFLOPS = 15
+
+func init() {
+	register(&cli.Command{
+		Name:      "plan",
+		Usage:     "print a spec's jobs per stage, their estimated cost and disk use, and what the cache already holds",
+		UsageText: "pollab plan [--out DIR] [--cache DIR] [--gflops R] [--jobs] [--json] CONFIG",
+		Description: "Nothing runs. Stages: honest proofs -> calibration (d_ref) -> forgeries -> verification\n" +
+			"(re-executions, one job per proof and env) -> merge (rows, summary, figures). FLOPs are\n" +
+			"gradient steps times the model's 3*F*B; CPU time assumes R GFLOP/s per core; disk is the\n" +
+			"proofs (float64 checkpoints, indices, crafted data), Evidence and re-execution files.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Usage: "results directory (default results/<spec name>)"},
+			&cli.StringFlag{Name: "cache", Usage: "proof and evidence cache (default <out>/cache)"},
+			&cli.Float64Flag{Name: "gflops", Value: defaultGFLOPS, Usage: "GFLOP/s of one core, for the CPU-time column"},
+			&cli.BoolFlag{Name: "jobs", Usage: "list every job"},
+			&cli.BoolFlag{Name: "json", Usage: "print the plan as one JSON document"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Len() != 1 {
+				return usageError{fmt.Errorf("plan: want exactly one CONFIG argument, got %d", c.Args().Len())}
+			}
+			if !(c.Float64("gflops") > 0) {
+				return usageError{fmt.Errorf("plan: --gflops %g: want > 0", c.Float64("gflops"))}
+			}
+			spec, opt, err := loadSpecDirs(c, c.Args().First())
+			if err != nil {
+				return err
+			}
+			plan, err := experiments.NewPlan(spec, opt)
+			if err != nil {
+				return usageError{err}
+			}
+			if c.Bool("json") {
+				return printJSON(plan)
+			}
+			printPlan(os.Stdout, plan, c.Float64("gflops")*1e9, c.Bool("jobs"))
+			return nil
+		},
+	})
+}
+
+// loadSpecDirs loads CONFIG and resolves --out (default results/<name>) and --cache.
+func loadSpecDirs(c *cli.Context, config string) (*experiments.Spec, experiments.Options, error) {
+	spec, err := experiments.LoadSpec(config)
+	if err != nil {
+		return nil, experiments.Options{}, usageError{err}
+	}
+	out := c.String("out")
+	if out == "" {
+		out = filepath.Join("results", spec.Name)
+	}
+	return spec, experiments.Options{Out: out, CacheDir: c.String("cache"), Version: pollabVersion(), Command: os.Args}, nil
+}
+
+func printPlan(w io.Writer, p *experiments.Plan, rate float64, jobs bool) {
+	printf(w, "plan %s (spec %s), cache %s\n", p.Spec, p.SpecHash[:12], p.Cache)
+	printf(w, "%-10s %6s %6s %8s %12s %12s %10s\n", "stage", "jobs", "done", "missing", "GFLOP", "CPU time", "disk")
+	var tj, td, tm int
+	var tf float64
+	var tb int64
+	for _, st := range p.Stages {
+		var f float64
+		var b int64
+		for _, j := range st.Jobs {
+			f += j.FLOPs
+			b += j.Bytes
+		}
+		m := len(st.Missing())
+		printf(w, "%-10s %6d %6d %8d %12.4g %12s %10s\n", st.Name, len(st.Jobs), len(st.Jobs)-m, m, f/1e9, cpuTime(f, rate), bytesString(b))
+		tj, td, tm, tf, tb = tj+len(st.Jobs), td+len(st.Jobs)-m, tm+m, tf+f, tb+b
+	}
+	printf(w, "%-10s %6d %6d %8d %12.4g %12s %10s\n", "total", tj, td, tm, tf/1e9, cpuTime(tf, rate), bytesString(tb))
+	printf(w, "(estimates: FLOPs from the Ledger's 3*F*B per gradient step, CPU time at %.3g GFLOP/s per core)\n", rate/1e9)
+	if !jobs {
+		return
+	}
+	for _, st := range p.Stages {
+		for _, j := range st.Jobs {
+			done := "missing"
+			if j.Done {
+				done = "done"
+			}
+			printf(w, "%-9s %4d %s %-7s %10.4g GFLOP %10s  %s\n", j.Stage, j.Index, j.ID, done, j.FLOPs/1e9, bytesString(j.Bytes), j.Name)
+		}
+	}
+}
+
+func cpuTime(flops, rate float64) string {
+	d := time.Duration(flops / rate * float64(time.Second))
+	switch {
+	case d < time.Second:
+		return "<1s"
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	default:
+		return fmt.Sprintf("%.1fh", d.Hours())
+	}
+}
+
+func bytesString(b int64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%dB", b)
+	}
+	f, i := float64(b), -1
+	for f >= unit && i < 4 {
+		f /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f%ciB", f, "KMGTP"[i])
+}
