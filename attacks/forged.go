@@ -60,6 +60,7 @@ func (t *Target) CreateForged(out string, s ForgedSpec) (*Forged, error) {
 	m.Dataset = tm.Dataset
 	m.Dataset.Shape = append([]int(nil), tm.Dataset.Shape...)
 	m.Batch, m.Epochs, m.Steps, m.K = b, epochs, s.Steps, s.K
+	m.Schedule = proof.SchedulePrefix
 	m.Augment = tm.Augment
 	m.Seeds = proof.Seeds{Init: s.Seed, Data: data.SubSeed(s.Seed, "data", 0), Augment: data.SubSeed(s.Seed, "augment", 0)}
 	if len(s.Extra) > 0 {

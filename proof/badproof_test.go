@@ -232,7 +232,7 @@ func TestMalformedProofsAreRejected(t *testing.T) {
 			editManifest(t, dir, func(m *Manifest) { m.Checkpoints = m.Checkpoints[:len(m.Checkpoints)-1] })
 		}, "checkpoints listed"},
 		{"a huge T/k with a short list", func(t *testing.T, dir string) {
-			editManifest(t, dir, func(m *Manifest) { m.Steps, m.K = 700_000_000, 1 })
+			editManifest(t, dir, func(m *Manifest) { m.Steps, m.K, m.Epochs = 700_000_000, 1, 210_000_000 })
 		}, "checkpoints listed"},
 		{"two checkpoints share a file", func(t *testing.T, dir string) {
 			editManifest(t, dir, func(m *Manifest) { m.Checkpoints[2].File = m.Checkpoints[1].File })

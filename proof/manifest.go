@@ -42,6 +42,45 @@ const MaxManifestBytes = 16 << 20
 // maxManifestDepth bounds JSON nesting in the manifest; the format nests four deep.
 const maxManifestDepth = 32
 
+// Schedule rules a manifest declares (Manifest.Schedule). Both are about counts only: the
+// verifier checks every batch against the declared data, never that the table follows the
+// recorded data seed.
+const (
+	// ScheduleEpochs is Jia et al.'s batch schedule of E whole epochs with one global
+	// drop-last: T = floor(E·N/B). An absent "schedule" means this rule.
+	ScheduleEpochs = "pol"
+	// SchedulePrefix is the first T rows of an E-epoch schedule, where E is the fewest
+	// epochs that hold T rows: floor((E-1)·N/B) < T <= floor(E·N/B). Forged proofs that claim
+	// fewer steps than a whole number of epochs declare it.
+	SchedulePrefix = "pol-prefix"
+)
+
+// maxEpochs bounds a manifest's epochs so that E·N fits an int64 (N <= 2^31-1).
+const maxEpochs = math.MaxInt32
+
+// CheckSchedule checks that steps T, epochs E, batch B and dataset size N agree with the
+// declared schedule rule; the error is one line naming all four.
+func CheckSchedule(rule string, steps, epochs, batch, n int) error {
+	if batch <= 0 || n <= 0 || epochs <= 0 || epochs > maxEpochs {
+		return fmt.Errorf("schedule: epochs %d, batch %d and dataset size %d must be positive (epochs at most %d)", epochs, batch, n, maxEpochs)
+	}
+	full := int64(epochs) * int64(n) / int64(batch) // floor(E·N/B)
+	prev := int64(epochs-1) * int64(n) / int64(batch)
+	switch rule {
+	case "", ScheduleEpochs:
+		if int64(steps) != full {
+			return fmt.Errorf("schedule %q: %d epochs of %d points at batch %d give floor(E·N/B) = %d steps, the manifest claims %d", ScheduleEpochs, epochs, n, batch, full, steps)
+		}
+	case SchedulePrefix:
+		if int64(steps) > full || int64(steps) <= prev {
+			return fmt.Errorf("schedule %q: %d steps at batch %d over %d points need the fewest epochs E with floor((E-1)·N/B) < T <= floor(E·N/B), the manifest claims %d epochs (%d < T <= %d)", SchedulePrefix, steps, batch, n, epochs, prev, full)
+		}
+	default:
+		return fmt.Errorf("schedule %q: want %q or %q", rule, ScheduleEpochs, SchedulePrefix)
+	}
+	return nil
+}
+
 // Hyper holds the SGD hyperparameters (PyTorch torch.optim.SGD with a MultiStepLR scheduler
 // stepped once per iteration).
 type Hyper struct {
@@ -151,16 +190,19 @@ type CheckpointRef struct {
 // directory with a manifest is a complete proof. Producer is descriptive only ("honest",
 // "attack:zhang"): the verifier never trusts it.
 type Manifest struct {
-	Format      string            `json:"format"`
-	Producer    string            `json:"producer,omitempty"`
-	Model       string            `json:"model"`
-	Dataset     DatasetInfo       `json:"dataset"`
-	DType       string            `json:"dtype"` // "f32" or "f64"
-	Optimizer   Optimizer         `json:"optimizer"`
-	Batch       int               `json:"batch"`
-	Epochs      int               `json:"epochs"`
-	Steps       int               `json:"steps"` // T, the number of updates
-	K           int               `json:"k"`     // checkpoint interval
+	Format    string      `json:"format"`
+	Producer  string      `json:"producer,omitempty"`
+	Model     string      `json:"model"`
+	Dataset   DatasetInfo `json:"dataset"`
+	DType     string      `json:"dtype"` // "f32" or "f64"
+	Optimizer Optimizer   `json:"optimizer"`
+	Batch     int         `json:"batch"`
+	Epochs    int         `json:"epochs"`
+	Steps     int         `json:"steps"` // T, the number of updates
+	// Schedule is the rule that ties Steps to Epochs, Batch and Dataset.N (see CheckSchedule):
+	// ScheduleEpochs (the default when absent) or SchedulePrefix.
+	Schedule    string            `json:"schedule,omitempty"`
+	K           int               `json:"k"` // checkpoint interval
 	Augment     AugmentInfo       `json:"augment"`
 	Seeds       Seeds             `json:"seeds"`
 	Files       Files             `json:"files"`
@@ -284,6 +326,9 @@ func (m *Manifest) validateHeader() (*manifestContext, error) {
 		return nil, fmt.Errorf("augment pad %d is not in 0..64", m.Augment.Pad)
 	case m.Augment.SeedsRecorded && !m.Augment.Enabled:
 		return nil, errors.New("augment seeds recorded but augmentation disabled")
+	}
+	if err := CheckSchedule(m.Schedule, m.Steps, m.Epochs, m.Batch, m.Dataset.N); err != nil {
+		return nil, err
 	}
 	ctx := &manifestContext{model: model, dtype: dt, shape: model.InputShape(), classes: model.Classes()}
 	ctx.dim = 1

@@ -51,7 +51,9 @@ func fixtureManifest(f fixture) *Manifest {
 	m.Producer = "test"
 	m.Dataset.N = f.n
 	m.Dataset.Fingerprint = FingerprintHex(sha256.Sum256([]byte("dataset")))
-	m.Batch, m.Epochs, m.Steps, m.K = f.batch, 2, f.steps, f.k
+	// The fewest epochs that hold the steps, declared as a prefix schedule.
+	m.Batch, m.Epochs, m.Steps, m.K = f.batch, (f.steps*f.batch+f.n-1)/f.n, f.steps, f.k
+	m.Schedule = SchedulePrefix
 	m.Augment = AugmentInfo{Enabled: f.augSeeds, Pad: 2, SeedsRecorded: f.augSeeds}
 	m.Seeds = Seeds{Init: 1, Data: 2, Augment: math.MaxUint64}
 	return m

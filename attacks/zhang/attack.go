@@ -520,6 +520,7 @@ func (f *forger) manifest() *proof.Manifest {
 	m.K = f.cfg.K
 	// The epochs an honest schedule of T' steps would span.
 	m.Epochs = max(1, int((int64(f.cfg.Steps)*int64(f.cfg.Batch)+int64(tm.Dataset.N)-1)/int64(tm.Dataset.N)))
+	m.Schedule = proof.SchedulePrefix
 	m.Seeds = proof.Seeds{Init: f.cfg.Seed, Data: f.cfg.Seed}
 	m.Extra = map[string]string{
 		"attack":        "zhang",

@@ -233,6 +233,7 @@ func badRows() []badRow {
 		{class: "index table dims vs file size", name: "manifest claims 2^31-1 steps of batch 1", file: ix, want: "its header fields need 8589934604",
 			mutate: manifestEdit(func(m *proof.Manifest) {
 				m.Steps, m.Batch, m.K = math.MaxInt32, 1, math.MaxInt32
+				m.Epochs, m.Schedule = 1<<25, proof.SchedulePrefix // the fewest epochs of 64 points that hold T
 				m.Checkpoints = []proof.CheckpointRef{m.Checkpoints[0], m.Checkpoints[4]}
 				m.Checkpoints[1].Step = math.MaxInt32
 			})},
@@ -311,7 +312,7 @@ func badRows() []badRow {
 		{class: "negative or inconsistent k/T/batch", name: "T = -16", file: m, want: "steps -16",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Steps = -16 })},
 		{class: "negative or inconsistent k/T/batch", name: "T inconsistent with the last checkpoint", file: m, want: "want step 15",
-			mutate: manifestEdit(func(m *proof.Manifest) { m.Steps = 15 })},
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Steps, m.Schedule = 15, proof.SchedulePrefix })},
 		{class: "negative or inconsistent k/T/batch", name: "batch = 0", file: m, want: "batch 0",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch = 0 })},
 		{class: "negative or inconsistent k/T/batch", name: "batch = -8", file: m, want: "batch -8",
@@ -319,13 +320,26 @@ func badRows() []badRow {
 		{class: "negative or inconsistent k/T/batch", name: "batch = 2^40", file: m, want: "batch 1099511627776 is not in 1..2147483647",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch = 1 << 40 })},
 		{class: "negative or inconsistent k/T/batch", name: "batch inconsistent with the index table", file: ix, want: "its header fields need 272",
-			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch = 4 })},
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch, m.Epochs, m.Schedule = 4, 1, proof.SchedulePrefix })},
 		{class: "negative or inconsistent k/T/batch", name: "epochs = -1", file: m, want: "epochs -1",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Epochs = -1 })},
 		{class: "negative or inconsistent k/T/batch", name: "augmentation padding 1000", file: m, want: "augment pad 1000",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Augment.Pad = 1000 })},
 		{class: "negative or inconsistent k/T/batch", name: "augmentation seeds listed but augmentation off", file: m, want: "seeds_recorded",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Files.AugSeeds = &proof.FileRef{File: proof.AugSeedsFile} })},
+		// The schedule rule ties steps to epochs, batch and dataset size (N 64, B 8, E 2, T 16).
+		{class: "schedule rule", name: "3 epochs claimed for 16 steps", file: m, want: `schedule "pol": 3 epochs of 64 points at batch 8 give floor(E·N/B) = 24 steps, the manifest claims 16`,
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Epochs = 3 })},
+		{class: "schedule rule", name: "dataset size disagrees with the steps", file: m, want: "2 epochs of 100 points at batch 8 give floor(E·N/B) = 25 steps",
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.N = 100 })},
+		{class: "schedule rule", name: "batch disagrees with the steps", file: m, want: "2 epochs of 64 points at batch 16 give floor(E·N/B) = 8 steps",
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Batch = 16 })},
+		{class: "schedule rule", name: "prefix schedule with too few epochs", file: m, want: `schedule "pol-prefix": 16 steps at batch 8 over 64 points`,
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Epochs, m.Schedule = 1, proof.SchedulePrefix })},
+		{class: "schedule rule", name: "prefix schedule with more epochs than it needs", file: m, want: "claims 3 epochs (16 < T <= 24)",
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Epochs, m.Schedule = 3, proof.SchedulePrefix })},
+		{class: "schedule rule", name: "unknown schedule rule", file: m, want: `schedule "shuffled": want "pol" or "pol-prefix"`,
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Schedule = "shuffled" })},
 		{class: "optimizer", name: "negative lr", file: m, want: "lr -0.1",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Optimizer.LR = -0.1 })},
 		{class: "optimizer", name: "momentum 1", file: m, want: "momentum 1 is not in [0, 1)",
@@ -398,7 +412,7 @@ func badRows() []badRow {
 		{class: "wrong dataset fingerprint", name: "dataset size 65 for a 64-point dataset", verdict: true, want: "has 64 points, the manifest declares 65",
 			file: "dataset", mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.N = 65 })},
 		{class: "wrong dataset fingerprint", name: "dataset size 63 below an index", file: ix, want: "is 63, dataset",
-			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.N = 63 })},
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.N, m.Epochs, m.Schedule = 63, 3, proof.SchedulePrefix })},
 		{class: "wrong dataset fingerprint", name: "unknown dataset", datasetOnly: true, file: m, want: `load "imagenet": unknown dataset`,
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Dataset.Name = "imagenet" })},
 		{class: "wrong dataset fingerprint", name: "dataset options out of range", datasetOnly: true, file: m, want: "n=-1",

@@ -74,7 +74,7 @@ func calibrateAction(c *cli.Context) error {
 		return fmt.Errorf("calibrate: %w", err)
 	}
 	cal := &verifier.Calibration{
-		Model: cfg.Model, Dataset: ds.Name, DType: cfg.DType.String(), Hyper: cfg.Hyper,
+		Model: cfg.Model, Dataset: ds.Name, DType: cfg.DType.String(), Optimizer: "sgd", Hyper: cfg.Hyper,
 		Batch: cfg.Batch, Epochs: cfg.Epochs, Steps: data.ScheduleSteps(ds.Len(), cfg.Batch, cfg.Epochs),
 		Seeds: seeds, DRef: verifier.Distance(a, b),
 	}

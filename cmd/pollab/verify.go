@@ -33,6 +33,7 @@ func init() {
 			&cli.StringFlag{Name: "delta", Usage: "thresholds metric=value,... or one value for all (default: reference l1=1000,l2=10,linf=0.1,cos=0.01; with --normalized 0.008)"},
 			&cli.BoolFlag{Name: "normalized", Usage: "read --delta as fractions of d_ref (needs --dref)"},
 			&cli.StringFlag{Name: "dref", Usage: "calibration file written by pollab calibrate"},
+			&cli.BoolFlag{Name: "force-dref", Usage: "use --dref even when it was calibrated under another model, dataset, dtype or optimizer (warns)"},
 			&cli.IntFlag{Name: "audit", Usage: "random audit intervals per epoch, drawn after reading the proof"},
 			&cli.Uint64Flag{Name: "audit-seed", Usage: "replay an audit draw with this seed (0: the verifier draws a secret nonce)"},
 			&cli.StringFlag{Name: "hparams", Usage: "trust-checkpoint (reference) or enforce-manifest", Value: verifier.HparamsTrustCheckpoint},
@@ -165,9 +166,13 @@ func verifyAction(c *cli.Context) error {
 		return fmt.Errorf("verify %s: %w", dir, err)
 	}
 	m := p.Manifest()
-	if cal != nil && (cal.Model != m.Model || cal.Dataset != m.Dataset.Name) {
-		return fmt.Errorf("verify: calibration %s is for %s on %s, the proof is %s on %s",
-			c.String("dref"), cal.Model, cal.Dataset, m.Model, m.Dataset.Name)
+	if cal != nil {
+		if err := cal.CheckSetup(m); err != nil {
+			if !c.Bool("force-dref") {
+				return fmt.Errorf("verify: --dref %s: %w (--force-dref to use it anyway)", c.String("dref"), err)
+			}
+			fmt.Fprintf(os.Stderr, "pollab: warning: --force-dref: %v\n", err)
+		}
 	}
 
 	ctx, stop := interruptible()

@@ -84,6 +84,36 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 		t.Fatalf("calibration %+v: %v", cal, err)
 	}
 
+	if cal.Optimizer != "sgd" || cal.DType != "f32" || cal.Model != verifyTestModel {
+		t.Errorf("calibration does not record its setup: %+v", cal)
+	}
+	// A d_ref calibrated under another setup is bad input (one line naming both setups)
+	// unless forced.
+	for name, edit := range map[string]func(c *verifier.Calibration){
+		"dtype":     func(c *verifier.Calibration) { c.DType = "f64" },
+		"model":     func(c *verifier.Calibration) { c.Model = "mlp:16-9-4:relu" },
+		"dataset":   func(c *verifier.Calibration) { c.Dataset = "synthetic:n=128,test=32,dim=16,classes=4,seed=8" },
+		"optimizer": func(c *verifier.Calibration) { c.Hyper.Momentum = 0 },
+	} {
+		other := *cal
+		edit(&other)
+		path := filepath.Join(t.TempDir(), "other.json")
+		if err := other.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"verify", dir, "--normalized", "--dref", path, "--metrics", "l2", "--workers", "1", "--quiet"}
+		box := newSandbox(t, pollabBinary(t), dir)
+		msg := checkOneLine(t, args, box.run(args...), exitBadInput)
+		if !strings.Contains(msg, other.Setup()) || !strings.Contains(msg, cal.Setup()) {
+			t.Errorf("d_ref of another %s: %q does not name both setups", name, msg)
+		}
+		forced := box.run(append(args, "--force-dref")...)
+		checkOneLine(t, args, forced, exitOK)
+		if !strings.Contains(forced.stderr, "warning: --force-dref") {
+			t.Errorf("d_ref of another %s with --force-dref: no warning in %q", name, forced.stderr)
+		}
+	}
+
 	evPath := filepath.Join(t.TempDir(), "evidence.json")
 	code, out := captureRun(t, append([]string{"verify", dir, "--env", "microbatch:4", "--normalized", "--dref", dref,
 		"--q", "1", "--metrics", "l2", "--audit", "1", "--json", "--evidence", evPath}, quiet...)...)
