@@ -4,6 +4,9 @@
       re-execute every interval (or groups of S consecutive intervals) of pollab proofs in
       PyTorch; prints one JSON list per proof (in a list) of {index, start, end, l1, l2, linf, cos}
 
+  python3 -m pollab_torch import-jia SRC OUT DATA --model SPEC --epochs E [--augment] [--lr ...]
+      convert a proof of Jia et al.'s reference code into a pollab proof (jia.py)
+
 DATA is a file written by `pollab export-data NAME --out FILE`. Bad input: one line on
 stderr, exit 2.
 """
@@ -35,8 +38,11 @@ def main(argv=None):
             pairs = list(zip(a.pairs[::2], a.pairs[1::2]))
             json.dump([reexecute(p, load_dataset(d), span=a.span, threads=a.threads) for p, d in pairs], sys.stdout)
             print()
+        elif cmd == "import-jia":
+            from .jia import main as jia_main
+            return jia_main(rest)
         else:
-            print(f"pollab_torch: unknown command {cmd!r} (reexec)", file=sys.stderr)
+            print(f"pollab_torch: unknown command {cmd!r} (reexec, import-jia)", file=sys.stderr)
             return 2
     except PollabTorchError as e:
         print(f"pollab_torch: {e}", file=sys.stderr)
