@@ -63,7 +63,7 @@ func GradBound(m models.Model, norms []float64) (float64, error) {
 	acts := make([]float64, len(layers)+1) // acts[l] = bound on the input norm of layer l
 	acts[0] = math.Sqrt(float64(dim))
 	for l, ly := range layers {
-		acts[l+1] = ly.c*ly.w*acts[l] + math.Sqrt(ly.p)*ly.b
+		acts[l+1] = float64(ly.c*ly.w*acts[l]) + float64(math.Sqrt(ly.p)*ly.b)
 	}
 	delta := math.Sqrt2
 	var ss float64
@@ -71,7 +71,7 @@ func GradBound(m models.Model, norms []float64) (float64, error) {
 		ly := layers[l]
 		gw := ly.c * delta * acts[l]
 		gb := math.Sqrt(ly.p) * delta
-		ss += gw*gw + gb*gb
+		ss += float64(gw*gw) + float64(gb*gb)
 		delta *= ly.c * ly.w
 	}
 	g := math.Sqrt(ss)
@@ -88,7 +88,7 @@ func TensorNorms(m models.Model, w []float64) []float64 {
 	for i := range out {
 		var ss float64
 		for _, v := range w[off[i]:off[i+1]] {
-			ss += v * v
+			ss += float64(v * v)
 		}
 		out[i] = math.Sqrt(ss)
 	}
@@ -110,13 +110,13 @@ func TinyLR(m models.Model, norms []float64, buf0 float64, h proof.Hyper, k int,
 	var wnorm float64
 	for i, n := range norms {
 		padded[i] = n + budget
-		wnorm += n * n
+		wnorm += float64(n * n)
 	}
 	g, err := GradBound(m, padded)
 	if err != nil {
 		return 0, 0, err
 	}
-	d := g + h.WeightDecay*(math.Sqrt(wnorm)+budget)
+	d := g + float64(h.WeightDecay*(math.Sqrt(wnorm)+budget))
 	step := buf0 + d/(1-h.Momentum)
 	growth := 1.0
 	if h.Gamma > 1 {

@@ -62,7 +62,7 @@ func (b Budget) Norm(w []float64) float64 {
 	default:
 		var ss float64
 		for _, v := range w {
-			ss += v * v
+			ss += float64(v * v)
 		}
 		out = math.Sqrt(ss)
 	}

@@ -92,8 +92,8 @@ func InitFLOPs(m models.Model, tries int) float64 {
 			continue
 		}
 		n := float64(t.Size())
-		perDraw = math.Max(perDraw, n+n*math.Log2(n+1))
-		match += 2 * n * math.Log2(n+1)
+		perDraw = math.Max(perDraw, n+float64(n*math.Log2(n+1)))
+		match += float64(2 * n * math.Log2(n+1))
 	}
-	return float64(tries)*perDraw + match
+	return float64(float64(tries)*perDraw) + match
 }

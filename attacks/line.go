@@ -14,7 +14,7 @@ func LinePoint(w0, wT []float64, i, t int, dst []float64) {
 	}
 	s := float64(i) / float64(t)
 	for j := range dst {
-		dst[j] = w0[j] + s*(wT[j]-w0[j])
+		dst[j] = w0[j] + float64(s*(wT[j]-w0[j]))
 	}
 }
 
@@ -45,7 +45,7 @@ func (l *Line) At(i, t int, dst []float64) {
 	}
 	s := float64(i) / float64(t)
 	for j := range dst {
-		dst[j] = l.W0[j] + s*l.Dir[j]
+		dst[j] = l.W0[j] + float64(s*l.Dir[j])
 	}
 }
 

@@ -189,7 +189,7 @@ func (t *Target) HonestStep() (flops float64, wallSeconds float64, measured bool
 		return (c.FLOPs + c.Other) / n, c.Wall.Seconds() / n, true
 	}
 	b := float64(t.Manifest.Batch)
-	return 3*t.Model.FLOPsPerSample()*b + 6*float64(t.Model.NumParams()), 0, false
+	return float64(3*t.Model.FLOPsPerSample()*b) + float64(6*float64(t.Model.NumParams())), 0, false
 }
 
 // StepsPerEpoch is N/B, the number of steps of one epoch of the claimed schedule.

@@ -110,7 +110,7 @@ func (b *Builder) Linear(x, w, bias Node) Node {
 		return gorgonia.BroadcastAdd(xw, row, nil, []byte{0})
 	})
 	return b.track(out, func(pm []float64, xm float64) float64 {
-		return in*fw(pm, xm)*fx(pm, xm) + fb(pm, xm)
+		return float64(in*fw(pm, xm)*fx(pm, xm)) + fb(pm, xm)
 	})
 }
 
@@ -144,7 +144,7 @@ func (b *Builder) Conv2d(x, w, bias Node, stride, pad int) Node {
 		return gorgonia.BroadcastAdd(y, col, nil, []byte{0, 2, 3})
 	})
 	return b.track(out, func(pm []float64, xm float64) float64 {
-		return in*fw(pm, xm)*fx(pm, xm) + fb(pm, xm)
+		return float64(in*fw(pm, xm)*fx(pm, xm)) + fb(pm, xm)
 	})
 }
 

@@ -124,7 +124,7 @@ func (e *Engine) gradMatchCentral(params, x []float64, labels []int, gstar, g, d
 	var r, vmax float64
 	for i := range g {
 		d := g[i] - gstar[i]
-		r += d * d
+		r += float64(d * d)
 		v[i] = 2 * d
 		vmax = max(vmax, math.Abs(v[i]))
 	}
@@ -139,13 +139,13 @@ func (e *Engine) gradMatchCentral(params, x []float64, labels []int, gstar, g, d
 	w := make([]float64, len(params))
 	minus := make([]float64, len(x))
 	for i := range w {
-		w[i] = params[i] + eps*v[i]
+		w[i] = params[i] + float64(eps*v[i])
 	}
 	if _, err := f.InputGrad(w, x, labels, dRdX); err != nil {
 		return 0, fmt.Errorf("autodiff: GradMatch central (+ε): %w", err)
 	}
 	for i := range w {
-		w[i] = params[i] - eps*v[i]
+		w[i] = params[i] - float64(eps*v[i])
 	}
 	if _, err := f.InputGrad(w, x, labels, minus); err != nil {
 		return 0, fmt.Errorf("autodiff: GradMatch central (-ε): %w", err)

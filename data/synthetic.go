@@ -117,7 +117,7 @@ func (c syntheticConfig) generate(split Split) (*Dataset, error) {
 			// platform.
 			var z float64
 			for range 12 {
-				z += unitFloat(src.Uint64())
+				z += float64(unitFloat(src.Uint64())) // float64(): no fused multiply-add on arm64
 			}
 			z -= 6
 			v := mu[j] + float64(syntheticSigma*z)

@@ -361,7 +361,7 @@ func (r *runner) estimate(jobs []*proofJob) {
 		if !proofComplete(j.dir) {
 			r.total += j.weight
 		}
-		r.total += verifyFrac * float64(j.steps) * float64(len(r.spec.Verify.Envs))
+		r.total += float64(verifyFrac * float64(j.steps) * float64(len(r.spec.Verify.Envs)))
 	}
 }
 

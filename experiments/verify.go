@@ -113,9 +113,9 @@ func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error)
 	r.mu.Lock()
 	for i, vj := range vjobs {
 		if _, err := os.Stat(vj.path); err != nil {
-			r.total += weight(i) - float64(vj.proof.steps)*r.verifyFrac()
+			r.total += weight(i) - float64(float64(vj.proof.steps)*r.verifyFrac())
 		} else {
-			r.total -= float64(vj.proof.steps) * r.verifyFrac()
+			r.total -= float64(float64(vj.proof.steps) * r.verifyFrac())
 		}
 	}
 	r.mu.Unlock()

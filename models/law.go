@@ -56,7 +56,7 @@ func step(x, at float64) float64 {
 func (l Law) Sample(r *rand.Rand) float64 {
 	switch l.Kind {
 	case Uniform:
-		return l.Low + (l.High-l.Low)*r.Float64()
+		return l.Low + float64((l.High-l.Low)*r.Float64())
 	case Normal:
 		return l.Std * r.NormFloat64()
 	}

@@ -151,9 +151,9 @@ func (s *Stepper) Gradient(params []float64, x []float64, labels []int, step int
 				return nil, 0, fmt.Errorf("gradient of step %d, micro-batch %d: %w", step, j, err)
 			}
 			w := float64(hi-lo) / float64(b)
-			loss += w * l
+			loss += float64(w * l)
 			for i, g := range s.part {
-				s.grad[i] += w * g
+				s.grad[i] += float64(w * g)
 			}
 			// A real f32 trainer accumulates in f32.
 			s.dt.Round(s.grad)
@@ -170,12 +170,12 @@ func (s *Stepper) Gradient(params []float64, x []float64, labels []int, step int
 func addNoise(g []float64, sigma float64, seed uint64) {
 	var ss float64
 	for _, v := range g {
-		ss += v * v
+		ss += float64(v * v)
 	}
 	scale := sigma * math.Sqrt(ss/float64(len(g)))
 	r := data.NewRNG(seed)
 	for i := range g {
-		g[i] += scale * r.NormFloat64()
+		g[i] += float64(scale * r.NormFloat64())
 	}
 }
 
@@ -186,8 +186,9 @@ func addNoise(g []float64, sigma float64, seed uint64) {
 //	d = g + wd·w;  buf = mu·buf + d (if mu != 0; d on the first step);  w -= lr·buf (or lr·d)
 //
 // A momentum run must pass a momentum buffer (zeros before the first step: mu·0 + d = d, so
-// this matches PyTorch's "buf = d on the first step"). In an f32 Stepper every update is
-// rounded to float32 after each operation, as a float32 trainer stores it.
+// this matches PyTorch's "buf = d on the first step"). An f64 Stepper rounds every product
+// before its sum; an f32 Stepper computes exactly what torch.optim.SGD computes in float32
+// (see applyF32).
 func (s *Stepper) Step(st *State, h proof.Hyper, batch []int32, augSeed uint64, augment bool) error {
 	n := s.model.NumParams()
 	if len(st.Params) != n {
@@ -212,29 +213,73 @@ func (s *Stepper) Step(st *State, h proof.Hyper, batch []int32, augSeed uint64, 
 
 // apply is the optimizer update of Step on gradient g (g is overwritten with d).
 func (s *Stepper) apply(st *State, h proof.Hyper, g []float64) {
+	if s.dt == autodiff.Float32 {
+		applyF32(st, h, g)
+	} else {
+		applyF64(st, h, g)
+	}
+	// axpys of the update: about 2 FLOPs per parameter for each of decay, momentum and step.
+	if s.ledger != nil {
+		s.ledger.AddOther(6*float64(len(st.Params)), 0)
+	}
+}
+
+// applyF64 is the float64 update, every product rounded before its sum (float64(x*y) + z:
+// the explicit conversion keeps the compiler from fusing it on arm64, so every architecture
+// computes the same bits).
+func applyF64(st *State, h proof.Hyper, g []float64) {
 	w := st.Params
 	if h.WeightDecay != 0 {
 		for i := range g {
-			g[i] += h.WeightDecay * w[i]
+			g[i] += float64(h.WeightDecay * w[i])
 		}
-		s.dt.Round(g)
 	}
 	dir := g
 	if h.Momentum != 0 {
 		buf := st.Momentum
 		for i := range buf {
-			buf[i] = h.Momentum*buf[i] + g[i]
+			buf[i] = float64(h.Momentum*buf[i]) + g[i]
 		}
-		s.dt.Round(buf)
 		dir = buf
 	}
 	for i := range w {
-		w[i] -= st.LR * dir[i]
+		w[i] -= float64(st.LR * dir[i])
 	}
-	s.dt.Round(w)
-	// axpys of the update: about 2 FLOPs per parameter for each of decay, momentum and step.
-	if s.ledger != nil {
-		s.ledger.AddOther(6*float64(len(w)), 0)
+}
+
+// applyF32 is torch.optim.SGD's float32 update exactly as PyTorch 1.13's CPU kernels compute
+// it (_single_tensor_sgd; dampening 0, no Nesterov, not maximize): the hyperparameters are
+// float32 scalars, and add_(x, alpha=a) is a fused multiply-add rounded once (vec::fmadd):
+//
+//	d   = fma(wd, w, g)                       d_p.add(param, alpha=weight_decay)
+//	buf = d on the first step, else round(mu·buf) + d   buf.mul_(momentum).add_(d_p)
+//	w   = fma(−lr, buf, w)                    param.add_(d_p, alpha=-lr)
+//
+// scripts/sgd_golden.py produced testdata/sgd_golden.bin with PyTorch; a test asserts bit
+// equality. The first step is st.Step == 0 (the proof format's momentum buffers are zero
+// there), where buf is a copy of d as in PyTorch (mu·0 + d would turn a −0 into +0).
+func applyF32(st *State, h proof.Hyper, g []float64) {
+	w := st.Params
+	wd, mu, lr := float32(h.WeightDecay), float32(h.Momentum), float32(st.LR)
+	if wd != 0 {
+		for i := range g {
+			g[i] = float64(autodiff.FMA32(wd, float32(w[i]), float32(g[i])))
+		}
+	}
+	dir := g
+	if mu != 0 {
+		buf := st.Momentum
+		for i := range buf {
+			if st.Step == 0 {
+				buf[i] = float64(float32(g[i]))
+			} else {
+				buf[i] = float64(float32(mu*float32(buf[i])) + float32(g[i]))
+			}
+		}
+		dir = buf
+	}
+	for i := range w {
+		w[i] = float64(autodiff.FMA32(-lr, float32(dir[i]), float32(w[i])))
 	}
 }
 

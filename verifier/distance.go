@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-
-	"gonum.org/v1/gonum/floats"
 )
 
 // Metric names, in the order the lab reports them.
@@ -44,8 +42,7 @@ func Distance(a, b []float64) Distances {
 		return Distances{L1: inf, L2: inf, Linf: inf, Cos: inf}
 	}
 	var l1, linf float64
-	// l2 with scaling (as LAPACK's dnrm2) so that huge forged weights cannot overflow.
-	scale, ssq := 0.0, 1.0
+	diff := newL2()
 	identical := true
 	for i := range a {
 		d := a[i] - b[i]
@@ -57,20 +54,13 @@ func Distance(a, b []float64) Distances {
 		if ad > linf || math.IsNaN(ad) {
 			linf = ad
 		}
-		if ad != 0 {
-			if scale < ad {
-				ssq = 1 + ssq*(scale/ad)*(scale/ad)
-				scale = ad
-			} else {
-				ssq += (ad / scale) * (ad / scale)
-			}
-		}
+		diff.add(ad)
 	}
-	out := Distances{L1: l1, L2: scale * math.Sqrt(ssq), Linf: linf}
+	out := Distances{L1: l1, L2: diff.norm(), Linf: linf}
 	if identical {
 		return out // Cos stays 0: a vector is at distance 0 from itself, zero vector included
 	}
-	na, nb := floats.Norm(a, 2), floats.Norm(b, 2)
+	na, nb := l2Norm(a), l2Norm(b)
 	switch {
 	case na == 0 && nb == 0:
 		out.Cos = 0
@@ -78,13 +68,55 @@ func Distance(a, b []float64) Distances {
 		out.Cos = 1
 	default:
 		// Divide before multiplying so that |a||b| cannot overflow.
-		c := 1 - (floats.Dot(a, b)/na)/nb
+		c := 1 - (dot(a, b)/na)/nb
 		out.Cos = math.Min(2, math.Max(0, c))
 		if math.IsNaN(c) {
 			out.Cos = c // NaN inputs stay visible; Decide treats NaN as a failure
 		}
 	}
 	return out
+}
+
+// l2 accumulates a Euclidean norm with scaling (as LAPACK's dnrm2) so that huge forged
+// weights cannot overflow; every product is rounded before its sum (no fused multiply-add:
+// the same bits on every architecture, which gonum's floats.Norm does not promise).
+type l2 struct{ scale, ssq float64 }
+
+func newL2() l2 { return l2{0, 1} }
+
+// add adds |x| = ad.
+func (n *l2) add(ad float64) {
+	if ad == 0 {
+		return
+	}
+	if n.scale < ad {
+		n.ssq = 1 + float64(n.ssq*(n.scale/ad)*(n.scale/ad))
+		n.scale = ad
+	} else {
+		n.ssq += float64((ad / n.scale) * (ad / n.scale))
+	}
+}
+
+func (n *l2) norm() float64 { return n.scale * math.Sqrt(n.ssq) }
+
+// l2Norm is |x|₂.
+func l2Norm(x []float64) float64 {
+	n := newL2()
+	for _, v := range x {
+		n.add(math.Abs(v))
+	}
+	return n.norm()
+}
+
+// dot is <a,b> summed in index order with every product rounded (gonum's floats.Dot runs
+// assembly with another summation order on amd64 and fuses on arm64: not the same bits
+// everywhere).
+func dot(a, b []float64) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i] * b[i])
+	}
+	return s
 }
 
 // DistanceFLOPs is the arithmetic Distance does on vectors of n elements, for the ledger.

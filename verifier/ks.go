@@ -73,14 +73,14 @@ func kolmogorovSF(n int, d float64) float64 {
 		return 0
 	}
 	fn := float64(n)
-	t := fn * d
+	t := float64(fn * d)
 	switch {
 	case t <= 0.5:
 		return 1
 	case t <= 1:
 		// n!/n^n (2t-1)^n in logs: lgamma(n+1) - n log n + n log(2t-1).
 		lg, _ := math.Lgamma(fn + 1)
-		return clip01(1 - math.Exp(lg-fn*math.Log(fn)+fn*math.Log(2*t-1)))
+		return clip01(1 - math.Exp(lg-float64(fn*math.Log(fn))+float64(fn*math.Log(float64(2*t)-1))))
 	case t >= fn-1:
 		return clip01(2 * math.Pow(1-d, fn))
 	case d >= 0.5 || t*d >= 2.2:
@@ -117,7 +117,7 @@ func smirnovSF(n int, d float64) float64 {
 		}
 		lj, _ := math.Lgamma(fj + 1)
 		lnj, _ := math.Lgamma(fn - fj + 1)
-		sum += math.Exp(lgN - lj - lnj + la + (fj-1)*math.Log(d+fj/fn))
+		sum += math.Exp(lgN - lj - lnj + la + float64((fj-1)*math.Log(d+fj/fn)))
 	}
 	return d * sum
 }
@@ -129,7 +129,7 @@ func durbinCDF(n int, d float64) float64 {
 	fn := float64(n)
 	k := int(fn*d) + 1
 	m := 2*k - 1
-	h := float64(k) - fn*d
+	h := float64(k) - float64(fn*d)
 	H := mat.NewDense(m, m, nil)
 	for i := 0; i < m; i++ {
 		for j := 0; j < m; j++ {
@@ -159,7 +159,7 @@ func durbinCDF(n int, d float64) float64 {
 	if q <= 0 {
 		return 0
 	}
-	return clip01(math.Exp(lg - fn*math.Log(fn) + math.Log(q) + float64(e2)*math.Ln2))
+	return clip01(math.Exp(lg - float64(fn*math.Log(fn)) + math.Log(q) + float64(float64(e2)*math.Ln2)))
 }
 
 // matPow returns (A^n)_cc as value · 2^exp, rescaling after each product.
@@ -234,7 +234,7 @@ func kolmogorovAsymptoticSF(x float64) float64 {
 			break
 		}
 	}
-	return clip01(1 - math.Sqrt(2*math.Pi)/x*c)
+	return clip01(1 - float64(math.Sqrt(2*math.Pi)/x*c))
 }
 
 func clip01(p float64) float64 {

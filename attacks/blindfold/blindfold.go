@@ -195,7 +195,7 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 	rep.D0 = b.Norm(line.Dir)
 	// Each genuine interval is about d0/E long, and never shorter than MinRatio·delta.
 	rep.Target = math.Max(rep.D0/float64(len(groups)), cfg.MinRatio*b.Delta)
-	gapBudget := cfg.GapFraction*b.Delta - b.RoundingSlack(t.DType, math.Max(b.Norm(w0), b.Norm(t.Final))+rep.Target*float64(cfg.Q))
+	gapBudget := float64(cfg.GapFraction*b.Delta) - b.RoundingSlack(t.DType, math.Max(b.Norm(w0), b.Norm(t.Final))+float64(rep.Target*float64(cfg.Q)))
 	if gapBudget <= 0 {
 		return nil, fmt.Errorf("blindfold: delta %g is below the rounding error of storing %s weights", b.Delta, t.DType)
 	}
@@ -359,7 +359,7 @@ func firstLR(s *prover.Stepper, f *attacks.Forged, w0 []float64, target float64,
 	}
 	d := make([]float64, len(g))
 	for i := range g {
-		d[i] = g[i] + f.Hyper.WeightDecay*w0[i]
+		d[i] = g[i] + float64(f.Hyper.WeightDecay*w0[i])
 	}
 	norm := b.Norm(d)
 	if !(norm > 0) {
@@ -421,7 +421,7 @@ func maxNorms(a, b []float64) []float64 {
 func l2Norm(v []float64) float64 {
 	var ss float64
 	for _, x := range v {
-		ss += x * x
+		ss += float64(x * x)
 	}
 	return math.Sqrt(ss)
 }

@@ -89,7 +89,7 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 	ledger.AddOther(4*float64(n), time.Since(began)) // direction, two norms (tensor norms reuse them)
 
 	// As many checkpoints as the gaps need: k/T'·d0 <= gap budget.
-	gapBudget := cfg.GapFraction*cfg.Budget.Delta - cfg.Budget.RoundingSlack(t.DType, maxNorm)
+	gapBudget := float64(cfg.GapFraction*cfg.Budget.Delta) - cfg.Budget.RoundingSlack(t.DType, maxNorm)
 	if gapBudget <= 0 {
 		return nil, fmt.Errorf("infinitesimal: delta %g is below the rounding error of storing %s weights of norm %g", cfg.Budget.Delta, t.DType, maxNorm)
 	}

@@ -498,7 +498,7 @@ func maxDistances(a, b verifier.Distances) verifier.Distances {
 func norm2(v []float64) float64 {
 	var s float64
 	for _, x := range v {
-		s += x * x
+		s += float64(x * x)
 	}
 	return s
 }

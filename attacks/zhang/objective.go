@@ -57,7 +57,7 @@ func (o *Objective) Eval(r, grad []float64) (f, residual, norm2 float64, err err
 	}
 	for i, v := range r {
 		o.x[i] = clamp(o.Base[i] + v)
-		norm2 += v * v
+		norm2 += float64(v * v)
 	}
 	residual, err = o.Engine.GradMatch(o.Mode, o.Params, o.x, o.Labels, o.Target, o.g, o.dRdX)
 	if err != nil {
@@ -69,10 +69,10 @@ func (o *Objective) Eval(r, grad []float64) (f, residual, norm2 float64, err err
 			if s := o.Base[i] + v; s >= dataLow && s <= dataHigh {
 				d = o.dRdX[i]
 			}
-			grad[i] = d + 2*o.Lambda*v
+			grad[i] = d + float64(2*o.Lambda*v)
 		}
 	}
-	return residual + o.Lambda*norm2, residual, norm2, nil
+	return residual + float64(o.Lambda*norm2), residual, norm2, nil
 }
 
 // Points writes the crafted batch clamp(X + r) into dst.

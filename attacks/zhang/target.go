@@ -83,9 +83,9 @@ func landingGradient(gstar, w, aim, buf []float64, lr float64, h proof.Hyper) er
 		return fmt.Errorf("landing gradient: momentum %g needs a buffer of %d values, have %d", h.Momentum, len(gstar), len(buf))
 	}
 	for i := range gstar {
-		g := (w[i]-aim[i])/lr - h.WeightDecay*w[i]
+		g := (w[i]-aim[i])/lr - float64(h.WeightDecay*w[i])
 		if h.Momentum != 0 {
-			g -= h.Momentum * buf[i]
+			g -= float64(h.Momentum * buf[i])
 		}
 		gstar[i] = g
 	}
