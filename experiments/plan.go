@@ -116,12 +116,24 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 		return nil, err
 	}
 	p := &Plan{Spec: spec.Name, SpecHash: spec.Hash(), Out: opt.Out, Cache: r.cache}
+	// Opening a proof validates it (costly): once per proof, for its stage and its verify jobs.
+	shas := map[*proofJob]string{}
+	manifestSHA := func(j *proofJob) string {
+		sha, ok := shas[j]
+		if !ok {
+			if proofComplete(j.dir) {
+				sha, _ = fileSHA256(filepath.Join(j.dir, proof.ManifestFile))
+			}
+			shas[j] = sha
+		}
+		return sha
+	}
 	proofStage := func(name string, jobs []*proofJob) StagePlan {
 		st := StagePlan{Name: name}
 		for i, j := range jobs {
 			st.Jobs = append(st.Jobs, Job{Stage: name, Index: i, ID: j.key, Name: j.name(),
 				FLOPs: j.weight * stepFLOPs(j.model, spec.Train.Batch), Bytes: proofBytes(j, spec.Train.Batch),
-				Done: proofComplete(j.dir)})
+				Done: manifestSHA(j) != ""})
 		}
 		return st
 	}
@@ -147,16 +159,20 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 		return nil, err
 	}
 	points := r.grid()
-	policies := policiesOf(points)
+	policies := policiesJSON(policiesOf(points))
+	policiesHash := hashJSON(policies)
 	ver := StagePlan{Name: StageVerify}
 	for i, vj := range r.verifyJobs(honest, forged, envs) {
 		j, e := vj.proof, vj.env
 		intervals := (j.steps + j.k - 1) / max(j.k, 1)
 		job := Job{Stage: StageVerify, Index: i, Name: j.name() + " in " + e.Name,
-			ID:    hashJSON(struct{ Format, Proof, Env string }{"verify/1", j.key, e.Name + "/" + hashJSON(policies)})[:16],
+			ID:    hashJSON(struct{ Format, Proof, Env string }{"verify/1", j.key, e.Name + "/" + policiesHash})[:16],
 			FLOPs: r.verifyFrac() * float64(j.steps) * stepFLOPs(j.model, spec.Train.Batch),
 			Bytes: int64(intervals * (evidencePerInterval + reexecPerInterval))}
-		job.Done = calDone && r.evidenceDone(j, e, policies)
+		if sha := manifestSHA(j); calDone && sha != "" {
+			_, err := os.Stat(r.evidencePath(sha, j.model, e, policies))
+			job.Done = err == nil
+		}
 		ver.Jobs = append(ver.Jobs, job)
 	}
 	p.Stages = append(p.Stages, ver)
@@ -199,19 +215,6 @@ func (r *runner) verifyJobs(honest, forged []*proofJob, envs []verifier.Env) []*
 		}
 	}
 	return out
-}
-
-// evidenceDone reports whether j's Evidence in env e is cached (d_ref must be loaded).
-func (r *runner) evidenceDone(j *proofJob, e verifier.Env, policies []verifier.Policy) bool {
-	if !proofComplete(j.dir) {
-		return false
-	}
-	sha, err := fileSHA256(filepath.Join(j.dir, proof.ManifestFile))
-	if err != nil {
-		return false
-	}
-	_, err = os.Stat(r.evidencePath(sha, j.model, e, policies))
-	return err == nil
 }
 
 // loadCalibration reads d_ref of every model from the cache (written by calibrate); a missing
@@ -343,7 +346,7 @@ func RunJob(ctx context.Context, spec *Spec, opt Options, stage string, index in
 		}
 		vj.proof.info.final = nil
 		policies := policiesOf(r.grid())
-		vj.path = r.evidencePath(vj.proof.info.manifestSHA, vj.proof.model, vj.env, policies)
+		vj.path = r.evidencePath(vj.proof.info.manifestSHA, vj.proof.model, vj.env, policiesJSON(policies))
 		_, err = r.gather(ctx, vj, policies, noProgress)
 		return true, err
 	default: // StageMerge

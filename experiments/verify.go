@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"context"
+	"encoding/json"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -102,8 +103,9 @@ func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error)
 		return nil, err
 	}
 	vjobs := r.verifyJobs(jobs, nil, envs)
+	pj := policiesJSON(policies)
 	for _, vj := range vjobs {
-		vj.path = r.evidencePath(vj.proof.info.manifestSHA, vj.proof.model, vj.env, policies)
+		vj.path = r.evidencePath(vj.proof.info.manifestSHA, vj.proof.model, vj.env, pj)
 	}
 	// Each job's rows are decided as soon as its Evidence exists, and the Evidence (every
 	// interval's distances) is dropped: a long run holds rows, not every proof's evidence.
@@ -145,6 +147,16 @@ func policiesOf(points []policyPoint) []verifier.Policy {
 	return policies
 }
 
+// policiesJSON encodes the policies as the evidence key hashes them (the same bytes as
+// encoding the slice inside the key).
+func policiesJSON(policies []verifier.Policy) json.RawMessage {
+	b, err := json.Marshal(policies)
+	if err != nil {
+		panic(fmt.Sprintf("experiments: encode policies: %v", err)) // plain data: a programming error
+	}
+	return b
+}
+
 // envs parses the spec's verifier envs.
 func (r *runner) envs() ([]verifier.Env, error) {
 	var envs []verifier.Env
@@ -161,11 +173,12 @@ func (r *runner) envs() ([]verifier.Env, error) {
 // evidencePath names the evidence file of the proof with manifest hash sha (of model) in env e:
 // the hash of (manifest, policies, d_ref, nonce), so a changed grid or calibration never reads
 // old evidence.
-func (r *runner) evidencePath(sha, model string, e verifier.Env, policies []verifier.Policy) string {
+// policies is the grid's policies as JSON (policiesJSON: encoded once, not per proof).
+func (r *runner) evidencePath(sha, model string, e verifier.Env, policies json.RawMessage) string {
 	key := hashJSON(struct {
 		Format   string
 		Manifest string
-		Policies []verifier.Policy
+		Policies json.RawMessage
 		DRef     verifier.Distances
 		Nonce    uint64
 	}{"evidence/1", sha, policies, r.dref[model], auditNonce})[:16]
