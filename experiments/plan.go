@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"pollab/attacks/zhang"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/verifier"
@@ -43,7 +44,10 @@ type Job struct {
 	// FLOPs and Bytes are estimates made before anything runs: gradient steps times the
 	// model's 3·F·B (the Ledger's per-step figure), and the files the job writes.
 	FLOPs float64 `json:"flops"`
-	Bytes int64   `json:"bytes"`
+	// FLOPsMax bounds FLOPs where the work depends on the data: Zhang et al.'s retry rule
+	// crafts up to zhang.DefaultRetries batches per forged step (FLOPs counts one).
+	FLOPsMax float64 `json:"flops_max"`
+	Bytes    int64   `json:"bytes"`
 	// Done: the job's output is already in the cache.
 	Done bool `json:"done"`
 }
@@ -129,11 +133,15 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 		return sha
 	}
 	proofStage := func(name string, jobs []*proofJob) StagePlan {
-		st := StagePlan{Name: name}
+		st := StagePlan{Name: name, Jobs: []Job{}}
 		for i, j := range jobs {
-			st.Jobs = append(st.Jobs, Job{Stage: name, Index: i, ID: j.key, Name: j.name(),
-				FLOPs: j.weight * stepFLOPs(j.model, spec.Train.Batch), Bytes: proofBytes(j, spec.Train.Batch),
-				Done: manifestSHA(j) != ""})
+			f := j.weight * stepFLOPs(j.model, spec.Train.Batch)
+			fmax := f
+			if j.attack != nil && j.attack.Kind == "zhang" {
+				fmax *= zhang.DefaultRetries
+			}
+			st.Jobs = append(st.Jobs, Job{Stage: name, Index: i, ID: j.key, Name: j.name(), FLOPs: f, FLOPsMax: fmax,
+				Bytes: proofBytes(j, spec.Train.Batch), Done: manifestSHA(j) != ""})
 		}
 		return st
 	}
@@ -169,6 +177,7 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 			ID:    hashJSON(struct{ Format, Proof, Env string }{"verify/1", j.key, e.Name + "/" + policiesHash})[:16],
 			FLOPs: r.verifyFrac() * float64(j.steps) * stepFLOPs(j.model, spec.Train.Batch),
 			Bytes: int64(intervals * (evidencePerInterval + reexecPerInterval))}
+		job.FLOPsMax = job.FLOPs
 		if sha := manifestSHA(j); calDone && sha != "" {
 			_, err := os.Stat(r.evidencePath(sha, j.model, e, policies))
 			job.Done = err == nil

@@ -51,7 +51,7 @@ func lookTool(name string) (string, error) {
 
 // startCluster brings up munged, slurmctld and slurmd, or skips the test with one line when
 // the packages, root or the ports are missing. Every daemon is stopped at cleanup.
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a real Slurm (munged, slurmctld, slurmd)")
@@ -153,7 +153,7 @@ PartitionName=test Nodes=%[1]s Default=YES MaxTime=INFINITE State=UP
 	return c
 }
 
-func memTotalMB(t *testing.T) int {
+func memTotalMB(t testing.TB) int {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func memTotalMB(t *testing.T) int {
 }
 
 // run runs a tool to completion, failing the test on error.
-func (c *cluster) run(t *testing.T, tool string, args ...string) string {
+func (c *cluster) run(t testing.TB, tool string, args ...string) string {
 	t.Helper()
 	out, err := c.output(tool, args...)
 	if err != nil {
@@ -196,7 +196,7 @@ func (c *cluster) output(tool string, args ...string) (string, error) {
 }
 
 // start runs a daemon in the foreground as a child of the test process.
-func (c *cluster) start(t *testing.T, tool string, args ...string) {
+func (c *cluster) start(t testing.TB, tool string, args ...string) {
 	t.Helper()
 	p, err := lookTool(tool)
 	if err != nil {
@@ -217,7 +217,7 @@ func (c *cluster) start(t *testing.T, tool string, args ...string) {
 	c.procs = append(c.procs, d)
 }
 
-func (c *cluster) waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
+func (c *cluster) waitFor(t testing.TB, what string, limit time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !ok() {
@@ -238,7 +238,7 @@ func (c *cluster) waitFor(t *testing.T, what string, limit time.Duration, ok fun
 // stop shuts Slurm down (scontrol shutdown), then munged (SIGTERM), each by the PID the
 // fixture started, KILLs what has not exited after 20 s, and checks in /proc that no daemon
 // is left, not even as a zombie.
-func (c *cluster) stop(t *testing.T) {
+func (c *cluster) stop(t testing.TB) {
 	c.output("scontrol", "shutdown")
 	for i := len(c.procs) - 1; i >= 0; i-- {
 		d := c.procs[i]

@@ -72,23 +72,24 @@ func loadSpecDirs(c *cli.Context, config string) (*experiments.Spec, experiments
 
 func printPlan(w io.Writer, p *experiments.Plan, rate float64, jobs bool) {
 	printf(w, "plan %s (spec %s), cache %s\n", p.Spec, p.SpecHash[:12], p.Cache)
-	printf(w, "%-10s %6s %6s %8s %12s %12s %10s\n", "stage", "jobs", "done", "missing", "GFLOP", "CPU time", "disk")
-	var tj, td, tm int
-	var tf float64
-	var tb int64
-	for _, st := range p.Stages {
-		var f float64
+	printf(w, "%-10s %6s %6s %8s %11s %11s %10s %10s %10s\n", "stage", "jobs", "done", "missing", "GFLOP", "(max)", "CPU time", "(max)", "disk")
+	var total experiments.StagePlan
+	line := func(name string, st experiments.StagePlan) {
+		var f, fmax float64
 		var b int64
 		for _, j := range st.Jobs {
-			f += j.FLOPs
-			b += j.Bytes
+			f, fmax, b = f+j.FLOPs, fmax+j.FLOPsMax, b+j.Bytes
 		}
 		m := len(st.Missing())
-		printf(w, "%-10s %6d %6d %8d %12.4g %12s %10s\n", st.Name, len(st.Jobs), len(st.Jobs)-m, m, f/1e9, cpuTime(f, rate), bytesString(b))
-		tj, td, tm, tf, tb = tj+len(st.Jobs), td+len(st.Jobs)-m, tm+m, tf+f, tb+b
+		printf(w, "%-10s %6d %6d %8d %11.4g %11.4g %10s %10s %10s\n", name, len(st.Jobs), len(st.Jobs)-m, m,
+			f/1e9, fmax/1e9, cpuTime(f, rate), cpuTime(fmax, rate), bytesString(b))
 	}
-	printf(w, "%-10s %6d %6d %8d %12.4g %12s %10s\n", "total", tj, td, tm, tf/1e9, cpuTime(tf, rate), bytesString(tb))
-	printf(w, "(estimates: FLOPs from the Ledger's 3*F*B per gradient step, CPU time at %.3g GFLOP/s per core)\n", rate/1e9)
+	for _, st := range p.Stages {
+		line(st.Name, st)
+		total.Jobs = append(total.Jobs, st.Jobs...)
+	}
+	line("total", total)
+	printf(w, "(FLOPs: gradient steps x the Ledger's 3*F*B; max: Zhang et al.'s retry rule at its limit; CPU time at %.3g GFLOP/s per core)\n", rate/1e9)
 	if !jobs {
 		return
 	}
