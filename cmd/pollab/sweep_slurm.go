@@ -128,6 +128,13 @@ func slurmSweep(c *cli.Context, config string) error {
 			last = now
 		}
 	})
+	if ctx.Err() != nil {
+		var ids []string
+		for _, s := range subs {
+			ids = append(ids, s.JobID)
+		}
+		return fmt.Errorf("sweep --slurm: interrupted; jobs %s keep running (scancel them to stop), rerun to wait for them", strings.Join(ids, " "))
+	}
 	if err != nil {
 		return err
 	}
