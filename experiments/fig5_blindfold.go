@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/vg"
 )
 
 func init() { registerFigure("fig5_blindfold", (*figureContext).fig5Blindfold) }
@@ -76,14 +75,11 @@ func tightestHonestDelta(rejected map[float64]bool) float64 {
 // fig5XLabel is short enough for a quarter of the text width.
 const fig5XLabel = "verifier's Q (intervals / epoch)"
 
-// fig5Shift separates fig5's audit curves along Q (in units of Q).
-const fig5Shift = 0.1
-
 // fig5Blindfold: Blindfold spoof-accept against the verifier's Q, with and without random
 // audits, one panel per delta (see fig5DeltaFactors): audits catch Blindfold only where the
 // delta is tighter than what an untrained interval moves when re-executed.
 func (fc *figureContext) fig5Blindfold() (*Figure, error) {
-	f := &Figure{}
+	f := fc.newFigure()
 	rows := fc.forgeryRows(KindBlindfold, func(r *Row) bool {
 		return r.Env == fc.env && r.Metric == fc.metric && r.Normalized
 	})
@@ -122,32 +118,18 @@ func (fc *figureContext) fig5Blindfold() (*Figure, error) {
 		if honestRejected[delta] {
 			title += " (rejects honest)"
 		}
-		p := newPlot(title, fig5XLabel, "spoof-accept rate")
+		p := f.newPlot(title, fig5XLabel, "spoof-accept rate")
 		rateAxis(&p.Y)
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		p.X.Min, p.X.Max = 0.5, allX+0.5
-		// Curves of different audit counts often coincide (all 0 or all 1): where a Q has
-		// several, shift each a little along Q so every one stays visible.
-		curvesAt := map[float64]map[int]bool{}
-		for _, r := range rows {
-			if r.DeltaNorm == delta {
-				if curvesAt[qx(r.Q)] == nil {
-					curvesAt[qx(r.Q)] = map[int]bool{}
-				}
-				curvesAt[qx(r.Q)][r.Audit] = true
-			}
-		}
+		// Curves of different audit counts often coincide (all 0 or all 1): they are drawn
+		// unshifted with nested hollow markers, the first audit count's largest.
 		for i, a := range sortedKeys(audits) {
-			shift := (float64(i) - float64(len(audits)-1)/2) * fig5Shift
 			rates := acceptRates(slices.DeleteFunc(slices.Clone(rows), func(r *Row) bool { return r.Audit != a || r.DeltaNorm != delta }),
 				func(r *Row) float64 { return qx(r.Q) })
 			ep := &errPoints{}
 			for _, rt := range rates {
-				x := rt.x
-				if len(curvesAt[x]) > 1 {
-					x += shift
-				}
-				ep.addRate(x, 0, rt.p, rt.se, 0)
+				ep.addRate(rt.x, 0, rt.p, rt.se)
 			}
 			label := "top-Q only, no random audit"
 			if a > 0 {
@@ -156,15 +138,12 @@ func (fc *figureContext) fig5Blindfold() (*Figure, error) {
 					label = "top-Q + 1 random audit per epoch"
 				}
 			}
-			st := seriesStyle{color: palette[i%len(palette)], shape: filledShapes[i%len(filledShapes)], dashes: dashPatterns[i%len(dashPatterns)]}
-			if err := f.addSeries(p, ep, label, st, false); err != nil {
+			sr := Series{Label: label, Key: fmt.Sprintf("rank:%d", i), Kind: KindBlindfold, Env: fc.env}
+			if err := f.addSeries(p, ep, sr, orderedStyle(i), false); err != nil {
 				return nil, err
 			}
 		}
 		panels = append(panels, p)
-	}
-	if len(panels) == 0 { // no Blindfold rows: one empty panel, which BuildFigures labels
-		panels = append(panels, newPlot("Blindfold vs top-Q verifier", fig5XLabel, "spoof-accept rate"))
 	}
 	var ws []string
 	for _, w := range wanted {
@@ -187,8 +166,10 @@ func (fc *figureContext) fig5Blindfold() (*Figure, error) {
 	if len(aq) > 0 {
 		f.addNote(fmt.Sprintf("attacker's genuine intervals per epoch q = %s", strings.Join(aq, ", ")))
 	}
-	f.addNote(fmt.Sprintf("error bars: standard error over seeds and attacker q; audit curves shifted by %g in Q to stay apart", fig5Shift))
-	f.Panels = gridOf(panels, len(fig5DeltaFactors))
-	f.Width, f.Height = textWidth, vg.Points(175*float64(len(f.Panels)))
+	f.addNote("error bars: standard error over seeds and attacker q; coinciding audit curves drawn as nested markers, none shifted")
+	f.Caption = fmt.Sprintf("Blindfold Top-Q against random audits: the fraction of Blindfold proofs accepted against the verifier's Q "+
+		"(intervals re-executed per epoch, 'all' = every interval), one curve per number of random audit intervals per epoch drawn "+
+		"after the proof is committed, one panel per threshold delta (%s / d_ref), env %s.", fc.metric, fc.env)
+	f.layout(panels, len(fig5DeltaFactors))
 	return f, nil
 }

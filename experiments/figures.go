@@ -1,10 +1,13 @@
 package experiments
 
 import (
+	"errors"
 	"fmt"
-	"image/color"
+	"io/fs"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -15,6 +18,8 @@ import (
 // figureContext holds the choices every figure shares, all derived from the CSV.
 type figureContext struct {
 	rows    []Row
+	style   Style
+	q       int    // the verifier's Q: the summary's (smallest positive Q in the CSV)
 	metric  string // metric of the delta axes
 	env     string // env used for the forgeries' curves
 	targetK int    // honest proofs at this k are the ones the forgeries target
@@ -23,8 +28,8 @@ type figureContext struct {
 	kinds   []string // forgery kinds, sorted
 }
 
-func newFigureContext(rows []Row) *figureContext {
-	fc := &figureContext{rows: rows, metric: summaryMetric(rows)}
+func newFigureContext(rows []Row, style Style) *figureContext {
+	fc := &figureContext{rows: rows, style: style, metric: summaryMetric(rows), q: summaryQ(rows)}
 	envSet, qSet, kindSet := map[string]bool{}, map[int]bool{}, map[string]bool{}
 	kCount := map[int]int{}
 	for i := range rows {
@@ -62,7 +67,7 @@ func newFigureContext(rows []Row) *figureContext {
 	return fc
 }
 
-func sortedKeys[K string | int](m map[K]bool) []K {
+func sortedKeys[K string | int | float64](m map[K]bool) []K {
 	out := make([]K, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -129,25 +134,6 @@ func spreads(pts map[float64][]float64) []spread {
 	return out
 }
 
-// kindStyle: solid, filled markers, the first colours of the palette, one per forgery kind.
-func (fc *figureContext) kindStyle(kind string) seriesStyle {
-	i := max(0, slices.Index(fc.kinds, kind))
-	return seriesStyle{color: palette[i%len(palette)], shape: filledShapes[i%len(filledShapes)]}
-}
-
-// envStyle: dashed, hollow markers, the palette's colours after the kinds', one per env.
-func (fc *figureContext) envStyle(env string) seriesStyle {
-	i := max(0, slices.Index(fc.envs, env))
-	return seriesStyle{color: palette[(len(fc.kinds)+i)%len(palette)], shape: hollowShapes[i%len(hollowShapes)], dashes: dashed}
-}
-
-// qStyle: one colour, marker and dash pattern per verifier Q (fig2's curves within a panel).
-func (fc *figureContext) qStyle(q int) seriesStyle {
-	qColors := []color.Color{palette[0], palette[1], palette[2], palette[3], palette[4]}
-	i := max(0, slices.Index(fc.qs, q))
-	return seriesStyle{color: qColors[i%len(qColors)], shape: filledShapes[i%len(filledShapes)], dashes: dashPatterns[i%len(dashPatterns)]}
-}
-
 // figureEntry is one registered figure: its name (the file stem) and its builder.
 type figureEntry struct {
 	name  string
@@ -171,50 +157,63 @@ func FigureNames() []string {
 	return slices.Sorted(maps.Keys(figureRegistry))
 }
 
-// BuildFigure builds the named figure from results rows alone.
-func BuildFigure(name string, rows []Row) (*Figure, error) {
+// newFigure is an empty figure in the context's style.
+func (fc *figureContext) newFigure() *Figure { return &Figure{style: fc.style} }
+
+// BuildFigure builds the named figure from results rows alone, in the given style; a figure
+// without data has Points 0 and no panels.
+func BuildFigure(name string, rows []Row, style Style) (*Figure, error) {
 	e, ok := figureRegistry[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown figure %q (have %s)", name, strings.Join(FigureNames(), ", "))
 	}
-	return newFigureContext(rows).build(e)
+	return newFigureContext(rows, style).build(e)
 }
 
-// BuildFigures builds every registered figure from results rows alone.
-func BuildFigures(rows []Row) ([]*Figure, error) {
-	fc := newFigureContext(rows)
+// BuildFigures builds every registered figure that has data in rows (a figure the CSV holds
+// nothing for is left out, not drawn empty).
+func BuildFigures(rows []Row, style Style) ([]*Figure, error) {
+	fc := newFigureContext(rows, style)
 	var figs []*Figure
 	for _, name := range FigureNames() {
 		f, err := fc.build(figureRegistry[name])
 		if err != nil {
 			return nil, err
 		}
-		figs = append(figs, f)
+		if f.Points > 0 {
+			figs = append(figs, f)
+		}
 	}
 	return figs, nil
 }
 
-// build runs one figure's builder and prepares its axes for drawing.
+// build runs one figure's builder, drops the panels that drew nothing and prepares log axes.
 func (fc *figureContext) build(e figureEntry) (*Figure, error) {
 	f, err := e.build(fc)
 	if err != nil {
 		return nil, fmt.Errorf("figure %s: %w", e.name, err)
 	}
 	f.Name = e.name
-	if f.Points == 0 {
-		// An empty log axis cannot be drawn; say plainly that the CSV held no data.
-		f.Panels = [][]*plot.Plot{{newPlot(f.Name+": no data in the CSV", "", "")}}
-		f.legend = nil
-	}
+	var grid [][]*plot.Plot
+	dropped := false
 	for _, row := range f.Panels {
-		for i, p := range row {
-			if f.Points > 0 && f.panelPoints[p] == 0 {
-				row[i] = newPlot(p.Title.Text+": no data in the CSV", p.X.Label.Text, p.Y.Label.Text)
+		var kept []*plot.Plot
+		for _, p := range row {
+			if f.panelPoints[p] == 0 {
+				dropped = true
 				continue
 			}
 			widenLogAxis(&p.X)
 			widenLogAxis(&p.Y)
+			kept = append(kept, p)
 		}
+		if len(kept) > 0 {
+			grid = append(grid, kept)
+		}
+	}
+	f.Panels = grid
+	if dropped {
+		f.sizeGrid()
 	}
 	return f, nil
 }
@@ -249,15 +248,27 @@ func (fc *figureContext) sweepPoint(r *Row) bool {
 	return r.Metric == fc.metric && r.Normalized && r.Audit == 0
 }
 
-// DrawFigures builds every figure from rows and writes them under dir.
-func DrawFigures(rows []Row, dir string) ([]*Figure, error) {
-	figs, err := BuildFigures(rows)
+// DrawFigures builds every figure with data from rows and writes each under dir as
+// NAME.{png,svg,pdf} with its caption NAME.md; files of registered figures the rows hold no
+// data for are removed, so a redraw never leaves a stale figure behind.
+func DrawFigures(rows []Row, dir string, style Style) ([]*Figure, error) {
+	figs, err := BuildFigures(rows, style)
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range figs {
 		if _, err := f.Save(dir); err != nil {
 			return nil, err
+		}
+	}
+	for _, name := range FigureNames() {
+		if slices.ContainsFunc(figs, func(f *Figure) bool { return f.Name == name }) {
+			continue
+		}
+		for _, ext := range append(slices.Clone(FigureFormats), "md") {
+			if err := os.Remove(filepath.Join(dir, name+"."+ext)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
 		}
 	}
 	return figs, nil

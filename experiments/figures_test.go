@@ -83,7 +83,7 @@ func TestFig5MarksDeltasThatRejectHonestProofs(t *testing.T) {
 			r.Accepted = false
 		}
 	}
-	fig5, err := BuildFigure("fig5_blindfold", rows)
+	fig5, err := BuildFigure("fig5_blindfold", rows, testStyle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,12 +119,21 @@ func TestFigureRegistry(t *testing.T) {
 		t.Fatalf("registered figures %q", names)
 	}
 	for _, name := range names {
-		f, err := BuildFigure(name, syntheticRows())
+		f, err := BuildFigure(name, syntheticRows(), testStyle())
 		if err != nil || f.Name != name {
 			t.Fatalf("BuildFigure(%s): %v, %v", name, f, err)
 		}
 	}
-	if _, err := BuildFigure("fig9_nope", nil); err == nil || !strings.Contains(err.Error(), "fig1_trap") {
+	if _, err := BuildFigure("fig9_nope", nil, testStyle()); err == nil || !strings.Contains(err.Error(), "fig1_trap") {
 		t.Fatalf("unknown figure: %v", err)
 	}
+}
+
+// testStyle is the default figure style.
+func testStyle() Style {
+	s, err := StyleNamed(DefaultStyle)
+	if err != nil {
+		panic(err)
+	}
+	return s
 }

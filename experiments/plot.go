@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -23,32 +24,22 @@ var FigureFormats = []string{"png", "svg", "pdf"}
 // PublishedBreakEven is Zhang et al.'s break-even T'/T (2,516 of about 78,000 steps).
 const PublishedBreakEven = 0.032
 
-// Figure sizes are print sizes: textWidth is a two-column paper's full text width (7 in),
-// columnWidth one column (3.4 in), so the fonts below stay legible when the figure is placed
-// at that width. PNGs are rasterised at pngDPI.
-const (
-	textWidth   = 504 // points
-	columnWidth = 245 // points
-	pngDPI      = 150
-)
-
-// Font sizes (points) at print size.
-var (
-	titleFont  = vg.Points(8.5)
-	labelFont  = vg.Points(8)
-	tickFont   = vg.Points(7)
-	legendFont = vg.Points(7.5)
-)
+// pngDPI is the PNG raster resolution; sizes are print sizes (see Style).
+const pngDPI = 150
 
 // Figure is one multi-panel figure built from results rows.
 type Figure struct {
-	Name   string         // file stem, e.g. "fig1_trap"
-	Panels [][]*plot.Plot // rows of panels
+	Name string // file stem, e.g. "fig1_trap"
+	// Caption says what the figure shows, from the same rows (written beside it as NAME.md).
+	Caption string
+	Panels  [][]*plot.Plot // rows of panels
 	// Points counts the data points drawn over all panels: 0 means the CSV held no data for it.
 	Points int
 	// Series lists the legend labels of the data series drawn.
 	Series []string
-	// panelPoints counts the points per panel, so empty panels can be replaced.
+	// Data holds every drawn series with the values it plots, for tests and captions.
+	Data []Series
+	// panelPoints counts the points per panel, so empty panels can be dropped.
 	panelPoints map[*plot.Plot]int
 	// legend holds the figure's one legend, drawn in its own tile under the panels (the
 	// panels draw none), each label once however many panels draw the series.
@@ -57,6 +48,18 @@ type Figure struct {
 	Notes []string
 	// Width and Height are the size of the panel grid; the legend tile is added below it.
 	Width, Height vg.Length
+	style         Style
+	aspect        float64 // a panel's height over its width; 0: the style's
+}
+
+// Series is one drawn curve: the panel it is in, its legend label, what its colour stands for
+// (Key: "kind:K", "env:E" or "rank:N" for ordered curves such as verifier Q), the proofs'
+// kind and env when the curve is of one kind or env ("" when it spans several), and the
+// plotted values, exactly as computed from the rows (never shifted).
+type Series struct {
+	Panel, Label, Key, Kind, Env string
+	X, Y                         []float64
+	style                        seriesStyle
 }
 
 // legendEntry is one line of the shared legend; an entry without thumbnails is a note.
@@ -101,40 +104,15 @@ func (e *errPoints) add(x, y, xlo, xhi, ylo, yhi float64) {
 	e.yerr = append(e.yerr, struct{ Low, High float64 }{ylo, yhi})
 }
 
-// seriesStyle is how one series looks: colour names the attack or env, the marker repeats
-// it in black and white, the dash pattern separates honest (dashed) from forged (solid).
-type seriesStyle struct {
-	color  color.Color
-	shape  draw.GlyphDrawer
-	dashes []vg.Length
-}
-
-// palette is Tableau 10: distinguishable, and still ten different greys in print.
-var palette = []color.Color{
-	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, // blue
-	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, // orange
-	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, // green
-	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}, // red
-	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, // purple
-	color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}, // brown
-	color.RGBA{R: 0xe3, G: 0x77, B: 0xc2, A: 0xff}, // pink
-	color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}, // grey
-	color.RGBA{R: 0xbc, G: 0xbd, B: 0x22, A: 0xff}, // olive
-	color.RGBA{R: 0x17, G: 0xbe, B: 0xcf, A: 0xff}, // cyan
-}
-
-var (
-	filledShapes = []draw.GlyphDrawer{draw.CircleGlyph{}, draw.BoxGlyph{}, draw.PyramidGlyph{}, draw.PlusGlyph{}, draw.CrossGlyph{}}
-	hollowShapes = []draw.GlyphDrawer{draw.RingGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
-	dashed       = []vg.Length{vg.Points(3), vg.Points(1.5)}
-	dashPatterns = [][]vg.Length{nil, dashed, {vg.Points(1), vg.Points(1.2)}, {vg.Points(4), vg.Points(1.5), vg.Points(1), vg.Points(1.5)}}
-)
-
 // addSeries draws a line with point markers and error bars, and adds it to the figure's
-// legend. Series with no points are skipped.
-func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, st seriesStyle, xErrors bool) error {
+// legend and Data. Series with no points are skipped.
+func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, sr Series, st seriesStyle, xErrors bool) error {
 	if pts.Len() == 0 {
 		return nil
+	}
+	sr.Panel, sr.style = p.Title.Text, st
+	for _, xy := range pts.xy {
+		sr.X, sr.Y = append(sr.X, xy.X), append(sr.Y, xy.Y)
 	}
 	if isLogY(p) {
 		logPts := &errPoints{}
@@ -151,48 +129,116 @@ func (f *Figure) addSeries(p *plot.Plot, pts *errPoints, label string, st series
 	}
 	line, scatter, err := plotter.NewLinePoints(pts)
 	if err != nil {
-		return fmt.Errorf("series %s: %w", label, err)
+		return fmt.Errorf("series %s: %w", sr.Label, err)
+	}
+	scale := st.scale
+	if scale == 0 {
+		scale = 1
 	}
 	line.Color = st.color
-	line.Width = vg.Points(1)
+	line.Width = f.style.Line
 	line.Dashes = st.dashes
 	scatter.Color = st.color
 	scatter.Shape = st.shape
-	scatter.Radius = vg.Points(2)
+	scatter.Radius = vg.Length(float64(f.style.Marker) * scale)
+	bars := []plot.Plotter{}
 	yb, err := plotter.NewYErrorBars(pts)
 	if err != nil {
-		return fmt.Errorf("series %s error bars: %w", label, err)
+		return fmt.Errorf("series %s error bars: %w", sr.Label, err)
 	}
-	yb.Color = st.color
-	yb.Width = vg.Points(0.8)
-	yb.CapWidth = vg.Points(3)
-	p.Add(line, scatter, yb)
+	bars = append(bars, yb)
 	if xErrors {
 		xb, err := plotter.NewXErrorBars(pts)
 		if err != nil {
-			return fmt.Errorf("series %s error bars: %w", label, err)
+			return fmt.Errorf("series %s error bars: %w", sr.Label, err)
 		}
-		xb.Color = st.color
-		xb.Width = vg.Points(0.8)
-		xb.CapWidth = vg.Points(3)
-		p.Add(xb)
+		bars = append(bars, xb)
 	}
-	f.addLegend(label, line, scatter)
+	p.Add(line, scatter)
+	for _, b := range bars {
+		styleErrorBars(b, st.color, f.style)
+		p.Add(b)
+	}
+	f.addLegend(sr.Label, line, scatter)
 	f.Points += pts.Len()
-	if !slices.Contains(f.Series, label) {
-		f.Series = append(f.Series, label)
+	if !slices.Contains(f.Series, sr.Label) {
+		f.Series = append(f.Series, sr.Label)
 	}
 	if f.panelPoints == nil {
 		f.panelPoints = map[*plot.Plot]int{}
 	}
 	f.panelPoints[p] += pts.Len()
+	f.Data = append(f.Data, sr)
 	return nil
 }
 
+// styleErrorBars gives error bars (X or Y) the series' colour and the style's widths.
+func styleErrorBars(b plot.Plotter, c color.Color, st Style) {
+	width, cw := st.Line*0.8, vg.Length(float64(st.Marker)*1.4)
+	switch b := b.(type) {
+	case *plotter.YErrorBars:
+		b.Color, b.Width, b.CapWidth = c, width, cw
+	case *plotter.XErrorBars:
+		b.Color, b.Width, b.CapWidth = c, width, cw
+	}
+}
+
 // addRate adds a rate with its standard error, the error bar clipped to [0, 1] (a rate's
-// range), shifted by off on both axes (fig2 separates curves that would coincide).
-func (e *errPoints) addRate(x, xse, y, yse, off float64) {
-	e.add(x+off, y+off, math.Min(xse, x), math.Min(xse, 1-x), math.Min(yse, y), math.Min(yse, 1-y))
+// range).
+func (e *errPoints) addRate(x, xse, y, yse float64) {
+	e.add(x, y, math.Min(xse, x), math.Min(xse, 1-x), math.Min(yse, y), math.Min(yse, 1-y))
+}
+
+// coincidences names, per panel, the series that draw exactly the same points (one hides
+// the other), e.g. "env exact: zhang-I = zhang-III".
+func (f *Figure) coincidences(name func(Series) string) []string {
+	var out []string
+	for i, a := range f.Data {
+		var same []string
+		for j, b := range f.Data {
+			if b.Panel == a.Panel && slices.Equal(a.X, b.X) && slices.Equal(a.Y, b.Y) {
+				if j < i {
+					same = nil // reported with the first of the group
+					break
+				}
+				if j > i {
+					same = append(same, name(b))
+				}
+			}
+		}
+		if len(same) > 0 {
+			out = append(out, fmt.Sprintf("%s: %s", a.Panel, strings.Join(append([]string{name(a)}, same...), " = ")))
+		}
+	}
+	return out
+}
+
+// noteCoincidences adds a legend note per group of curves that draw identical points (one
+// covers the other), naming the panels where they do ("every panel" when all).
+func (f *Figure) noteCoincidences(name func(Series) string) {
+	var groups []string
+	panels := map[string][]string{}
+	all := map[string]bool{}
+	for _, s := range f.Data {
+		all[s.Panel] = true
+	}
+	for _, c := range f.coincidences(name) {
+		panel, same, _ := strings.Cut(c, ": ")
+		if panels[same] == nil {
+			groups = append(groups, same)
+		}
+		panels[same] = append(panels[same], panel)
+	}
+	for _, same := range groups {
+		where := "in " + strings.Join(panels[same], ", ")
+		if len(panels[same]) == len(all) {
+			where = "in every panel"
+		}
+		if len(all) == 1 {
+			where = ""
+		}
+		f.addNote(strings.TrimSpace(fmt.Sprintf("identical curves (one drawn over the other) %s: %s", where, same)))
+	}
 }
 
 // refLine draws a straight reference line from (x0,y0) to (x1,y1) and names it in the legend.
@@ -202,7 +248,7 @@ func (f *Figure) refLine(p *plot.Plot, x0, y0, x1, y1 float64, label string, c c
 		return fmt.Errorf("reference line %s: %w", label, err)
 	}
 	l.Color = c
-	l.Width = vg.Points(1)
+	l.Width = f.style.Line
 	l.Dashes = dashes
 	p.Add(l)
 	f.addLegend(label, l)
@@ -210,12 +256,12 @@ func (f *Figure) refLine(p *plot.Plot, x0, y0, x1, y1 float64, label string, c c
 }
 
 // labelAt writes text at a data point of p (annotations such as the published break-even).
-func labelAt(p *plot.Plot, x, y float64, s string, c color.Color, xAlign text.XAlignment) error {
+func (f *Figure) labelAt(p *plot.Plot, x, y float64, s string, c color.Color, xAlign text.XAlignment) error {
 	l, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{{X: x, Y: toLogY(p, y)}}, Labels: []string{s}})
 	if err != nil {
 		return fmt.Errorf("label %q: %w", s, err)
 	}
-	l.TextStyle[0].Font.Size = tickFont
+	l.TextStyle[0].Font.Size = f.style.Tick
 	l.TextStyle[0].Color = c
 	l.TextStyle[0].XAlign = xAlign
 	l.Offset = vg.Point{X: vg.Points(2), Y: vg.Points(2)}
@@ -226,17 +272,18 @@ func labelAt(p *plot.Plot, x, y float64, s string, c color.Color, xAlign text.XA
 	return nil
 }
 
-func newPlot(title, x, y string) *plot.Plot {
+// newPlot is an empty panel in the figure's style.
+func (f *Figure) newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font.Size = titleFont
+	p.Title.TextStyle.Font.Size = f.style.Title
 	p.Title.Padding = vg.Points(3)
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font.Size = labelFont
+		a.Label.TextStyle.Font.Size = f.style.Label
 		a.Label.Padding = vg.Points(2)
-		a.Tick.Label.Font.Size = tickFont
+		a.Tick.Label.Font.Size = f.style.Tick
 		a.Padding = vg.Points(2)
 	}
 	g := plotter.NewGrid()
@@ -258,6 +305,45 @@ func gridOf(panels []*plot.Plot, maxCols int) [][]*plot.Plot {
 		out = append(out, panels[i:min(i+cols, len(panels))])
 	}
 	return out
+}
+
+// layout places panels in a grid of at most maxCols columns (fewer if the style allows
+// fewer) at the style's full width, each panel PanelAspect as high as it is wide.
+func (f *Figure) layout(panels []*plot.Plot, maxCols int) {
+	f.Panels = gridOf(panels, max(1, min(maxCols, f.style.MaxCols)))
+	f.sizeGrid()
+}
+
+// sizeGrid sizes the figure for its panel grid (full width unless one panel).
+func (f *Figure) sizeGrid() {
+	cols := 0
+	for _, r := range f.Panels {
+		cols = max(cols, len(r))
+	}
+	cols = max(cols, 1)
+	f.Width = f.style.Width
+	if cols == 1 && len(f.Panels) == 1 {
+		f.Width = f.style.SingleWidth
+	}
+	aspect := f.aspect
+	if aspect == 0 {
+		aspect = f.style.PanelAspect
+	}
+	panelH := float64(f.Width) / float64(cols) * aspect
+	if cols == 1 {
+		panelH = math.Min(panelH, float64(f.style.Width)*0.62)
+	}
+	// Room for the title and the axis labels, which do not shrink with the panel.
+	panelH = math.Max(panelH, float64(4*(f.style.Title+f.style.Label+f.style.Tick)))
+	f.Height = vg.Length(panelH * float64(max(1, len(f.Panels))))
+	// As many labelled decades on a log x axis as the panel's width holds.
+	for _, row := range f.Panels {
+		for _, p := range row {
+			if _, ok := p.X.Tick.Marker.(decadeTicks); ok {
+				p.X.Tick.Marker = decadeTicks{labels: max(2, int(float64(f.Width)/float64(cols)/float64(4*f.style.Tick)))}
+			}
+		}
+	}
 }
 
 func logX(p *plot.Plot) {
@@ -297,21 +383,27 @@ func (exponentTicks) Ticks(lo, hi float64) []plot.Tick {
 }
 
 // decadeTicks labels powers of ten (every other one over wide ranges) and marks the
-// multiples in between without labels, so wide log axes stay legible.
-type decadeTicks struct{}
+// multiples in between without labels, so wide log axes stay legible. labels is the most
+// labelled decades the axis has room for (0: 8).
+type decadeTicks struct{ labels int }
 
-func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
+func (d decadeTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(lo > 0) || !(hi > lo) {
 		return nil
 	}
 	e0, e1 := int(math.Floor(math.Log10(lo))), int(math.Ceil(math.Log10(hi)))
 	every := 1 + (e1-e0)/8
+	if d.labels > 1 {
+		every = max(1, (e1-e0+d.labels-2)/(d.labels-1))
+	}
+	// Labels count down from the largest power of ten in range, so the top tick is labelled.
+	eTop := int(math.Floor(math.Log10(hi) + 1e-9))
 	var ticks []plot.Tick
 	for e := e0; e <= e1; e++ {
 		base := math.Pow(10, float64(e))
 		if base >= lo && base <= hi {
 			label := ""
-			if (e-e0)%every == 0 {
+			if (eTop-e)%every == 0 {
 				label = decadeLabel(e)
 			}
 			ticks = append(ticks, plot.Tick{Value: base, Label: label})
@@ -350,6 +442,21 @@ func decadeLabel(e int) string {
 	return "1e" + strconv.Itoa(e)
 }
 
+// decadeRange rounds [lo, hi] out to whole powers of ten, so both ends of a log axis carry a
+// labelled tick (lo and hi > 0).
+func decadeRange(lo, hi float64) (float64, float64) {
+	e0, e1 := math.Floor(math.Log10(lo)+1e-9), math.Ceil(math.Log10(hi)-1e-9)
+	if e1 <= e0 {
+		e1 = e0 + 1
+	}
+	// The tick labeller labels every (1 + span/8)-th decade down from the top: extend the
+	// bottom to a labelled decade.
+	span := int(e1 - e0)
+	every := 1 + span/8
+	e0 -= float64((every - span%every) % every)
+	return math.Pow(10, e0), math.Pow(10, e1)
+}
+
 // widenLogAxis gives a log axis a positive, non-empty range: gonum widens a one-value range
 // by ±1, which can cross zero.
 func widenLogAxis(a *plot.Axis) {
@@ -374,7 +481,8 @@ func rateAxis(a *plot.Axis) {
 // legendLayout is where the shared legend goes: series entries fill columns of equal width
 // (as many as the figure's width holds), then each note gets a line of its own.
 type legendLayout struct {
-	entries, notes   []legendEntry
+	entries          []legendEntry
+	notes            []string // note lines, wrapped to the figure's width
 	cols, rows       int
 	colWidth, height vg.Length
 	entryHeight      vg.Length
@@ -387,9 +495,9 @@ var (
 	panelPad    = vg.Points(6)
 )
 
-func legendStyle() plot.Legend {
+func (f *Figure) legendStyle() plot.Legend {
 	l := plot.NewLegend()
-	l.TextStyle.Font.Size = legendFont
+	l.TextStyle.Font.Size = f.style.Legend
 	l.Top, l.Left = true, true
 	l.ThumbnailWidth = legendThumb
 	l.Padding = vg.Points(1.5)
@@ -398,9 +506,10 @@ func legendStyle() plot.Legend {
 
 func (f *Figure) legendLayout() legendLayout {
 	var lay legendLayout
+	sty := f.legendStyle().TextStyle
 	for _, e := range f.legend {
 		if len(e.thumbs) == 0 {
-			lay.notes = append(lay.notes, e)
+			lay.notes = append(lay.notes, wrapText(e.label, f.Width-2*legendPad, sty.Width)...)
 		} else {
 			lay.entries = append(lay.entries, e)
 		}
@@ -408,8 +517,7 @@ func (f *Figure) legendLayout() legendLayout {
 	if len(f.legend) == 0 {
 		return lay
 	}
-	l := legendStyle()
-	sty := l.TextStyle
+	l := f.legendStyle()
 	// The spacing gonum's Legend.Draw uses: the text's height above the baseline plus Padding.
 	lay.entryHeight = sty.Rectangle("Xg").Max.Y + l.Padding
 	var widest vg.Length
@@ -425,6 +533,25 @@ func (f *Figure) legendLayout() legendLayout {
 	return lay
 }
 
+// wrapText breaks s at spaces into lines no wider than w (a word longer than w gets a line
+// of its own).
+func wrapText(s string, w vg.Length, width func(string) vg.Length) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(s) {
+		if line != "" && width(line+" "+word) > w {
+			lines = append(lines, line)
+			line = word
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	return append(lines, line)
+}
+
 // TotalHeight is the canvas height: the panel grid plus the legend tile under it.
 func (f *Figure) TotalHeight() vg.Length { return f.Height + f.legendLayout().height }
 
@@ -438,7 +565,7 @@ func (f *Figure) render(format string) (out []byte, err error) {
 		}
 	}()
 	if f.Width <= 0 || f.Height <= 0 {
-		f.Width, f.Height = textWidth, vg.Points(200)
+		f.sizeGrid()
 	}
 	lay := f.legendLayout()
 	w, h := f.Width, f.Height+lay.height
@@ -484,7 +611,7 @@ func (f *Figure) drawLegend(dc draw.Canvas, lay legendLayout) {
 	used := vg.Length(lay.cols)*lay.colWidth - legendGap
 	left := dc.Min.X + max(legendPad, (width-used)/2)
 	for col := 0; col < lay.cols; col++ {
-		l := legendStyle()
+		l := f.legendStyle()
 		for i := col * lay.rows; i < min(len(lay.entries), (col+1)*lay.rows); i++ {
 			l.Add(lay.entries[i].label, lay.entries[i].thumbs...)
 		}
@@ -494,16 +621,17 @@ func (f *Figure) drawLegend(dc draw.Canvas, lay legendLayout) {
 			Max: vg.Point{X: x + lay.colWidth, Y: top},
 		}})
 	}
-	sty := legendStyle().TextStyle
+	sty := f.legendStyle().TextStyle
 	sty.XAlign = text.XCenter
 	descent := sty.FontExtents().Descent
 	for i, n := range lay.notes {
-		y := top - vg.Length(lay.rows+i+1)*lay.entryHeight - descent + legendStyle().Padding
-		dc.FillText(sty, vg.Point{X: dc.Min.X + width/2, Y: y}, n.label)
+		y := top - vg.Length(lay.rows+i+1)*lay.entryHeight - descent + f.legendStyle().Padding
+		dc.FillText(sty, vg.Point{X: dc.Min.X + width/2, Y: y}, n)
 	}
 }
 
-// Save writes the figure as DIR/NAME.{png,svg,pdf}, atomically, and returns the paths.
+// Save writes the figure as DIR/NAME.{png,svg,pdf} and its caption as DIR/NAME.md,
+// atomically, and returns the paths.
 func (f *Figure) Save(dir string) ([]string, error) {
 	var paths []string
 	for _, format := range FigureFormats {
@@ -517,5 +645,32 @@ func (f *Figure) Save(dir string) ([]string, error) {
 		}
 		paths = append(paths, name)
 	}
-	return paths, nil
+	name := filepath.Join(dir, f.Name+".md")
+	if err := writeFileAtomic(name, f.CaptionMarkdown()); err != nil {
+		return nil, err
+	}
+	return append(paths, name), nil
+}
+
+// CaptionMarkdown is the figure's caption for a paper or a report, from the same rows as the
+// figure: what it shows, how to read it (the legend's notes), the measured values it
+// annotates.
+func (f *Figure) CaptionMarkdown() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s.** %s\n", f.Name, strings.TrimSpace(f.Caption))
+	var notes []string
+	for _, e := range f.legend {
+		if len(e.thumbs) == 0 {
+			notes = append(notes, e.label)
+		}
+	}
+	notes = append(notes, f.Notes...)
+	if len(notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	fmt.Fprintf(&b, "\n%d series, %d points, all computed from results.csv (`pollab figures DIR` redraws them).\n", len(f.Data), f.Points)
+	return []byte(b.String())
 }

@@ -179,7 +179,7 @@ func TestSummaryFromCSV(t *testing.T) {
 
 func TestFiguresHaveData(t *testing.T) {
 	dir := t.TempDir()
-	figs, err := DrawFigures(syntheticRows(), dir)
+	figs, err := DrawFigures(syntheticRows(), dir, testStyle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestFiguresHaveData(t *testing.T) {
 	if len(fig4.Notes) == 0 {
 		t.Error("fig4 does not report a measured break-even")
 	}
-	for _, want := range []string{"break-even: spoof cost", "published break-even T'/T = 3.2%", "measured break-even"} {
+	for _, want := range []string{"break-even: spoof cost", "published break-even T'/T = 3.2%", "zhang-II: cheaper at every plotted T'/T"} {
 		if !slices.ContainsFunc(fig4.LegendLabels(), func(l string) bool { return strings.Contains(l, want) }) {
 			t.Errorf("fig4 legend lacks %q: %q", want, fig4.LegendLabels())
 		}
@@ -243,7 +243,7 @@ func TestFiguresHaveData(t *testing.T) {
 // TestFiguresShareOneLegend: each figure's legend is one tile under the panels that names
 // every series once (however many panels draw it) and fits the figure's width.
 func TestFiguresShareOneLegend(t *testing.T) {
-	figs, err := BuildFigures(syntheticRows())
+	figs, err := BuildFigures(syntheticRows(), testStyle())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,9 @@ func TestFiguresShareOneLegend(t *testing.T) {
 	}
 }
 
-func TestFiguresWithoutDataStillRender(t *testing.T) {
+// TestFiguresWithoutDataAreLeftOut: a figure the CSV holds no data for is neither built nor
+// written, and a redraw removes its stale files.
+func TestFiguresWithoutDataAreLeftOut(t *testing.T) {
 	rows := syntheticRows()
 	var honestOnly []Row
 	for _, r := range rows {
@@ -275,12 +277,28 @@ func TestFiguresWithoutDataStillRender(t *testing.T) {
 			honestOnly = append(honestOnly, r)
 		}
 	}
-	figs, err := DrawFigures(honestOnly, t.TempDir())
+	dir := t.TempDir()
+	if _, err := DrawFigures(rows, dir, testStyle()); err != nil {
+		t.Fatal(err)
+	}
+	figs, err := DrawFigures(honestOnly, dir, testStyle())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fig6, fig3 := figureNamed(t, figs, "fig6_infinitesimal"), figureNamed(t, figs, "fig3_honest_error"); fig6.Points != 0 || fig3.Points == 0 {
-		t.Fatalf("honest-only CSV: fig6 points %d (want 0), fig3 points %d (want > 0)", fig6.Points, fig3.Points)
+	var names []string
+	for _, f := range figs {
+		names = append(names, f.Name)
+		if f.Points == 0 {
+			t.Errorf("%s listed without data", f.Name)
+		}
+	}
+	if !slices.Contains(names, "fig3_honest_error") || slices.Contains(names, "fig6_infinitesimal") {
+		t.Fatalf("honest-only CSV drew %q: want fig3 and no fig6", names)
+	}
+	for _, ext := range append(slices.Clone(FigureFormats), "md") {
+		if _, err := os.Stat(filepath.Join(dir, "fig6_infinitesimal."+ext)); !os.IsNotExist(err) {
+			t.Errorf("stale fig6_infinitesimal.%s left behind (%v)", ext, err)
+		}
 	}
 }
 

@@ -40,6 +40,8 @@ type Options struct {
 	Command []string
 	// NoFigures skips drawing (tests that only compare CSVs).
 	NoFigures bool
+	// Style sizes the figures (zero value: DefaultStyle).
+	Style Style
 }
 
 // RunLedger counts what a run actually computed (cache hits excluded): a rerun of a finished
@@ -179,7 +181,11 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 		return nil, err
 	}
 	if !opt.NoFigures {
-		figs, err := DrawFigures(rows, filepath.Join(opt.Out, FiguresDir))
+		style := opt.Style
+		if style.Name == "" {
+			style, _ = StyleNamed(DefaultStyle)
+		}
+		figs, err := DrawFigures(rows, filepath.Join(opt.Out, FiguresDir), style)
 		if err != nil {
 			return nil, err
 		}

@@ -452,7 +452,11 @@ func (s *Summary) Markdown() []byte {
 		b.WriteString("\nBreak-even (spoofing is cheaper than honest training while T'/T is below the fraction; Zhang et al. published about 3.2%):\n\n")
 		b.WriteString("| kind | one forged step / one honest step | break-even T'/T | break-even T' |\n|---|---:|---:|---:|\n")
 		for _, be := range s.BreakEven {
-			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", be.Kind, fmtNum(be.StepCostRatio), fmtPct(be.Fraction), fmtNum(be.Steps))
+			frac, steps := fmtPct(be.Fraction), fmtNum(be.Steps)
+			if !(be.Fraction < 1) {
+				frac, steps = "none (cheaper at every T' <= T)", "-"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", be.Kind, fmtNum(be.StepCostRatio), frac, steps)
 		}
 	}
 	return []byte(b.String())
@@ -483,6 +487,19 @@ func fmtRate(x float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f%%", 100*x)
+}
+
+// fmtBreakEven states a break-even fraction T'/T: "= X%" while it is below 100%; at or above
+// 100% the forgery is cheaper than honest training at every T' <= T, which a percentage
+// above 100 would hide.
+func fmtBreakEven(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "-"
+	case x >= 1:
+		return "none (cheaper than honest training at every T' <= T)"
+	}
+	return "T'/T = " + fmtPct(x)
 }
 
 func fmtPct(x float64) string {

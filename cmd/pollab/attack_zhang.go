@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/urfave/cli/v2"
@@ -106,13 +107,37 @@ func zhangAction(c *cli.Context) error {
 		printf(w, "  W'0: %d KS draws, |W_T - W'0|_2 = %.4g, line step %.4g (l2)\n", rep.InitDraws, rep.InitToWT, rep.LineStepL2)
 		printf(w, "  crafting (%s, N %d, lambda %g): %d tries, %d of %d crafted batches over the retry thresholds\n",
 			rep.SecondOrder, rep.Iters, rep.Lambda, rep.Tries, rep.Failures, len(rep.StepStats))
+		if retries := cfg.Defaults(t).Retries; retryCapped(rep.StepStats, retries) > 0 {
+			printf(w, "  retry cap reached in %d of %d steps (%d tries each): the budget, not the crafting, sets this cost\n",
+				retryCapped(rep.StepStats, retries), len(rep.StepStats), retries)
+		}
 		printf(w, "  residual |g - g*|²: median %.4g, max %.4g (real batches before crafting: median %.4g); |r|² max %.4g\n",
 			rep.Residual.Median, rep.Residual.Max, rep.Start.Median, rep.NormR2.Max)
 		printf(w, "  max replay distance to the next checkpoint: %s\n", rep.MaxReplay)
-		printf(w, "  %.3g gradient-equivalents per forged step; break-even T' = %.4g of T (FLOPs)", rep.GradEquivPerStep, rep.BreakEven)
+		printf(w, "  %.3g gradient-equivalents per forged step; %s (FLOPs)", rep.GradEquivPerStep, breakEvenText(rep.BreakEven))
 		if rep.BreakEvenWall > 0 {
-			printf(w, ", %.4g of T (wall)", rep.BreakEvenWall)
+			printf(w, ", %s (wall)", breakEvenText(rep.BreakEvenWall))
 		}
 		printf(w, "\n")
 	})
+}
+
+// retryCapped counts the steps whose crafting used every allowed try.
+func retryCapped(steps []zhang.StepStats, retries int) int {
+	n := 0
+	for _, s := range steps {
+		if retries > 0 && s.Tries >= retries {
+			n++
+		}
+	}
+	return n
+}
+
+// breakEvenText states a break-even fraction of T; at or above 1 the forgery is cheaper than
+// honest training at every T' <= T, which a fraction above 1 would hide.
+func breakEvenText(f float64) string {
+	if f >= 1 {
+		return "no break-even: cheaper than honest training at every T' <= T"
+	}
+	return fmt.Sprintf("break-even T' = %.4g of T", f)
 }

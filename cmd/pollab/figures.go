@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,12 +15,14 @@ func init() {
 	register(&cli.Command{
 		Name:      "figures",
 		Usage:     "redraw the figures and the summary from a results directory's CSV alone",
-		UsageText: "pollab figures [--out FIGDIR] DIR",
-		Description: "Reads DIR/results.csv or DIR/results.csv.gz (no proof or evidence is needed) and writes DIR/figures/*.{png,svg,pdf}\n" +
+		UsageText: "pollab figures DIR [--out FIGDIR] [--style paper-2col|paper-1col|slides]",
+		Description: "Reads DIR/results.csv or DIR/results.csv.gz (no proof or evidence is needed) and writes DIR/figures/*.{png,svg,pdf} with a caption *.md beside each\n" +
 			"and DIR/summary.{md,csv,json}.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "figure directory (default DIR/figures)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON document"},
+			&cli.StringFlag{Name: "style", Value: experiments.DefaultStyle,
+				Usage: "figure size and fonts: " + strings.Join(experiments.StyleNames(), ", ")},
 		},
 		Action: figuresAction,
 	})
@@ -42,7 +45,11 @@ func figuresAction(c *cli.Context) error {
 	if figDir == "" {
 		figDir = filepath.Join(dir, experiments.FiguresDir)
 	}
-	figs, err := experiments.DrawFigures(rows, figDir)
+	style, err := experiments.StyleNamed(c.String("style"))
+	if err != nil {
+		return usageError{fmt.Errorf("figures: %w", err)}
+	}
+	figs, err := experiments.DrawFigures(rows, figDir, style)
 	if err != nil {
 		return err
 	}
@@ -56,7 +63,7 @@ func figuresAction(c *cli.Context) error {
 	w := os.Stdout
 	printf(w, "%d rows from %s\n", len(rows), csvPath)
 	for _, f := range figs {
-		printf(w, "  %s.{png,svg,pdf}: %d points\n", filepath.Join(figDir, f.Name), f.Points)
+		printf(w, "  %s.{png,svg,pdf,md}: %d points\n", filepath.Join(figDir, f.Name), f.Points)
 		for _, n := range f.Notes {
 			printf(w, "    %s\n", n)
 		}
