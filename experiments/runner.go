@@ -180,6 +180,9 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	if err := WriteSummary(opt.Out, rep.Summary); err != nil {
 		return nil, err
 	}
+	if err := WriteTables(opt.Out, rep.Summary, rows); err != nil {
+		return nil, err
+	}
 	if !opt.NoFigures {
 		style := opt.Style
 		if style.Name == "" {

@@ -17,7 +17,7 @@ func init() {
 		Usage:     "redraw the figures and the summary from a results directory's CSV alone",
 		UsageText: "pollab figures DIR [--out FIGDIR] [--style paper-2col|paper-1col|slides]",
 		Description: "Reads DIR/results.csv or DIR/results.csv.gz (no proof or evidence is needed) and writes DIR/figures/*.{png,svg,pdf} with a caption *.md beside each\n" +
-			"and DIR/summary.{md,csv,json}.",
+			"and DIR/summary.{md,csv,json,tex} and DIR/comparison.{md,csv,tex} (pollab vs the published numbers).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "figure directory (default DIR/figures)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the summary as one JSON document"},
@@ -57,6 +57,9 @@ func figuresAction(c *cli.Context) error {
 	if err := experiments.WriteSummary(dir, sum); err != nil {
 		return err
 	}
+	if err := experiments.WriteTables(dir, sum, rows); err != nil {
+		return err
+	}
 	if c.Bool("json") {
 		return printJSON(sum.JSONValue())
 	}
@@ -68,6 +71,7 @@ func figuresAction(c *cli.Context) error {
 			printf(w, "    %s\n", n)
 		}
 	}
-	printf(w, "summary: %s\n", filepath.Join(dir, experiments.SummaryMD))
+	printf(w, "summary: %s (also .csv, .json, .tex)\n", filepath.Join(dir, experiments.SummaryMD))
+	printf(w, "pollab vs published: %s (also .csv, .tex)\n", filepath.Join(dir, experiments.ComparisonMD))
 	return nil
 }
