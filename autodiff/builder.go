@@ -2,6 +2,7 @@ package autodiff
 
 import (
 	"fmt"
+	"math"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -36,7 +37,26 @@ type Builder struct {
 	// transposed while copying from the flat vector, which is much cheaper than gorgonia's
 	// Transpose op on every run and its gradient.
 	transposedLeaf func(w *gorgonia.Node) *gorgonia.Node
+
+	// buffers are the graph inputs of the net's buffers (BufferedNet), training whether the
+	// program runs in training mode; stats lists each training-mode BatchNorm2d.
+	buffers  []Node
+	training bool
+	stats    []batchStats
 }
+
+// Buffer returns buffer i of a BufferedNet (e.g. a BatchNorm2d's running mean), a graph
+// input that is never differentiated, or the zero Node (and an error) if there is none.
+func (b *Builder) Buffer(i int) Node {
+	if i < 0 || i >= len(b.buffers) {
+		return b.fail("Buffer", fmt.Errorf("buffer %d of %d", i, len(b.buffers)))
+	}
+	return b.buffers[i]
+}
+
+// Training reports whether the program being built runs in training mode (loss and
+// gradient programs) rather than eval mode (logits).
+func (b *Builder) Training() bool { return b.training }
 
 // Err returns the first error met while building, or nil.
 func (b *Builder) Err() error { return b.err }
@@ -115,15 +135,16 @@ func (b *Builder) Linear(x, w, bias Node) Node {
 }
 
 // Conv2d is a PyTorch nn.Conv2d with square stride and zero padding: x [B,C,H,W],
-// w [O,C,kh,kw], bias [O], result [B,O,H',W'].
+// w [O,C,kh,kw], bias [O] or the zero Node for none, result [B,O,H',W']. It is pollab's own
+// op family (conv.go), differentiable any number of times.
 func (b *Builder) Conv2d(x, w, bias Node, stride, pad int) Node {
 	const op = "Conv2d"
-	if !b.ok(op, x, w, bias) {
+	if !b.ok(op, x, w) {
 		return Node{}
 	}
 	xs, ws, bs := x.Shape(), w.Shape(), bias.Shape()
-	if len(xs) != 4 || len(ws) != 4 || len(bs) != 1 || xs[1] != ws[1] || bs[0] != ws[0] {
-		return b.fail(op, fmt.Errorf("shapes x%v w%v bias%v, want [B,C,H,W] [O,C,kh,kw] [O]", xs, ws, bs))
+	if len(xs) != 4 || len(ws) != 4 || xs[1] != ws[1] || (bias.n != nil && (len(bs) != 1 || bs[0] != ws[0])) {
+		return b.fail(op, fmt.Errorf("shapes x%v w%v bias%v, want [B,C,H,W] [O,C,kh,kw] [O] (or no bias)", xs, ws, bs))
 	}
 	if stride < 1 || pad < 0 {
 		return b.fail(op, fmt.Errorf("stride %d pad %d: want stride >= 1, pad >= 0", stride, pad))
@@ -131,17 +152,15 @@ func (b *Builder) Conv2d(x, w, bias Node, stride, pad int) Node {
 	if xs[2]+2*pad < ws[2] || xs[3]+2*pad < ws[3] {
 		return b.fail(op, fmt.Errorf("kernel %dx%d larger than padded input %dx%d", ws[2], ws[3], xs[2]+2*pad, xs[3]+2*pad))
 	}
-	fx, fw, fb, in := b.boundOf(x), b.boundOf(w), b.boundOf(bias), float64(ws[1]*ws[2]*ws[3])
+	fx, fw, in := b.boundOf(x), b.boundOf(w), float64(ws[1]*ws[2]*ws[3])
+	fb := func([]float64, float64) float64 { return 0 }
+	in2 := []*gorgonia.Node{x.n, w.n}
+	if bias.n != nil {
+		fb = b.boundOf(bias)
+		in2 = append(in2, bias.n)
+	}
 	out := b.guard(op, func() (*gorgonia.Node, error) {
-		y, err := gorgonia.Conv2d(x.n, w.n, tensor.Shape{ws[2], ws[3]}, []int{pad, pad}, []int{stride, stride}, []int{1, 1})
-		if err != nil {
-			return nil, err
-		}
-		col, err := gorgonia.Reshape(bias.n, tensor.Shape{1, bs[0], 1, 1})
-		if err != nil {
-			return nil, err
-		}
-		return gorgonia.BroadcastAdd(y, col, nil, []byte{0, 2, 3})
+		return newConvOp(convForward, newConvGeom(xs, ws, stride, pad), bias.n != nil).apply(in2...)
 	})
 	return b.track(out, func(pm []float64, xm float64) float64 {
 		return float64(in*fw(pm, xm)*fx(pm, xm)) + fb(pm, xm)
@@ -150,16 +169,44 @@ func (b *Builder) Conv2d(x, w, bias Node, stride, pad int) Node {
 
 // MaxPool2d is nn.MaxPool2d(size) (stride = size, no padding, floor mode) on x [B,C,H,W].
 func (b *Builder) MaxPool2d(x Node, size int) Node {
-	const op = "MaxPool2d"
+	return b.pool("MaxPool2d", maxPool, x, size, size, size, 0)
+}
+
+// MaxPool2dStrided is nn.MaxPool2d(kernel, stride, padding) (floor mode; padding is never
+// the maximum) on x [B,C,H,W].
+func (b *Builder) MaxPool2dStrided(x Node, kernel, stride, pad int) Node {
+	return b.pool("MaxPool2d", maxPool, x, kernel, kernel, stride, pad)
+}
+
+// AvgPool2d is nn.AvgPool2d(kernel, stride, padding) (floor mode, zero padding counted in
+// the average) on x [B,C,H,W].
+func (b *Builder) AvgPool2d(x Node, kernel, stride, pad int) Node {
+	return b.pool("AvgPool2d", avgPool, x, kernel, kernel, stride, pad)
+}
+
+// GlobalAvgPool averages each channel of x [B,C,H,W] into [B,C,1,1]
+// (nn.AdaptiveAvgPool2d(1)).
+func (b *Builder) GlobalAvgPool(x Node) Node {
+	xs := x.Shape()
+	if len(xs) != 4 {
+		if !b.ok("GlobalAvgPool", x) {
+			return Node{}
+		}
+		return b.fail("GlobalAvgPool", fmt.Errorf("input %v, want [B,C,H,W]", xs))
+	}
+	return b.pool("GlobalAvgPool", avgPool, x, xs[2], xs[3], 1, 0)
+}
+
+func (b *Builder) pool(op string, kind poolKind, x Node, kh, kw, stride, pad int) Node {
 	if !b.ok(op, x) {
 		return Node{}
 	}
 	xs := x.Shape()
-	if len(xs) != 4 || size < 1 || xs[2] < size || xs[3] < size {
-		return b.fail(op, fmt.Errorf("input %v, size %d: want [B,C,H,W] with H,W >= size >= 1", xs, size))
+	if len(xs) != 4 || kh < 1 || kw < 1 || stride < 1 || pad < 0 || 2*pad > min(kh, kw) || xs[2]+2*pad < kh || xs[3]+2*pad < kw {
+		return b.fail(op, fmt.Errorf("input %v, kernel %dx%d, stride %d, pad %d: want [B,C,H,W] with H,W+2pad >= kernel >= 1, stride >= 1, 0 <= pad <= kernel/2", xs, kh, kw, stride, pad))
 	}
 	out := b.guard(op, func() (*gorgonia.Node, error) {
-		return gorgonia.MaxPool2D(x.n, tensor.Shape{size, size}, []int{0, 0}, []int{size, size})
+		return newPoolOp(kind, newPoolGeom(xs, kh, kw, stride, pad)).apply(x.n)
 	})
 	return b.track(out, b.boundOf(x))
 }
@@ -297,4 +344,149 @@ func (b *Builder) sqDist(a, c []*gorgonia.Node) Node {
 		}
 		return tot, nil
 	})
+}
+
+// BatchNorm2d is nn.BatchNorm2d(C) (eps 1e-5, momentum 0.1, affine) on x [B,C,H,W] with
+// gamma, beta [C] and running statistics runningMean, runningVar [C] (buffers; see
+// Builder.Buffer). training normalises with the batch's mean and biased variance and
+// records them, so that Engine.TrainGrad can commit the running statistics after a real
+// training step (PyTorch's train mode); otherwise the running statistics normalise (eval
+// mode). It is built from differentiable pieces (channel sums and broadcasts, gorgonia's
+// elementwise ops), so it differentiates any number of times.
+func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, training bool) Node {
+	const op = "BatchNorm2d"
+	if !b.ok(op, x, gamma, beta, runningMean, runningVar) {
+		return Node{}
+	}
+	xs := x.Shape()
+	if len(xs) != 4 {
+		return b.fail(op, fmt.Errorf("input %v, want [B,C,H,W]", xs))
+	}
+	for _, p := range []Node{gamma, beta, runningMean, runningVar} {
+		if s := p.Shape(); len(s) != 1 || s[0] != xs[1] {
+			return b.fail(op, fmt.Errorf("input %v with parameter or buffer %v, want [%d]", xs, s, xs[1]))
+		}
+	}
+	n := xs[0] * xs[2] * xs[3]
+	if training && n < 2 {
+		return b.fail(op, fmt.Errorf("input %v: training needs more than one value per channel", xs))
+	}
+	var mean, variance *gorgonia.Node
+	out := b.guard(op, func() (*gorgonia.Node, error) {
+		bcast := func(v *gorgonia.Node) (*gorgonia.Node, error) { return newChanOp(chanBcast, xs).apply(v) }
+		var err error
+		if training {
+			// mean = Σx/n, xc = x - mean, var = Σxc²/n, y = xc·(γ/√(var+ε)) + β
+			if mean, err = b.channelMean(x.n, xs, n); err != nil {
+				return nil, err
+			}
+			mb, err := bcast(mean)
+			if err != nil {
+				return nil, err
+			}
+			xc, err := gorgonia.Sub(x.n, mb)
+			if err != nil {
+				return nil, err
+			}
+			sq, err := gorgonia.Square(xc)
+			if err != nil {
+				return nil, err
+			}
+			if variance, err = b.channelMean(sq, xs, n); err != nil {
+				return nil, err
+			}
+			scale, err := b.bnScale(gamma.n, variance)
+			if err != nil {
+				return nil, err
+			}
+			sb, err := bcast(scale)
+			if err != nil {
+				return nil, err
+			}
+			y, err := gorgonia.HadamardProd(xc, sb)
+			if err != nil {
+				return nil, err
+			}
+			bb, err := bcast(beta.n)
+			if err != nil {
+				return nil, err
+			}
+			return gorgonia.Add(y, bb)
+		}
+		// y = x·s + (β - μ·s), s = γ/√(σ²+ε)
+		scale, err := b.bnScale(gamma.n, runningVar.n)
+		if err != nil {
+			return nil, err
+		}
+		ms, err := gorgonia.HadamardProd(runningMean.n, scale)
+		if err != nil {
+			return nil, err
+		}
+		shift, err := gorgonia.Sub(beta.n, ms)
+		if err != nil {
+			return nil, err
+		}
+		sb, err := bcast(scale)
+		if err != nil {
+			return nil, err
+		}
+		y, err := gorgonia.HadamardProd(x.n, sb)
+		if err != nil {
+			return nil, err
+		}
+		hb, err := bcast(shift)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.Add(y, hb)
+	})
+	if out.n != nil && training {
+		b.stats = append(b.stats, batchStats{mean: mean, variance: variance, runningMean: runningMean.n, runningVar: runningVar.n, n: n})
+	}
+	fg, fb, fm := b.boundOf(gamma), b.boundOf(beta), b.boundOf(runningMean)
+	fx := b.boundOf(x)
+	return b.track(out, func(pm []float64, xm float64) float64 {
+		if training { // |x - mean| / σ <= √(n-1)
+			return fg(pm, xm)*math.Sqrt(float64(n)) + fb(pm, xm)
+		}
+		return fg(pm, xm)*(fx(pm, xm)+fm(pm, xm))/math.Sqrt(bnEps) + fb(pm, xm)
+	})
+}
+
+// BatchNorm2d's constants (PyTorch's defaults).
+const (
+	bnEps      = 1e-5
+	bnMomentum = 0.1
+)
+
+// batchStats is what a training-mode BatchNorm2d records: its batch statistics (mean and
+// biased variance over n values per channel) and the buffers they update.
+type batchStats struct {
+	mean, variance          *gorgonia.Node
+	runningMean, runningVar *gorgonia.Node
+	n                       int
+}
+
+// channelMean is Σ over all but the channel axis of v (shape xs), divided by n: [C].
+func (b *Builder) channelMean(v *gorgonia.Node, xs []int, n int) (*gorgonia.Node, error) {
+	s, err := newChanOp(chanSum, xs).apply(v)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Mul(s, b.scalar(1/float64(n)))
+}
+
+// bnScale is γ / √(variance + ε).
+func (b *Builder) bnScale(gamma, variance *gorgonia.Node) (*gorgonia.Node, error) {
+	ve, err := gorgonia.Add(variance, b.scalar(bnEps))
+	if err != nil {
+		return nil, err
+	}
+	// gorgonia's InverseSqrt differentiates wrongly (TestOpDerivativesMatchFiniteDifferences
+	// caught it); Sqrt and HadamardDiv are right.
+	sd, err := gorgonia.Sqrt(ve)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.HadamardDiv(gamma, sd)
 }

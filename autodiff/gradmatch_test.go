@@ -3,7 +3,6 @@ package autodiff_test
 import (
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"pollab/autodiff"
@@ -118,27 +117,48 @@ func TestGradMatchFloat32(t *testing.T) {
 	}
 }
 
+// TestGradMatchConvNets: on LeNet-5 and cnn-cifar, symbolic double backprop (through
+// pollab's conv and max-pool ops) equals the central-difference GradMatch (<= 1e-5), and
+// both match finite differences of R. Central differences are only valid where no ReLU
+// pre-activation or max-pool tie lies within their perturbation (about 1e-5): on
+// cnn-cifar about one batch in two has such a kink (batch seed 2: 42 of 6144 inputs off by up
+// to 0.3 where the other inputs agree to 1e-11), so the batch is one without.
 func TestGradMatchConvNets(t *testing.T) {
-	m := mustParse(t, "lenet5")
-	w := models.Init(m, 1)
-	x, y := batch(m, 2, 2)
-	e := autodiff.NewEngine(m, autodiff.Float64, nil)
-	gstar := matchTarget(t, e, w, x, y)
-	g := make([]float64, len(w))
-	dRdX := make([]float64, len(x))
-	_, err := e.GradMatch(autodiff.Symbolic, w, x, y, gstar, g, dRdX)
-	if err == nil || !strings.Contains(err.Error(), "symbolic") {
-		t.Fatalf("symbolic GradMatch on lenet5: err = %v, want a 'not supported' error", err)
-	}
-	if _, err := e.GradMatch(autodiff.CentralDiff, w, x, y, gstar, g, dRdX); err != nil {
-		t.Fatal(err)
-	}
-	idx := subset(len(x), 10, 3)
-	fd := centralFD(t, x, idx, 1e-5, func() float64 { return residual(t, e, w, x, y, gstar) })
-	rel := relErr(pick(dRdX, idx), fd)
-	t.Logf("lenet5 central dR/dX vs finite differences of R: relative error %.3g", rel)
-	if rel > 1e-5 {
-		t.Errorf("lenet5 central dR/dX: relative error %.3g > 1e-5", rel)
+	for _, spec := range []string{"lenet5", "cnn-cifar"} {
+		t.Run(spec, func(t *testing.T) {
+			m := mustParse(t, spec)
+			w := models.Init(m, 1)
+			x, y := batch(m, 3, 5)
+			e := autodiff.NewEngine(m, autodiff.Float64, nil)
+			gstar := matchTarget(t, e, w, x, y)
+			var dRdX [2][]float64
+			var r [2]float64
+			for i, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
+				g := make([]float64, len(w))
+				dRdX[i] = make([]float64, len(x))
+				var err error
+				if r[i], err = e.GradMatch(method, w, x, y, gstar, g, dRdX[i]); err != nil {
+					t.Fatalf("%v: %v", method, err)
+				}
+			}
+			if math.Abs(r[0]-r[1]) > 1e-12*r[1] {
+				t.Errorf("R: symbolic %v, central %v", r[0], r[1])
+			}
+			rel := relErr(dRdX[0], dRdX[1])
+			t.Logf("symbolic vs central dR/dX: relative error %.3g", rel)
+			if rel > 1e-5 {
+				t.Errorf("symbolic vs central dR/dX: relative error %.3g > 1e-5", rel)
+			}
+			idx := subset(len(x), 10, 3)
+			fd := centralFD(t, x, idx, 1e-5, func() float64 { return residual(t, e, w, x, y, gstar) })
+			for i, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
+				rel := relErr(pick(dRdX[i], idx), fd)
+				t.Logf("%v dR/dX vs finite differences of R: relative error %.3g", method, rel)
+				if rel > 1e-5 {
+					t.Errorf("%v dR/dX vs finite differences of R: relative error %.3g > 1e-5", method, rel)
+				}
+			}
+		})
 	}
 }
 

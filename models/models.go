@@ -62,14 +62,13 @@ type layer struct {
 
 // seqModel is a sequential network of linear/conv/pool/activation layers.
 type seqModel struct {
-	spec     string
-	input    []int
-	classes  int
-	layers   []layer
-	tensors  []Tensor
-	nparams  int
-	flops    float64
-	symbolic bool
+	spec    string
+	input   []int
+	classes int
+	layers  []layer
+	tensors []Tensor
+	nparams int
+	flops   float64
 }
 
 func (m *seqModel) Spec() string      { return m.spec }
@@ -81,9 +80,9 @@ func (m *seqModel) NumParams() int    { return m.nparams }
 // forward pass; bias adds, activations and pooling are not counted.
 func (m *seqModel) FLOPsPerSample() float64 { return m.flops }
 
-// Symbolic2nd is true for MLPs only: gorgonia's conv/maxpool ops crash or are wrong under
-// double backprop.
-func (m *seqModel) Symbolic2nd() bool { return m.symbolic }
+// Symbolic2nd is true: every op of every model (linear, pollab's own conv and max-pool,
+// ReLU, tanh) differentiates twice.
+func (m *seqModel) Symbolic2nd() bool { return true }
 
 func (m *seqModel) Tensors() []Tensor {
 	out := make([]Tensor, len(m.tensors))
@@ -273,7 +272,7 @@ func parseMLP(parts []string) (*seqModel, error) {
 	default:
 		return nil, fmt.Errorf("activation %q: want relu or tanh", parts[2])
 	}
-	m := &seqModel{input: []int{widths[0]}, classes: widths[len(widths)-1], symbolic: true}
+	m := &seqModel{input: []int{widths[0]}, classes: widths[len(widths)-1]}
 	for i := 1; i < len(widths); i++ {
 		if i > 1 {
 			m.layers = append(m.layers, layer{kind: act})

@@ -157,11 +157,11 @@ func TestSpecsShapesAndCounts(t *testing.T) {
 			"fc1.weight fc1.bias fc2.weight fc2.bias fc3.weight fc3.bias"},
 		// conv1 6·1·25+6, conv2 16·6·25+16, fc 400·120+120, 120·84+84, 84·10+10
 		{"lenet5", "lenet5", 156 + 2416 + 48120 + 10164 + 850,
-			2*(6*28*28*25+16*10*10*150) + 2*(400*120+120*84+84*10), []int{1, 28, 28}, false,
+			2*(6*28*28*25+16*10*10*150) + 2*(400*120+120*84+84*10), []int{1, 28, 28}, true,
 			"conv1.weight conv1.bias conv2.weight conv2.bias fc1.weight fc1.bias fc2.weight fc2.bias fc3.weight fc3.bias"},
 		// conv1 16·3·9+16, conv2 32·16·9+32, fc 2048·64+64, 64·10+10
 		{"cnn-cifar", "cnn-cifar", 448 + 4640 + 131136 + 650,
-			2*(16*32*32*27+32*16*16*144) + 2*(2048*64+64*10), []int{3, 32, 32}, false,
+			2*(16*32*32*27+32*16*16*144) + 2*(2048*64+64*10), []int{3, 32, 32}, true,
 			"conv1.weight conv1.bias conv2.weight conv2.bias fc1.weight fc1.bias fc2.weight fc2.bias"},
 	}
 	for _, tc := range cases {

@@ -1,0 +1,126 @@
+package autodiff
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The per-channel pair: chanSum sums x [B,C,H,W] over everything but the channel axis into
+// [C]; chanBcast repeats v [C] over [B,C,H,W]. Each is the other's adjoint, so each
+// differentiates into the other. Conv2d's bias gradient and BatchNorm2d's statistics and
+// affine transform are built from them.
+
+type chanKind uint8
+
+const (
+	chanSum chanKind = iota
+	chanBcast
+)
+
+type chanOp struct {
+	opBase
+	kind  chanKind
+	shape [4]int // the [B,C,H,W] side
+	out   *owned
+}
+
+func newChanOp(kind chanKind, shape []int) chanOp {
+	return chanOp{kind: kind, shape: [4]int(shape), out: &owned{}}
+}
+
+func (op chanOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
+	return gorgonia.ApplyOp(op, in...)
+}
+
+func (op chanOp) Arity() int { return 1 }
+
+func (op chanOp) Type() hm.Type {
+	if op.kind == chanSum {
+		return fnType(1, 4)
+	}
+	return fnType(4, 1)
+}
+
+func (op chanOp) outShape() []int {
+	if op.kind == chanSum {
+		return []int{op.shape[1]}
+	}
+	return op.shape[:]
+}
+
+func (op chanOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape(op.outShape()).Clone(), nil
+}
+
+func (op chanOp) String() string {
+	return fmt.Sprintf("pollab.%s%v", [...]string{"ChanSum", "ChanBcast"}[op.kind], op.shape)
+}
+func (op chanOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op chanOp) Hashcode() uint32      { return hashOf(op) }
+
+func (op chanOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	if len(vs) != 1 {
+		return nil, fmt.Errorf("%v: %d inputs, want 1", op, len(vs))
+	}
+	in := op.shape[1]
+	if op.kind == chanSum {
+		in = op.shape[0] * op.shape[1] * op.shape[2] * op.shape[3]
+	}
+	ts, err := dense(op.String(), []int{in}, vs...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := op.out.get(op.outShape(), ts[0])
+	if err != nil {
+		return nil, err
+	}
+	if out.Dtype() == tensor.Float32 {
+		runChan(op, data[float32](ts[0]), data[float32](out))
+	} else {
+		runChan(op, data[float64](ts[0]), data[float64](out))
+	}
+	return out, nil
+}
+
+func (op chanOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.Do(vs...)
+}
+
+// runChan sums (per channel: samples in order, positions in order) or broadcasts.
+func runChan[T float](op chanOp, in, out []T) {
+	B, C, hw := op.shape[0], op.shape[1], op.shape[2]*op.shape[3]
+	if op.kind == chanBcast {
+		for b := 0; b < B; b++ {
+			for c := 0; c < C; c++ {
+				seg := out[(b*C+c)*hw : (b*C+c+1)*hw]
+				for i := range seg {
+					seg[i] = in[c]
+				}
+			}
+		}
+		return
+	}
+	parallel(C, func(_, c int) {
+		var s T
+		for b := 0; b < B; b++ {
+			for _, v := range in[(b*C+c)*hw : (b*C+c+1)*hw] {
+				s += v
+			}
+		}
+		out[c] = s
+	})
+}
+
+func (op chanOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op chanOp) SymDiff(_ gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	d, err := newChanOp(1-op.kind, op.shape[:]).apply(grad)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{d}, nil
+}

@@ -1,0 +1,443 @@
+package autodiff
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The convolution family: forward y = conv(x, w) (+ bias), backward-data dx = convᵀ(d, w)
+// and backward-filter dw = Σ_b d_b ⋆ x_b. The convolution is bilinear, so each one's
+// derivatives are the other two:
+//
+//	<conv(x,w), d> = <x, data(d,w)> = <w, filter(x,d)>
+//	forward:  dx = data(g, w),   dw = filter(x, g), dbias = chanSum(g)
+//	data:     dd = conv(g, w),   dw = filter(g, d)
+//	filter:   dx = data(d, g),   dd = conv(x, g)
+//
+// Kernels, per sample b: im2col of x_b into a [K, N'] scratch (K = C·kh·kw, N = OH·OW, N'
+// padded to the GEMM block width with zeros), then Y_b[O', N'] = W[O', K]·col with the
+// output channels on the GEMM's row axis (O' = O padded to 4 with zero rows), so every
+// block is a full SIMD block and no transpose is needed. Samples run in parallel, each
+// written by one goroutine. Backward-filter sums over fixed chunks of convChunk samples in
+// sample order, then adds the chunks' partial sums in chunk order: the bits do not depend on
+// GOMAXPROCS. Products are rounded before each add (no FMA), as in gemm.go.
+
+// convGeom is the geometry of one 2-D convolution (square stride and padding).
+type convGeom struct {
+	B, C, H, W  int // input
+	O, KH, KW   int // filter [O,C,KH,KW]
+	Stride, Pad int
+	OH, OW      int // output spatial size
+}
+
+func newConvGeom(xs, ws []int, stride, pad int) convGeom {
+	g := convGeom{B: xs[0], C: xs[1], H: xs[2], W: xs[3], O: ws[0], KH: ws[2], KW: ws[3], Stride: stride, Pad: pad}
+	g.OH = (g.H+2*pad-g.KH)/stride + 1
+	g.OW = (g.W+2*pad-g.KW)/stride + 1
+	return g
+}
+
+func (g convGeom) k() int        { return g.C * g.KH * g.KW }
+func (g convGeom) n() int        { return g.OH * g.OW }
+func (g convGeom) chw() int      { return g.C * g.H * g.W }
+func (g convGeom) xShape() []int { return []int{g.B, g.C, g.H, g.W} }
+func (g convGeom) wShape() []int { return []int{g.O, g.C, g.KH, g.KW} }
+func (g convGeom) yShape() []int { return []int{g.B, g.O, g.OH, g.OW} }
+
+// convChunk is the number of samples whose filter gradients one goroutine sums before the
+// chunks are added in order. Fixed, so the result does not depend on the number of threads.
+const convChunk = 8
+
+type convKind uint8
+
+const (
+	convForward convKind = iota
+	convData
+	convFilter
+)
+
+func (k convKind) String() string { return [...]string{"Conv2d", "Conv2dData", "Conv2dFilter"}[k] }
+
+// convOp is one member of the family; st holds its owned output and scratch.
+type convOp struct {
+	opBase
+	kind convKind
+	g    convGeom
+	bias bool // forward only: a third input [O] added per output channel
+	st   *convState
+}
+
+type convState struct {
+	out owned
+	s32 convScratch[float32]
+	s64 convScratch[float64]
+}
+
+// convScratch is reused across runs: wt holds the (padded or transposed) filter, a and c
+// one scratch each per worker, parts the filter-gradient partial sums per chunk.
+type convScratch[T float] struct {
+	wt    []T
+	a, c  [][]T
+	parts [][]T
+}
+
+func newConvOp(kind convKind, g convGeom, bias bool) convOp {
+	return convOp{kind: kind, g: g, bias: bias, st: &convState{}}
+}
+
+// apply creates the op's node on the given inputs.
+func (op convOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
+	return gorgonia.ApplyOp(op, in...)
+}
+
+func (op convOp) Arity() int {
+	if op.bias {
+		return 3
+	}
+	return 2
+}
+
+func (op convOp) Type() hm.Type {
+	if op.bias {
+		return fnType(4, 4, 4, 1)
+	}
+	return fnType(4, 4, 4)
+}
+
+func (op convOp) outShape() []int {
+	switch op.kind {
+	case convData:
+		return op.g.xShape()
+	case convFilter:
+		return op.g.wShape()
+	}
+	return op.g.yShape()
+}
+
+func (op convOp) inShapes() [][]int {
+	g := op.g
+	switch op.kind {
+	case convData:
+		return [][]int{g.yShape(), g.wShape()}
+	case convFilter:
+		return [][]int{g.xShape(), g.yShape()}
+	}
+	if op.bias {
+		return [][]int{g.xShape(), g.wShape(), {g.O}}
+	}
+	return [][]int{g.xShape(), g.wShape()}
+}
+
+func (op convOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	if len(in) != op.Arity() {
+		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(in), op.Arity())
+	}
+	return tensor.Shape(op.outShape()).Clone(), nil
+}
+
+func (op convOp) String() string {
+	return fmt.Sprintf("pollab.%v%+v/bias=%v", op.kind, op.g, op.bias)
+}
+func (op convOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op convOp) Hashcode() uint32      { return hashOf(op) }
+
+func (op convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	want := make([]int, 0, 3)
+	for _, s := range op.inShapes() {
+		want = append(want, tensor.Shape(s).TotalSize())
+	}
+	if len(vs) != len(want) {
+		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(want))
+	}
+	ts, err := dense(op.String(), want, vs...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := op.st.out.get(op.outShape(), ts[0])
+	if err != nil {
+		return nil, err
+	}
+	switch out.Dtype() {
+	case tensor.Float32:
+		runConv(op, ts, data[float32](out), &op.st.s32)
+	default:
+		runConv(op, ts, data[float64](out), &op.st.s64)
+	}
+	return out, nil
+}
+
+func (op convOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.Do(vs...)
+}
+
+func runConv[T float](op convOp, ts []tensor.Tensor, out []T, s *convScratch[T]) {
+	a, b := data[T](ts[0]), data[T](ts[1])
+	switch op.kind {
+	case convForward:
+		var bias []T
+		if op.bias {
+			bias = data[T](ts[2])
+		}
+		convForwardK(op.g, a, b, bias, out, s)
+	case convData:
+		convDataK(op.g, a, b, out, s)
+	case convFilter:
+		convFilterK(op.g, a, b, out, s)
+	}
+}
+
+func (op convOp) DiffWRT(n int) []bool {
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = true
+	}
+	return out
+}
+
+func (op convOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	if len(in) != op.Arity() {
+		return nil, fmt.Errorf("%v: SymDiff of %d inputs, want %d", op, len(in), op.Arity())
+	}
+	g := op.g
+	var d0, d1 *gorgonia.Node
+	var err error
+	switch op.kind {
+	case convForward: // in: x, w (, bias)
+		if d0, err = newConvOp(convData, g, false).apply(grad, in[1]); err != nil {
+			return nil, err
+		}
+		if d1, err = newConvOp(convFilter, g, false).apply(in[0], grad); err != nil {
+			return nil, err
+		}
+		if op.bias {
+			db, err := newChanOp(chanSum, g.yShape()).apply(grad)
+			if err != nil {
+				return nil, err
+			}
+			return gorgonia.Nodes{d0, d1, db}, nil
+		}
+	case convData: // in: d, w
+		if d0, err = newConvOp(convForward, g, false).apply(grad, in[1]); err != nil {
+			return nil, err
+		}
+		if d1, err = newConvOp(convFilter, g, false).apply(grad, in[0]); err != nil {
+			return nil, err
+		}
+	case convFilter: // in: x, d
+		if d0, err = newConvOp(convData, g, false).apply(in[1], grad); err != nil {
+			return nil, err
+		}
+		if d1, err = newConvOp(convForward, g, false).apply(in[0], grad); err != nil {
+			return nil, err
+		}
+	}
+	return gorgonia.Nodes{d0, d1}, nil
+}
+
+// ensure sizes the per-worker scratches: a and c with na and nc elements for nw workers.
+func (s *convScratch[T]) ensure(nw, na, nc int) {
+	for len(s.a) < nw {
+		s.a, s.c = append(s.a, nil), append(s.c, nil)
+	}
+	for i := 0; i < nw; i++ {
+		s.a[i], s.c[i] = grow(s.a[i], na), grow(s.c[i], nc)
+	}
+}
+
+// convForwardK computes y = conv(x, w) + bias (bias may be nil).
+func convForwardK[T float](g convGeom, x, w, bias, y []T, s *convScratch[T]) {
+	_, width := kernelFor[T]()
+	K, N := g.k(), g.n()
+	O4, Np := roundUp(g.O, 4), roundUp(N, width)
+	s.wt = grow(s.wt, O4*K)
+	copy(s.wt, w)
+	clear(s.wt[g.O*K:])
+	s.ensure(workers(g.B), K*Np, O4*Np)
+	parallel(g.B, func(wk, b int) {
+		col, c := s.a[wk], s.c[wk]
+		im2col(x[b*g.chw():(b+1)*g.chw()], g, col, Np)
+		clear(c)
+		mulAdd(O4, Np, K, s.wt, K, col, Np, c, Np)
+		yb := y[b*g.O*N : (b+1)*g.O*N]
+		for o := 0; o < g.O; o++ {
+			src, dst := c[o*Np:o*Np+N], yb[o*N:(o+1)*N]
+			if bias == nil {
+				copy(dst, src)
+				continue
+			}
+			bv := bias[o]
+			for i, v := range src {
+				dst[i] = v + bv
+			}
+		}
+	})
+}
+
+// convDataK computes dx = data(d, w): per sample, cols = Wᵀ[K', O]·d_b[O, N'], then col2im.
+func convDataK[T float](g convGeom, d, w, dx []T, s *convScratch[T]) {
+	_, width := kernelFor[T]()
+	K, N := g.k(), g.n()
+	K4, Np := roundUp(K, 4), roundUp(N, width)
+	s.wt = grow(s.wt, K4*g.O)
+	for o := 0; o < g.O; o++ {
+		for k, v := range w[o*K : (o+1)*K] {
+			s.wt[k*g.O+o] = v
+		}
+	}
+	clear(s.wt[K*g.O:])
+	s.ensure(workers(g.B), g.O*Np, K4*Np)
+	parallel(g.B, func(wk, b int) {
+		dp, c := s.a[wk], s.c[wk]
+		db := d[b*g.O*N : (b+1)*g.O*N]
+		for o := 0; o < g.O; o++ {
+			copy(dp[o*Np:o*Np+N], db[o*N:(o+1)*N])
+		}
+		clear(c)
+		mulAdd(K4, Np, g.O, s.wt, g.O, dp, Np, c, Np)
+		xb := dx[b*g.chw() : (b+1)*g.chw()]
+		clear(xb)
+		col2im(c, Np, g, xb)
+	})
+}
+
+// convFilterK computes dw = filter(x, d) = Σ_b d_b[O', N]·colᵀ_b[N, K'], summed within fixed
+// chunks of samples in order, then over chunks in order.
+func convFilterK[T float](g convGeom, x, d, dw []T, s *convScratch[T]) {
+	_, width := kernelFor[T]()
+	K, N := g.k(), g.n()
+	O4, Kp := roundUp(g.O, 4), roundUp(K, width)
+	chunks := (g.B + convChunk - 1) / convChunk
+	s.ensure(workers(chunks), N*Kp, O4*N)
+	for len(s.parts) < chunks {
+		s.parts = append(s.parts, nil)
+	}
+	parallel(chunks, func(wk, ch int) {
+		colT, dp := s.a[wk], s.c[wk]
+		part := grow(s.parts[ch], O4*Kp)
+		s.parts[ch] = part
+		clear(part)
+		for b := ch * convChunk; b < min(g.B, (ch+1)*convChunk); b++ {
+			im2colT(x[b*g.chw():(b+1)*g.chw()], g, colT, Kp)
+			copy(dp, d[b*g.O*N:(b+1)*g.O*N]) // rows O..O' stay zero
+			mulAdd(O4, Kp, N, dp, N, colT, Kp, part, Kp)
+		}
+	})
+	for o := 0; o < g.O; o++ {
+		for k := 0; k < K; k++ {
+			v := s.parts[0][o*Kp+k]
+			for ch := 1; ch < chunks; ch++ {
+				v += s.parts[ch][o*Kp+k]
+			}
+			dw[o*K+k] = v
+		}
+	}
+}
+
+// validRange returns the output positions [lo, hi) whose input index o·stride - pad + k lies
+// in [0, size).
+func validRange(out, size, stride, pad, k int) (int, int) {
+	lo := 0
+	if pad > k {
+		lo = (pad - k + stride - 1) / stride
+	}
+	hi := 0
+	if size+pad-k > 0 {
+		hi = min(out, (size+pad-k+stride-1)/stride)
+	}
+	return min(lo, hi), hi
+}
+
+// im2col writes one sample's patches as rows (c,ki,kj) × columns (oh,ow) with leading
+// dimension ld; columns past OH·OW are left as they are (zero).
+func im2col[T float](x []T, g convGeom, col []T, ld int) {
+	N := g.n()
+	for c := 0; c < g.C; c++ {
+		plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
+		for ki := 0; ki < g.KH; ki++ {
+			for kj := 0; kj < g.KW; kj++ {
+				row := col[((c*g.KH+ki)*g.KW+kj)*ld:][:N]
+				lo, hi := validRange(g.OW, g.W, g.Stride, g.Pad, kj)
+				for oh := 0; oh < g.OH; oh++ {
+					seg := row[oh*g.OW : (oh+1)*g.OW]
+					ih := oh*g.Stride - g.Pad + ki
+					if ih < 0 || ih >= g.H {
+						clear(seg)
+						continue
+					}
+					src := plane[ih*g.W : (ih+1)*g.W]
+					clear(seg[:lo])
+					clear(seg[hi:])
+					if g.Stride == 1 {
+						copy(seg[lo:hi], src[lo-g.Pad+kj:])
+						continue
+					}
+					for ow := lo; ow < hi; ow++ {
+						seg[ow] = src[ow*g.Stride-g.Pad+kj]
+					}
+				}
+			}
+		}
+	}
+}
+
+// im2colT writes one sample's patches transposed: rows (oh,ow) × columns (c,ki,kj) with
+// leading dimension ld; columns past C·KH·KW are left as they are (zero).
+func im2colT[T float](x []T, g convGeom, colT []T, ld int) {
+	K := g.k()
+	for oh := 0; oh < g.OH; oh++ {
+		for ow := 0; ow < g.OW; ow++ {
+			row := colT[(oh*g.OW+ow)*ld:][:K]
+			i := 0
+			for c := 0; c < g.C; c++ {
+				plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
+				for ki := 0; ki < g.KH; ki++ {
+					ih := oh*g.Stride - g.Pad + ki
+					if ih < 0 || ih >= g.H {
+						clear(row[i : i+g.KW])
+						i += g.KW
+						continue
+					}
+					src := plane[ih*g.W : (ih+1)*g.W]
+					for kj := 0; kj < g.KW; kj++ {
+						iw := ow*g.Stride - g.Pad + kj
+						if iw < 0 || iw >= g.W {
+							row[i] = 0
+						} else {
+							row[i] = src[iw]
+						}
+						i++
+					}
+				}
+			}
+		}
+	}
+}
+
+// col2im adds the patch gradients col (rows (c,ki,kj), leading dimension ld) into one
+// sample's input gradient dx, row by row in a fixed order.
+func col2im[T float](col []T, ld int, g convGeom, dx []T) {
+	for c := 0; c < g.C; c++ {
+		plane := dx[c*g.H*g.W : (c+1)*g.H*g.W]
+		for ki := 0; ki < g.KH; ki++ {
+			for kj := 0; kj < g.KW; kj++ {
+				row := col[((c*g.KH+ki)*g.KW+kj)*ld:]
+				lo, hi := validRange(g.OW, g.W, g.Stride, g.Pad, kj)
+				for oh := 0; oh < g.OH; oh++ {
+					ih := oh*g.Stride - g.Pad + ki
+					if ih < 0 || ih >= g.H {
+						continue
+					}
+					dst := plane[ih*g.W : (ih+1)*g.W]
+					seg := row[oh*g.OW : (oh+1)*g.OW]
+					for ow := lo; ow < hi; ow++ {
+						dst[ow*g.Stride-g.Pad+kj] += seg[ow]
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package autodiff
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The pooling families, each closed under SymDiff:
+//
+//	max:  y = maxPool(x) = gather(x, x); gather(x, v) picks v at x's window argmax;
+//	      scatter(x, g) adds g back at x's window argmax. gather(x, ·) and scatter(x, ·) are
+//	      adjoint linear maps, so each differentiates into the other; the argmax is recomputed
+//	      from x (no mask state), and neither is differentiated w.r.t. x (piecewise constant).
+//	avg:  y = avgPool(x) and avgScatter(g) spreading g/(kh·kw) over each window, adjoint.
+//
+// Windows follow PyTorch: floor mode, zero padding counted in the average
+// (count_include_pad), padding never the max, ties to the first maximum in scan order.
+// Planes (b, c) are independent outputs and run in parallel.
+
+type poolGeom struct {
+	B, C, H, W  int
+	KH, KW      int
+	Stride, Pad int
+	OH, OW      int
+}
+
+func newPoolGeom(xs []int, kh, kw, stride, pad int) poolGeom {
+	g := poolGeom{B: xs[0], C: xs[1], H: xs[2], W: xs[3], KH: kh, KW: kw, Stride: stride, Pad: pad}
+	g.OH = (g.H+2*pad-kh)/stride + 1
+	g.OW = (g.W+2*pad-kw)/stride + 1
+	return g
+}
+
+func (g poolGeom) xShape() []int { return []int{g.B, g.C, g.H, g.W} }
+func (g poolGeom) yShape() []int { return []int{g.B, g.C, g.OH, g.OW} }
+
+type poolKind uint8
+
+const (
+	maxPool    poolKind = iota // (x) → y
+	maxGather                  // (x, v) → y
+	maxScatter                 // (x, g) → dx
+	avgPool                    // (x) → y
+	avgScatter                 // (g) → dx
+)
+
+func (k poolKind) String() string {
+	return [...]string{"MaxPool2d", "MaxPoolGather", "MaxPoolScatter", "AvgPool2d", "AvgPoolScatter"}[k]
+}
+
+type poolOp struct {
+	opBase
+	kind poolKind
+	g    poolGeom
+	out  *owned
+}
+
+func newPoolOp(kind poolKind, g poolGeom) poolOp { return poolOp{kind: kind, g: g, out: &owned{}} }
+
+func (op poolOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
+	return gorgonia.ApplyOp(op, in...)
+}
+
+func (op poolOp) Arity() int {
+	if op.kind == maxGather || op.kind == maxScatter {
+		return 2
+	}
+	return 1
+}
+
+func (op poolOp) Type() hm.Type {
+	if op.Arity() == 2 {
+		return fnType(4, 4, 4)
+	}
+	return fnType(4, 4)
+}
+
+// shapes returns the input shapes and the output shape.
+func (op poolOp) shapes() ([][]int, []int) {
+	x, y := op.g.xShape(), op.g.yShape()
+	switch op.kind {
+	case maxGather:
+		return [][]int{x, x}, y
+	case maxScatter:
+		return [][]int{x, y}, x
+	case avgScatter:
+		return [][]int{y}, x
+	}
+	return [][]int{x}, y
+}
+
+func (op poolOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
+	_, out := op.shapes()
+	return tensor.Shape(out).Clone(), nil
+}
+
+func (op poolOp) String() string        { return fmt.Sprintf("pollab.%v%+v", op.kind, op.g) }
+func (op poolOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op poolOp) Hashcode() uint32      { return hashOf(op) }
+
+func (op poolOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	ins, outShape := op.shapes()
+	if len(vs) != len(ins) {
+		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(ins))
+	}
+	want := make([]int, len(ins))
+	for i, s := range ins {
+		want[i] = tensor.Shape(s).TotalSize()
+	}
+	ts, err := dense(op.String(), want, vs...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := op.out.get(outShape, ts[0])
+	if err != nil {
+		return nil, err
+	}
+	if out.Dtype() == tensor.Float32 {
+		runPool(op, ts, data[float32](out))
+	} else {
+		runPool(op, ts, data[float64](out))
+	}
+	return out, nil
+}
+
+func (op poolOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.Do(vs...)
+}
+
+func runPool[T float](op poolOp, ts []tensor.Tensor, out []T) {
+	g := op.g
+	hw, ohw := g.H*g.W, g.OH*g.OW
+	a := data[T](ts[0])
+	var b []T
+	if len(ts) > 1 {
+		b = data[T](ts[1])
+	}
+	inv := 1 / T(g.KH*g.KW)
+	parallel(g.B*g.C, func(_, p int) {
+		switch op.kind {
+		case maxPool, maxGather:
+			x, y, v := a[p*hw:(p+1)*hw], out[p*ohw:(p+1)*ohw], a[p*hw:(p+1)*hw]
+			if op.kind == maxGather {
+				v = b[p*hw : (p+1)*hw]
+			}
+			for o := range y {
+				y[o] = v[argmax(g, x, o)]
+			}
+		case maxScatter:
+			x, gy, dx := a[p*hw:(p+1)*hw], b[p*ohw:(p+1)*ohw], out[p*hw:(p+1)*hw]
+			clear(dx)
+			for o, v := range gy {
+				dx[argmax(g, x, o)] += v
+			}
+		case avgPool:
+			x, y := a[p*hw:(p+1)*hw], out[p*ohw:(p+1)*ohw]
+			for o := range y {
+				var s T
+				g.window(o, func(i int) { s += x[i] })
+				y[o] = s * inv
+			}
+		case avgScatter:
+			gy, dx := a[p*ohw:(p+1)*ohw], out[p*hw:(p+1)*hw]
+			clear(dx)
+			for o, v := range gy {
+				d := T(v * inv)
+				g.window(o, func(i int) { dx[i] += d })
+			}
+		}
+	})
+}
+
+// window calls f with the plane index of every in-bounds input of output position o, in
+// scan order.
+func (g poolGeom) window(o int, f func(i int)) {
+	oh, ow := o/g.OW, o%g.OW
+	for ki := 0; ki < g.KH; ki++ {
+		ih := oh*g.Stride - g.Pad + ki
+		if ih < 0 || ih >= g.H {
+			continue
+		}
+		for kj := 0; kj < g.KW; kj++ {
+			iw := ow*g.Stride - g.Pad + kj
+			if iw >= 0 && iw < g.W {
+				f(ih*g.W + iw)
+			}
+		}
+	}
+}
+
+// argmax is the plane index of the first maximum of x in output position o's window.
+func argmax[T float](g poolGeom, x []T, o int) int {
+	best := -1
+	g.window(o, func(i int) {
+		if best < 0 || x[i] > x[best] {
+			best = i
+		}
+	})
+	return best
+}
+
+func (op poolOp) DiffWRT(n int) []bool {
+	if n == 2 {
+		return []bool{false, true}
+	}
+	return []bool{true}
+}
+
+func (op poolOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	var d *gorgonia.Node
+	var err error
+	switch op.kind {
+	case maxPool:
+		d, err = newPoolOp(maxScatter, op.g).apply(in[0], grad)
+	case maxGather:
+		d, err = newPoolOp(maxScatter, op.g).apply(in[0], grad)
+	case maxScatter:
+		d, err = newPoolOp(maxGather, op.g).apply(in[0], grad)
+	case avgPool:
+		d, err = newPoolOp(avgScatter, op.g).apply(grad)
+	case avgScatter:
+		d, err = newPoolOp(avgPool, op.g).apply(grad)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if op.Arity() == 2 {
+		return gorgonia.Nodes{nil, d}, nil
+	}
+	return gorgonia.Nodes{d}, nil
+}
