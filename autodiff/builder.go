@@ -371,7 +371,7 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 	if training && n < 2 {
 		return b.fail(op, fmt.Errorf("input %v: training needs more than one value per channel", xs))
 	}
-	var mean, variance *gorgonia.Node
+	var mean, variance, statMean, statVar *gorgonia.Node
 	out := b.guard(op, func() (*gorgonia.Node, error) {
 		bcast := func(v *gorgonia.Node) (*gorgonia.Node, error) { return newChanOp(chanBcast, xs).apply(v) }
 		var err error
@@ -393,6 +393,17 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 				return nil, err
 			}
 			if variance, err = b.channelMean(sq, xs, n); err != nil {
+				return nil, err
+			}
+			// The statistics the engine reads after the run, as copies in own buffers: a
+			// gorgonia op may overwrite its input in place once its last reader has run
+			// (the variance's Add of ε did, program output or not).
+			stat := newChanOp(chanBcast, []int{1, xs[1], 1, 1})
+			if statMean, err = stat.apply(mean); err != nil {
+				return nil, err
+			}
+			stat = newChanOp(chanBcast, []int{1, xs[1], 1, 1})
+			if statVar, err = stat.apply(variance); err != nil {
 				return nil, err
 			}
 			scale, err := b.bnScale(gamma.n, variance)
@@ -441,7 +452,7 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 		return gorgonia.Add(y, hb)
 	})
 	if out.n != nil && training {
-		b.stats = append(b.stats, batchStats{mean: mean, variance: variance, runningMean: runningMean.n, runningVar: runningVar.n, n: n})
+		b.stats = append(b.stats, batchStats{mean: statMean, variance: statVar, runningMean: runningMean.n, runningVar: runningVar.n, n: n})
 	}
 	fg, fb, fm := b.boundOf(gamma), b.boundOf(beta), b.boundOf(runningMean)
 	fx := b.boundOf(x)
@@ -460,7 +471,8 @@ const (
 )
 
 // batchStats is what a training-mode BatchNorm2d records: its batch statistics (mean and
-// biased variance over n values per channel) and the buffers they update.
+// biased variance over n values per channel, as [1,C,1,1] copies) and the buffers they
+// update.
 type batchStats struct {
 	mean, variance          *gorgonia.Node
 	runningMean, runningVar *gorgonia.Node

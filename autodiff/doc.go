@@ -2,7 +2,12 @@
 // imports Gorgonia.
 //
 // A Net (see package models) describes its forward pass with the Builder vocabulary
-// (Linear, Conv2d, MaxPool2d, ReLU, Tanh, Flatten). An Engine compiles, for each program kind
+// (Linear, Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool, BatchNorm2d, ReLU, Tanh, Flatten).
+// Conv, pooling and batch norm are pollab's own gorgonia ops (conv.go, pool.go, channel.go;
+// ops.go has what they share), each family closed under SymDiff so that double backprop
+// works through whole CNNs; their kernels own and reuse their buffers and give the same bits
+// for any GOMAXPROCS and with or without the SIMD GEMM kernels (-tags purego). A BufferedNet
+// has buffers (BatchNorm2d's running statistics) that only TrainGrad updates. An Engine compiles, for each program kind
 // (logits, loss+parameter gradient, loss+input gradient, gradient matching) and batch size,
 // one pruned Gorgonia graph (CompileFunction) and one TapeMachine, caches them, and reuses
 // them across calls: parameters, inputs and one-hot labels are copied from flat []float64
@@ -11,8 +16,8 @@
 // the same code serves first- and second-order differentiation.
 //
 // GradMatch computes R = |∂L/∂W - g*|² and ∂R/∂X, the objective of gradient-matching PoL
-// spoofers, either symbolically (double backprop, MLPs only; requires clearing Gorgonia's
-// cached derivatives between the two Grad calls, see derivreset.go) or by central
+// spoofers, either symbolically (double backprop through every op of the vocabulary; requires
+// clearing Gorgonia's cached derivatives between the two Grad calls, see derivreset.go) or by central
 // differences of input gradients in float64 (any net).
 //
 // Every engine call records its passes, samples, estimated FLOPs and wall time in an
@@ -21,5 +26,5 @@
 // TapeMachine, where a panic cannot be recovered, so every call is validated first: lengths,
 // labels, and magnitudes — non-finite parameters or inputs, or values whose activations
 // could overflow (an interval bound propagated through the Builder's ops), are rejected
-// with ErrUnsafeValues, because a NaN reaching max-pool's backward crashes the process.
+// with ErrUnsafeValues, because a NaN reaching an op's kernel could crash the process.
 package autodiff

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -18,6 +19,18 @@ type Net interface {
 	Forward(b *Builder, x Node, params []Node) Node // returns logits [B, Classes]
 	FLOPsPerSample() float64                        // forward FLOPs of one sample (2 × multiply-adds)
 	Symbolic2nd() bool                              // ops allow symbolic double backprop
+}
+
+// BufferedNet is a Net with buffers: tensors its forward pass reads but training does not
+// differentiate (BatchNorm2d's running mean and variance). Its Forward reads buffer i with
+// Builder.Buffer(i) and its mode with Builder.Training(): LossGrad, TrainGrad, InputGrad and
+// GradMatch run in training mode (batch statistics, buffers not read), Logits in eval mode
+// (running statistics from SetBuffers). Only TrainGrad, the real training step, updates the
+// buffers; every other call (extra passes: gradient matching, central differences,
+// verification) leaves them as they are.
+type BufferedNet interface {
+	Net
+	BufferShapes() [][]int // in flat order
 }
 
 // kind names the compiled program: which outputs it computes.
@@ -48,6 +61,8 @@ type program struct {
 	x      buffer
 	y      buffer   // one-hot labels [B,K]
 	params []buffer // one per tensor
+	bufs   []buffer // one per buffer tensor (read by eval-mode programs only)
+	stats  []progStats
 	gstar  []buffer // GradMatch target gradient, one per tensor
 
 	logits *gorgonia.Node
@@ -64,6 +79,14 @@ type program struct {
 	paramMax []float64 // scratch for load
 }
 
+// progStats is a training-mode BatchNorm2d's batch statistics (program outputs) and the
+// indices of the buffers they update.
+type progStats struct {
+	mean, variance  *gorgonia.Node
+	meanBuf, varBuf int
+	n               int
+}
+
 // Engine runs compiled, pruned programs for one Net and dtype, cached per program kind and
 // batch size. Not safe for concurrent use: use one Engine per goroutine (they may share a
 // Ledger).
@@ -78,6 +101,11 @@ type Engine struct {
 	sizes     []int
 	numParams int
 	flops     float64
+
+	bufShapes [][]int   // BufferedNet only
+	bufSizes  []int
+	buffers   []float64 // flat, nil until SetBuffers
+	statsTmp  []float64
 	setupErr  error
 
 	progs map[progKey]*program
@@ -129,7 +157,51 @@ func (e *Engine) setup() error {
 		e.numParams += n
 	}
 	e.flops = e.net.FLOPsPerSample()
+	if bn, ok := e.net.(BufferedNet); ok {
+		e.bufShapes = bn.BufferShapes()
+		for i, s := range e.bufShapes {
+			n := 1
+			for _, d := range s {
+				if d < 1 {
+					return fmt.Errorf("autodiff: buffer %d shape %v has a non-positive dimension", i, s)
+				}
+				n *= d
+			}
+			e.bufSizes = append(e.bufSizes, n)
+		}
+	}
 	return nil
+}
+
+// NumBuffers is the length of the flat buffer vector (0 for a net without buffers).
+func (e *Engine) NumBuffers() int {
+	n := 0
+	for _, s := range e.bufSizes {
+		n += s
+	}
+	return n
+}
+
+// SetBuffers copies the flat buffers (running statistics) the engine starts from; Logits
+// and TrainGrad of a net with buffers need them.
+func (e *Engine) SetBuffers(buf []float64) error {
+	if len(buf) != e.NumBuffers() {
+		return fmt.Errorf("autodiff: %d buffer values, want %d", len(buf), e.NumBuffers())
+	}
+	if m := maxAbs(buf); math.IsInf(m, 0) {
+		return fmt.Errorf("autodiff: buffers have a non-finite value: %w", ErrUnsafeValues)
+	}
+	e.buffers = append(e.buffers[:0], buf...)
+	e.dt.Round(e.buffers)
+	return nil
+}
+
+// Buffers returns a copy of the current flat buffers (nil before SetBuffers).
+func (e *Engine) Buffers() []float64 {
+	if e.buffers == nil {
+		return nil
+	}
+	return append([]float64(nil), e.buffers...)
 }
 
 // DType returns the dtype the engine's graphs run in.
@@ -222,7 +294,7 @@ func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, 
 	}
 	g := gorgonia.NewGraph()
 	b := &Builder{g: g, dt: e.dt, bounds: map[*gorgonia.Node]bound{}}
-	p = &program{paramMax: make([]float64, len(e.shapes)), trans: make([][2]int, len(e.shapes))}
+	p = &program{paramMax: make([]float64, len(e.shapes)+len(e.bufShapes)), trans: make([][2]int, len(e.shapes))}
 
 	xShape := append([]int{B}, e.net.InputShape()...)
 	x, xbuf := e.input(g, "x", xShape)
@@ -236,6 +308,16 @@ func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, 
 		pnodes[i], raw[i], orig[n] = Node{n}, n, i
 		b.registerLeaf(n, func(pm []float64, _ float64) float64 { return pm[i] })
 		p.params = append(p.params, buf)
+	}
+	b.training = k != kindLogits
+	bufNodes := make([]*gorgonia.Node, len(e.bufShapes))
+	bufIndex := map[*gorgonia.Node]int{}
+	for i, s := range e.bufShapes {
+		n, buf := e.input(g, fmt.Sprintf("buffer%d", i), s)
+		b.registerLeaf(n, func(pm []float64, _ float64) float64 { return pm[len(e.shapes)+i] })
+		b.buffers = append(b.buffers, Node{n})
+		p.bufs = append(p.bufs, buf)
+		bufNodes[i], bufIndex[n] = n, i
 	}
 	if transposeWeights {
 		b.transposedLeaf = func(w *gorgonia.Node) *gorgonia.Node {
@@ -266,6 +348,11 @@ func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, 
 		}
 	}
 	inputs := append(gorgonia.Nodes{x}, raw...)
+	for _, n := range bufNodes {
+		if g.To(n.ID()).Len() > 0 {
+			inputs = append(inputs, n)
+		}
+	}
 	p.logits = z.n
 	p.bound = b.activationBound()
 	var outputs gorgonia.Nodes
@@ -289,6 +376,11 @@ func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, 
 			return nil, fmt.Errorf("grad w.r.t. parameters: %w", err)
 		}
 		outputs = append(outputs, p.grads...)
+		for _, st := range b.stats {
+			p.stats = append(p.stats, progStats{mean: st.mean, variance: st.variance,
+				meanBuf: bufIndex[st.runningMean], varBuf: bufIndex[st.runningVar], n: st.n})
+			outputs = append(outputs, st.mean, st.variance)
+		}
 	case kindInputGrad:
 		gs, err := gorgonia.Grad(p.loss, x)
 		if err != nil {
@@ -359,6 +451,17 @@ func (e *Engine) load(p *program, params, x []float64, labels []int) error {
 	for i := range p.params {
 		p.paramMax[i] = maxAbs(params[off : off+e.sizes[i]])
 		off += e.sizes[i]
+	}
+	if len(p.bufs) > 0 && e.buffers == nil && labels == nil {
+		return errors.New("autodiff: the net has buffers (running statistics): call SetBuffers before Logits")
+	}
+	off = 0
+	for i, n := range e.bufSizes {
+		if e.buffers != nil {
+			p.paramMax[len(p.params)+i] = maxAbs(e.buffers[off : off+n])
+			p.bufs[i].set(e.buffers[off : off+n])
+		}
+		off += n
 	}
 	if err := p.checkSafe(e.dt, p.paramMax, maxAbs(x)); err != nil {
 		return err
@@ -447,6 +550,52 @@ func (e *Engine) LossGrad(params, x []float64, labels []int, grad []float64) (fl
 	}
 	e.record(start, B, 1, 1, 0, 3*e.flops*float64(B))
 	return loss, nil
+}
+
+// TrainGrad is LossGrad for a real training step: it also commits the batch statistics of
+// every BatchNorm2d into the buffers (running = (1-m)·running + m·batch, m = 0.1, the
+// variance unbiased: PyTorch's rule), rounded to the engine's dtype. Nets without buffers:
+// the same as LossGrad. Buffers must have been set (SetBuffers).
+func (e *Engine) TrainGrad(params, x []float64, labels []int, grad []float64) (float64, error) {
+	if e.NumBuffers() > 0 && e.buffers == nil {
+		return 0, errors.New("autodiff: TrainGrad: the net has buffers (running statistics): call SetBuffers first")
+	}
+	loss, err := e.LossGrad(params, x, labels, grad)
+	if err != nil || e.NumBuffers() == 0 {
+		return loss, err
+	}
+	p, err := e.program(kindLossGrad, len(labels))
+	if err != nil {
+		return 0, err
+	}
+	offs := make([]int, len(e.bufSizes)+1)
+	for i, n := range e.bufSizes {
+		offs[i+1] = offs[i] + n
+	}
+	for _, st := range p.stats {
+		for _, u := range []struct {
+			node  *gorgonia.Node
+			buf   int
+			scale float64
+		}{{st.mean, st.meanBuf, 1}, {st.variance, st.varBuf, float64(st.n) / float64(st.n-1)}} {
+			dst := e.buffers[offs[u.buf]:offs[u.buf+1]]
+			e.statsTmp = grow(e.statsTmp, len(dst))
+			if _, err := readValue(u.node, e.statsTmp); err != nil {
+				return 0, fmt.Errorf("autodiff: TrainGrad: %w", err)
+			}
+			commitStats(dst, e.statsTmp, u.scale)
+			e.dt.Round(dst)
+		}
+	}
+	return loss, nil
+}
+
+// commitStats updates running statistics with a batch's: running = (1-m)·running +
+// m·scale·batch (scale n/(n-1) makes the variance unbiased), each product rounded.
+func commitStats(running, batch []float64, scale float64) {
+	for c, v := range batch {
+		running[c] = float64((1-bnMomentum)*running[c]) + float64(bnMomentum*float64(v*scale))
+	}
 }
 
 // InputGrad returns the mean cross-entropy loss and writes its gradient w.r.t. the inputs

@@ -140,6 +140,13 @@ func TestGradMatchConvNets(t *testing.T) {
 				if r[i], err = e.GradMatch(method, w, x, y, gstar, g, dRdX[i]); err != nil {
 					t.Fatalf("%v: %v", method, err)
 				}
+				gl := make([]float64, len(w))
+				if _, err := e.LossGrad(w, x, y, gl); err != nil {
+					t.Fatal(err)
+				}
+				if rel := relErr(g, gl); rel > 1e-12 {
+					t.Errorf("%v: returned g differs from LossGrad by %.3g", method, rel)
+				}
 			}
 			if math.Abs(r[0]-r[1]) > 1e-12*r[1] {
 				t.Errorf("R: symbolic %v, central %v", r[0], r[1])

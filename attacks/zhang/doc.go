@@ -21,7 +21,7 @@
 //     f(r) = |∇_W L(W_j; clamp(X+r), y) − g*|² + λ|r|²,
 //
 //     whose gradient is the mixed second-order product from autodiff.Engine.GradMatch
-//     (symbolic double backprop for MLPs, central differences of input gradients otherwise)
+//     (symbolic double backprop where the model allows it — every model of the lab — else central differences of input gradients)
 //     plus 2λr. The clamp keeps the points in the data range [0, 1]: r is optimised
 //     unconstrained and the matching term's gradient is masked where X+r leaves [0, 1]
 //     (boundaries count as inside, as torch.clamp's gradient does; most MNIST pixels are
