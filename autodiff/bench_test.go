@@ -48,29 +48,35 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-// BenchmarkGradMatch times one dR/dX evaluation for an MLP 784-128-10 tanh, batch 128,
-// float64, by each second-order method, reporting steps/s.
+// BenchmarkGradMatch times one dR/dX evaluation, float64, by each second-order method,
+// reporting steps/s: MLP 784-128-10 tanh batch 128 and LeNet-5 batch 64 (shapes match
+// scripts/bench_torch.py, whose reference is PyTorch's double backprop).
 func BenchmarkGradMatch(b *testing.B) {
-	for _, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
-		b.Run(method.String(), func(b *testing.B) {
-			m := mustParse(b, "mlp:784-128-10:tanh")
-			w := models.Init(m, 1)
-			x, y := batch(m, 128, 2)
-			e := autodiff.NewEngine(m, autodiff.Float64, nil)
-			gstar := make([]float64, len(w))
-			g := make([]float64, len(w))
-			dRdX := make([]float64, len(x))
-			run := func() {
-				if _, err := e.GradMatch(method, w, x, y, gstar, g, dRdX); err != nil {
-					b.Fatal(err)
+	for _, wl := range []struct {
+		name, spec string
+		batch      int
+	}{{"mlp", "mlp:784-128-10:tanh", 128}, {"lenet5", "lenet5", 64}} {
+		for _, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
+			b.Run(wl.name+"/"+method.String(), func(b *testing.B) {
+				m := mustParse(b, wl.spec)
+				w := models.Init(m, 1)
+				x, y := batch(m, wl.batch, 2)
+				e := autodiff.NewEngine(m, autodiff.Float64, nil)
+				gstar := make([]float64, len(w))
+				g := make([]float64, len(w))
+				dRdX := make([]float64, len(x))
+				run := func() {
+					if _, err := e.GradMatch(method, w, x, y, gstar, g, dRdX); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-			run()
-			b.ResetTimer()
-			for b.Loop() {
 				run()
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
-		})
+				b.ResetTimer()
+				for b.Loop() {
+					run()
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+			})
+		}
 	}
 }

@@ -102,7 +102,7 @@ type Engine struct {
 	numParams int
 	flops     float64
 
-	bufShapes [][]int   // BufferedNet only
+	bufShapes [][]int // BufferedNet only
 	bufSizes  []int
 	buffers   []float64 // flat, nil until SetBuffers
 	statsTmp  []float64
@@ -145,32 +145,37 @@ func (e *Engine) setup() error {
 	if len(e.shapes) == 0 {
 		return errors.New("autodiff: net has no parameters")
 	}
-	for i, s := range e.shapes {
-		n := 1
-		for _, d := range s {
-			if d < 1 {
-				return fmt.Errorf("autodiff: parameter %d shape %v has a non-positive dimension", i, s)
-			}
-			n *= d
-		}
-		e.sizes = append(e.sizes, n)
+	var err error
+	if e.sizes, err = sizesOf("parameter", e.shapes); err != nil {
+		return err
+	}
+	for _, n := range e.sizes {
 		e.numParams += n
 	}
 	e.flops = e.net.FLOPsPerSample()
 	if bn, ok := e.net.(BufferedNet); ok {
 		e.bufShapes = bn.BufferShapes()
-		for i, s := range e.bufShapes {
-			n := 1
-			for _, d := range s {
-				if d < 1 {
-					return fmt.Errorf("autodiff: buffer %d shape %v has a non-positive dimension", i, s)
-				}
-				n *= d
-			}
-			e.bufSizes = append(e.bufSizes, n)
+		if e.bufSizes, err = sizesOf("buffer", e.bufShapes); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// sizesOf returns the element count of each shape, rejecting non-positive dimensions.
+func sizesOf(what string, shapes [][]int) ([]int, error) {
+	sizes := make([]int, len(shapes))
+	for i, s := range shapes {
+		n := 1
+		for _, d := range s {
+			if d < 1 {
+				return nil, fmt.Errorf("autodiff: %s %d shape %v has a non-positive dimension", what, i, s)
+			}
+			n *= d
+		}
+		sizes[i] = n
+	}
+	return sizes, nil
 }
 
 // NumBuffers is the length of the flat buffer vector (0 for a net without buffers).

@@ -43,6 +43,47 @@ func matchTarget(t *testing.T, e *autodiff.Engine, w, x []float64, y []int) []fl
 	return g
 }
 
+// checkGradMatch runs GradMatch by both methods and checks R against a recomputation, the
+// returned g against LossGrad, dR/dX against central differences of R on nfd inputs, and the
+// two methods against each other (all in float64; dR/dX to 1e-5).
+func checkGradMatch(t *testing.T, e *autodiff.Engine, w, x []float64, y []int, gstar []float64, nfd int) {
+	t.Helper()
+	var dRdX [2][]float64
+	methods := []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff}
+	for i, method := range methods {
+		g := make([]float64, len(w))
+		dRdX[i] = make([]float64, len(x))
+		r, err := e.GradMatch(method, w, x, y, gstar, g, dRdX[i])
+		if err != nil {
+			t.Fatalf("%v: %v", method, err)
+		}
+		if want := residual(t, e, w, x, y, gstar); math.Abs(r-want) > 1e-12*want {
+			t.Errorf("%v: R = %v, recomputed %v", method, r, want)
+		}
+		gl := make([]float64, len(w))
+		if _, err := e.LossGrad(w, x, y, gl); err != nil {
+			t.Fatal(err)
+		}
+		if rel := relErr(g, gl); rel > 1e-12 {
+			t.Errorf("%v: returned g differs from LossGrad by %.3g", method, rel)
+		}
+	}
+	idx := subset(len(x), nfd, 5)
+	fd := centralFD(t, x, idx, 1e-5, func() float64 { return residual(t, e, w, x, y, gstar) })
+	for i, method := range methods {
+		rel := relErr(pick(dRdX[i], idx), fd)
+		t.Logf("%v dR/dX vs finite differences of R: relative error %.3g", method, rel)
+		if rel > 1e-5 {
+			t.Errorf("%v dR/dX vs finite differences of R: relative error %.3g > 1e-5", method, rel)
+		}
+	}
+	rel := relErr(dRdX[0], dRdX[1])
+	t.Logf("symbolic vs central dR/dX: relative error %.3g", rel)
+	if rel > 1e-5 {
+		t.Errorf("symbolic vs central dR/dX: relative error %.3g > 1e-5", rel)
+	}
+}
+
 func TestGradMatchMatchesFiniteDifferences(t *testing.T) {
 	for _, spec := range []string{"mlp:30-16-10:relu", "mlp:30-16-12-10:tanh"} {
 		t.Run(spec, func(t *testing.T) {
@@ -50,41 +91,7 @@ func TestGradMatchMatchesFiniteDifferences(t *testing.T) {
 			w := models.Init(m, 21)
 			x, y := batch(m, 4, 22)
 			e := autodiff.NewEngine(m, autodiff.Float64, nil)
-			gstar := matchTarget(t, e, w, x, y)
-
-			var dRdX [2][]float64
-			for i, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
-				g := make([]float64, len(w))
-				dRdX[i] = make([]float64, len(x))
-				r, err := e.GradMatch(method, w, x, y, gstar, g, dRdX[i])
-				if err != nil {
-					t.Fatalf("%v: %v", method, err)
-				}
-				if want := residual(t, e, w, x, y, gstar); math.Abs(r-want) > 1e-12*want {
-					t.Errorf("%v: R = %v, recomputed %v", method, r, want)
-				}
-				gl := make([]float64, len(w))
-				if _, err := e.LossGrad(w, x, y, gl); err != nil {
-					t.Fatal(err)
-				}
-				if rel := relErr(g, gl); rel > 1e-12 {
-					t.Errorf("%v: returned g differs from LossGrad by %.3g", method, rel)
-				}
-			}
-			idx := subset(len(x), 30, 5)
-			fd := centralFD(t, x, idx, 1e-5, func() float64 { return residual(t, e, w, x, y, gstar) })
-			for i, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
-				rel := relErr(pick(dRdX[i], idx), fd)
-				t.Logf("%v dR/dX vs finite differences of R: relative error %.3g", method, rel)
-				if rel > 1e-5 {
-					t.Errorf("%v dR/dX vs finite differences of R: relative error %.3g > 1e-5", method, rel)
-				}
-			}
-			rel := relErr(dRdX[1], dRdX[0])
-			t.Logf("central vs symbolic dR/dX: relative error %.3g", rel)
-			if rel > 1e-5 {
-				t.Errorf("central vs symbolic dR/dX: relative error %.3g > 1e-5", rel)
-			}
+			checkGradMatch(t, e, w, x, y, matchTarget(t, e, w, x, y), 30)
 		})
 	}
 }
@@ -130,41 +137,7 @@ func TestGradMatchConvNets(t *testing.T) {
 			w := models.Init(m, 1)
 			x, y := batch(m, 3, 5)
 			e := autodiff.NewEngine(m, autodiff.Float64, nil)
-			gstar := matchTarget(t, e, w, x, y)
-			var dRdX [2][]float64
-			var r [2]float64
-			for i, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
-				g := make([]float64, len(w))
-				dRdX[i] = make([]float64, len(x))
-				var err error
-				if r[i], err = e.GradMatch(method, w, x, y, gstar, g, dRdX[i]); err != nil {
-					t.Fatalf("%v: %v", method, err)
-				}
-				gl := make([]float64, len(w))
-				if _, err := e.LossGrad(w, x, y, gl); err != nil {
-					t.Fatal(err)
-				}
-				if rel := relErr(g, gl); rel > 1e-12 {
-					t.Errorf("%v: returned g differs from LossGrad by %.3g", method, rel)
-				}
-			}
-			if math.Abs(r[0]-r[1]) > 1e-12*r[1] {
-				t.Errorf("R: symbolic %v, central %v", r[0], r[1])
-			}
-			rel := relErr(dRdX[0], dRdX[1])
-			t.Logf("symbolic vs central dR/dX: relative error %.3g", rel)
-			if rel > 1e-5 {
-				t.Errorf("symbolic vs central dR/dX: relative error %.3g > 1e-5", rel)
-			}
-			idx := subset(len(x), 10, 3)
-			fd := centralFD(t, x, idx, 1e-5, func() float64 { return residual(t, e, w, x, y, gstar) })
-			for i, method := range []autodiff.SecondOrder{autodiff.Symbolic, autodiff.CentralDiff} {
-				rel := relErr(pick(dRdX[i], idx), fd)
-				t.Logf("%v dR/dX vs finite differences of R: relative error %.3g", method, rel)
-				if rel > 1e-5 {
-					t.Errorf("%v dR/dX vs finite differences of R: relative error %.3g > 1e-5", method, rel)
-				}
-			}
+			checkGradMatch(t, e, w, x, y, matchTarget(t, e, w, x, y), 10)
 		})
 	}
 }

@@ -198,6 +198,13 @@ func buildOpGraph(t *testing.T, c opCase, dt DType) *opGraph {
 	// reused by a later op.
 	outs := append(gorgonia.Nodes{og.l, og.s, og.y}, og.grads...)
 	outs = append(outs, og.grads2...)
+	og.vm = compileTest(t, g, leaves, outs)
+	return og
+}
+
+// compileTest compiles g from the leaves that are used to outs (kept live to the end).
+func compileTest(t *testing.T, g *gorgonia.ExprGraph, leaves, outs gorgonia.Nodes) gorgonia.VM {
+	t.Helper()
 	var used gorgonia.Nodes
 	for _, n := range leaves {
 		if g.To(n.ID()).Len() > 0 {
@@ -208,8 +215,7 @@ func buildOpGraph(t *testing.T, c opCase, dt DType) *opGraph {
 	if err != nil {
 		t.Fatal(err)
 	}
-	og.vm = gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locMap))
-	return og
+	return gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locMap))
 }
 
 // run executes the graph with input i's element j set to v (j < 0: unchanged), in float64.

@@ -86,17 +86,7 @@ func refGraph(t *testing.T, ins []refInput, build func(b *Builder, in []Node) No
 	for _, st := range b.stats {
 		outs = append(outs, st.mean, st.variance)
 	}
-	var used gorgonia.Nodes
-	for _, n := range leaves {
-		if g.To(n.ID()).Len() > 0 {
-			used = append(used, n)
-		}
-	}
-	prog, locMap, err := gorgonia.CompileFunction(g, used, outs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vm := gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locMap))
+	vm := compileTest(t, g, leaves, outs)
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +217,8 @@ func TestOpsMatchPyTorch(t *testing.T) {
 // differed from PyTorch's (and ours, which matches PyTorch to 1e-12) by 67%.
 func TestOpsMatchGorgonia(t *testing.T) {
 	type pair struct {
-		name       string
-		ins        []refInput
+		name        string
+		ins         []refInput
 		own, theirs func(b *Builder, in []Node) Node
 	}
 	wrap := func(f func(in []*gorgonia.Node) (*gorgonia.Node, error)) func(b *Builder, in []Node) Node {

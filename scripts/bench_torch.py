@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""PyTorch CPU counterparts of pollab's autodiff benchmarks (one thread).
+"""PyTorch CPU counterparts of pollab's autodiff benchmarks (autodiff/bench_test.go).
 
-Same workloads, shapes, batches and dtypes as autodiff/bench_test.go:
+Same workloads, shapes, batches and dtypes:
   TrainStep/{mlp,lenet5,cnn-cifar}/{f32,f64}: one forward + mean cross-entropy + backward +
       plain SGD update (w -= lr*g); MLP 784-128-10 ReLU batch 128, LeNet-5 and cnn-cifar
       batch 64.
-  GradMatch/symbolic: R = |dL/dW - g*|^2 and dR/dX by double backprop, MLP 784-128-10 tanh,
-      batch 128, float64.
-Prints one line per workload: "<name> <steps_per_sec>". Tested with PyTorch 1.13.
+  GradMatch/mlp/symbolic: R = |dL/dW - g*|^2 and dR/dX by double backprop, MLP 784-128-10
+      tanh, batch 128, float64.
+  GradMatch/lenet5/symbolic: the same on LeNet-5, batch 64, float64.
+scripts/bench.py imports workload() and rate() and interleaves them with pollab's runs.
+Run directly: "bench_torch.py [STEPS [THREADS]]" prints "<name> <steps_per_sec>" per workload.
+Tested with PyTorch 1.13.
 """
 import sys
 import time
@@ -35,8 +38,9 @@ def cnn_cifar():
         nn.Linear(2048, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
-def timed(step, steps):
-    step()  # warm-up
+def rate(step, steps):
+    """Steps per second of step() over steps calls, after one warm-up call."""
+    step()
     start = time.perf_counter()
     for _ in range(steps):
         step()
@@ -66,23 +70,36 @@ def grad_match(model, x, y):
     return step
 
 
+NETS = {"mlp": (lambda: mlp(nn.ReLU), (784,), 128),
+        "lenet5": (lenet5, (1, 28, 28), 64),
+        "cnn-cifar": (cnn_cifar, (3, 32, 32), 64)}
+WORKLOADS = [f"TrainStep/{n}/{t}" for n in NETS for t in ("f32", "f64")] + \
+    ["GradMatch/mlp/symbolic", "GradMatch/lenet5/symbolic"]
+
+
+def workload(name):
+    """The step function of a workload name (see WORKLOADS)."""
+    torch.manual_seed(1)
+    kind, net, tag = name.split("/")
+    if kind == "TrainStep":
+        make, shape, batch = NETS[net]
+        dtype = torch.float32 if tag == "f32" else torch.float64
+        model = make().to(dtype)
+        x = torch.rand((batch,) + shape, dtype=dtype)
+        return train_step(model, x, torch.randint(0, 10, (batch,)))
+    if net == "mlp":
+        model, shape, batch = mlp(nn.Tanh).double(), (784,), 128
+    else:
+        model, shape, batch = lenet5().double(), (1, 28, 28), 64
+    x = torch.rand((batch,) + shape, dtype=torch.float64)
+    return grad_match(model, x, torch.randint(0, 10, (batch,)))
+
+
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    torch.set_num_threads(1)
-    torch.manual_seed(1)
-    workloads = [("mlp", lambda: mlp(nn.ReLU), (784,), 128),
-                 ("lenet5", lenet5, (1, 28, 28), 64),
-                 ("cnn-cifar", cnn_cifar, (3, 32, 32), 64)]
-    for name, make, shape, batch in workloads:
-        for tag, dtype in (("f32", torch.float32), ("f64", torch.float64)):
-            model = make().to(dtype)
-            x = torch.rand((batch,) + shape, dtype=dtype)
-            y = torch.randint(0, 10, (batch,))
-            print(f"TrainStep/{name}/{tag} {timed(train_step(model, x, y), steps):.2f}", flush=True)
-    model = mlp(nn.Tanh).double()
-    x = torch.rand((128, 784), dtype=torch.float64)
-    y = torch.randint(0, 10, (128,))
-    print(f"GradMatch/symbolic {timed(grad_match(model, x, y), steps):.2f}", flush=True)
+    torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    for name in WORKLOADS:
+        print(f"{name} {rate(workload(name), steps):.2f}", flush=True)
 
 
 if __name__ == "__main__":
