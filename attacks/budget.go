@@ -5,7 +5,7 @@ import (
 	"math"
 
 	"pollab/autodiff"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 // Budget is the threshold a spoofer targets: gaps between its checkpoints, plus whatever
@@ -17,13 +17,13 @@ type Budget struct {
 
 // NewBudget resolves a targeted threshold: delta in metric, absolute, or, when dref is not
 // nil, as a fraction of the honest reference distance dref (Fang et al.'s normalised delta).
-func NewBudget(metric string, delta float64, dref *verifier.Distances) (Budget, error) {
+func NewBudget(metric string, delta float64, dref *stats.Distances) (Budget, error) {
 	if metric == "" {
-		metric = verifier.MetricL2
+		metric = stats.MetricL2
 	}
 	switch metric {
-	case verifier.MetricL1, verifier.MetricL2, verifier.MetricLinf:
-	case verifier.MetricCos:
+	case stats.MetricL1, stats.MetricL2, stats.MetricLinf:
+	case stats.MetricCos:
 		return Budget{}, fmt.Errorf("budget: metric cos is not supported (gaps on a line are not additive in cosine distance); use l1, l2 or linf")
 	default:
 		return Budget{}, fmt.Errorf("budget: unknown metric %q (want l1, l2 or linf)", metric)
@@ -42,7 +42,7 @@ func NewBudget(metric string, delta float64, dref *verifier.Distances) (Budget, 
 }
 
 // Of is the budget metric's value in d.
-func (b Budget) Of(d verifier.Distances) float64 {
+func (b Budget) Of(d stats.Distances) float64 {
 	v, _ := d.Get(b.Metric)
 	return v
 }
@@ -51,11 +51,11 @@ func (b Budget) Of(d verifier.Distances) float64 {
 func (b Budget) Norm(w []float64) float64 {
 	var out float64
 	switch b.Metric {
-	case verifier.MetricL1:
+	case stats.MetricL1:
 		for _, v := range w {
 			out += math.Abs(v)
 		}
-	case verifier.MetricLinf:
+	case stats.MetricLinf:
 		for _, v := range w {
 			out = math.Max(out, math.Abs(v))
 		}
@@ -72,7 +72,7 @@ func (b Budget) Norm(w []float64) float64 {
 // L2Equivalent converts an allowance in the budget's metric into an l2 allowance that
 // implies it for vectors of n elements: |x|_inf <= |x|_2 and |x|_1 <= √n·|x|_2.
 func (b Budget) L2Equivalent(v float64, n int) float64 {
-	if b.Metric == verifier.MetricL1 {
+	if b.Metric == stats.MetricL1 {
 		return v / math.Sqrt(float64(n))
 	}
 	return v

@@ -8,7 +8,7 @@
 // caller, and the analytic honest cost, there being no ledger).
 //
 // ForgeInit is Zhang et al.'s initialization forger, reused by Fang et al.: each KS-tested
-// tensor is drawn from its declared law (redrawn until it passes verifier.KSTest at alpha)
+// tensor is drawn from its declared law (redrawn until it passes stats.KSTest at alpha)
 // and rank-matched to W_T, so W'0 passes the initialization check while lying close to W_T.
 // (Fang et al.'s reference code indexes the sample with argsort the wrong way round, which is
 // a random permutation; ForgeInit sorts both sides.)

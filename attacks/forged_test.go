@@ -11,7 +11,7 @@ import (
 	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 func honestTarget(t *testing.T) *Target {
@@ -66,7 +66,7 @@ func TestCreateForgedMakesAValidProofWithTheTargetsClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if verifier.Distance(last.Params, tg.Final).L2 != 0 || last.Momentum == nil || last.LR != 1e-9 {
+	if stats.Distance(last.Params, tg.Final).L2 != 0 || last.Momentum == nil || last.LR != 1e-9 {
 		t.Fatal("last checkpoint is not W_T with momentum buffers and the claimed lr")
 	}
 	hashes := p.BatchHashes()
@@ -88,7 +88,7 @@ func TestCreateForgedMakesAValidProofWithTheTargetsClaims(t *testing.T) {
 }
 
 func TestBudgetNormalisationAndConversions(t *testing.T) {
-	ref := &verifier.Distances{L1: 200, L2: 10, Linf: 0.5, Cos: 0.1}
+	ref := &stats.Distances{L1: 200, L2: 10, Linf: 0.5, Cos: 0.1}
 	b, err := NewBudget("l2", 0.008, ref)
 	if err != nil || math.Abs(b.Delta-0.08) > 1e-15 {
 		t.Fatalf("%+v %v", b, err)

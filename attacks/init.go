@@ -7,12 +7,8 @@ import (
 
 	"pollab/data"
 	"pollab/models"
-	"pollab/verifier"
+	"pollab/stats"
 )
-
-// DefaultInitAlpha is the significance level of Jia et al.'s initialization check: a tensor
-// fails when its KS p-value is below 0.01.
-const DefaultInitAlpha = 0.01
 
 // maxInitTries bounds the redraws of one tensor. At alpha = 0.01 a draw from the law itself
 // passes with probability 0.99, so reaching the bound means the law or alpha is unusable.
@@ -20,7 +16,7 @@ const maxInitTries = 1000
 
 // ForgeInit forges an initial checkpoint W'0 that passes the initialization check yet lies
 // close to wT (Zhang et al.; reused by Fang et al.). For each KS-tested tensor it draws a
-// sample e from the tensor's declared law, redrawing until verifier.KSTest gives p >= alpha,
+// sample e from the tensor's declared law, redrawing until stats.KSTest gives p >= alpha,
 // then rank-matches it to wT: the i-th smallest value of e is placed where wT has its i-th
 // smallest value. A KS test ignores order, so the tensor still passes, while the sorted
 // pairing minimises |W'0 − wT| over all orderings of e (rearrangement inequality). Untested
@@ -53,7 +49,7 @@ func ForgeInit(m models.Model, wT []float64, seed uint64, alpha float64) ([]floa
 			for j := range e {
 				e[j] = t.Law.Sample(r)
 			}
-			if _, p := verifier.KSTest(e, t.Law.CDF); p >= alpha {
+			if _, p := stats.KSTest(e, t.Law.CDF); p >= alpha {
 				passed = true
 				break
 			}

@@ -7,10 +7,10 @@ import (
 
 	"pollab/data"
 	"pollab/models"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
-func l2(a, b []float64) float64 { return verifier.Distance(a, b).L2 }
+func l2(a, b []float64) float64 { return stats.Distance(a, b).L2 }
 
 // A trained-looking W_T: the model's own init, shifted and stretched, so it is not a draw
 // from the law (rank matching must still produce a KS-valid W'0).
@@ -29,7 +29,7 @@ func TestForgeInitPassesKSAndIsRankMatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	wT := fakeFinal(t, m)
-	w0, tries, err := ForgeInit(m, wT, 3, DefaultInitAlpha)
+	w0, tries, err := ForgeInit(m, wT, 3, stats.DefaultInitAlpha)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +39,8 @@ func TestForgeInitPassesKSAndIsRankMatched(t *testing.T) {
 	off := models.Offsets(m)
 	for i, ts := range m.Tensors() {
 		seg0, segT := w0[off[i]:off[i+1]], wT[off[i]:off[i+1]]
-		if _, p := verifier.KSTest(seg0, ts.Law.CDF); p < DefaultInitAlpha {
-			t.Errorf("tensor %s: KS p = %g < %g", ts.Name, p, DefaultInitAlpha)
+		if _, p := stats.KSTest(seg0, ts.Law.CDF); p < stats.DefaultInitAlpha {
+			t.Errorf("tensor %s: KS p = %g < %g", ts.Name, p, stats.DefaultInitAlpha)
 		}
 		// Rank matching: sorting positions by wT sorts w0 too.
 		order := make([]int, len(segT))
@@ -55,7 +55,7 @@ func TestForgeInitPassesKSAndIsRankMatched(t *testing.T) {
 		}
 	}
 	// Same seed, same W'0.
-	again, _, _ := ForgeInit(m, wT, 3, DefaultInitAlpha)
+	again, _, _ := ForgeInit(m, wT, 3, stats.DefaultInitAlpha)
 	if l2(w0, again) != 0 {
 		t.Fatal("ForgeInit is not deterministic in its seed")
 	}

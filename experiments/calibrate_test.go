@@ -3,7 +3,7 @@ package experiments
 import (
 	"testing"
 
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 // calibrate computes d_ref from the two calibration seeds' final weights at the first k and
@@ -21,8 +21,8 @@ func TestCalibrateUsesThenDropsFinalWeights(t *testing.T) {
 		job(1, 10, 9, 9, 9, 9, 9, 9), // another k: not a calibration proof
 		job(3, 5, 7, 7, 7, 7, 7, 7),  // not a calibration seed
 	}
-	want := verifier.Distance(honest[0].info.final, honest[1].info.final)
-	r := &runner{spec: spec, dref: map[string]verifier.Distances{}}
+	want := stats.Distance(honest[0].info.final, honest[1].info.final)
+	r := &runner{spec: spec, dref: map[string]stats.Distances{}}
 	if err := r.calibrate(honest); err != nil {
 		t.Fatal(err)
 	}

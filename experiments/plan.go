@@ -13,6 +13,7 @@ import (
 	"pollab/attacks/zhang"
 	"pollab/models"
 	"pollab/proof"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -234,7 +235,7 @@ func (r *runner) loadCalibration(honest []*proofJob) error {
 		if err != nil {
 			return err
 		}
-		var d verifier.Distances
+		var d stats.Distances
 		path := r.calibrationPath(m, pair)
 		if err := readJSON(path, &d); err != nil {
 			if errors.Is(err, os.ErrNotExist) {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"pollab/autodiff"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 // Provenance is provenance.json: what produced a results directory, and on what.
@@ -32,7 +32,7 @@ type Provenance struct {
 	Ledger    RunLedger `json:"ledger"`
 	// DRef is the calibration per model: the distance between the final weights of the
 	// honest proofs of Spec.Verify.CalibrationSeeds.
-	DRef map[string]verifier.Distances `json:"d_ref"`
+	DRef map[string]stats.Distances `json:"d_ref"`
 }
 
 // Machine describes the host.
@@ -46,7 +46,7 @@ type Machine struct {
 	BLAS string `json:"blas"`
 }
 
-func newProvenance(spec *Spec, opt Options, start time.Time, rep *Report, dref map[string]verifier.Distances) *Provenance {
+func newProvenance(spec *Spec, opt Options, start time.Time, rep *Report, dref map[string]stats.Distances) *Provenance {
 	commit, modified := gitCommit()
 	end := time.Now()
 	return &Provenance{

@@ -18,9 +18,11 @@ import (
 	"pollab/attacks/zhang"
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/atomicfile"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -135,7 +137,7 @@ type runner struct {
 	nextID   int
 	lastNote string
 
-	dref map[string]verifier.Distances // per model
+	dref map[string]stats.Distances // per model
 }
 
 // Run executes spec end to end into opt.Out: proofs, forgeries, verification of the whole
@@ -199,11 +201,11 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	}
 	rep.Ledger = r.ledger
 	rep.Wall = time.Since(start)
-	if err := writeJSONAtomic(filepath.Join(opt.Out, RunJSON), rep); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(opt.Out, RunJSON), rep); err != nil {
 		return nil, err
 	}
 	prov := newProvenance(spec, opt, start, rep, r.dref)
-	if err := writeJSONAtomic(filepath.Join(opt.Out, ProvenanceJSON), prov); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(opt.Out, ProvenanceJSON), prov); err != nil {
 		return nil, err
 	}
 	r.report("done")
@@ -228,7 +230,7 @@ func newRunner(spec *Spec, opt Options, readOnly bool) (*runner, error) {
 		cacheDir = filepath.Join(opt.Out, "cache")
 	}
 	r := &runner{spec: spec, opt: opt, workers: workers, cache: cacheDir,
-		running: map[int]float64{}, dref: map[string]verifier.Distances{}}
+		running: map[int]float64{}, dref: map[string]stats.Distances{}}
 	if !readOnly {
 		reexec, err := verifier.NewCache(filepath.Join(cacheDir, "reexec"))
 		if err != nil {
@@ -241,13 +243,13 @@ func newRunner(spec *Spec, opt Options, readOnly bool) (*runner, error) {
 
 // WriteSummary writes summary.json, summary.md and summary.csv into dir.
 func WriteSummary(dir string, s *Summary) error {
-	if err := writeJSONAtomic(filepath.Join(dir, SummaryJSON), s.JSONValue()); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, SummaryJSON), s.JSONValue()); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, SummaryMD), s.Markdown()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, SummaryMD), s.Markdown()); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, SummaryCSV), s.CSV())
+	return atomicfile.WriteFile(filepath.Join(dir, SummaryCSV), s.CSV())
 }
 
 // plan expands the spec into proof jobs, each with its cache directory.
@@ -547,7 +549,7 @@ func (r *runner) forge(ctx context.Context, j *proofJob, frac func(float64)) (au
 		atk = &zhang.Attack{Config: zhang.Config{Variant: v, Steps: j.steps, K: j.k, Iters: a.Iters, Lambda: a.Lambda,
 			SecondOrder: a.SecondOrder, Seed: seed}}
 	case "infinitesimal":
-		b, err := attacks.NewBudget(verifier.MetricL2, j.attackDelta, &dref)
+		b, err := attacks.NewBudget(stats.MetricL2, j.attackDelta, &dref)
 		if err != nil {
 			return autodiff.Cost{}, 0, err
 		}
@@ -627,11 +629,11 @@ func (r *runner) calibrate(honest []*proofJob) error {
 		if err != nil {
 			return err
 		}
-		d := verifier.Distance(pair[0].info.final, pair[1].info.final)
+		d := stats.Distance(pair[0].info.final, pair[1].info.final)
 		if !(d.L1 > 0 && d.L2 > 0 && d.Linf > 0 && d.Cos > 0) {
 			return fmt.Errorf("calibrate %s: the two calibration runs end at distance %v: d_ref must be positive in every metric", model, d)
 		}
-		if err := writeJSONAtomic(r.calibrationPath(model, pair), d); err != nil {
+		if err := atomicfile.WriteJSON(r.calibrationPath(model, pair), d); err != nil {
 			return err
 		}
 		r.dref[canonicalModel(model)] = d

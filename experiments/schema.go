@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"pollab/internal/atomicfile"
 )
 
 // Row is one line of results.csv: one proof, verified in one env, decided under one policy
@@ -308,7 +310,7 @@ func WriteCSVFile(name string, rows []Row) error {
 			return fmt.Errorf("compress %s: %w", name, err)
 		}
 	}
-	return writeFileAtomic(name, buf.Bytes())
+	return atomicfile.WriteFile(name, buf.Bytes())
 }
 
 // FindResultsCSV returns dir's results CSV: results.csv, or results.csv.gz (how committed

@@ -17,16 +17,15 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"pollab/stats"
 )
 
-// Metric names, in the order the CSV and the figures use.
-var Metrics = []string{"l1", "l2", "linf", "cos"}
+// Metrics are the metric names in the order the CSV and the figures use (stats.Metrics).
+var Metrics = stats.Metrics
 
-// ReferenceDelta holds Jia et al.'s absolute reference thresholds per metric.
-var ReferenceDelta = map[string]float64{"l1": 1000, "l2": 10, "linf": 0.1, "cos": 0.01}
-
-// ReferenceNormalizedDelta is the normalised threshold used by Fang et al. (0.008 of d_ref).
-const ReferenceNormalizedDelta = 0.008
+// ReferenceNormalizedDelta is Fang et al.'s normalised threshold (stats.ReferenceNormalizedDelta).
+const ReferenceNormalizedDelta = stats.ReferenceNormalizedDelta
 
 // Attack kinds as they appear in the CSV's kind column.
 const (
@@ -264,7 +263,7 @@ func (s *Spec) fillDefaults() {
 		s.Verify.Hparams = "trust-checkpoint"
 	}
 	if s.Verify.InitAlpha == 0 {
-		s.Verify.InitAlpha = 0.01
+		s.Verify.InitAlpha = stats.DefaultInitAlpha
 	}
 	if len(s.Verify.CalibrationSeeds) == 0 && len(s.Seeds) >= 2 {
 		s.Verify.CalibrationSeeds = []uint64{s.Seeds[0], s.Seeds[1]}
@@ -275,8 +274,8 @@ func (s *Spec) fillDefaults() {
 	// The reference thresholds are always on the grid, so the summary can report them.
 	for _, m := range s.Verify.Metrics {
 		d := s.Verify.AbsoluteDelta[m]
-		if !slices.Contains(d, ReferenceDelta[m]) {
-			d = append(d, ReferenceDelta[m])
+		if ref, _ := stats.ReferenceDelta.Get(m); !slices.Contains(d, ref) {
+			d = append(d, ref)
 		}
 		sort.Float64s(d)
 		s.Verify.AbsoluteDelta[m] = d

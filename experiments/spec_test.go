@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"pollab/stats"
 )
 
 func TestEmbeddedSpecsParse(t *testing.T) {
@@ -26,7 +28,8 @@ func TestEmbeddedSpecsParse(t *testing.T) {
 		for _, m := range s.Verify.Metrics {
 			found := false
 			for _, d := range s.Verify.AbsoluteDelta[m] {
-				found = found || d == ReferenceDelta[m]
+				ref, _ := stats.ReferenceDelta.Get(m)
+				found = found || d == ref
 			}
 			if !found {
 				t.Errorf("%s: the reference threshold of %s is not on the grid", n, m)

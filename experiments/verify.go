@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"slices"
 
+	"pollab/internal/atomicfile"
 	"pollab/proof"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -51,11 +53,11 @@ func (r *runner) grid() []policyPoint {
 				}
 			}
 			ref := b
-			ref.Metrics, ref.Delta = slices.Clone(Metrics), verifier.ReferenceDelta
+			ref.Metrics, ref.Delta = slices.Clone(Metrics), stats.ReferenceDelta
 			pts = append(pts, policyPoint{policy: ref, metric: MetricAll, delta: math.NaN(), deltaNorm: math.NaN()})
 			nrm := b
 			nrm.Metrics, nrm.Normalized = slices.Clone(Metrics), true
-			nrm.Delta = verifier.Distances{L1: ReferenceNormalizedDelta, L2: ReferenceNormalizedDelta, Linf: ReferenceNormalizedDelta, Cos: ReferenceNormalizedDelta}
+			nrm.Delta = stats.Distances{L1: ReferenceNormalizedDelta, L2: ReferenceNormalizedDelta, Linf: ReferenceNormalizedDelta, Cos: ReferenceNormalizedDelta}
 			pts = append(pts, policyPoint{policy: nrm, metric: MetricAll, normalized: true, delta: math.NaN(), deltaNorm: ReferenceNormalizedDelta})
 		}
 	}
@@ -63,8 +65,8 @@ func (r *runner) grid() []policyPoint {
 }
 
 // withMetric is a Distances with only metric m set (the others are not consulted).
-func withMetric(m string, d float64) verifier.Distances {
-	var x verifier.Distances
+func withMetric(m string, d float64) stats.Distances {
+	var x stats.Distances
 	switch m {
 	case "l1":
 		x.L1 = d
@@ -78,7 +80,7 @@ func withMetric(m string, d float64) verifier.Distances {
 	return x
 }
 
-func metricOf(d verifier.Distances, m string) float64 {
+func metricOf(d stats.Distances, m string) float64 {
 	v, err := d.Get(m)
 	if err != nil {
 		return math.NaN()
@@ -179,7 +181,7 @@ func (r *runner) evidencePath(sha, model string, e verifier.Env, policies json.R
 		Format   string
 		Manifest string
 		Policies json.RawMessage
-		DRef     verifier.Distances
+		DRef     stats.Distances
 		Nonce    uint64
 	}{"evidence/1", sha, policies, r.dref[model], auditNonce})[:16]
 	return filepath.Join(r.cache, "evidence", fmt.Sprintf("%s-%s-%s.json", sha[:16], sanitize(e.Name), key))
@@ -229,7 +231,7 @@ func (r *runner) gather(ctx context.Context, vj *verifyJob, policies []verifier.
 	if err != nil {
 		return nil, fmt.Errorf("verify %s in env %s: %w", vj.proof.dir, vj.env.Name, err)
 	}
-	if err := writeJSONAtomic(vj.path, got); err != nil {
+	if err := atomicfile.WriteJSON(vj.path, got); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -228,6 +229,15 @@ func TestRoundTripBitForBit(t *testing.T) {
 			if len(leftovers)+len(tmpCkpt) != 0 {
 				t.Fatalf("temp or pending files left: %v %v", leftovers, tmpCkpt)
 			}
+			// Every file is readable by others (mode 0644, payload included).
+			filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					if fi, _ := d.Info(); fi.Mode().Perm() != 0o644 {
+						t.Errorf("%s has mode %v, want 0644", path, fi.Mode().Perm())
+					}
+				}
+				return nil
+			})
 		})
 	}
 }

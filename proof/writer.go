@@ -20,11 +20,12 @@ import (
 
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/atomicfile"
 )
 
 // tempPrefix starts the name of every file the writer has not yet renamed into place, so a
 // crash leaves only files that no reader looks at and that Resume deletes.
-const tempPrefix = ".tmp-"
+const tempPrefix = atomicfile.TempPrefix
 
 // pendingFile records the manifest given to Create, so Resume can refuse a different run.
 const pendingFile = ".pending-manifest.json"
@@ -49,16 +50,11 @@ type Provenance struct {
 }
 
 // tempFile is the part of *os.File the writer uses; tests substitute failing ones.
-type tempFile interface {
-	io.Writer
-	Sync() error
-	Close() error
-	Name() string
-}
+type tempFile = atomicfile.File
 
 // Writer writes one proof directory. Every file appears under its final name only once it is
-// complete and synced (temp file in the same directory, fsync, rename, fsync of the
-// directory), and manifest.json is written last. A Writer is not safe for concurrent use.
+// complete and synced (package atomicfile: temp file in the same directory, fsync, rename,
+// fsync of the directory; mode 0644), and manifest.json is written last. A Writer is not safe for concurrent use.
 type Writer struct {
 	dir    string
 	m      *Manifest
@@ -312,7 +308,7 @@ func (w *Writer) AppendPayload(x []float64, label int) (int32, error) {
 	}
 	w.payloadBuf = buf
 	if w.payload == nil {
-		f, err := os.CreateTemp(w.dir, tempPrefix+PayloadFile+"-*")
+		f, err := atomicfile.Create(filepath.Join(w.dir, PayloadFile))
 		if err != nil {
 			return 0, fmt.Errorf("payload: %w", err)
 		}
@@ -361,18 +357,8 @@ func (w *Writer) finishPayload() (*PayloadRef, error) {
 	if want := payloadFileSize(w.payloadCount, w.ctx.dim); n != want {
 		return nil, w.failPayload(fmt.Errorf("temp file has %d bytes, want %d", n, want))
 	}
-	tmp := f.Name()
-	if err := f.Close(); err != nil {
-		w.payload = nil
-		os.Remove(tmp)
-		return nil, fmt.Errorf("payload: %w", err)
-	}
 	w.payload = nil
-	if err := os.Rename(tmp, filepath.Join(w.dir, PayloadFile)); err != nil {
-		os.Remove(tmp)
-		return nil, fmt.Errorf("payload: %w", err)
-	}
-	if err := syncDir(w.dir); err != nil {
+	if err := atomicfile.Commit(f, filepath.Join(w.dir, PayloadFile)); err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	return &PayloadRef{FileRef: FileRef{File: PayloadFile, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, Count: w.payloadCount}, nil
@@ -445,7 +431,7 @@ func (w *Writer) Finish(prov *Provenance, cost autodiff.Cost) error {
 	if err := os.Remove(filepath.Join(w.dir, pendingFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("finish proof: removing %s: %w", pendingFile, err)
 	}
-	return syncDir(w.dir)
+	return atomicfile.SyncDir(w.dir)
 }
 
 // Close abandons an unfinished writer, deleting its payload temp file; the checkpoints and
@@ -471,39 +457,16 @@ func (w *Writer) usable() error {
 	return nil
 }
 
-// writeAtomic writes dir/rel through fill: into a temp file in the same directory, hashed as
-// written, then synced, closed and renamed over rel, then the directory synced. On any error
-// the temp file is removed and nothing appears under rel.
+// writeAtomic writes dir/rel through fill (atomicfile, with w.newTemp), hashing and counting
+// the bytes as written. On any error nothing appears under rel.
 func (w *Writer) writeAtomic(rel string, fill func(io.Writer) error) (FileRef, error) {
-	final := filepath.Join(w.dir, filepath.FromSlash(rel))
-	dir := filepath.Dir(final)
-	f, err := w.newTemp(dir, tempPrefix+filepath.Base(final)+"-*")
-	if err != nil {
-		return FileRef{}, err
-	}
-	tmp := f.Name()
-	fail := func(err error) (FileRef, error) {
-		f.Close()
-		os.Remove(tmp)
-		return FileRef{}, err
-	}
 	h := sha256.New()
-	cw := &countingWriter{w: io.MultiWriter(f, h)}
-	if err := fill(cw); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("sync: %w", err))
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return FileRef{}, fmt.Errorf("close: %w", err)
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return FileRef{}, err
-	}
-	if err := syncDir(dir); err != nil {
+	cw := &countingWriter{}
+	err := atomicfile.Writer{CreateTemp: w.newTemp}.Write(filepath.Join(w.dir, filepath.FromSlash(rel)), func(f io.Writer) error {
+		cw.w = io.MultiWriter(f, h)
+		return fill(cw)
+	})
+	if err != nil {
 		return FileRef{}, err
 	}
 	return FileRef{File: rel, Size: cw.n, SHA256: hexSum(h)}, nil
@@ -520,19 +483,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// syncDir fsyncs a directory so that a rename inside it survives a crash.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }
 
 func pollabVersion() string {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"pollab/experiments"
+	"pollab/internal/atomicfile"
 )
 
 // Config is how to submit: where the binary, the spec and the directories are (absolute
@@ -86,7 +87,7 @@ func WriteScripts(c *Config) (map[string]string, error) {
 	paths := map[string]string{}
 	for _, stage := range experiments.Stages {
 		path := filepath.Join(c.Dir(), stage+".sh")
-		if err := experiments.WriteFileAtomic(path, []byte(c.script(stage))); err != nil {
+		if err := atomicfile.WriteFile(path, []byte(c.script(stage))); err != nil {
 			return nil, err
 		}
 		paths[stage] = path
@@ -157,7 +158,7 @@ func EmitSubmit(c *Config, plan *experiments.Plan) (string, error) {
 		return "", nil
 	}
 	path := filepath.Join(c.Dir(), "submit.sh")
-	return path, experiments.WriteFileAtomic(path, []byte(b.String()))
+	return path, atomicfile.WriteFile(path, []byte(b.String()))
 }
 
 // Submit submits every stage of plan with missing jobs, in order, and records the
@@ -298,7 +299,7 @@ func SaveState(c *Config, s *State) error {
 	if err != nil {
 		return err
 	}
-	return experiments.WriteFileAtomic(filepath.Join(c.Dir(), "state.json"), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(c.Dir(), "state.json"), append(b, '\n'))
 }
 
 // command runs a Slurm tool and returns its stdout; an error carries its stderr.

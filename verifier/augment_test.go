@@ -12,6 +12,7 @@ import (
 	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/prover"
+	"pollab/stats"
 )
 
 // The augment env only matters on images: synthetic points are flat vectors, which
@@ -158,14 +159,14 @@ func TestAugmentGeometryOnMNIST(t *testing.T) {
 
 // maxRepro is the largest raw trust-checkpoint distance over the evidence's re-executed
 // intervals, failing the test when one was not re-executed.
-func maxRepro(t *testing.T, ev *Evidence) (maxD Distances, zero int) {
+func maxRepro(t *testing.T, ev *Evidence) (maxD stats.Distances, zero int) {
 	t.Helper()
 	for _, iv := range ev.Intervals {
 		r := iv.Repro[HparamsTrustCheckpoint]
 		if r == nil {
 			t.Fatalf("%s: interval %d not re-executed", ev.Env, iv.Index)
 		}
-		if r.Raw == (Distances{}) {
+		if r.Raw == (stats.Distances{}) {
 			zero++
 		}
 		maxD.L1, maxD.L2 = max(maxD.L1, r.Raw.L1), max(maxD.L2, r.Raw.L2)
@@ -186,7 +187,7 @@ func TestRecordedAugSeedsReproduceExactly(t *testing.T) {
 	if seeds := p.AugSeeds(); len(seeds) != 29 || seeds[7] != prover.AugSeed(augSeed, 7) {
 		t.Fatalf("recorded seeds: %d, want 29 equal to prover.AugSeed", len(seeds))
 	}
-	pol := Policy{Q: 0, Metrics: slices.Clone(AllMetrics), Delta: Distances{}, Hparams: HparamsTrustCheckpoint}
+	pol := Policy{Q: 0, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
 
 	ev := gather(t, dir, "exact", Options{}, pol)
 	d, zero := maxRepro(t, ev)
@@ -219,7 +220,7 @@ func TestUnrecordedAugSeedsAreHonestNoise(t *testing.T) {
 	if man := p.Manifest(); !man.Augment.Enabled || man.Augment.SeedsRecorded || p.AugSeeds() != nil {
 		t.Fatalf("manifest: augment %+v, %d recorded seeds", man.Augment, len(p.AugSeeds()))
 	}
-	pol := Policy{Q: 0, Metrics: slices.Clone(AllMetrics), Delta: Distances{}, Hparams: HparamsTrustCheckpoint}
+	pol := Policy{Q: 0, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
 
 	exact := gather(t, dir, "exact", Options{}, pol)
 	d, zero := maxRepro(t, exact)
@@ -247,12 +248,12 @@ func TestUnrecordedAugSeedsAreHonestNoise(t *testing.T) {
 	loose := DefaultPolicy()
 	loose.Q = 0
 	if v := loose.Decide(gather(t, dir, "exact", Options{}, loose)); !v.Accepted {
-		t.Errorf("unrecorded seeds at the reference delta %v: %+v, want accepted", ReferenceDelta, v)
+		t.Errorf("unrecorded seeds at the reference delta %v: %+v, want accepted", stats.ReferenceDelta, v)
 	}
 
 	// The error accumulates over the steps of an interval: the first interval (k steps from
 	// W0) re-executed with other crops lands further away for larger k.
-	var prev Distances
+	var prev stats.Distances
 	for _, k := range []int{1, 4, 16} {
 		ev := gather(t, augProof(t, k, false), "exact", Options{}, pol)
 		d := ev.Intervals[0].Repro[HparamsTrustCheckpoint].Raw

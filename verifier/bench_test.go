@@ -8,6 +8,7 @@ import (
 	"pollab/autodiff"
 	"pollab/internal/prooftest"
 	"pollab/prover"
+	"pollab/stats"
 )
 
 // BenchmarkTopQCost measures what verifying top-Q costs against the Q·k/S figure of Jia et
@@ -27,11 +28,11 @@ func BenchmarkTopQCost(b *testing.B) {
 	}
 	honest, _ := p.Cost()
 	nonce := uint64(9)
-	for _, metrics := range [][]string{{MetricL2}, AllMetrics} {
+	for _, metrics := range [][]string{{stats.MetricL2}, stats.Metrics} {
 		for _, q := range []int{1, 2, 4} {
 			name := fmt.Sprintf("metrics=%d/Q=%d", len(metrics), q)
 			b.Run(name, func(b *testing.B) {
-				pol := Policy{Q: q, Metrics: metrics, Delta: ReferenceDelta}
+				pol := Policy{Q: q, Metrics: metrics, Delta: stats.ReferenceDelta}
 				var ev *Evidence
 				for i := 0; i < b.N; i++ {
 					ev, err = Gather(context.Background(), p, Env{}, []Policy{pol}, Options{Workers: 1, AuditNonce: &nonce})

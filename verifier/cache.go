@@ -4,13 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"pollab/internal/atomicfile"
 )
 
 // Cache holds re-execution results keyed by (manifest SHA-256, interval, env, hyperparameter
@@ -91,41 +91,8 @@ func (c *Cache) put(key string, d reexecResult) error {
 		return fmt.Errorf("re-execution cache: %w", err)
 	}
 	final := c.path(key)
-	if err := writeFileAtomic(final, b); err != nil {
+	if err := atomicfile.WriteFile(final, b); err != nil {
 		return fmt.Errorf("re-execution cache %s: %w", final, err)
-	}
-	return nil
-}
-
-// writeFileAtomic writes b to path so that path either does not exist or holds all of b.
-func writeFileAtomic(path string, b []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(b); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(filepath.Dir(path)); derr == nil {
-		_ = d.Sync() // best effort: the rename is durable on most filesystems without it
-		d.Close()
-	} else if !errors.Is(derr, fs.ErrNotExist) {
-		return derr
 	}
 	return nil
 }

@@ -7,7 +7,9 @@ import (
 	"math"
 	"os"
 
+	"pollab/internal/atomicfile"
 	"pollab/proof"
+	"pollab/stats"
 )
 
 // CalibrationFormat names the d_ref file format.
@@ -23,13 +25,13 @@ type Calibration struct {
 	DType   string `json:"dtype"`
 	// Optimizer is the runs' optimizer, as a manifest names it ("sgd"); files written before
 	// it was recorded lack it and mean "sgd", the only optimizer pollab has had.
-	Optimizer string      `json:"optimizer,omitempty"`
-	Hyper     proof.Hyper `json:"hyper"`
-	Batch     int         `json:"batch"`
-	Epochs    int         `json:"epochs"`
-	Steps     int         `json:"steps"`
-	Seeds     [2]uint64   `json:"seeds"`
-	DRef      Distances   `json:"dref"`
+	Optimizer string          `json:"optimizer,omitempty"`
+	Hyper     proof.Hyper     `json:"hyper"`
+	Batch     int             `json:"batch"`
+	Epochs    int             `json:"epochs"`
+	Steps     int             `json:"steps"`
+	Seeds     [2]uint64       `json:"seeds"`
+	DRef      stats.Distances `json:"dref"`
 }
 
 // maxCalibrationBytes bounds a calibration file (it is a few hundred bytes).
@@ -57,7 +59,7 @@ func LoadCalibration(path string) (*Calibration, error) {
 	if c.Format != CalibrationFormat {
 		return nil, fmt.Errorf("calibration %s: format %q, want %q", path, c.Format, CalibrationFormat)
 	}
-	for _, m := range AllMetrics {
+	for _, m := range stats.Metrics {
 		v, _ := c.DRef.Get(m)
 		if !(v > 0) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("calibration %s: d_ref %s = %g, want a finite positive distance", path, m, v)
@@ -109,11 +111,7 @@ func (c *Calibration) CheckSetup(m *proof.Manifest) error {
 // Save writes the calibration atomically (no partial file under path).
 func (c *Calibration) Save(path string) error {
 	c.Format = CalibrationFormat
-	b, err := json.MarshalIndent(c, "", "  ")
-	if err != nil {
-		return fmt.Errorf("calibration: %w", err)
-	}
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+	if err := atomicfile.WriteJSON(path, c); err != nil {
 		return fmt.Errorf("calibration %s: %w", path, err)
 	}
 	return nil

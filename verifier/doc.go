@@ -19,7 +19,7 @@
 //
 // Choices made explicit (the reference implementation's behaviour, and where pollab differs):
 //
-//   - Distances (Distance): l1, l2, linf norms of the difference of the flat parameter
+//   - stats.Distances (stats.Distance): l1, l2, linf norms of the difference of the flat parameter
 //     vectors, and cosine distance 1 - <a,b>/(|a||b|) (the reference divides by |a|²).
 //     Thresholds are absolute (reference: l1 1000, l2 10, linf 0.1, cos 0.01) or, with
 //     Policy.Normalized, fractions of d_ref, the distance between the final weights of two
@@ -30,14 +30,14 @@
 //     epoch of the first point of the interval's first batch; with the global drop-last a
 //     batch may straddle two epochs), the Q largest updates per chosen metric are taken, and
 //     the union over metrics is re-executed. Q <= 0 re-executes everything. Policy.EpochRule
-//     EpochRuleVerifyPy reproduces the reference verify.py's boundaries instead (IntervalEpochs
+//     stats.EpochRuleVerifyPy reproduces the reference verify.py's boundaries instead (stats.IntervalEpochs
 //     documents both rules and where they differ).
 //   - Audits: R more intervals per epoch, drawn uniformly from the epoch's remaining ones
 //     with a seed derived from the manifest hash and a nonce the verifier draws from
 //     crypto/rand after reading the proof, so a prover cannot know which intervals will be
 //     audited (the defence against Fang et al.'s Blindfold attack). The seed is recorded in
 //     every Verdict and can be replayed with Policy.AuditSeed.
-//   - Initialization (KSTest): two-sided D = max(D+, D-) (the reference uses a one-sided
+//   - Initialization (stats.KSTest): two-sided D = max(D+, D-) (the reference uses a one-sided
 //     statistic), exact p-values up to n = 10,000 and the asymptotic Kolmogorov law above,
 //     rejected below α = 0.01.
 //   - Hyperparameters: trust-checkpoint (reference) re-executes with the lr stored in the

@@ -9,6 +9,7 @@ import (
 
 	"pollab/internal/pynumpy"
 	"pollab/proof"
+	"pollab/stats"
 )
 
 // MNIST at batch 128 for 2 epochs: T = floor(2·60000/128) = 937 steps, k = 50 gives 19
@@ -17,8 +18,8 @@ const mnistN, mnistB, mnistE, mnistT, mnistK = 60000, 128, 2, 937, 50
 
 func TestEpochRulesOnMNIST(t *testing.T) {
 	ckpts := proof.CheckpointSteps(mnistT, mnistK)
-	start := IntervalEpochs(EpochRuleStart, ckpts, mnistB, mnistN, mnistE)
-	vpy := IntervalEpochs(EpochRuleVerifyPy, ckpts, mnistB, mnistN, mnistE)
+	start := stats.IntervalEpochs(stats.EpochRuleStart, ckpts, mnistB, mnistN, mnistE)
+	vpy := stats.IntervalEpochs(stats.EpochRuleVerifyPy, ckpts, mnistB, mnistN, mnistE)
 	// Start rule: interval i starts at 50i, epoch floor(50i·128/60000): i <= 9 -> 0 (9: 0.96).
 	wantStart := []int{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1}
 	// verify.py: c = 937/2/50 = 9.37; epoch 0 = [0, 9), epoch 1 = [9, round(18.74) = 19).
@@ -56,15 +57,15 @@ func TestEpochRuleVerifyPyEdges(t *testing.T) {
 		{"fewer intervals than epochs", 4, 2, 5, 1, 1, []int{1, 3}},
 		{"no epochs", 10, 2, 0, 1, 5, []int{-1, -1, -1, -1, -1}},
 	} {
-		got := IntervalEpochs(EpochRuleVerifyPy, proof.CheckpointSteps(c.steps, c.k), c.b, c.n, c.e)
+		got := stats.IntervalEpochs(stats.EpochRuleVerifyPy, proof.CheckpointSteps(c.steps, c.k), c.b, c.n, c.e)
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
 	}
-	if got := IntervalEpochs("nope", []int{0, 5, 10}, 1, 5, 2); !slices.Equal(got, []int{-1, -1}) {
+	if got := stats.IntervalEpochs("nope", []int{0, 5, 10}, 1, 5, 2); !slices.Equal(got, []int{-1, -1}) {
 		t.Errorf("unknown rule: %v", got)
 	}
-	if got := IntervalEpochs(EpochRuleStart, []int{0}, 1, 5, 2); len(got) != 0 {
+	if got := stats.IntervalEpochs(stats.EpochRuleStart, []int{0}, 1, 5, 2); len(got) != 0 {
 		t.Errorf("one checkpoint: %v", got)
 	}
 }
@@ -115,11 +116,11 @@ print(json.dumps(out))
 	differ := 0
 	for i, s := range shapes {
 		ckpts := proof.CheckpointSteps(s.T, s.K)
-		got := IntervalEpochs(EpochRuleVerifyPy, ckpts, 1, 1, s.E)
+		got := stats.IntervalEpochs(stats.EpochRuleVerifyPy, ckpts, 1, 1, s.E)
 		if !slices.Equal(got, want[i]) {
 			t.Errorf("T %d k %d E %d: %v, numpy %v", s.T, s.K, s.E, got, want[i])
 		}
-		if !slices.Equal(got, IntervalEpochs(EpochRuleStart, ckpts, 1, 1, s.E)) {
+		if !slices.Equal(got, stats.IntervalEpochs(stats.EpochRuleStart, ckpts, 1, 1, s.E)) {
 			differ++
 		}
 	}
@@ -136,14 +137,14 @@ func mnistEvidence() *Evidence {
 		Init:    InitFinding{Checked: true, MinP: 0.5},
 		Data:    DataFinding{Checked: true, FingerprintOK: true, FirstBadStep: -1},
 		Hparams: HparamsFinding{Checked: true, FirstMismatch: -1}}
-	epochs := IntervalEpochs(EpochRuleStart, ckpts, mnistB, mnistN, mnistE)
+	epochs := stats.IntervalEpochs(stats.EpochRuleStart, ckpts, mnistB, mnistN, mnistE)
 	for i := 0; i+1 < len(ckpts); i++ {
 		u := float64(i%5) + 1
 		if i == 9 {
 			u = 100
 		}
 		ev.Intervals = append(ev.Intervals, Interval{Index: i, Start: ckpts[i], End: ckpts[i+1], Epoch: epochs[i],
-			Update: Distances{L1: u, L2: u, Linf: u, Cos: u}})
+			Update: stats.Distances{L1: u, L2: u, Linf: u, Cos: u}})
 	}
 	return ev
 }
@@ -155,7 +156,7 @@ func TestPolicyEpochRuleChangesTopQ(t *testing.T) {
 	if got := p.Needed(ev); !slices.Equal(got, []int{9, 14}) {
 		t.Errorf("start rule top-1: %v, want [9 14]", got)
 	}
-	p.EpochRule = EpochRuleVerifyPy
+	p.EpochRule = stats.EpochRuleVerifyPy
 	// verify.py: epoch 0 = 0..8 (largest 5 at 4), epoch 1 = 9..18 (9).
 	if got := p.Needed(ev); !slices.Equal(got, []int{4, 9}) {
 		t.Errorf("verify.py rule top-1: %v, want [4 9]", got)
@@ -168,7 +169,7 @@ func TestPolicyEpochRuleChangesTopQ(t *testing.T) {
 		t.Errorf("unknown epoch rule accepted")
 	}
 	for _, s := range []string{"", "start", "verify.py"} {
-		if _, err := ParseEpochRule(s); err != nil {
+		if _, err := stats.ParseEpochRule(s); err != nil {
 			t.Errorf("ParseEpochRule(%q): %v", s, err)
 		}
 	}
@@ -180,13 +181,13 @@ func TestVerifyPyTailNotSelected(t *testing.T) {
 	ev := &Evidence{DatasetSize: 1000, Batch: 1, Steps: 1000, Epochs: 1, K: 300}
 	for i := 0; i+1 < len(ckpts); i++ {
 		ev.Intervals = append(ev.Intervals, Interval{Index: i, Start: ckpts[i], End: ckpts[i+1],
-			Update: Distances{L1: float64(i), L2: float64(i), Linf: float64(i), Cos: float64(i)}})
+			Update: stats.Distances{L1: float64(i), L2: float64(i), Linf: float64(i), Cos: float64(i)}})
 	}
-	p := Policy{Q: 1, Audit: 5, AuditSeed: 7, EpochRule: EpochRuleVerifyPy}
+	p := Policy{Q: 1, Audit: 5, AuditSeed: 7, EpochRule: stats.EpochRuleVerifyPy}
 	if got := p.Needed(ev); slices.Contains(got, 3) || !slices.Equal(got, []int{0, 1, 2}) {
 		t.Errorf("needed %v, want [0 1 2] without the tail interval 3", got)
 	}
-	p.EpochRule = EpochRuleStart
+	p.EpochRule = stats.EpochRuleStart
 	if got := p.Needed(ev); !slices.Contains(got, 3) {
 		t.Errorf("start rule needed %v: the tail interval 3 (largest update) is missing", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"pollab/autodiff"
+	"pollab/stats"
 )
 
 // Hyperparameter modes of a Policy.
@@ -31,7 +32,7 @@ type Evidence struct {
 	K           int    `json:"k"`
 	// StepsPerEpoch is S = N/B (a real number: with the global drop-last a batch can
 	// straddle two epochs). Interval i belongs to epoch floor(start_i·B / N), the epoch of
-	// the first point of its first batch (EpochRuleStart; see IntervalEpochs).
+	// the first point of its first batch (stats.EpochRuleStart; see stats.IntervalEpochs).
 	StepsPerEpoch float64 `json:"steps_per_epoch"`
 
 	Init       InitFinding       `json:"init"`
@@ -45,7 +46,7 @@ type Evidence struct {
 	// read, from which a Policy with AuditSeed 0 derives its audit seed (see AuditSeedFor).
 	AuditNonce uint64 `json:"audit_nonce"`
 	// DRef is the calibrated honest distance used for normalised thresholds (nil if none).
-	DRef *Distances `json:"dref,omitempty"`
+	DRef *stats.Distances `json:"dref,omitempty"`
 
 	// Ledger is the verifier's own cost: re-executed steps' passes and FLOPs, distances.
 	Ledger autodiff.Cost `json:"ledger"`
@@ -109,7 +110,7 @@ type Interval struct {
 	End   int `json:"end"`   // step of the end checkpoint
 	Epoch int `json:"epoch"`
 	// Update is d(W_start, W_end) read from the proof's own checkpoints: what top-Q ranks.
-	Update Distances `json:"update"`
+	Update stats.Distances `json:"update"`
 	// Repro holds the re-execution result per hyperparameter mode (nil if not re-executed).
 	Repro map[string]*Repro `json:"repro,omitempty"`
 }
@@ -120,8 +121,8 @@ func (iv Interval) Steps() int { return iv.End - iv.Start }
 // Repro is one re-execution of an interval: the distance from the re-executed weights to the
 // proof's end checkpoint, raw and (with a calibration) as fractions of d_ref.
 type Repro struct {
-	Raw        Distances  `json:"raw"`
-	Normalized *Distances `json:"normalized,omitempty"`
+	Raw        stats.Distances  `json:"raw"`
+	Normalized *stats.Distances `json:"normalized,omitempty"`
 	// Failure says why the re-execution could not run to the end (its distances are then
 	// +Inf): a claimed state that overflows, a batch that names no point.
 	Failure string `json:"failure,omitempty"`

@@ -6,21 +6,23 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"pollab/stats"
 )
 
 // ParseDelta reads thresholds such as "l1=1000,l2=10,linf=0.1,cos=0.01" on top of base:
 // metrics the string does not name keep base's value. A bare number ("0.008") sets every
 // metric. Values must be finite and non-negative.
-func ParseDelta(s string, base Distances) (Distances, error) {
+func ParseDelta(s string, base stats.Distances) (stats.Distances, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return base, nil
 	}
 	if v, err := strconv.ParseFloat(s, 64); err == nil {
 		if err := checkDelta("all", v); err != nil {
-			return Distances{}, err
+			return stats.Distances{}, err
 		}
-		return Distances{L1: v, L2: v, Linf: v, Cos: v}, nil
+		return stats.Uniform(v), nil
 	}
 	out := base
 	seen := map[string]bool{}
@@ -28,21 +30,21 @@ func ParseDelta(s string, base Distances) (Distances, error) {
 		name, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		name = strings.TrimSpace(name)
 		if !ok {
-			return Distances{}, fmt.Errorf("delta %q: %q is not metric=value", s, kv)
+			return stats.Distances{}, fmt.Errorf("delta %q: %q is not metric=value", s, kv)
 		}
 		if seen[name] {
-			return Distances{}, fmt.Errorf("delta %q: %s given twice", s, name)
+			return stats.Distances{}, fmt.Errorf("delta %q: %s given twice", s, name)
 		}
 		seen[name] = true
 		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
 		if err != nil {
-			return Distances{}, fmt.Errorf("delta %q: %s: %w", s, name, err)
+			return stats.Distances{}, fmt.Errorf("delta %q: %s: %w", s, name, err)
 		}
 		if err := checkDelta(name, v); err != nil {
-			return Distances{}, fmt.Errorf("delta %q: %w", s, err)
+			return stats.Distances{}, fmt.Errorf("delta %q: %w", s, err)
 		}
-		if err := out.set(name, v); err != nil {
-			return Distances{}, fmt.Errorf("delta %q: %w", s, err)
+		if err := out.Set(name, v); err != nil {
+			return stats.Distances{}, fmt.Errorf("delta %q: %w", s, err)
 		}
 	}
 	return out, nil
@@ -56,9 +58,9 @@ func checkDelta(name string, v float64) error {
 }
 
 // FormatDelta writes d in the form ParseDelta reads, for the named metrics.
-func FormatDelta(d Distances, metrics []string) string {
+func FormatDelta(d stats.Distances, metrics []string) string {
 	if len(metrics) == 0 {
-		metrics = AllMetrics
+		metrics = stats.Metrics
 	}
 	parts := make([]string, 0, len(metrics))
 	for _, m := range metrics {
@@ -76,18 +78,18 @@ func FormatDelta(d Distances, metrics []string) string {
 func ParseMetrics(s string) ([]string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "all" {
-		return slices.Clone(AllMetrics), nil
+		return slices.Clone(stats.Metrics), nil
 	}
 	want := map[string]bool{}
 	for _, m := range strings.Split(s, ",") {
 		m = strings.TrimSpace(m)
-		if _, err := (Distances{}).Get(m); err != nil {
+		if _, err := (stats.Distances{}).Get(m); err != nil {
 			return nil, fmt.Errorf("metrics %q: %w", s, err)
 		}
 		want[m] = true
 	}
 	var out []string
-	for _, m := range AllMetrics {
+	for _, m := range stats.Metrics {
 		if want[m] {
 			out = append(out, m)
 		}

@@ -3,6 +3,8 @@ package verifier
 import (
 	"math"
 	"testing"
+
+	"pollab/stats"
 )
 
 // Flag and env strings reach the verifier from the command line: parsing never panics, and
@@ -28,17 +30,17 @@ func FuzzParseDelta(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDelta(s, ReferenceDelta)
+		d, err := ParseDelta(s, stats.ReferenceDelta)
 		if err != nil {
 			return
 		}
-		for _, m := range AllMetrics {
+		for _, m := range stats.Metrics {
 			v, _ := d.Get(m)
 			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 				t.Fatalf("%q parsed to %s = %g", s, m, v)
 			}
 		}
-		back, err := ParseDelta(FormatDelta(d, nil), Distances{})
+		back, err := ParseDelta(FormatDelta(d, nil), stats.Distances{})
 		if err != nil || back != d {
 			t.Fatalf("%q -> %v -> %v, %v", s, d, back, err)
 		}

@@ -24,6 +24,7 @@ import (
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
+	"pollab/stats"
 )
 
 // Options tune Gather; the zero value is ready.
@@ -36,7 +37,7 @@ type Options struct {
 	Cache    *Cache
 	CacheDir string
 	// DRef is the calibrated honest distance for normalised thresholds (nil: none).
-	DRef *Distances
+	DRef *stats.Distances
 	// AuditNonce fixes the verifier's secret nonce (to replay a verification); nil draws one
 	// from crypto/rand after the proof has been read.
 	AuditNonce *uint64
@@ -230,11 +231,11 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 
 // reexecResult is what one re-execution yields (and what the cache stores).
 type reexecResult struct {
-	Raw     Distances `json:"raw"`
-	Failure string    `json:"failure,omitempty"`
+	Raw     stats.Distances `json:"raw"`
+	Failure string          `json:"failure,omitempty"`
 }
 
-func setRepro(iv *Interval, mode string, res reexecResult, cached bool, dref *Distances) {
+func setRepro(iv *Interval, mode string, res reexecResult, cached bool, dref *stats.Distances) {
 	r := &Repro{Raw: res.Raw, Failure: res.Failure, Cached: cached}
 	if dref != nil {
 		n := res.Raw.Normalize(*dref)
@@ -393,7 +394,7 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 	}
 	ev.Hparams = HparamsFinding{Checked: true, FirstMismatch: -1}
 	ev.Intervals = make([]Interval, n-1)
-	epochs := IntervalEpochs(EpochRuleStart, proof.CheckpointSteps(m.Steps, m.K), m.Batch, m.Dataset.N, m.Epochs)
+	epochs := stats.IntervalEpochs(stats.EpochRuleStart, proof.CheckpointSteps(m.Steps, m.K), m.Batch, m.Dataset.N, m.Epochs)
 	var prev *proof.Checkpoint
 	for i := 0; i < n; i++ {
 		if err := ctx.Err(); err != nil {
@@ -420,8 +421,8 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 			iv := &ev.Intervals[i-1]
 			iv.Index, iv.Start, iv.End = i-1, prev.Step, c.Step
 			iv.Epoch = epochs[i-1]
-			iv.Update = Distance(prev.Params, c.Params)
-			ledger.AddOther(DistanceFLOPs(len(c.Params)), time.Since(t0))
+			iv.Update = stats.Distance(prev.Params, c.Params)
+			ledger.AddOther(stats.DistanceFLOPs(len(c.Params)), time.Since(t0))
 		}
 		prev = c
 		progress(i+1, n, "reading checkpoints")
@@ -437,7 +438,7 @@ func initKS(model models.Model, w0 []float64) InitFinding {
 		if !t.Tested {
 			continue
 		}
-		d, p := KSTest(w0[off[i]:off[i+1]], t.Law.CDF)
+		d, p := stats.KSTest(w0[off[i]:off[i+1]], t.Law.CDF)
 		f.Tensors++
 		if f.Tensors == 1 || p < f.MinP {
 			f.MinP, f.Tensor, f.D = p, t.Name, d
@@ -530,7 +531,7 @@ func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode str
 			// cannot run (a state so large it would overflow, a batch naming no point) means
 			// the claimed trajectory does not reproduce. It is a finding, not an error.
 			inf := math.Inf(1)
-			return reexecResult{Raw: Distances{inf, inf, inf, inf}, Failure: err.Error()}, nil
+			return reexecResult{Raw: stats.Uniform(inf), Failure: err.Error()}, nil
 		}
 		stepped()
 	}
@@ -539,7 +540,7 @@ func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode str
 		return reexecResult{}, fmt.Errorf("interval %d: end checkpoint: %w", i, err)
 	}
 	t0 := time.Now()
-	d := Distance(st.Params, e.Params)
-	r.ledger.AddOther(DistanceFLOPs(len(st.Params)), time.Since(t0))
+	d := stats.Distance(st.Params, e.Params)
+	r.ledger.AddOther(stats.DistanceFLOPs(len(st.Params)), time.Since(t0))
 	return reexecResult{Raw: d}, nil
 }

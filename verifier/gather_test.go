@@ -17,6 +17,7 @@ import (
 	"pollab/data"
 	"pollab/internal/prooftest"
 	"pollab/proof"
+	"pollab/stats"
 )
 
 // Shared honest proofs (training is the slow part of these tests).
@@ -76,7 +77,7 @@ func gather(t *testing.T, dir, env string, opt Options, pols ...Policy) *Evidenc
 }
 
 func exactPolicy(q int) Policy {
-	return Policy{Q: q, Metrics: slices.Clone(AllMetrics), Delta: Distances{}, Hparams: HparamsTrustCheckpoint}
+	return Policy{Q: q, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
 }
 
 func TestHonestProofAcceptedExactlyAtDeltaZero(t *testing.T) {
@@ -96,7 +97,7 @@ func TestHonestProofAcceptedExactlyAtDeltaZero(t *testing.T) {
 	}
 	for _, iv := range ev.Intervals {
 		for _, mode := range []string{HparamsTrustCheckpoint, HparamsEnforceManifest} {
-			if r := iv.Repro[mode]; r == nil || r.Raw != (Distances{}) {
+			if r := iv.Repro[mode]; r == nil || r.Raw != (stats.Distances{}) {
 				t.Errorf("interval %d (%s): re-execution not bit-identical: %+v", iv.Index, mode, r)
 			}
 		}
@@ -130,10 +131,10 @@ func TestReproductionNoiseGrowsWithK(t *testing.T) {
 		dirs[k] = prooftest.Train(t, testConfig(k, 7, autodiff.Float64)) // T = 56
 	}
 	for _, env := range []string{"dtype", "microbatch:4"} {
-		var prev Distances
+		var prev stats.Distances
 		for _, k := range []int{1, 10, 50} {
 			// Compare the first interval: k steps from W0.
-			ev := gather(t, dirs[k], env, Options{}, Policy{Q: 0, Delta: ReferenceDelta})
+			ev := gather(t, dirs[k], env, Options{}, Policy{Q: 0, Delta: stats.ReferenceDelta})
 			d := ev.Intervals[0].Repro[HparamsTrustCheckpoint].Raw
 			t.Logf("%s k=%d: %v", env, k, d)
 			if d.L2 == 0 || d.Linf == 0 {
@@ -161,11 +162,11 @@ func TestTamperedCheckpointRejectedAtItsInterval(t *testing.T) {
 	})
 	all := exactPolicy(0)
 	// Q = 1 in l2 plus every other interval of each epoch audited (4 per epoch).
-	audited := Policy{Q: 1, Audit: 4, Metrics: []string{MetricL2}, Delta: Distances{}}
+	audited := Policy{Q: 1, Audit: 4, Metrics: []string{stats.MetricL2}, Delta: stats.Distances{}}
 	ev := gather(t, dir, "exact", Options{}, all, audited)
 	for _, iv := range ev.Intervals {
 		d := iv.Repro[HparamsTrustCheckpoint].Raw
-		if touched := iv.Index == ck-1 || iv.Index == ck; touched != (d != Distances{}) {
+		if touched := iv.Index == ck-1 || iv.Index == ck; touched != (d != stats.Distances{}) {
 			t.Errorf("interval %d: distance %v (tampered checkpoint %d)", iv.Index, d, ck)
 		}
 	}
@@ -190,7 +191,7 @@ func TestTamperedCheckpointRejectedAtItsInterval(t *testing.T) {
 	}
 	// A top-1 verifier without audits may miss it: it re-executes only the largest update
 	// of each epoch. Whatever it selects, its verdict follows the evidence.
-	lax := Policy{Q: 1, Metrics: []string{MetricL2}, Delta: Distances{}}
+	lax := Policy{Q: 1, Metrics: []string{stats.MetricL2}, Delta: stats.Distances{}}
 	ev2 := gather(t, dir, "exact", Options{}, lax)
 	needed := lax.Needed(ev2)
 	v := lax.Decide(ev2)
@@ -217,7 +218,7 @@ func TestScaledW0FailsTheInitCheck(t *testing.T) {
 	dir := prooftest.Copy(t, honestProof(t))
 	editCheckpoint(t, dir, 0, nil, func(_ string, _ int, v float64) float64 { return 2 * v })
 	ev := gather(t, dir, "exact", Options{}, exactPolicy(1))
-	if ev.Init.MinP >= DefaultInitAlpha {
+	if ev.Init.MinP >= stats.DefaultInitAlpha {
 		t.Fatalf("init finding %+v: W0 scaled by 2 passes KS", ev.Init)
 	}
 	v := exactPolicy(1).Decide(ev)
@@ -247,7 +248,7 @@ func TestEnforceManifestCatchesAStoredLR(t *testing.T) {
 		t.Errorf("trust-checkpoint verdict %+v", v)
 	}
 	// Under enforce-manifest the re-execution used the manifest's lr: interval 3 is exact.
-	if d := ev.Intervals[3].Repro[HparamsEnforceManifest].Raw; d != (Distances{}) {
+	if d := ev.Intervals[3].Repro[HparamsEnforceManifest].Raw; d != (stats.Distances{}) {
 		t.Errorf("enforce-manifest re-execution of interval 3: %v, want exact", d)
 	}
 }
@@ -260,7 +261,7 @@ func TestGridReexecutesEachIntervalOnce(t *testing.T) {
 	for q := 1; q <= 5; q++ {
 		for i := 0; i < 10; i++ {
 			d := float64(i) * 0.001
-			grid = append(grid, Policy{Q: q % 3, Metrics: slices.Clone(AllMetrics), Delta: Distances{L1: d, L2: d, Linf: d, Cos: d}, Audit: q % 2})
+			grid = append(grid, Policy{Q: q % 3, Metrics: slices.Clone(stats.Metrics), Delta: stats.Uniform(d), Audit: q % 2})
 		}
 	}
 	cache, _ := NewCache("")
@@ -357,7 +358,7 @@ func openProof(dir string) (*proof.Proof, error) { return proof.Open(dir) }
 // killed-and-rerun verification reaches the same verdict).
 func TestNoiseEnvIsReproducible(t *testing.T) {
 	dir := honestProof(t)
-	p := Policy{Q: 0, Delta: ReferenceDelta}
+	p := Policy{Q: 0, Delta: stats.ReferenceDelta}
 	a := gather(t, dir, "noise:0.001", Options{}, p)
 	b := gather(t, dir, "noise:0.001", Options{Workers: 1}, p)
 	for i := range a.Intervals {
@@ -371,8 +372,8 @@ func TestNoiseEnvIsReproducible(t *testing.T) {
 // A float32 proof re-executed in float64 (env dtype) is close but not exact.
 func TestDTypeEnvOnAFloat32Proof(t *testing.T) {
 	dir := prooftest.Train(t, testConfig(4, 2, autodiff.Float32))
-	ev := gather(t, dir, "dtype", Options{}, Policy{Q: 0, Delta: ReferenceDelta})
-	if v := (Policy{Q: 0, Delta: ReferenceDelta}).Decide(ev); !v.Accepted {
+	ev := gather(t, dir, "dtype", Options{}, Policy{Q: 0, Delta: stats.ReferenceDelta})
+	if v := (Policy{Q: 0, Delta: stats.ReferenceDelta}).Decide(ev); !v.Accepted {
 		t.Errorf("f32 proof in f64 at reference thresholds: %+v", v)
 	}
 	d := ev.Intervals[0].Repro[HparamsTrustCheckpoint].Raw
@@ -385,7 +386,7 @@ func TestDTypeEnvOnAFloat32Proof(t *testing.T) {
 func TestDivergingReexecutionIsRejected(t *testing.T) {
 	dir := prooftest.Copy(t, honestProof(t))
 	setCheckpointLR(t, dir, 2, "1e300")
-	p := Policy{Q: 0, Delta: ReferenceDelta}
+	p := Policy{Q: 0, Delta: stats.ReferenceDelta}
 	ev := gather(t, dir, "exact", Options{}, p)
 	v := p.Decide(ev)
 	if v.Accepted || v.Check != CheckTopQ || v.Interval != 2 {
@@ -453,7 +454,7 @@ func TestPayloadPointsFailMembership(t *testing.T) {
 	if ev.Membership.PayloadPoints != 2 || ev.Membership.Foreign != 2 || ev.Membership.FirstForeignStep != 3 {
 		t.Errorf("membership finding %+v", ev.Membership)
 	}
-	strict := Policy{Q: 1, Delta: ReferenceDelta, Membership: true}
+	strict := Policy{Q: 1, Delta: stats.ReferenceDelta, Membership: true}
 	if v := strict.Decide(ev); v.Accepted || v.Check != CheckMembership || v.Step != 3 || v.Interval != 0 {
 		t.Errorf("membership verdict %+v", v)
 	}

@@ -8,18 +8,8 @@ import (
 	"strings"
 
 	"pollab/data"
+	"pollab/stats"
 )
-
-// DefaultInitAlpha is the reference KS threshold: W0 is rejected when some tested tensor's
-// p-value is below it.
-const DefaultInitAlpha = 0.01
-
-// ReferenceDelta holds the reference implementation's absolute thresholds.
-var ReferenceDelta = Distances{L1: 1000, L2: 10, Linf: 0.1, Cos: 0.01}
-
-// DefaultNormalizedDelta is Fang et al.'s normalised threshold, used in every metric when
-// thresholds are fractions of d_ref and none is given.
-const DefaultNormalizedDelta = 0.008
 
 // Checks, in the order Decide applies them, as named in a Verdict.
 const (
@@ -39,9 +29,9 @@ const (
 type Policy struct {
 	// Delta is the threshold per metric: an interval fails when its distance is strictly
 	// greater (raw, or as a fraction of d_ref when Normalized).
-	Delta      Distances `json:"delta"`
-	Metrics    []string  `json:"metrics"` // chosen metrics; empty means all four
-	Normalized bool      `json:"normalized"`
+	Delta      stats.Distances `json:"delta"`
+	Metrics    []string        `json:"metrics"` // chosen metrics; empty means all four
+	Normalized bool            `json:"normalized"`
 	// Q is how many intervals per epoch and metric top-Q re-executes (<= 0: all of them).
 	Q int `json:"q"`
 	// Audit is how many more intervals per epoch are drawn uniformly from the rest.
@@ -49,12 +39,12 @@ type Policy struct {
 	// AuditSeed fixes the audit draw; 0 lets the verifier derive it from the manifest hash
 	// and its secret nonce (Evidence.AuditNonce), which the prover cannot predict.
 	AuditSeed uint64 `json:"audit_seed"`
-	// InitAlpha is the KS threshold for W0; 0 means DefaultInitAlpha, < 0 disables the check.
+	// InitAlpha is the KS threshold for W0; 0 means stats.DefaultInitAlpha, < 0 disables the check.
 	InitAlpha  float64 `json:"init_alpha"`
 	Membership bool    `json:"membership"`
 	Hparams    string  `json:"hparams"` // HparamsTrustCheckpoint (default, "") or HparamsEnforceManifest
-	// EpochRule groups intervals into epochs for Top-Q and audits: EpochRuleStart (default,
-	// "") or EpochRuleVerifyPy (see IntervalEpochs).
+	// EpochRule groups intervals into epochs for Top-Q and audits: stats.EpochRuleStart (default,
+	// "") or stats.EpochRuleVerifyPy (see stats.IntervalEpochs).
 	EpochRule string `json:"epoch_rule,omitempty"`
 }
 
@@ -71,17 +61,17 @@ type Verdict struct {
 // DefaultPolicy is the reference verifier: top-1 per epoch in all four metrics at the
 // reference thresholds, trusting checkpoints, KS at 0.01, no audits.
 func DefaultPolicy() Policy {
-	return Policy{Delta: ReferenceDelta, Metrics: slices.Clone(AllMetrics), Q: 1, InitAlpha: DefaultInitAlpha, Hparams: HparamsTrustCheckpoint}
+	return Policy{Delta: stats.ReferenceDelta, Metrics: slices.Clone(stats.Metrics), Q: 1, InitAlpha: stats.DefaultInitAlpha, Hparams: HparamsTrustCheckpoint}
 }
 
 // Validate checks the policy's fields.
 func (p Policy) Validate() error {
 	for _, m := range p.metrics() {
-		if _, err := (Distances{}).Get(m); err != nil {
+		if _, err := (stats.Distances{}).Get(m); err != nil {
 			return fmt.Errorf("policy: %w", err)
 		}
 	}
-	for _, m := range AllMetrics {
+	for _, m := range stats.Metrics {
 		v, _ := p.Delta.Get(m)
 		if math.IsNaN(v) || v < 0 {
 			return fmt.Errorf("policy: delta %s = %g: want a non-negative number", m, v)
@@ -98,7 +88,7 @@ func (p Policy) Validate() error {
 	default:
 		return fmt.Errorf("policy: hparams %q: want %s or %s", p.Hparams, HparamsTrustCheckpoint, HparamsEnforceManifest)
 	}
-	if _, err := ParseEpochRule(p.EpochRule); err != nil {
+	if _, err := stats.ParseEpochRule(p.EpochRule); err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
 	return nil
@@ -106,7 +96,7 @@ func (p Policy) Validate() error {
 
 func (p Policy) metrics() []string {
 	if len(p.Metrics) == 0 {
-		return AllMetrics
+		return stats.Metrics
 	}
 	return p.Metrics
 }
@@ -121,7 +111,7 @@ func (p Policy) HparamsMode() string {
 
 func (p Policy) initAlpha() float64 {
 	if p.InitAlpha == 0 {
-		return DefaultInitAlpha
+		return stats.DefaultInitAlpha
 	}
 	return p.InitAlpha
 }
@@ -285,8 +275,8 @@ func (p Policy) Decide(ev *Evidence) Verdict {
 				"checkpoint %d (step %d) disagrees with the manifest: %s", h.FirstMismatch, h.Step, h.Reason)
 		}
 	}
-	if p.EpochRule == EpochRuleVerifyPy && ev.Epochs <= 0 && p.Q > 0 {
-		return reject(CheckIncomplete, -1, -1, "the %s epoch rule needs the manifest's epochs, which the evidence lacks", EpochRuleVerifyPy)
+	if p.EpochRule == stats.EpochRuleVerifyPy && ev.Epochs <= 0 && p.Q > 0 {
+		return reject(CheckIncomplete, -1, -1, "the %s epoch rule needs the manifest's epochs, which the evidence lacks", stats.EpochRuleVerifyPy)
 	}
 	if p.Normalized && ev.DRef == nil {
 		return reject(CheckIncomplete, -1, -1, "normalised thresholds need a d_ref calibration")

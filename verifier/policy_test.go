@@ -3,6 +3,8 @@ package verifier
 import (
 	"slices"
 	"testing"
+
+	"pollab/stats"
 )
 
 // handEvidence builds the Evidence of a proof with 3 epochs of 5 intervals each whose
@@ -21,9 +23,9 @@ func handEvidence(updates [][]float64, repro []float64) *Evidence {
 	for e, row := range updates {
 		for _, u := range row {
 			iv := Interval{Index: i, Start: 10 * i, End: 10 * (i + 1), Epoch: e,
-				Update: Distances{L1: u, L2: u, Linf: u, Cos: u}}
+				Update: stats.Uniform(u)}
 			if repro != nil {
-				iv.Repro = map[string]*Repro{HparamsTrustCheckpoint: {Raw: Distances{L2: repro[i]}}}
+				iv.Repro = map[string]*Repro{HparamsTrustCheckpoint: {Raw: stats.Distances{L2: repro[i]}}}
 			}
 			ev.Intervals = append(ev.Intervals, iv)
 			i++
@@ -114,7 +116,7 @@ func TestDecideOrderAndThresholds(t *testing.T) {
 	repro := make([]float64, 15)
 	repro[7] = 0.5
 	ev := handEvidence([][]float64{{1, 5, 3, 2, 4}, {9, 1, 1, 8, 0}, {2, 2, 2, 2, 2}}, repro)
-	p := Policy{Q: 1, Metrics: []string{"l2"}, Delta: Distances{L2: 0.5}}
+	p := Policy{Q: 1, Metrics: []string{"l2"}, Delta: stats.Distances{L2: 0.5}}
 	if v := p.Decide(ev); !v.Accepted {
 		t.Fatalf("distance == delta must pass (fail only if strictly greater): %+v", v)
 	}
@@ -129,7 +131,7 @@ func TestDecideOrderAndThresholds(t *testing.T) {
 	if v := p.Decide(ev); v.Check != CheckIncomplete {
 		t.Errorf("normalized without d_ref: %+v", v)
 	}
-	ev.DRef = &Distances{L1: 1, L2: 10, Linf: 1, Cos: 1}
+	ev.DRef = &stats.Distances{L1: 1, L2: 10, Linf: 1, Cos: 1}
 	p.Delta.L2 = 0.05
 	if v := p.Decide(ev); !v.Accepted {
 		t.Errorf("normalized 0.05 <= 0.05: %+v", v)

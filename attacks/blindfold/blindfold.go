@@ -11,7 +11,7 @@ import (
 	"pollab/autodiff"
 	"pollab/proof"
 	"pollab/prover"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 // Published defaults (Fang et al.): E = 200 epochs, q = 5 genuine intervals per epoch,
@@ -81,7 +81,7 @@ func (c Config) Defaults(t *attacks.Target) Config {
 		c.SpoofSteps = int(t.StepsPerEpoch())/c.K*c.K - c.Q*c.K
 	}
 	if c.InitAlpha == 0 {
-		c.InitAlpha = attacks.DefaultInitAlpha
+		c.InitAlpha = stats.DefaultInitAlpha
 	}
 	if c.GapFraction == 0 {
 		c.GapFraction = DefaultGapFraction
@@ -329,12 +329,12 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 }
 
 // verifierEpochs groups the intervals between consecutive checkpoints by the epoch the
-// verifier's default rule puts them in (verifier.IntervalEpochs, verifier.EpochRuleStart:
+// verifier's default rule puts them in (stats.IntervalEpochs, stats.EpochRuleStart:
 // floor(start·B/N), the epoch of the first point of their first batch).
 func verifierEpochs(ckpts []int, batch, n int) []epochGroup {
 	var groups []epochGroup
 	prev := -1
-	for i, e := range verifier.IntervalEpochs(verifier.EpochRuleStart, ckpts, batch, n, 0) {
+	for i, e := range stats.IntervalEpochs(stats.EpochRuleStart, ckpts, batch, n, 0) {
 		if e != prev {
 			groups = append(groups, epochGroup{first: i, end: i + 1})
 			prev = e
@@ -393,8 +393,8 @@ func genuineInterval(s *prover.Stepper, f *attacks.Forged, h proof.Hyper, from, 
 				return nil, 0, redos, err
 			}
 		}
-		update = b.Of(verifier.Distance(w, st.Params))
-		ledger.AddOther(verifier.DistanceFLOPs(len(w)), 0)
+		update = b.Of(stats.Distance(w, st.Params))
+		ledger.AddOther(stats.DistanceFLOPs(len(w)), 0)
 		for _, v := range st.Params {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
 				return nil, 0, redos, fmt.Errorf("SGD diverged at lr %g", lr)

@@ -11,6 +11,7 @@ import (
 	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -32,11 +33,11 @@ func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Targe
 
 // testDelta is an l2 threshold the small layout can meet: d0/8.
 func testDelta(t *testing.T, tg *attacks.Target, seed uint64) float64 {
-	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, seed, attacks.DefaultInitAlpha)
+	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, seed, stats.DefaultInitAlpha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return verifier.Distance(w0, tg.Final).L2 / 8
+	return stats.Distance(w0, tg.Final).L2 / 8
 }
 
 func forge(t *testing.T, tg *attacks.Target, cfg Config) (*Report, *proof.Proof) {
@@ -57,7 +58,7 @@ func gatherAll(t *testing.T, p *proof.Proof, env string, hparams string) *verifi
 		t.Fatal(err)
 	}
 	nonce := uint64(7)
-	all := verifier.Policy{Metrics: []string{verifier.MetricL2}, Q: 0, Hparams: hparams}
+	all := verifier.Policy{Metrics: []string{stats.MetricL2}, Q: 0, Hparams: hparams}
 	ev, err := verifier.Gather(context.Background(), p, e, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +67,7 @@ func gatherAll(t *testing.T, p *proof.Proof, env string, hparams string) *verifi
 }
 
 func policy(delta float64, q, audit int, seed uint64) verifier.Policy {
-	return verifier.Policy{Delta: verifier.Distances{L2: delta}, Metrics: []string{verifier.MetricL2}, Q: q, Audit: audit, AuditSeed: seed}
+	return verifier.Policy{Delta: stats.Distances{L2: delta}, Metrics: []string{stats.MetricL2}, Q: q, Audit: audit, AuditSeed: seed}
 }
 
 // acceptRate decides the same evidence under audit seeds 1..seeds.

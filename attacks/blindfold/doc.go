@@ -6,8 +6,8 @@
 // Construction. W'0 comes from attacks.ForgeInit (KS-valid, rank-matched to W_T) and the
 // anchors A_e = W'0 + e/E_v·(W_T − W'0), e = 0..E_v, lie on the line, A_E_v = W_T. The proof has
 // T' = E·(q·k + S) steps over a genuine PoL batch schedule of real training points; its
-// intervals are grouped exactly as the verifier groups them by default (verifier.IntervalEpochs
-// with verifier.EpochRuleStart: interval i is in epoch floor(start_i·B/N)), giving E_v epochs. Each epoch, starting at its anchor A_e:
+// intervals are grouped exactly as the verifier groups them by default (stats.IntervalEpochs
+// with stats.EpochRuleStart: interval i is in epoch floor(start_i·B/N)), giving E_v epochs. Each epoch, starting at its anchor A_e:
 //
 //   - Genuine part: its first q intervals are computed honestly by prover.Stepper on their
 //     recorded batches (with the recorded augmentation seeds, if any), from the stored

@@ -10,14 +10,14 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/prover"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
-// Published defaults (Fang et al.): T' = 10,000 steps, k = 10, l2, normalised delta 0.008.
+// Published defaults (Fang et al.): T' = 10,000 steps, k = 10, l2, normalised delta
+// stats.ReferenceNormalizedDelta (0.008).
 const (
-	DefaultSteps           = 10000
-	DefaultK               = 10
-	DefaultNormalizedDelta = 0.008
+	DefaultSteps = 10000
+	DefaultK     = 10
 	// DefaultGapFraction is the share of delta the checkpoint gaps may use; the rest absorbs
 	// the verifier's own reproduction noise (its env) on top of the attack's drift.
 	DefaultGapFraction = 0.95
@@ -31,7 +31,7 @@ type Config struct {
 	Steps  int            // T' requested; raised to a multiple of K when the gaps need more
 	K      int
 	Seed   uint64
-	// InitAlpha is the KS level W'0 must pass (0: attacks.DefaultInitAlpha).
+	// InitAlpha is the KS level W'0 must pass (0: stats.DefaultInitAlpha).
 	InitAlpha float64
 	// GapFraction and DriftFraction split delta (0: the defaults).
 	GapFraction, DriftFraction float64
@@ -57,7 +57,7 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 		return nil, fmt.Errorf("infinitesimal: delta %g must be positive", cfg.Budget.Delta)
 	}
 	if cfg.InitAlpha == 0 {
-		cfg.InitAlpha = attacks.DefaultInitAlpha
+		cfg.InitAlpha = stats.DefaultInitAlpha
 	}
 	if cfg.GapFraction == 0 {
 		cfg.GapFraction = DefaultGapFraction
@@ -185,8 +185,8 @@ func checkFirst(t *attacks.Target, f *attacks.Forged, line *attacks.Line, lr flo
 	next := make([]float64, n)
 	line.At(end, steps, next)
 	t.DType.Round(next)
-	ledger.AddOther(verifier.DistanceFLOPs(n), 0)
-	return b.Of(verifier.Distance(st.Params, next)), nil
+	ledger.AddOther(stats.DistanceFLOPs(n), 0)
+	return b.Of(stats.Distance(st.Params, next)), nil
 }
 
 func maxNorms(a, b []float64) []float64 {

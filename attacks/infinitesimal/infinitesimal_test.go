@@ -14,6 +14,7 @@ import (
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -60,7 +61,7 @@ func gather(t *testing.T, p *proof.Proof, envName string, pols []verifier.Policy
 }
 
 func l2Policy(delta float64, q int, hparams string) verifier.Policy {
-	return verifier.Policy{Delta: verifier.Distances{L2: delta}, Metrics: []string{verifier.MetricL2}, Q: q,
+	return verifier.Policy{Delta: stats.Distances{L2: delta}, Metrics: []string{stats.MetricL2}, Q: q,
 		Hparams: hparams}
 }
 
@@ -68,11 +69,11 @@ func l2Policy(delta float64, q int, hparams string) verifier.Policy {
 // Q, in the exact and the noisy envs; enforce-manifest rejects it; no gradient was computed.
 func TestAcceptedAtTargetedDeltaAndRejectedByEnforceManifest(t *testing.T) {
 	tg, _ := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
-	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, attacks.DefaultInitAlpha)
+	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, stats.DefaultInitAlpha)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d0 := verifier.Distance(w0, tg.Final).L2
+	d0 := stats.Distance(w0, tg.Final).L2
 	// A delta that makes the requested 100 steps too few, so the attack must add steps.
 	delta := d0 / 12
 	b, err := attacks.NewBudget("l2", delta, nil)
@@ -98,13 +99,13 @@ func TestAcceptedAtTargetedDeltaAndRejectedByEnforceManifest(t *testing.T) {
 	var maxGap float64
 	for i := 1; i < p.NumCheckpoints(); i++ {
 		c, _ := p.Checkpoint(i)
-		maxGap = math.Max(maxGap, verifier.Distance(prev.Params, c.Params).L2)
+		maxGap = math.Max(maxGap, stats.Distance(prev.Params, c.Params).L2)
 		prev = c
 	}
 	if maxGap > delta || maxGap < delta/3 {
 		t.Fatalf("largest gap %g, delta %g", maxGap, delta)
 	}
-	if verifier.Distance(prev.Params, tg.Final).L2 != 0 {
+	if stats.Distance(prev.Params, tg.Final).L2 != 0 {
 		t.Fatal("last checkpoint is not W_T")
 	}
 
@@ -140,7 +141,7 @@ func TestMomentumAndWeightDecay(t *testing.T) {
 	tg, _ := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4})
 	b, _ := attacks.NewBudget("linf", 0.05, nil)
 	_, p := forge(t, tg, Config{Budget: b, Steps: 60, K: 6, Seed: 2, CheckFirst: true})
-	pol := verifier.Policy{Delta: verifier.Distances{Linf: 0.05}, Metrics: []string{verifier.MetricLinf}, Q: 0}
+	pol := verifier.Policy{Delta: stats.Distances{Linf: 0.05}, Metrics: []string{stats.MetricLinf}, Q: 0}
 	if v := pol.Decide(gather(t, p, "exact", []verifier.Policy{pol})); !v.Accepted {
 		t.Fatalf("rejected: %s %s", v.Check, v.Reason)
 	}
@@ -188,7 +189,7 @@ func TestGradBoundHolds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := verifier.Distance(g, make([]float64, len(g))).L2; n > bound {
+			if n := stats.Distance(g, make([]float64, len(g))).L2; n > bound {
 				t.Fatalf("%s: gradient norm %g exceeds the bound %g", spec, n, bound)
 			}
 		}
@@ -200,7 +201,7 @@ func TestGradBoundHolds(t *testing.T) {
 func TestCorrectRankMatchingVersusReferenceIndexing(t *testing.T) {
 	tg, _ := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05})
 	m := tg.Model
-	w0, _, err := attacks.ForgeInit(m, tg.Final, 4, attacks.DefaultInitAlpha)
+	w0, _, err := attacks.ForgeInit(m, tg.Final, 4, stats.DefaultInitAlpha)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,8 +229,8 @@ func TestCorrectRankMatchingVersusReferenceIndexing(t *testing.T) {
 			ref[lo+j] = sample[idx]
 		}
 	}
-	correct := verifier.Distance(w0, tg.Final).L2
-	wrong := verifier.Distance(ref, tg.Final).L2
+	correct := stats.Distance(w0, tg.Final).L2
+	wrong := stats.Distance(ref, tg.Final).L2
 	t.Logf("|W'0 - W_T|: rank-matched %.4g, reference indexing %.4g", correct, wrong)
 	if !(wrong > 3*correct) {
 		t.Fatalf("reference indexing %g is not much further than rank matching %g", wrong, correct)

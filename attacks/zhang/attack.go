@@ -14,7 +14,7 @@ import (
 	"pollab/data"
 	"pollab/proof"
 	"pollab/prover"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 // Published retry rule (Zhang et al.'s reference code): draw a fresh real batch while the
@@ -101,7 +101,7 @@ func (c Config) Defaults(t *attacks.Target) Config {
 		c.LR = t.Manifest.Optimizer.LR
 	}
 	if c.InitAlpha == 0 {
-		c.InitAlpha = attacks.DefaultInitAlpha
+		c.InitAlpha = stats.DefaultInitAlpha
 	}
 	return c
 }
@@ -136,13 +136,13 @@ type StepStats struct {
 // IntervalStats compares the honest replay of an interval's crafted batches (what the
 // verifier re-executes) with the forged checkpoint at its end.
 type IntervalStats struct {
-	Index  int                `json:"index"`
-	Start  int                `json:"start"`
-	End    int                `json:"end"`
-	Replay verifier.Distances `json:"replay"`  // d(replayed end, next line checkpoint)
-	Update verifier.Distances `json:"update"`  // d(start, next checkpoint): one line step
-	Drift  verifier.Distances `json:"drift"`   // d(start, replayed end): how far the replay moved
-	LastLR float64            `json:"last_lr"` // lr in force at the interval's end
+	Index  int             `json:"index"`
+	Start  int             `json:"start"`
+	End    int             `json:"end"`
+	Replay stats.Distances `json:"replay"`  // d(replayed end, next line checkpoint)
+	Update stats.Distances `json:"update"`  // d(start, next checkpoint): one line step
+	Drift  stats.Distances `json:"drift"`   // d(start, replayed end): how far the replay moved
+	LastLR float64         `json:"last_lr"` // lr in force at the interval's end
 }
 
 // Summary is a distribution's mean, median and maximum.
@@ -191,9 +191,9 @@ type Report struct {
 	Start    Summary `json:"start_residual"`
 	NormR2   Summary `json:"norm_r2"`
 
-	MaxReplay verifier.Distances `json:"max_replay"` // max over intervals of IntervalStats.Replay
-	Intervals []IntervalStats    `json:"intervals"`
-	StepStats []StepStats        `json:"step_stats"`
+	MaxReplay stats.Distances `json:"max_replay"` // max over intervals of IntervalStats.Replay
+	Intervals []IntervalStats `json:"intervals"`
+	StepStats []StepStats     `json:"step_stats"`
 
 	// GradEquivPerStep is the attack's gradient FLOPs per forged step in units of one
 	// training-step gradient (3·F·B): the paper's "3N+1".
@@ -329,7 +329,7 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		Iters: cfg.Iters, Lambda: cfg.Lambda, LargeBatch: cfg.LargeBatch, Hyper: f.hyper, Batch: cfg.Batch,
 		InitDraws: draws,
 	}
-	rep.InitToWT = verifier.Distance(w0, t.Final).L2
+	rep.InitToWT = stats.Distance(w0, t.Final).L2
 	intervals := (cfg.Steps + cfg.K - 1) / cfg.K
 	rep.LineStepL2 = rep.InitToWT / float64(intervals)
 
@@ -413,13 +413,13 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		line.At(hi, cfg.Steps, aim)
 		f.dt.Round(aim)
 		ivs := IntervalStats{Index: iv, Start: lo, End: hi,
-			Replay: verifier.Distance(st.Params, aim),
-			Update: verifier.Distance(start, aim),
-			Drift:  verifier.Distance(start, st.Params),
+			Replay: stats.Distance(st.Params, aim),
+			Update: stats.Distance(start, aim),
+			Drift:  stats.Distance(start, st.Params),
 			LastLR: st.LR,
 		}
 		rep.Intervals = append(rep.Intervals, ivs)
-		rep.MaxReplay = maxDistances(rep.MaxReplay, ivs.Replay)
+		rep.MaxReplay = rep.MaxReplay.Max(ivs.Replay)
 		f.ledger.AddOther(3*5*float64(n), 0) // three distances, about 5 FLOPs per parameter each
 		// The forged checkpoint: the line point, with the replay's momentum buffer and lr.
 		copy(st.Params, aim)
@@ -488,11 +488,6 @@ func (r *Report) finish(t *attacks.Target, cfg Config, out string, cost autodiff
 		"grad_equiv_per_step": fmt.Sprintf("%.3g", r.GradEquivPerStep),
 		"break_even_fraction": fmt.Sprintf("%.4g", r.BreakEven),
 	}
-}
-
-func maxDistances(a, b verifier.Distances) verifier.Distances {
-	return verifier.Distances{L1: math.Max(a.L1, b.L1), L2: math.Max(a.L2, b.L2),
-		Linf: math.Max(a.Linf, b.Linf), Cos: math.Max(a.Cos, b.Cos)}
 }
 
 func norm2(v []float64) float64 {

@@ -13,7 +13,7 @@ import (
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 const (
@@ -41,7 +41,7 @@ func honestTarget(t *testing.T, momentum bool) *attacks.Target {
 // replayProof re-executes every interval of a proof with a fresh prover.Stepper, as a
 // verifier does, and returns the distances between each replayed end and the proof's
 // end checkpoint.
-func replayProof(t *testing.T, dir string) []verifier.Distances {
+func replayProof(t *testing.T, dir string) []stats.Distances {
 	t.Helper()
 	p, err := proof.Open(dir)
 	if err != nil {
@@ -54,7 +54,7 @@ func replayProof(t *testing.T, dir string) []verifier.Distances {
 	}
 	dt, _ := m.RunDType()
 	st := prover.NewStepper(tgt.Model, dt, tgt.Train, p.Payload(), nil)
-	var out []verifier.Distances
+	var out []stats.Distances
 	for i := 0; i+1 < p.NumCheckpoints(); i++ {
 		c, err := p.Checkpoint(i)
 		if err != nil {
@@ -76,7 +76,7 @@ func replayProof(t *testing.T, dir string) []verifier.Distances {
 		if s.LR != end.LR {
 			t.Errorf("interval %d: replayed lr %v, end checkpoint claims %v", i, s.LR, end.LR)
 		}
-		out = append(out, verifier.Distance(s.Params, end.Params))
+		out = append(out, stats.Distance(s.Params, end.Params))
 	}
 	return out
 }
@@ -121,7 +121,7 @@ func TestVariantsReplayAsReported(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := verifier.Distance(last.Params, tgt.Final); d.Linf != 0 {
+			if d := stats.Distance(last.Params, tgt.Final); d.Linf != 0 {
 				t.Errorf("last checkpoint is %g (linf) from W_T, want W_T itself", d.Linf)
 			}
 			first, err := p.Checkpoint(0)
@@ -148,7 +148,7 @@ func checkInit(t *testing.T, tgt *attacks.Target, w0 []float64) {
 	for _, ts := range tgt.Model.Tensors() {
 		n := ts.Size()
 		if ts.Tested {
-			if _, p := verifier.KSTest(w0[off:off+n], ts.Law.CDF); p < 0.01 {
+			if _, p := stats.KSTest(w0[off:off+n], ts.Law.CDF); p < 0.01 {
 				t.Errorf("W'0 tensor %s fails KS: p = %.3g", ts.Name, p)
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"pollab/data"
 	"pollab/proof"
 	"pollab/prover"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -39,30 +40,30 @@ var mnistHonest = prover.Config{Model: "mlp:784-128-10:relu", Dataset: "mnist", 
 
 // mnistRow is one line of the MNIST results note.
 type mnistRow struct {
-	Variant          string             `json:"variant"`
-	Steps            int                `json:"steps"`
-	K                int                `json:"k"`
-	Iters            int                `json:"iters"`
-	Lambda           float64            `json:"lambda"`
-	InitP            float64            `json:"init_min_p"`
-	DataOK           bool               `json:"data_ok"`
-	Reference        string             `json:"reference_top1"`
-	ReferenceAll     string             `json:"reference_all"`
-	Normalized       string             `json:"normalized_0.008_all"`
-	Membership       string             `json:"membership"`
-	MaxRepro         verifier.Distances `json:"max_repro"`
-	MaxReproNorm     verifier.Distances `json:"max_repro_normalized"`
-	Residual         Summary            `json:"residual"`
-	StartResidual    Summary            `json:"start_residual"`
-	NormR2           Summary            `json:"norm_r2"`
-	Failures         int                `json:"failures"`
-	Tries            int                `json:"tries"`
-	GradEquivPerStep float64            `json:"grad_equiv_per_step"`
-	BreakEven        float64            `json:"break_even_fraction"`
-	BreakEvenWall    float64            `json:"break_even_fraction_wall"`
-	BreakEvenSteps   float64            `json:"break_even_steps"`
-	CostFLOPs        float64            `json:"cost_fraction_flops"`
-	WallSeconds      float64            `json:"wall_s"`
+	Variant          string          `json:"variant"`
+	Steps            int             `json:"steps"`
+	K                int             `json:"k"`
+	Iters            int             `json:"iters"`
+	Lambda           float64         `json:"lambda"`
+	InitP            float64         `json:"init_min_p"`
+	DataOK           bool            `json:"data_ok"`
+	Reference        string          `json:"reference_top1"`
+	ReferenceAll     string          `json:"reference_all"`
+	Normalized       string          `json:"normalized_0.008_all"`
+	Membership       string          `json:"membership"`
+	MaxRepro         stats.Distances `json:"max_repro"`
+	MaxReproNorm     stats.Distances `json:"max_repro_normalized"`
+	Residual         Summary         `json:"residual"`
+	StartResidual    Summary         `json:"start_residual"`
+	NormR2           Summary         `json:"norm_r2"`
+	Failures         int             `json:"failures"`
+	Tries            int             `json:"tries"`
+	GradEquivPerStep float64         `json:"grad_equiv_per_step"`
+	BreakEven        float64         `json:"break_even_fraction"`
+	BreakEvenWall    float64         `json:"break_even_fraction_wall"`
+	BreakEvenSteps   float64         `json:"break_even_steps"`
+	CostFLOPs        float64         `json:"cost_fraction_flops"`
+	WallSeconds      float64         `json:"wall_s"`
 }
 
 // TestMNISTVariants is the MNIST experiment of the package README: an honest MLP run as the
@@ -89,7 +90,7 @@ func TestMNISTVariants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dref := verifier.Distance(a, b)
+	dref := stats.Distance(a, b)
 	t.Logf("d_ref (two honest runs, seeds 1 and 2): %v", dref)
 	tgt, err := attacks.LoadTarget(honest)
 	if err != nil {
@@ -101,8 +102,7 @@ func TestMNISTVariants(t *testing.T) {
 	all.Q = 0
 	norm := all
 	norm.Normalized = true
-	norm.Delta = verifier.Distances{L1: verifier.DefaultNormalizedDelta, L2: verifier.DefaultNormalizedDelta,
-		Linf: verifier.DefaultNormalizedDelta, Cos: verifier.DefaultNormalizedDelta}
+	norm.Delta = stats.Uniform(stats.ReferenceNormalizedDelta)
 	member := ref
 	member.Membership = true
 	pols := []verifier.Policy{ref, all, norm, member}

@@ -13,6 +13,7 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/proof"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -155,7 +156,7 @@ func printAttackLines(w io.Writer, r *attacks.Result) {
 func attackUsage(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
 // readAttackDRef reads a d_ref calibration file (verifier.LoadCalibration's format).
-func readAttackDRef(path string) (*verifier.Distances, error) {
+func readAttackDRef(path string) (*stats.Distances, error) {
 	c, err := verifier.LoadCalibration(path)
 	if err != nil {
 		return nil, err

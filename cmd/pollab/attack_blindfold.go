@@ -8,7 +8,7 @@ import (
 
 	"pollab/attacks"
 	"pollab/attacks/blindfold"
-	"pollab/attacks/infinitesimal"
+	"pollab/stats"
 )
 
 func init() {
@@ -16,7 +16,7 @@ func init() {
 }
 
 func blindfoldCommand() *cli.Command {
-	flags := append(attackTargetFlags(), attackBudgetFlags(infinitesimal.DefaultNormalizedDelta)...)
+	flags := append(attackTargetFlags(), attackBudgetFlags(stats.ReferenceNormalizedDelta)...)
 	flags = append(flags,
 		&cli.IntFlag{Name: "epochs", Usage: "E, the attacker's epochs", Value: blindfold.DefaultEpochs},
 		&cli.IntFlag{Name: "q", Usage: "genuinely computed intervals at the start of each epoch", Value: blindfold.DefaultQ},
@@ -55,7 +55,7 @@ func blindfoldAction(c *cli.Context) error {
 	default:
 		return attackUsage("--interp-lr %q: want manifest, tiny or genuine", c.String("interp-lr"))
 	}
-	budget, err := attackBudget(c, infinitesimal.DefaultNormalizedDelta)
+	budget, err := attackBudget(c, stats.ReferenceNormalizedDelta)
 	if err != nil {
 		return err
 	}

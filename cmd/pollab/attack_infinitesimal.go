@@ -7,6 +7,7 @@ import (
 
 	"pollab/attacks"
 	"pollab/attacks/infinitesimal"
+	"pollab/stats"
 )
 
 func init() {
@@ -14,7 +15,7 @@ func init() {
 }
 
 func infinitesimalCommand() *cli.Command {
-	flags := append(attackTargetFlags(), attackBudgetFlags(infinitesimal.DefaultNormalizedDelta)...)
+	flags := append(attackTargetFlags(), attackBudgetFlags(stats.ReferenceNormalizedDelta)...)
 	flags = append(flags,
 		&cli.IntFlag{Name: "steps", Usage: "T', the forged proof's steps (raised when the gaps need more)", Value: infinitesimal.DefaultSteps},
 		&cli.IntFlag{Name: "k", Usage: "checkpoint interval", Value: infinitesimal.DefaultK},
@@ -40,7 +41,7 @@ func infinitesimalAction(c *cli.Context) error {
 	if c.Int("steps") <= 0 || c.Int("k") <= 0 {
 		return attackUsage("--steps %d and --k %d must be positive", c.Int("steps"), c.Int("k"))
 	}
-	budget, err := attackBudget(c, infinitesimal.DefaultNormalizedDelta)
+	budget, err := attackBudget(c, stats.ReferenceNormalizedDelta)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"pollab/data"
 	"pollab/prover"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -76,7 +77,7 @@ func calibrateAction(c *cli.Context) error {
 	cal := &verifier.Calibration{
 		Model: cfg.Model, Dataset: ds.Name, DType: cfg.DType.String(), Optimizer: "sgd", Hyper: cfg.Hyper,
 		Batch: cfg.Batch, Epochs: cfg.Epochs, Steps: data.ScheduleSteps(ds.Len(), cfg.Batch, cfg.Epochs),
-		Seeds: seeds, DRef: verifier.Distance(a, b),
+		Seeds: seeds, DRef: stats.Distance(a, b),
 	}
 	if err := cal.Save(c.String("out")); err != nil {
 		return err

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
 	"pollab/data"
+	"pollab/internal/atomicfile"
 )
 
 func init() {
@@ -55,30 +54,9 @@ func exportDataAction(c *cli.Context) error {
 	if err := data.Export(&buf, ds); err != nil {
 		return fmt.Errorf("export-data: %w", err)
 	}
-	if err := writeFileAtomic(out, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(out, buf.Bytes()); err != nil {
 		return fmt.Errorf("export-data: %w", err)
 	}
 	fmt.Printf("wrote %s: %s (%s), %d points\n", out, ds.Name, c.String("split"), ds.Len())
-	return nil
-}
-
-// writeFileAtomic writes b to a temporary file beside path, syncs it and renames it over path,
-// so an interrupted command never leaves a partial file under the final name.
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	_, werr := tmp.Write(b)
-	serr := tmp.Sync()
-	cerr := tmp.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", path, err)
-	}
 	return nil
 }

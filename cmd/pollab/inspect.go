@@ -12,7 +12,7 @@ import (
 
 	"pollab/autodiff"
 	"pollab/proof"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 func init() {
@@ -31,11 +31,11 @@ func init() {
 
 // intervalReport is one interval's update magnitude.
 type intervalReport struct {
-	Interval int                `json:"interval"`
-	From     int                `json:"from_step"`
-	To       int                `json:"to_step"`
-	LR       float64            `json:"lr"` // the lr stored in the interval's first checkpoint
-	Update   verifier.Distances `json:"update"`
+	Interval int             `json:"interval"`
+	From     int             `json:"from_step"`
+	To       int             `json:"to_step"`
+	LR       float64         `json:"lr"` // the lr stored in the interval's first checkpoint
+	Update   stats.Distances `json:"update"`
 }
 
 // inspectReport is the --json document of pollab inspect.
@@ -100,7 +100,7 @@ func inspectAction(c *cli.Context) error {
 		}
 		rep.Intervals = append(rep.Intervals, intervalReport{
 			Interval: i - 1, From: prev.Step, To: next.Step, LR: prev.LR,
-			Update: verifier.Distance(prev.Params, next.Params),
+			Update: stats.Distance(prev.Params, next.Params),
 		})
 		prev = next
 	}

@@ -13,7 +13,7 @@ import (
 	"pollab/autodiff"
 	"pollab/proof"
 	"pollab/prover"
-	"pollab/verifier"
+	"pollab/stats"
 )
 
 // captureRun runs the CLI in-process and returns its exit code and stdout.
@@ -78,7 +78,7 @@ func TestInspectReportsTheProof(t *testing.T) {
 	for i, iv := range rep.Intervals {
 		a, _ := p.Checkpoint(i)
 		b, _ := p.Checkpoint(i + 1)
-		want := verifier.Distance(a.Params, b.Params)
+		want := stats.Distance(a.Params, b.Params)
 		if iv.Update != want || iv.From != a.Step || iv.To != b.Step || iv.LR != a.LR {
 			t.Errorf("interval %d: %+v, want %d-%d lr %v %+v", i, iv, a.Step, b.Step, a.LR, want)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,7 +12,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"pollab/autodiff"
+	"pollab/internal/atomicfile"
 	"pollab/proof"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -30,7 +31,7 @@ func init() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "env", Usage: "reproduction environment: exact, dtype, microbatch:M, augment, noise:SIGMA", Value: "exact"},
 			&cli.IntFlag{Name: "q", Usage: "intervals per epoch and metric to re-execute (<= 0: all)", Value: 1},
-			&cli.StringFlag{Name: "metrics", Usage: "metrics to rank and threshold", Value: strings.Join(verifier.AllMetrics, ",")},
+			&cli.StringFlag{Name: "metrics", Usage: "metrics to rank and threshold", Value: strings.Join(stats.Metrics, ",")},
 			&cli.StringFlag{Name: "delta", Usage: "thresholds metric=value,... or one value for all (default: reference l1=1000,l2=10,linf=0.1,cos=0.01; with --normalized 0.008)"},
 			&cli.BoolFlag{Name: "normalized", Usage: "read --delta as fractions of d_ref (needs --dref)"},
 			&cli.StringFlag{Name: "dref", Usage: "calibration file written by pollab calibrate"},
@@ -38,9 +39,9 @@ func init() {
 			&cli.IntFlag{Name: "audit", Usage: "random audit intervals per epoch, drawn after reading the proof"},
 			&cli.Uint64Flag{Name: "audit-seed", Usage: "replay an audit draw with this seed (0: the verifier draws a secret nonce)"},
 			&cli.StringFlag{Name: "hparams", Usage: "trust-checkpoint (reference) or enforce-manifest", Value: verifier.HparamsTrustCheckpoint},
-			&cli.StringFlag{Name: "epoch-rule", Usage: "epochs of top-Q: start (interval in epoch floor(start·B/N)) or verify.py (Jia et al.'s round(c·e), c = T/E/k)", Value: verifier.EpochRuleStart},
+			&cli.StringFlag{Name: "epoch-rule", Usage: "epochs of top-Q: start (interval in epoch floor(start·B/N)) or verify.py (Jia et al.'s round(c·e), c = T/E/k)", Value: stats.EpochRuleStart},
 			&cli.BoolFlag{Name: "membership", Usage: "reject payload points that are not in the declared dataset"},
-			&cli.Float64Flag{Name: "init-alpha", Usage: "KS threshold for W0 (negative: skip the init check)", Value: verifier.DefaultInitAlpha},
+			&cli.Float64Flag{Name: "init-alpha", Usage: "KS threshold for W0 (negative: skip the init check)", Value: stats.DefaultInitAlpha},
 			&cli.IntFlag{Name: "workers", Usage: "parallel re-executions (default: number of CPUs)"},
 			&cli.StringFlag{Name: "cache", Usage: "directory of the re-execution cache (a rerun re-executes nothing twice)"},
 			&cli.StringFlag{Name: "evidence", Usage: "write the full Evidence as JSON to this file"},
@@ -82,12 +83,12 @@ type evidenceSummary struct {
 	Hparams         verifier.HparamsFinding    `json:"hparams"`
 	TopQ            []int                      `json:"topq_intervals"`
 	Audited         []int                      `json:"audited_intervals"`
-	MaxRepro        *verifier.Distances        `json:"max_repro,omitempty"`
-	MaxReproNorm    *verifier.Distances        `json:"max_repro_normalized,omitempty"`
+	MaxRepro        *stats.Distances           `json:"max_repro,omitempty"`
+	MaxReproNorm    *stats.Distances           `json:"max_repro_normalized,omitempty"`
 	AuditNonce      uint64                     `json:"audit_nonce"`
 	ReexecutedSteps int                        `json:"reexecuted_steps"`
 	CacheHits       int                        `json:"cache_hits"`
-	DRef            *verifier.Distances        `json:"dref,omitempty"`
+	DRef            *stats.Distances           `json:"dref,omitempty"`
 }
 
 // verifyPolicy turns the flags into a Policy and the calibration; errors are usage errors.
@@ -101,15 +102,15 @@ func verifyPolicy(c *cli.Context) (verifier.Policy, *verifier.Calibration, error
 	if err != nil {
 		return pol, nil, usageError{fmt.Errorf("--hparams: %w", err)}
 	}
-	rule, err := verifier.ParseEpochRule(c.String("epoch-rule"))
+	rule, err := stats.ParseEpochRule(c.String("epoch-rule"))
 	if err != nil {
 		return pol, nil, usageError{fmt.Errorf("--epoch-rule: %w", err)}
 	}
 	normalized := c.Bool("normalized")
-	base := verifier.ReferenceDelta
+	base := stats.ReferenceDelta
 	if normalized {
-		d := verifier.DefaultNormalizedDelta
-		base = verifier.Distances{L1: d, L2: d, Linf: d, Cos: d}
+		d := stats.ReferenceNormalizedDelta
+		base = stats.Uniform(d)
 	}
 	delta, err := verifier.ParseDelta(c.String("delta"), base)
 	if err != nil {
@@ -264,12 +265,12 @@ func summarize(ev *verifier.Evidence, top, audit []int) evidenceSummary {
 	for _, iv := range ev.Intervals {
 		for _, r := range iv.Repro {
 			if s.MaxRepro == nil {
-				s.MaxRepro = &verifier.Distances{}
+				s.MaxRepro = &stats.Distances{}
 			}
 			*s.MaxRepro = s.MaxRepro.Max(r.Raw)
 			if r.Normalized != nil {
 				if s.MaxReproNorm == nil {
-					s.MaxReproNorm = &verifier.Distances{}
+					s.MaxReproNorm = &stats.Distances{}
 				}
 				*s.MaxReproNorm = s.MaxReproNorm.Max(*r.Normalized)
 			}
@@ -280,15 +281,12 @@ func summarize(ev *verifier.Evidence, top, audit []int) evidenceSummary {
 
 // writeEvidence writes the Evidence and the Verdict as one JSON file, atomically.
 func writeEvidence(path string, ev *verifier.Evidence, v verifier.Verdict) error {
-	b, err := json.MarshalIndent(struct {
+	err := atomicfile.WriteJSON(path, struct {
 		Verdict  verifier.Verdict   `json:"verdict"`
 		Evidence *verifier.Evidence `json:"evidence"`
-	}{v, ev}, "", "  ")
+	}{v, ev})
 	if err != nil {
-		return fmt.Errorf("evidence: %w", err)
-	}
-	if err := writeFileAtomic(path, append(b, '\n')); err != nil {
-		return fmt.Errorf("evidence %w", err)
+		return fmt.Errorf("evidence %s: %w", path, err)
 	}
 	return nil
 }

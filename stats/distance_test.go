@@ -1,4 +1,4 @@
-package verifier
+package stats
 
 import (
 	"encoding/json"
@@ -78,94 +78,6 @@ func TestNormalize(t *testing.T) {
 	n := d.Normalize(Distances{L1: 4, L2: 0, Linf: 0, Cos: 1})
 	if n.L1 != 0.5 || !math.IsInf(n.L2, 1) || n.Linf != 0 || n.Cos != 0.5 {
 		t.Errorf("normalize: %v", n)
-	}
-}
-
-func TestParseDeltaAndMetrics(t *testing.T) {
-	d, err := ParseDelta("l1=1000,l2=10,linf=0.1,cos=0.01", Distances{})
-	if err != nil || d != ReferenceDelta {
-		t.Fatalf("reference delta: %v %v", d, err)
-	}
-	d, err = ParseDelta("l2=0.5", ReferenceDelta)
-	if err != nil || d.L2 != 0.5 || d.L1 != 1000 {
-		t.Errorf("partial delta: %v %v", d, err)
-	}
-	if d, err := ParseDelta("0.008", ReferenceDelta); err != nil || d != (Distances{0.008, 0.008, 0.008, 0.008}) {
-		t.Errorf("bare delta: %v %v", d, err)
-	}
-	if got, err := ParseDelta(FormatDelta(ReferenceDelta, nil), Distances{}); err != nil || got != ReferenceDelta {
-		t.Errorf("format round trip: %v %v", got, err)
-	}
-	for _, bad := range []string{"l3=1", "l2", "l2=-1", "l2=NaN", "l2=1,l2=2", "l2=inf", "l2=x"} {
-		if _, err := ParseDelta(bad, ReferenceDelta); err == nil {
-			t.Errorf("ParseDelta(%q) accepted", bad)
-		}
-	}
-	m, err := ParseMetrics("cos,l2,cos")
-	if err != nil || len(m) != 2 || m[0] != "l2" || m[1] != "cos" {
-		t.Errorf("metrics: %v %v", m, err)
-	}
-	if _, err := ParseMetrics("l2,euclid"); err == nil {
-		t.Error("unknown metric accepted")
-	}
-}
-
-func TestParseEnvRoundTrip(t *testing.T) {
-	cases := map[string]Env{
-		"exact":                   {},
-		"dtype":                   {FlipDType: true},
-		"microbatch:4":            {Microbatches: 4},
-		"augment":                 {OwnAugment: true},
-		"noise:1e-06":             {Noise: 1e-6},
-		"dtype+microbatch:8":      {FlipDType: true, Microbatches: 8},
-		"microbatch:2+noise:0.01": {Microbatches: 2, Noise: 0.01},
-	}
-	for s, want := range cases {
-		e, err := ParseEnv(s)
-		if err != nil {
-			t.Errorf("ParseEnv(%q): %v", s, err)
-			continue
-		}
-		want.Name = s
-		if e != want {
-			t.Errorf("ParseEnv(%q) = %+v, want %+v", s, e, want)
-		}
-		if e.String() != s {
-			t.Errorf("String() = %q, want %q", e.String(), s)
-		}
-		back, _ := ParseEnv(e.String())
-		if back != e {
-			t.Errorf("round trip of %q: %+v", s, back)
-		}
-	}
-	if e, _ := ParseEnv("noise:1e-6"); e.String() != "noise:1e-06" {
-		t.Errorf("noise canonical form: %q", e.String())
-	}
-	for _, bad := range []string{"gpu", "microbatch", "microbatch:1", "microbatch:x", "noise:0", "noise:-1", "noise:NaN", "dtype:2", "exact+dtype", "dtype+dtype"} {
-		if _, err := ParseEnv(bad); err == nil {
-			t.Errorf("ParseEnv(%q) accepted", bad)
-		}
-	}
-}
-
-func nan() float64 { return math.NaN() }
-
-func TestCalibrationRoundTrip(t *testing.T) {
-	path := t.TempDir() + "/dref.json"
-	c := &Calibration{Model: "mlp:4-2:relu", Dataset: "synthetic", Seeds: [2]uint64{1, 2}, DRef: Distances{3, 2, 1, 0.5}}
-	if err := c.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	back, err := LoadCalibration(path)
-	if err != nil || back.DRef != c.DRef || back.Seeds != c.Seeds || back.Model != c.Model {
-		t.Fatalf("round trip: %+v, %v", back, err)
-	}
-	c.DRef.Cos = 0
-	if err := c.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadCalibration(path); err == nil {
-		t.Error("a zero d_ref was accepted")
 	}
 }
 

@@ -1,4 +1,4 @@
-package verifier
+package stats
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Metric names, in the order the lab reports them.
+// Metric names, in the order the lab reports them (CSV columns, figures, flags).
 const (
 	MetricL1   = "l1"
 	MetricL2   = "l2"
@@ -14,8 +14,8 @@ const (
 	MetricCos  = "cos"
 )
 
-// AllMetrics lists every metric the verifier measures, in report order.
-var AllMetrics = []string{MetricL1, MetricL2, MetricLinf, MetricCos}
+// Metrics lists every metric, in report order. Callers must not modify it.
+var Metrics = []string{MetricL1, MetricL2, MetricLinf, MetricCos}
 
 // Distances holds one value per metric: l1, l2 and linf norms of a difference, and the cosine
 // distance 1 - <a,b>/(|a||b|).
@@ -38,8 +38,7 @@ type Distances struct {
 // every metric for them, so no threshold can accept such a pair.
 func Distance(a, b []float64) Distances {
 	if len(a) != len(b) {
-		inf := math.Inf(1)
-		return Distances{L1: inf, L2: inf, Linf: inf, Cos: inf}
+		return Uniform(math.Inf(1))
 	}
 	var l1, linf float64
 	diff := newL2()
@@ -71,7 +70,7 @@ func Distance(a, b []float64) Distances {
 		c := 1 - (dot(a, b)/na)/nb
 		out.Cos = math.Min(2, math.Max(0, c))
 		if math.IsNaN(c) {
-			out.Cos = c // NaN inputs stay visible; Decide treats NaN as a failure
+			out.Cos = c // NaN inputs stay visible; a threshold test treats NaN as a failure
 		}
 	}
 	return out
@@ -134,11 +133,11 @@ func (d Distances) Get(metric string) (float64, error) {
 	case MetricCos:
 		return d.Cos, nil
 	}
-	return 0, fmt.Errorf("metric %q: want one of %s", metric, strings.Join(AllMetrics, ","))
+	return 0, fmt.Errorf("metric %q: want one of %s", metric, strings.Join(Metrics, ","))
 }
 
-// set assigns a named metric (the name must be valid).
-func (d *Distances) set(metric string, v float64) error {
+// Set assigns a named metric; an unknown name is an error.
+func (d *Distances) Set(metric string, v float64) error {
 	switch metric {
 	case MetricL1:
 		d.L1 = v
@@ -149,7 +148,7 @@ func (d *Distances) set(metric string, v float64) error {
 	case MetricCos:
 		d.Cos = v
 	default:
-		return fmt.Errorf("metric %q: want one of %s", metric, strings.Join(AllMetrics, ","))
+		return fmt.Errorf("metric %q: want one of %s", metric, strings.Join(Metrics, ","))
 	}
 	return nil
 }
@@ -178,3 +177,6 @@ func (d Distances) Max(e Distances) Distances {
 func (d Distances) String() string {
 	return fmt.Sprintf("l1=%.6g l2=%.6g linf=%.6g cos=%.6g", d.L1, d.L2, d.Linf, d.Cos)
 }
+
+// Uniform is v in every metric (a single threshold for all, or +Inf for a failed replay).
+func Uniform(v float64) Distances { return Distances{L1: v, L2: v, Linf: v, Cos: v} }
