@@ -37,24 +37,55 @@ type Config struct {
 	Time        string // --time, e.g. 2:00:00
 	CPUsPerTask int    // 0: 1
 	MaxParallel int    // array throttle %N (0: none)
-	Extra       []string
-	Poll        time.Duration // squeue interval (0: 2 s)
+	// MaxArraySize is the cluster's (scontrol show config): array task ids stay below it
+	// (0: Slurm's default, 1001); a stage with more jobs is split into several arrays.
+	MaxArraySize int
+	Extra        []string
+	Poll         time.Duration // squeue interval (0: 2 s)
 }
 
 // Dir is where the scripts, logs and the submission record live (under Out).
 func (c *Config) Dir() string { return filepath.Join(c.Out, "slurm") }
 
 // Log is the log file of one array task.
-func (c *Config) Log(stage, jobID string, index int) string {
-	return filepath.Join(c.Dir(), "logs", fmt.Sprintf("%s-%s_%d.log", stage, jobID, index))
+func (c *Config) Log(stage, jobID string, task int) string {
+	return filepath.Join(c.Dir(), "logs", fmt.Sprintf("%s-%s_%d.log", stage, jobID, task))
 }
 
-// Submission is one submitted stage.
+// DefaultMaxArraySize is Slurm's default MaxArraySize.
+const DefaultMaxArraySize = 1001
+
+// Submission is one submitted array job: jobs Indices of Stage, as array tasks index - Offset
+// (the batch script's argument adds Offset back).
 type Submission struct {
 	Stage   string `json:"stage"`
 	JobID   string `json:"job_id"`
 	Indices []int  `json:"indices"`
+	Offset  int    `json:"offset"`
 	Script  string `json:"script"`
+}
+
+// chunks splits each stage's missing jobs into array jobs whose task ids stay below
+// MaxArraySize: one []Submission (without job ids) per stage that has missing jobs.
+func (c *Config) chunks(plan *experiments.Plan, scripts map[string]string) [][]Submission {
+	limit := c.MaxArraySize
+	if limit <= 0 {
+		limit = DefaultMaxArraySize
+	}
+	var out [][]Submission
+	for _, st := range plan.Stages {
+		var subs []Submission
+		for _, i := range st.Missing() {
+			if n := len(subs); n == 0 || i-subs[n-1].Offset >= limit {
+				subs = append(subs, Submission{Stage: st.Name, Offset: i, Script: scripts[st.Name]})
+			}
+			subs[len(subs)-1].Indices = append(subs[len(subs)-1].Indices, i)
+		}
+		if len(subs) > 0 {
+			out = append(out, subs)
+		}
+	}
+	return out
 }
 
 // State is the record of the last submission (Dir()/state.json).
@@ -99,7 +130,7 @@ func WriteScripts(c *Config) (map[string]string, error) {
 func (c *Config) script(stage string) string {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
-	fmt.Fprintf(&b, "# pollab sweep %s: stage %s, one array task per job (SLURM_ARRAY_TASK_ID = job index)\n", c.SpecHash[:12], stage)
+	fmt.Fprintf(&b, "# pollab sweep %s: stage %s, one array task per job: job index = OFFSET (the argument, default 0) + SLURM_ARRAY_TASK_ID\n", c.SpecHash[:12], stage)
 	fmt.Fprintf(&b, "#SBATCH --job-name=pollab-%s\n", stage)
 	fmt.Fprintf(&b, "#SBATCH --output=%s\n", filepath.Join(c.Dir(), "logs", stage+"-%A_%a.log"))
 	fmt.Fprintf(&b, "#SBATCH --cpus-per-task=%d\n", max(c.CPUsPerTask, 1))
@@ -109,14 +140,19 @@ func (c *Config) script(stage string) string {
 	if c.Time != "" {
 		fmt.Fprintf(&b, "#SBATCH --time=%s\n", c.Time)
 	}
-	fmt.Fprintf(&b, "exec %s job run --stage %s --index \"$SLURM_ARRAY_TASK_ID\" --workers %d --out %s --cache %s --spec-hash %s %s\n",
+	fmt.Fprintf(&b, "exec %s job run --stage %s --index \"$((${1:-0} + SLURM_ARRAY_TASK_ID))\" --workers %d --out %s --cache %s --spec-hash %s %s\n",
 		quote(c.Binary), stage, max(c.CPUsPerTask, 1), quote(c.Out), quote(c.Cache), c.SpecHash, quote(c.Spec))
 	return b.String()
 }
 
-// sbatchArgs are the command-line arguments of one stage's submission (after "sbatch").
-func (c *Config) sbatchArgs(indices []int, after string, script string) []string {
-	arr := arraySpec(indices)
+// sbatchArgs are the command-line arguments of one array job (after "sbatch"); after is the
+// job ids it depends on, joined with ":".
+func (c *Config) sbatchArgs(sub Submission, after string) []string {
+	tasks := make([]int, len(sub.Indices))
+	for i, x := range sub.Indices {
+		tasks[i] = x - sub.Offset
+	}
+	arr := arraySpec(tasks)
 	if c.MaxParallel > 0 {
 		arr += "%" + strconv.Itoa(c.MaxParallel)
 	}
@@ -124,7 +160,11 @@ func (c *Config) sbatchArgs(indices []int, after string, script string) []string
 	if after != "" {
 		args = append(args, "--dependency=afterok:"+after, "--kill-on-invalid-dep=yes")
 	}
-	return append(append(args, c.Extra...), script)
+	args = append(append(args, c.Extra...), sub.Script)
+	if sub.Offset > 0 {
+		args = append(args, strconv.Itoa(sub.Offset))
+	}
+	return args
 }
 
 // EmitSubmit writes Dir()/submit.sh, the sbatch chain for the plan's missing jobs, for users
@@ -135,24 +175,21 @@ func EmitSubmit(c *Config, plan *experiments.Plan) (string, error) {
 		return "", err
 	}
 	var b strings.Builder
-	b.WriteString("#!/bin/sh\n# Submits the missing jobs of the plan, one array job per stage, each after the previous.\nset -e\n")
-	prev, n := "", 0
-	for _, st := range plan.Stages {
-		miss := st.Missing()
-		if len(miss) == 0 {
-			continue
+	b.WriteString("#!/bin/sh\n# Submits the missing jobs of the plan: array jobs per stage, each after the stage before.\nset -e\n")
+	var prev []string
+	n := 0
+	for _, stage := range c.chunks(plan, scripts) {
+		var vars []string
+		for _, sub := range stage {
+			v := "j" + strconv.Itoa(n)
+			args := c.sbatchArgs(sub, strings.Join(prev, ":"))
+			for i := range args {
+				args[i] = quoteKeep(args[i])
+			}
+			fmt.Fprintf(&b, "%s=$(sbatch %s)\necho \"%s: job $%s (%d tasks)\"\n", v, strings.Join(args, " "), sub.Stage, v, len(sub.Indices))
+			vars, n = append(vars, "$"+v), n+1
 		}
-		after := ""
-		if prev != "" {
-			after = "$" + prev
-		}
-		v := "j" + strconv.Itoa(n)
-		args := c.sbatchArgs(miss, after, scripts[st.Name])
-		for i := range args {
-			args[i] = quoteKeep(args[i])
-		}
-		fmt.Fprintf(&b, "%s=$(sbatch %s)\necho \"%s: job $%s (%d tasks)\"\n", v, strings.Join(args, " "), st.Name, v, len(miss))
-		prev, n = v, n+1
+		prev = vars
 	}
 	if n == 0 {
 		return "", nil
@@ -161,33 +198,34 @@ func EmitSubmit(c *Config, plan *experiments.Plan) (string, error) {
 	return path, atomicfile.WriteFile(path, []byte(b.String()))
 }
 
-// Submit submits every stage of plan with missing jobs, in order, and records the
-// submissions in Dir()/state.json.
+// Submit submits every stage of plan with missing jobs, in order, each array job after every
+// array job of the stage before, and records the submissions in Dir()/state.json.
 func Submit(ctx context.Context, c *Config, plan *experiments.Plan) ([]Submission, error) {
 	scripts, err := WriteScripts(c)
 	if err != nil {
 		return nil, err
 	}
 	var subs []Submission
-	prev := ""
-	for _, st := range plan.Stages {
-		miss := st.Missing()
-		if len(miss) == 0 {
-			continue
+	var prev []string
+	for _, stage := range c.chunks(plan, scripts) {
+		var ids []string
+		for _, sub := range stage {
+			out, err := command(ctx, "sbatch", c.sbatchArgs(sub, strings.Join(prev, ":"))...)
+			if err != nil {
+				return subs, err
+			}
+			id, _, _ := strings.Cut(strings.TrimSpace(out), ";") // --parsable: "id" or "id;cluster"
+			if _, err := strconv.Atoi(id); err != nil {
+				return subs, fmt.Errorf("sbatch printed %q, want a job id", out)
+			}
+			sub.JobID = id
+			subs = append(subs, sub)
+			if err := SaveState(c, &State{SpecHash: c.SpecHash, Submissions: subs}); err != nil {
+				return subs, err
+			}
+			ids = append(ids, id)
 		}
-		out, err := command(ctx, "sbatch", c.sbatchArgs(miss, prev, scripts[st.Name])...)
-		if err != nil {
-			return subs, err
-		}
-		id, _, _ := strings.Cut(strings.TrimSpace(out), ";") // --parsable: "id" or "id;cluster"
-		if _, err := strconv.Atoi(id); err != nil {
-			return subs, fmt.Errorf("sbatch printed %q, want a job id", out)
-		}
-		subs = append(subs, Submission{Stage: st.Name, JobID: id, Indices: miss, Script: scripts[st.Name]})
-		if err := SaveState(c, &State{SpecHash: c.SpecHash, Submissions: subs}); err != nil {
-			return subs, err
-		}
-		prev = id
+		prev = ids
 	}
 	return subs, nil
 }
@@ -250,6 +288,7 @@ type Failure struct {
 	Index   int    `json:"index"`
 	Name    string `json:"name"`
 	JobID   string `json:"job_id"`
+	Task    int    `json:"task"`     // the array task id
 	Log     string `json:"log"`      // empty when the task never started
 	LastLog string `json:"last_log"` // the log's last non-empty line (the error)
 }
@@ -267,8 +306,8 @@ func Failures(c *Config, subs []Submission, plan *experiments.Plan) []Failure {
 			if i >= len(st.Jobs) || st.Jobs[i].Done {
 				continue
 			}
-			f := Failure{Stage: s.Stage, Index: i, Name: st.Jobs[i].Name, JobID: s.JobID}
-			if log := c.Log(s.Stage, s.JobID, i); fileExists(log) {
+			f := Failure{Stage: s.Stage, Index: i, Name: st.Jobs[i].Name, JobID: s.JobID, Task: i - s.Offset}
+			if log := c.Log(s.Stage, s.JobID, f.Task); fileExists(log) {
 				f.Log, f.LastLog = log, lastLine(log)
 			}
 			out = append(out, f)

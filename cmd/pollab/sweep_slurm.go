@@ -25,6 +25,7 @@ func slurmFlags() []cli.Flag {
 		&cli.StringFlag{Name: "time", Usage: "sbatch --time per array task, e.g. 4:00:00"},
 		&cli.IntFlag{Name: "cpus-per-task", Value: 1, Usage: "sbatch --cpus-per-task (jobs use one core; the merge job uses all)"},
 		&cli.IntFlag{Name: "max-parallel", Usage: "array throttle: at most N tasks of a stage at once (0: no limit)"},
+		&cli.IntFlag{Name: "max-array-size", Value: slurm.DefaultMaxArraySize, Usage: "the cluster's MaxArraySize (scontrol show config): larger stages become several arrays"},
 		&cli.StringSliceFlag{Name: "sbatch-arg", Usage: "extra sbatch argument, e.g. --sbatch-arg=--account=lab (repeatable)"},
 		&cli.DurationFlag{Name: "poll", Value: 2 * time.Second, Usage: "squeue polling interval"},
 	}
@@ -37,9 +38,9 @@ func slurmSweep(c *cli.Context, config string) error {
 	if c.Bool("json") {
 		return usageError{fmt.Errorf("sweep --slurm: --json is not supported")}
 	}
-	if c.Int("cpus-per-task") < 1 || c.Int("max-parallel") < 0 || c.Duration("poll") <= 0 {
-		return usageError{fmt.Errorf("sweep --slurm: --cpus-per-task %d, --max-parallel %d, --poll %s: want >= 1, >= 0, > 0",
-			c.Int("cpus-per-task"), c.Int("max-parallel"), c.Duration("poll"))}
+	if c.Int("cpus-per-task") < 1 || c.Int("max-parallel") < 0 || c.Int("max-array-size") < 1 || c.Duration("poll") <= 0 {
+		return usageError{fmt.Errorf("sweep --slurm: --cpus-per-task %d, --max-parallel %d, --max-array-size %d, --poll %s: want >= 1, >= 0, >= 1, > 0",
+			c.Int("cpus-per-task"), c.Int("max-parallel"), c.Int("max-array-size"), c.Duration("poll"))}
 	}
 	spec, opt, err := loadSpecDirs(c, config)
 	if err != nil {
@@ -183,7 +184,7 @@ func slurmConfig(c *cli.Context, spec *experiments.Spec, config string, opt expe
 	}
 	return &slurm.Config{Binary: bin, Spec: specArg, SpecHash: spec.Hash(), Out: out, Cache: cache,
 		Partition: c.String("partition"), Time: c.String("time"), CPUsPerTask: c.Int("cpus-per-task"),
-		MaxParallel: c.Int("max-parallel"), Extra: c.StringSlice("sbatch-arg"), Poll: c.Duration("poll")}, nil
+		MaxParallel: c.Int("max-parallel"), MaxArraySize: c.Int("max-array-size"), Extra: c.StringSlice("sbatch-arg"), Poll: c.Duration("poll")}, nil
 }
 
 // printFailures names every job a submission left undone: its log and last log line, or, for
@@ -205,7 +206,7 @@ func printFailures(w io.Writer, fails []slurm.Failure, what string) {
 			never[f.Stage]++
 			continue
 		}
-		printf(w, "FAILED %s %d (%s), task %s_%d, log %s: %s\n", f.Stage, f.Index, f.Name, f.JobID, f.Index, f.Log, f.LastLog)
+		printf(w, "FAILED %s %d (%s), task %s_%d, log %s: %s\n", f.Stage, f.Index, f.Name, f.JobID, f.Task, f.Log, f.LastLog)
 	}
 	for _, s := range order {
 		printf(w, "NOT RUN %s: %d tasks never started (cancelled, or an earlier stage failed)\n", s, never[s])
