@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"pollab/experiments"
 )
 
 // BenchmarkSweepWorkers measures how the job phase of a spec (POLLAB_SLURM_BENCH_SPEC, default
@@ -17,7 +19,8 @@ import (
 // interleaved rounds (POLLAB_SLURM_BENCH_ROUNDS, default 2; the order alternates). Per run:
 // wall time, the time the jobs report inside themselves ("done in"), and the scheduler's
 // overhead per job: (W x wall - sum of in-job times) / jobs, the core-seconds a job costs beyond
-// its own work (queueing, dependencies, process start, loading the spec and the plan).
+// its own work (queueing, dependencies, process start, loading the spec and the plan). Every
+// Slurm run's results.csv must equal its local run's (but for cost_wall_s).
 //
 //	go test ./slurm -run '^$' -bench SweepWorkers -benchtime 1x
 func BenchmarkSweepWorkers(b *testing.B) {
@@ -56,9 +59,13 @@ func BenchmarkSweepWorkers(b *testing.B) {
 		var slurmWall [3]time.Duration
 		for _, w := range order {
 			n++
-			local := run("sweep", spec, "--out", filepath.Join(work, fmt.Sprint("local", n)), "--workers", fmt.Sprint(w), "--quiet")
+			localOut := filepath.Join(work, fmt.Sprint("local", n))
+			local := run("sweep", spec, "--out", localOut, "--workers", fmt.Sprint(w), "--quiet")
 			out := filepath.Join(work, fmt.Sprint("slurm", n))
 			wall := run("sweep", spec, "--slurm", "--out", out, "--max-parallel", fmt.Sprint(w), "--poll", "100ms")
+			if d, err := experiments.DiffResults(filepath.Join(out, "results.csv"), filepath.Join(localOut, "results.csv")); err != nil || d != "" {
+				b.Fatalf("W=%d: Slurm results.csv differs from the local run's: %s %v", w, d, err)
+			}
 			jobs, inJobs := jobTimes(b, filepath.Join(out, "slurm", "logs"))
 			slurmWall[w] = wall
 			fmt.Printf("round %d W=%d: local %.1fs; slurm %.1fs for %d jobs, %.1fs inside jobs, overhead %.3f core-s/job; slurm/local %.2f\n",
