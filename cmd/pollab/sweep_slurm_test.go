@@ -59,38 +59,15 @@ func TestPlanAndEmittedScripts(t *testing.T) {
 		t.Fatalf("plan created %s", out)
 	}
 
-	// --emit-only needs no Slurm; submit.sh chains the stages with a (fake) sbatch.
+	// --emit-only needs no Slurm.
 	b, err := exec.Command(bin, "sweep", tinySpec(t), "--emit-only", "--out", out, "--partition", "p1", "--max-parallel", "3").CombinedOutput()
 	if err != nil {
 		t.Fatalf("emit-only: %v\n%s", err, b)
 	}
-	fake := t.TempDir()
-	record := filepath.Join(fake, "calls")
-	script := "#!/bin/sh\necho \"$*\" >> " + record + "\nn=$(wc -l < " + record + ")\necho $((100 + n))\n"
-	if err := os.WriteFile(filepath.Join(fake, "sbatch"), []byte(script), 0o755); err != nil {
+	// (slurm's tests run submit.sh with a fake sbatch.)
+	if _, err := os.Stat(filepath.Join(out, "slurm", "submit.sh")); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", filepath.Join(out, "slurm", "submit.sh"))
-	cmd.Env = append(os.Environ(), "PATH="+fake+":"+os.Getenv("PATH"))
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("submit.sh: %v\n%s", err, b)
-	}
-	calls, err := os.ReadFile(record)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
-	want := []string{
-		"--parsable --array=0-3%3 " + filepath.Join(out, "slurm", "honest.sh"),
-		"--parsable --array=0%3 --dependency=afterok:101 --kill-on-invalid-dep=yes " + filepath.Join(out, "slurm", "calibrate.sh"),
-		"--parsable --array=0-5%3 --dependency=afterok:102 --kill-on-invalid-dep=yes " + filepath.Join(out, "slurm", "forge.sh"),
-		"--parsable --array=0-19%3 --dependency=afterok:103 --kill-on-invalid-dep=yes " + filepath.Join(out, "slurm", "verify.sh"),
-		"--parsable --array=0%3 --dependency=afterok:104 --kill-on-invalid-dep=yes " + filepath.Join(out, "slurm", "merge.sh"),
-	}
-	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("submit.sh called sbatch with\n%s\nwant\n%s", calls, strings.Join(want, "\n"))
-	}
-
 	honest, err := os.ReadFile(filepath.Join(out, "slurm", "honest.sh"))
 	if err != nil {
 		t.Fatal(err)
