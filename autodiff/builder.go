@@ -225,7 +225,7 @@ func (b *Builder) Tanh(x Node) Node {
 	if !b.ok("Tanh", x) {
 		return Node{}
 	}
-	out := b.guard("Tanh", func() (*gorgonia.Node, error) { return gorgonia.Tanh(x.n) })
+	out := b.guard("Tanh", func() (*gorgonia.Node, error) { return opTanh.apply(x.n) })
 	fx := b.boundOf(x)
 	return b.track(out, func(pm []float64, xm float64) float64 { return min(1, fx(pm, xm)) })
 }
@@ -278,7 +278,7 @@ func (b *Builder) crossEntropy(z, y Node) Node {
 		if err != nil {
 			return nil, err
 		}
-		e, err := gorgonia.Exp(shifted)
+		e, err := opExp.apply(shifted)
 		if err != nil {
 			return nil, err
 		}
@@ -286,7 +286,7 @@ func (b *Builder) crossEntropy(z, y Node) Node {
 		if err != nil {
 			return nil, err
 		}
-		lse, err := gorgonia.Log(s)
+		lse, err := opLog.apply(s)
 		if err != nil {
 			return nil, err
 		}

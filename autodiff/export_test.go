@@ -3,3 +3,10 @@ package autodiff
 // SkipDerivReset lets the external regression test build the symbolic second-order graph
 // without the derivative reset.
 func SkipDerivReset(e *Engine) { e.skipDerivReset = true }
+
+// The engine's exp, log and tanh, for comparison with package math.
+var (
+	DetExp  = detExp
+	DetLog  = detLog
+	DetTanh = detTanh
+)

@@ -40,6 +40,19 @@ func (c Cost) Add(d Cost) Cost {
 	}
 }
 
+// Sub is c − d, field by field: the work recorded between two readings of one Ledger.
+func (c Cost) Sub(d Cost) Cost {
+	return Cost{
+		Forward:     c.Forward - d.Forward,
+		Backward:    c.Backward - d.Backward,
+		SecondOrder: c.SecondOrder - d.SecondOrder,
+		Samples:     c.Samples - d.Samples,
+		FLOPs:       c.FLOPs - d.FLOPs,
+		Wall:        c.Wall - d.Wall,
+		Other:       c.Other - d.Other,
+	}
+}
+
 // GradEquivalents expresses the gradient FLOPs as a number of training-step gradients:
 // FLOPs / (3·flopsPerStep), where flopsPerStep is the forward FLOPs of one training batch
 // (F·B). Other is not included; add it yourself if the comparison calls for it.

@@ -47,6 +47,9 @@ type Provenance struct {
 	// Ledger is the producer's cost (passes, FLOPs, wall time). Finish sets it from its cost
 	// argument; Proof.Cost reads it back.
 	Ledger *autodiff.Cost `json:"ledger,omitempty"`
+	// Evaluation is work the producer did beside making the proof (an honest prover's final
+	// test-set accuracy), kept out of Ledger so that costs compare training with forging.
+	Evaluation *autodiff.Cost `json:"evaluation,omitempty"`
 }
 
 // tempFile is the part of *os.File the writer uses; tests substitute failing ones.

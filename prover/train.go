@@ -62,7 +62,8 @@ type Result struct {
 	ResumedFrom  int // step the run continued from; -1 for a fresh run
 	TestAccuracy float64
 	TestPoints   int
-	Cost         autodiff.Cost // the run's whole gradient work (see Train on resume)
+	Cost         autodiff.Cost // the run's whole training work (see Train on resume), no evaluation
+	EvalCost     autodiff.Cost // the final test-set evaluation (this process)
 	Wall         time.Duration // wall time of this process's run
 	Final        []float64     // W_T
 }
@@ -313,7 +314,8 @@ func (r *run) stepCost() autodiff.Cost {
 
 // Train runs cfg honestly and writes its proof to out: checkpoints at t = 0, k, 2k, ..., T
 // stream to disk as training runs (memory stays O(model) plus the batch table), then
-// provenance.json (with the final test accuracy and the cost ledger) and the manifest.
+// provenance.json (with the final test accuracy, the training cost ledger and, beside it, the
+// evaluation's cost) and the manifest.
 //
 // With opt.Resume, an unfinished proof in out is continued from its last valid checkpoint:
 // the schedule and seeds are recomputed from cfg, so the proof is byte-identical to an
@@ -385,23 +387,27 @@ func Train(ctx context.Context, cfg Config, out string, opt Options) (*Result, e
 	if opt.Progress != nil {
 		opt.Progress(r.steps, r.steps, "test accuracy")
 	}
+	// The proof's cost is training only: read the ledger before the test-set evaluation and
+	// record the evaluation's own cost beside it.
+	cost := r.ledger.Cost()
 	acc, err := Accuracy(r.stepper.Engine(), r.model, st.Params, r.test)
 	if err != nil {
 		return nil, err
 	}
-	cost := r.ledger.Cost()
+	evalCost := r.ledger.Cost().Sub(cost)
 	if resumed > 0 {
+		wall := cost.Wall
 		skipped := r.stepCost()
 		for range resumed {
 			cost = cost.Add(skipped)
 		}
-		cost.Wall = r.ledger.Cost().Wall
+		cost.Wall = wall
 	}
 	notes := fmt.Sprintf("test_accuracy=%.6f test_points=%d", acc, r.test.Len())
 	if resumed >= 0 {
 		notes += fmt.Sprintf(" resumed_from_step=%d (ledger wall time covers this process only)", resumed)
 	}
-	prov := &proof.Provenance{Pollab: opt.Version, Command: opt.Command, Start: start.UTC(), End: time.Now().UTC(), Notes: notes}
+	prov := &proof.Provenance{Pollab: opt.Version, Command: opt.Command, Start: start.UTC(), End: time.Now().UTC(), Notes: notes, Evaluation: &evalCost}
 	if err := w.Finish(prov, cost); err != nil {
 		return nil, err
 	}
@@ -415,6 +421,7 @@ func Train(ctx context.Context, cfg Config, out string, opt Options) (*Result, e
 		TestAccuracy: acc,
 		TestPoints:   r.test.Len(),
 		Cost:         cost,
+		EvalCost:     evalCost,
 		Wall:         time.Since(start),
 		Final:        st.Params,
 	}, nil

@@ -124,8 +124,13 @@ func TestTrainIsDeterministicAndReExecutable(t *testing.T) {
 	if ra.TestAccuracy < 0.5 { // 4 well-separated clusters: chance is 0.25
 		t.Errorf("test accuracy %.3f: training did not learn", ra.TestAccuracy)
 	}
-	if ra.Cost.Forward < int64(ra.Steps) || ra.Cost.Backward != int64(ra.Steps) {
-		t.Errorf("ledger %+v: want %d backward passes and at least as many forward", ra.Cost, ra.Steps)
+	// The proof's ledger is training only: one forward and one backward pass of B samples per
+	// step, nothing for the test-set evaluation, which is recorded beside it.
+	if ra.Cost.Forward != int64(ra.Steps) || ra.Cost.Backward != int64(ra.Steps) || ra.Cost.Samples != int64(ra.Steps*cfg.Batch) {
+		t.Errorf("ledger %+v: want exactly %d forward and backward passes of %d samples (training only)", ra.Cost, ra.Steps, cfg.Batch)
+	}
+	if ra.EvalCost.Forward == 0 || ra.EvalCost.Backward != 0 || ra.EvalCost.Samples != int64(ra.TestPoints) {
+		t.Errorf("evaluation cost %+v: want forward passes over the %d test points only", ra.EvalCost, ra.TestPoints)
 	}
 
 	// The proof opens, and re-executing every interval from its checkpoint with the same
@@ -140,6 +145,9 @@ func TestTrainIsDeterministicAndReExecutable(t *testing.T) {
 	}
 	if c, ok := p.Cost(); !ok || c != ra.Cost {
 		t.Errorf("provenance.json ledger %+v (ok %v), want the run's %+v", c, ok, ra.Cost)
+	}
+	if prov, ok := p.Provenance(); !ok || prov.Evaluation == nil || *prov.Evaluation != ra.EvalCost {
+		t.Errorf("provenance.json evaluation %+v (ok %v), want %+v", prov.Evaluation, ok, ra.EvalCost)
 	}
 	m, _ := models.Parse(man.Model)
 	train, err := data.Load(man.Dataset.Name, data.Train)
