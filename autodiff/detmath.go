@@ -119,7 +119,7 @@ func detTanh(x float64) float64 {
 			return x
 		}
 		s := float64(x * x)
-		num := float64(float64(float64(float64(p[0]*s)+p[1])*s)+p[2])
+		num := float64(float64(float64(float64(p[0]*s)+p[1])*s) + p[2])
 		den := float64(float64(float64(float64(s+q[0])*s)+q[1])*s) + q[2]
 		z = x + float64(float64(x*s)*num)/float64(den)
 	}
