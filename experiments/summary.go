@@ -435,14 +435,7 @@ func (s *Summary) Markdown() []byte {
 	b.WriteString("| kind | env | proofs | cost / honest | FLOPs/param | ref | 0.008 | first pass | honest pass | threshold | honest threshold | separable | margin | max err | fails at ref |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|\n")
 	for _, r := range s.Rows {
-		sep, margin := "", ""
-		if r.Kind != KindHonest {
-			sep = map[bool]string{true: "yes", false: "no"}[r.Separable]
-			margin = fmtNum(r.Margin)
-			if math.IsInf(r.Margin, 1) {
-				margin = "inf"
-			}
-		}
+		sep, margin := r.separation()
 		fmt.Fprintf(&b, "| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Kind, r.Env, r.Proofs, fmtNum(r.CostFraction), fmtNum(r.FLOPsPerParam), fmtRate(r.AcceptedRef),
 			fmtRate(r.AcceptedNorm), fmtNum(r.FirstPass), fmtNum(r.HonestAllPass), fmtNum(r.PassThreshold),
@@ -460,6 +453,19 @@ func (s *Summary) Markdown() []byte {
 		}
 	}
 	return []byte(b.String())
+}
+
+// separation is the row's separable and margin cells ("" for honest rows).
+func (r SummaryRow) separation() (sep, margin string) {
+	if r.Kind == KindHonest {
+		return "", ""
+	}
+	sep = map[bool]string{true: "yes", false: "no"}[r.Separable]
+	margin = fmtNum(r.Margin)
+	if math.IsInf(r.Margin, 1) {
+		margin = "inf"
+	}
+	return sep, margin
 }
 
 // maxErrScope names the intervals the max err column is taken over.

@@ -51,14 +51,7 @@ func (s *Summary) LaTeX() []byte {
 		"honest threshold", "separable", "margin", "max err"}
 	var rows [][]string
 	for _, r := range s.Rows {
-		sep, margin := "", ""
-		if r.Kind != KindHonest {
-			sep = map[bool]string{true: "yes", false: "no"}[r.Separable]
-			margin = fmtNum(r.Margin)
-			if math.IsInf(r.Margin, 1) {
-				margin = "inf"
-			}
-		}
+		sep, margin := r.separation()
 		rows = append(rows, []string{r.Kind, r.Env, fmt.Sprint(r.Proofs), fmtNum(r.CostFraction), fmtNum(r.FLOPsPerParam),
 			fmtRate(r.AcceptedRef), fmtRate(r.AcceptedNorm), fmtNum(r.PassThreshold), fmtNum(r.HonestThreshold), sep, margin,
 			fmtNum(r.MaxErrNorm)})

@@ -495,8 +495,8 @@ func TestResumeContinuesAnInterruptedRun(t *testing.T) {
 	// A valid checkpoint after the invalid one: the run continues from step 2, so it goes too.
 	write(w, 5)
 
-	if _, err := Create(dir, m); err == nil {
-		t.Fatal("Create over an unfinished proof succeeded")
+	if _, err := Create(dir, m); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("Create over an unfinished proof: %v (want a refusal naming --resume)", err)
 	}
 	other := *m
 	other.Batch = 4

@@ -89,7 +89,7 @@ func Create(dir string, m *Manifest) (*Writer, error) {
 		return nil, fmt.Errorf("create proof %s: %s already exists", dir, ManifestFile)
 	}
 	if _, err := os.Lstat(filepath.Join(dir, pendingFile)); err == nil {
-		return nil, fmt.Errorf("create proof %s: an unfinished proof is there (resume it or remove the directory)", dir)
+		return nil, fmt.Errorf("create proof %s: an unfinished proof is there (continue it with pollab train ... --resume, or remove the directory)", dir)
 	}
 	w, err := newWriter(dir, m)
 	if err != nil {

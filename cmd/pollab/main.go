@@ -77,6 +77,9 @@ func run(args []string) (code int) {
 		}
 	}()
 	app := newApp()
+	if err := checkCommandPath(app.Commands, args); err != nil {
+		return exitCode(err)
+	}
 	err := app.Run(hoistFlags(app.Commands, args))
 	return exitCode(err)
 }

@@ -128,6 +128,9 @@ func trainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkIntervalFits(cfg); err != nil {
+		return err
+	}
 	cfg.Seed, cfg.RecordAugSeeds = c.Uint64("seed"), c.Bool("record-aug-seeds")
 	// Ctrl-C or SIGTERM stops between steps; the checkpoints written so far stay resumable.
 	ctx, stop := interruptible()
@@ -173,4 +176,21 @@ func trainAction(c *cli.Context) error {
 func printLedger(w interface{ Write([]byte) (int, error) }, cst autodiff.Cost) {
 	printf(w, "  ledger: %d forward, %d backward, %d second-order passes; %d samples; %.4g gradient FLOPs, %.4g other FLOPs; engine wall %s\n",
 		cst.Forward, cst.Backward, cst.SecondOrder, cst.Samples, cst.FLOPs, cst.Other, cst.Wall.Round(time.Millisecond))
+}
+
+// checkIntervalFits refuses a checkpoint interval longer than the run: its proof would hold W0
+// and W_T only, so every verifier check would re-execute the whole run.
+func checkIntervalFits(cfg prover.Config) error {
+	if cfg.Batch <= 0 || cfg.Epochs <= 0 {
+		return nil // prover reports these
+	}
+	train, err := data.Load(cfg.Dataset, data.Train)
+	if err != nil {
+		return err
+	}
+	if steps := data.ScheduleSteps(train.Len(), cfg.Batch, cfg.Epochs); steps > 0 && cfg.K > steps {
+		return usageError{fmt.Errorf("train: --k %d exceeds the run's %d steps (%d epochs of %d points at batch %d): the proof would hold W0 and W_T only",
+			cfg.K, steps, cfg.Epochs, train.Len(), cfg.Batch)}
+	}
+	return nil
 }
