@@ -211,12 +211,13 @@ func (b *Builder) pool(op string, kind poolKind, x Node, kh, kw, stride, pad int
 	return b.track(out, b.boundOf(x))
 }
 
-// ReLU is max(x, 0) elementwise.
+// ReLU is max(x, 0) elementwise (pollab's own op, relu.go, bit-identical to gorgonia's
+// Rectify).
 func (b *Builder) ReLU(x Node) Node {
 	if !b.ok("ReLU", x) {
 		return Node{}
 	}
-	out := b.guard("ReLU", func() (*gorgonia.Node, error) { return gorgonia.Rectify(x.n) })
+	out := b.guard("ReLU", func() (*gorgonia.Node, error) { return newReluOp(false, x.Shape()).apply(x.n) })
 	return b.track(out, b.boundOf(x))
 }
 

@@ -70,7 +70,7 @@ func (op chanOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if op.kind == chanSum {
 		in = op.shape[0] * op.shape[1] * op.shape[2] * op.shape[3]
 	}
-	ts, err := dense(op.String(), []int{in}, vs...)
+	ts, err := dense(op, []int{in}, vs...)
 	if err != nil {
 		return nil, err
 	}

@@ -77,12 +77,12 @@ type convState struct {
 	s64 convScratch[float64]
 }
 
-// convScratch is reused across runs: wt holds the (padded or transposed) filter, a and c
+// convScratch is reused across runs: wt holds the (padded or transposed) filter, a, b and c
 // one scratch each per worker, parts the filter-gradient partial sums per chunk.
 type convScratch[T float] struct {
-	wt    []T
-	a, c  [][]T
-	parts [][]T
+	wt      []T
+	a, b, c [][]T
+	parts   [][]T
 }
 
 func newConvOp(kind convKind, g convGeom, bias bool) convOp {
@@ -153,7 +153,7 @@ func (op convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(vs) != len(want) {
 		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(want))
 	}
-	ts, err := dense(op.String(), want, vs...)
+	ts, err := dense(op, want, vs...)
 	if err != nil {
 		return nil, err
 	}
@@ -248,6 +248,16 @@ func (s *convScratch[T]) ensure(nw, na, nc int) {
 	}
 }
 
+// ensureB sizes the per-worker scratch b with nb elements for nw workers.
+func (s *convScratch[T]) ensureB(nw, nb int) {
+	for len(s.b) < nw {
+		s.b = append(s.b, nil)
+	}
+	for i := 0; i < nw; i++ {
+		s.b[i] = grow(s.b[i], nb)
+	}
+}
+
 // convForwardK computes y = conv(x, w) + bias (bias may be nil).
 func convForwardK[T float](g convGeom, x, w, bias, y []T, s *convScratch[T]) {
 	_, width := kernelFor[T]()
@@ -312,16 +322,18 @@ func convFilterK[T float](g convGeom, x, d, dw []T, s *convScratch[T]) {
 	O4, Kp := roundUp(g.O, 4), roundUp(K, width)
 	chunks := (g.B + convChunk - 1) / convChunk
 	s.ensure(workers(chunks), N*Kp, O4*N)
+	s.ensureB(workers(chunks), K*N)
 	for len(s.parts) < chunks {
 		s.parts = append(s.parts, nil)
 	}
 	parallel(chunks, func(wk, ch int) {
-		colT, dp := s.a[wk], s.c[wk]
+		colT, dp, col := s.a[wk], s.c[wk], s.b[wk]
 		part := grow(s.parts[ch], O4*Kp)
 		s.parts[ch] = part
 		clear(part)
 		for b := ch * convChunk; b < min(g.B, (ch+1)*convChunk); b++ {
-			im2colT(x[b*g.chw():(b+1)*g.chw()], g, colT, Kp)
+			im2col(x[b*g.chw():(b+1)*g.chw()], g, col, N)
+			transpose(col, K, N, colT, Kp)   // columns K..K' stay zero
 			copy(dp, d[b*g.O*N:(b+1)*g.O*N]) // rows O..O' stay zero
 			mulAdd(O4, Kp, N, dp, N, colT, Kp, part, Kp)
 		}
@@ -333,6 +345,24 @@ func convFilterK[T float](g convGeom, x, d, dw []T, s *convScratch[T]) {
 				v += s.parts[ch][o*Kp+k]
 			}
 			dw[o*K+k] = v
+		}
+	}
+}
+
+// transpose writes src [rows, cols] (row-major, leading dimension cols) into dst as
+// [cols, rows] with leading dimension ld, in 8×8 tiles.
+func transpose[T float](src []T, rows, cols int, dst []T, ld int) {
+	const tile = 8
+	for r0 := 0; r0 < rows; r0 += tile {
+		r1 := min(r0+tile, rows)
+		for c0 := 0; c0 < cols; c0 += tile {
+			c1 := min(c0+tile, cols)
+			for r := r0; r < r1; r++ {
+				row := src[r*cols : r*cols+c1]
+				for c := c0; c < c1; c++ {
+					dst[c*ld+r] = row[c]
+				}
+			}
 		}
 	}
 }
@@ -377,39 +407,6 @@ func im2col[T float](x []T, g convGeom, col []T, ld int) {
 					}
 					for ow := lo; ow < hi; ow++ {
 						seg[ow] = src[ow*g.Stride-g.Pad+kj]
-					}
-				}
-			}
-		}
-	}
-}
-
-// im2colT writes one sample's patches transposed: rows (oh,ow) × columns (c,ki,kj) with
-// leading dimension ld; columns past C·KH·KW are left as they are (zero).
-func im2colT[T float](x []T, g convGeom, colT []T, ld int) {
-	K := g.k()
-	for oh := 0; oh < g.OH; oh++ {
-		for ow := 0; ow < g.OW; ow++ {
-			row := colT[(oh*g.OW+ow)*ld:][:K]
-			i := 0
-			for c := 0; c < g.C; c++ {
-				plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
-				for ki := 0; ki < g.KH; ki++ {
-					ih := oh*g.Stride - g.Pad + ki
-					if ih < 0 || ih >= g.H {
-						clear(row[i : i+g.KW])
-						i += g.KW
-						continue
-					}
-					src := plane[ih*g.W : (ih+1)*g.W]
-					for kj := 0; kj < g.KW; kj++ {
-						iw := ow*g.Stride - g.Pad + kj
-						if iw < 0 || iw >= g.W {
-							row[i] = 0
-						} else {
-							row[i] = src[iw]
-						}
-						i++
 					}
 				}
 			}

@@ -3,17 +3,20 @@
 //
 // A Net (see package models) describes its forward pass with the Builder vocabulary
 // (Linear, Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool, BatchNorm2d, ReLU, Tanh, Flatten).
-// Conv, pooling and batch norm are pollab's own gorgonia ops (conv.go, pool.go, channel.go;
-// ops.go has what they share), each family closed under SymDiff so that double backprop
-// works through whole CNNs; their kernels own and reuse their buffers and give the same bits
-// for any GOMAXPROCS and with or without the SIMD GEMM kernels (-tags purego). A BufferedNet
-// has buffers (BatchNorm2d's running statistics) that only TrainGrad updates. An Engine compiles, for each program kind
-// (logits, loss+parameter gradient, loss+input gradient, gradient matching) and batch size,
-// one pruned Gorgonia graph (CompileFunction) and one TapeMachine, caches them, and reuses
-// them across calls: parameters, inputs and one-hot labels are copied from flat []float64
-// into the graph's input buffers, the machine is Reset and run, and the outputs are copied
-// back. The loss is the mean cross-entropy, written from primitives with the max shift, so
-// the same code serves first- and second-order differentiation.
+// Conv, pooling, batch norm and ReLU are pollab's own gorgonia ops (conv.go, pool.go,
+// channel.go, relu.go; ops.go has what they share), each family closed under SymDiff so
+// that double backprop works through whole CNNs; their kernels own and reuse their buffers
+// and give the same bits for any GOMAXPROCS and with or without the SIMD GEMM kernels
+// (-tags purego). A BufferedNet has buffers (BatchNorm2d's running statistics) that only
+// TrainGrad updates.
+//
+// An Engine compiles, for each program kind (logits, loss+parameter gradient, loss+input
+// gradient, gradient matching) and batch size, one pruned Gorgonia graph (CompileFunction)
+// and one TapeMachine, caches them, and reuses them across calls: parameters, inputs and
+// one-hot labels are copied from flat []float64 into the graph's input buffers, the machine
+// is Reset and run, and the outputs are copied back. The loss is the mean cross-entropy,
+// written from primitives with the max shift, so the same code serves first- and
+// second-order differentiation.
 //
 // GradMatch computes R = |∂L/∂W - g*|² and ∂R/∂X, the objective of gradient-matching PoL
 // spoofers, either symbolically (double backprop through every op of the vocabulary; requires

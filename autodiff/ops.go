@@ -85,7 +85,7 @@ func (o *owned) get(shape []int, like tensor.Tensor) (*tensor.Dense, error) {
 }
 
 // dense returns the tensors behind gorgonia values, checking their element counts.
-func dense(op string, want []int, vs ...gorgonia.Value) ([]tensor.Tensor, error) {
+func dense(op fmt.Stringer, want []int, vs ...gorgonia.Value) ([]tensor.Tensor, error) {
 	out := make([]tensor.Tensor, len(vs))
 	var dt tensor.Dtype
 	for i, v := range vs {

@@ -94,6 +94,8 @@ func opCases() []opCase {
 		opCase{name: "globalavgpool", shapes: [][]int{{2, 3, 4, 5}}, diff: all(1), build: func(b *Builder, in []Node) Node {
 			return b.GlobalAvgPool(in[0])
 		}},
+		opCase{name: "relu", shapes: [][]int{{3, 7}}, diff: all(1), build: func(b *Builder, in []Node) Node { return b.ReLU(in[0]) }},
+		opCase{name: "relumask", shapes: [][]int{{2, 3, 4, 5}, {2, 3, 4, 5}}, diff: []bool{false, true}, build: raw(newReluOp(true, []int{2, 3, 4, 5}).apply)},
 		opCase{name: "chansum", shapes: [][]int{{2, 3, 4, 5}}, diff: all(1), build: raw(newChanOp(chanSum, []int{2, 3, 4, 5}).apply)},
 		opCase{name: "chanbcast", shapes: [][]int{{3}}, diff: all(1), build: raw(newChanOp(chanBcast, []int{2, 3, 4, 5}).apply)},
 		opCase{name: "batchnorm/train", shapes: [][]int{{3, 4, 3, 2}, c4, c4, c4, c4}, diff: []bool{true, true, true, false, false},

@@ -111,7 +111,7 @@ func (op poolOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	for i, s := range ins {
 		want[i] = tensor.Shape(s).TotalSize()
 	}
-	ts, err := dense(op.String(), want, vs...)
+	ts, err := dense(op, want, vs...)
 	if err != nil {
 		return nil, err
 	}
@@ -159,8 +159,13 @@ func runPool[T float](op poolOp, ts []tensor.Tensor, out []T) {
 		case avgPool:
 			x, y := a[p*hw:(p+1)*hw], out[p*ohw:(p+1)*ohw]
 			for o := range y {
+				i0, i1, j0, j1 := g.window(o)
 				var s T
-				g.window(o, func(i int) { s += x[i] })
+				for i := i0; i < i1; i++ {
+					for _, v := range x[i*g.W+j0 : i*g.W+j1] {
+						s += v
+					}
+				}
 				y[o] = s * inv
 			}
 		case avgScatter:
@@ -168,38 +173,52 @@ func runPool[T float](op poolOp, ts []tensor.Tensor, out []T) {
 			clear(dx)
 			for o, v := range gy {
 				d := T(v * inv)
-				g.window(o, func(i int) { dx[i] += d })
+				i0, i1, j0, j1 := g.window(o)
+				for i := i0; i < i1; i++ {
+					row := dx[i*g.W+j0 : i*g.W+j1]
+					for j := range row {
+						row[j] += d
+					}
+				}
 			}
 		}
 	})
 }
 
-// window calls f with the plane index of every in-bounds input of output position o, in
+// window returns the in-bounds input rows [i0,i1) and columns [j0,j1) of output position o.
+func (g poolGeom) window(o int) (i0, i1, j0, j1 int) {
+	ih, iw := o/g.OW*g.Stride-g.Pad, o%g.OW*g.Stride-g.Pad
+	return max(ih, 0), min(ih+g.KH, g.H), max(iw, 0), min(iw+g.KW, g.W)
+}
+
+// argmax is the plane index of the first maximum of x in output position o's window, in
 // scan order.
-func (g poolGeom) window(o int, f func(i int)) {
-	oh, ow := o/g.OW, o%g.OW
-	for ki := 0; ki < g.KH; ki++ {
-		ih := oh*g.Stride - g.Pad + ki
-		if ih < 0 || ih >= g.H {
-			continue
+func argmax[T float](g poolGeom, x []T, o int) int {
+	if g.KH == 2 && g.KW == 2 && g.Stride == 2 && g.Pad == 0 { // LeNet's and cnn-cifar's pools
+		i := o/g.OW*2*g.W + o%g.OW*2
+		best, bv := i, x[i]
+		if x[i+1] > bv {
+			best, bv = i+1, x[i+1]
 		}
-		for kj := 0; kj < g.KW; kj++ {
-			iw := ow*g.Stride - g.Pad + kj
-			if iw >= 0 && iw < g.W {
-				f(ih*g.W + iw)
+		if x[i+g.W] > bv {
+			best, bv = i+g.W, x[i+g.W]
+		}
+		if x[i+g.W+1] > bv {
+			best = i + g.W + 1
+		}
+		return best
+	}
+	i0, i1, j0, j1 := g.window(o)
+	best := i0*g.W + j0
+	bv := x[best]
+	for i := i0; i < i1; i++ {
+		row := x[i*g.W : i*g.W+j1]
+		for j := j0; j < j1; j++ {
+			if row[j] > bv {
+				bv, best = row[j], i*g.W+j
 			}
 		}
 	}
-}
-
-// argmax is the plane index of the first maximum of x in output position o's window.
-func argmax[T float](g poolGeom, x []T, o int) int {
-	best := -1
-	g.window(o, func(i int) {
-		if best < 0 || x[i] > x[best] {
-			best = i
-		}
-	})
 	return best
 }
 

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"testing"
 
@@ -220,6 +221,7 @@ func TestOpsMatchGorgonia(t *testing.T) {
 		name        string
 		ins         []refInput
 		own, theirs func(b *Builder, in []Node) Node
+		bitwise     bool // the same bits, signed zeros included
 	}
 	wrap := func(f func(in []*gorgonia.Node) (*gorgonia.Node, error)) func(b *Builder, in []Node) Node {
 		return func(b *Builder, in []Node) Node {
@@ -266,9 +268,34 @@ func TestOpsMatchGorgonia(t *testing.T) {
 			}),
 		})
 	}
+	pairs = append(pairs, pair{
+		name:    "relu",
+		ins:     []refInput{{"x", []int{3, 4, 5}, append(fixtureTensor(4, []int{3, 4, 5}, false)[:58], 0, math.Copysign(0, -1)), true}},
+		own:     func(b *Builder, n []Node) Node { return b.ReLU(n[0]) },
+		theirs:  wrap(func(n []*gorgonia.Node) (*gorgonia.Node, error) { return gorgonia.Rectify(n[0]) }),
+		bitwise: true,
+	})
 	for _, p := range pairs {
 		t.Run(p.name, func(t *testing.T) {
 			own, theirs := refGraph(t, p.ins, p.own), refGraph(t, p.ins, p.theirs)
+			if p.bitwise {
+				same := func(a, b []float64) bool {
+					for i := range a {
+						if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+							return false
+						}
+					}
+					return len(a) == len(b)
+				}
+				if !same(own.y, theirs.y) {
+					t.Errorf("output bits differ from gorgonia's")
+				}
+				for name, g := range theirs.grads {
+					if !same(own.grads[name], g) {
+						t.Errorf("gradient w.r.t. %s: bits differ from gorgonia's", name)
+					}
+				}
+			}
 			if rel := normRelErr(own.y, theirs.y); !(rel <= 1e-12) {
 				t.Errorf("output vs gorgonia: relative error %.3g", rel)
 			}

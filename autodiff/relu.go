@@ -1,0 +1,117 @@
+package autodiff
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The ReLU pair, closed under SymDiff: relu(x) = x·m and reluMask(x, g) = g·m with the mask
+// m = 1 where x >= 0, else 0. relu differentiates into reluMask(x, ·); reluMask is linear in
+// g (its derivative is reluMask(x, ·) again) and piecewise constant in x (not differentiated).
+// The products with the mask are exactly gorgonia's Rectify (x ⊙ (x >= 0)) and its gradient,
+// signed zeros included, without its per-run allocations and extra passes.
+type reluOp struct {
+	opBase
+	mask  bool // reluMask(x, g) instead of relu(x)
+	shape []int
+	out   *owned
+}
+
+func newReluOp(mask bool, shape []int) reluOp {
+	return reluOp{mask: mask, shape: append([]int(nil), shape...), out: &owned{}}
+}
+
+func (op reluOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
+	return gorgonia.ApplyOp(op, in...)
+}
+
+func (op reluOp) Arity() int {
+	if op.mask {
+		return 2
+	}
+	return 1
+}
+
+func (op reluOp) Type() hm.Type {
+	r := len(op.shape)
+	if op.mask {
+		return fnType(r, r, r)
+	}
+	return fnType(r, r)
+}
+
+func (op reluOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape(op.shape).Clone(), nil
+}
+
+func (op reluOp) String() string {
+	if op.mask {
+		return fmt.Sprintf("pollab.ReLUMask%v", op.shape)
+	}
+	return fmt.Sprintf("pollab.ReLU%v", op.shape)
+}
+func (op reluOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op reluOp) Hashcode() uint32      { return hashOf(op) }
+
+func (op reluOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	n := tensor.Shape(op.shape).TotalSize()
+	want := []int{n, n}[:op.Arity()]
+	if len(vs) != len(want) {
+		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(want))
+	}
+	ts, err := dense(op, want, vs...)
+	if err != nil {
+		return nil, err
+	}
+	out, err := op.out.get(op.shape, ts[0])
+	if err != nil {
+		return nil, err
+	}
+	if out.Dtype() == tensor.Float32 {
+		runRelu(ts, data[float32](out))
+	} else {
+		runRelu(ts, data[float64](out))
+	}
+	return out, nil
+}
+
+func (op reluOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.Do(vs...)
+}
+
+func runRelu[T float](ts []tensor.Tensor, out []T) {
+	x := data[T](ts[0])
+	v := x
+	if len(ts) > 1 {
+		v = data[T](ts[1])
+	}
+	for i, xi := range x {
+		var m T
+		if xi >= 0 {
+			m = 1
+		}
+		out[i] = v[i] * m
+	}
+}
+
+func (op reluOp) DiffWRT(n int) []bool {
+	if n == 2 {
+		return []bool{false, true}
+	}
+	return []bool{true}
+}
+
+func (op reluOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	d, err := newReluOp(true, op.shape).apply(in[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	if op.mask {
+		return gorgonia.Nodes{nil, d}, nil
+	}
+	return gorgonia.Nodes{d}, nil
+}
