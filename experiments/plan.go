@@ -284,25 +284,24 @@ func proofBytes(j *proofJob, batch int) int64 {
 
 // RunJob runs job index of stage: it loads what the job needs from opt's cache, computes
 // its output and writes it there atomically. A job whose output is already cached does
-// nothing (ran = false); one whose inputs are missing fails with ErrInputsMissing.
+// nothing (ran = false); one whose inputs are missing fails with ErrInputsMissing. Only the
+// merge job looks at the whole plan; the others check their own inputs and output.
 func RunJob(ctx context.Context, spec *Spec, opt Options, stage string, index int) (ran bool, err error) {
-	plan, err := NewPlan(spec, opt)
-	if err != nil {
-		return false, err
-	}
-	st, err := plan.Stage(stage)
-	if err != nil {
-		return false, err
-	}
-	if index < 0 || index >= len(st.Jobs) {
-		return false, fmt.Errorf("stage %s has jobs 0..%d, not %d", stage, len(st.Jobs)-1, index)
-	}
-	if st.Jobs[index].Done {
-		return false, nil
+	if !slices.Contains(Stages, stage) {
+		return false, fmt.Errorf("unknown stage %q (want one of %s)", stage, strings.Join(Stages, ", "))
 	}
 	r, honest, forged, err := planRunner(spec, opt, false)
 	if err != nil {
 		return false, err
+	}
+	envs, err := r.envs()
+	if err != nil {
+		return false, err
+	}
+	sizes := map[string]int{StageHonest: len(honest), StageCalibrate: 1, StageForge: len(forged),
+		StageVerify: (len(honest) + len(forged)) * len(envs), StageMerge: 1}
+	if index < 0 || index >= sizes[stage] {
+		return false, fmt.Errorf("stage %s has jobs 0..%d, not %d", stage, sizes[stage]-1, index)
 	}
 	noProgress := func(float64) {}
 	need := func(j *proofJob) error {
@@ -313,8 +312,14 @@ func RunJob(ctx context.Context, spec *Spec, opt Options, stage string, index in
 	}
 	switch stage {
 	case StageHonest:
+		if proofComplete(honest[index].dir) {
+			return false, nil
+		}
 		return true, r.buildProof(ctx, honest[index], noProgress)
 	case StageCalibrate:
+		if r.loadCalibration(honest) == nil {
+			return false, nil
+		}
 		for _, m := range spec.Models {
 			pair, err := r.calibrationPair(m, honest)
 			if err != nil {
@@ -332,6 +337,9 @@ func RunJob(ctx context.Context, spec *Spec, opt Options, stage string, index in
 		return true, r.calibrate(honest)
 	case StageForge:
 		j := forged[index]
+		if proofComplete(j.dir) {
+			return false, nil
+		}
 		if err := need(j.target); err != nil {
 			return false, err
 		}
@@ -341,10 +349,6 @@ func RunJob(ctx context.Context, spec *Spec, opt Options, stage string, index in
 		return true, r.buildProof(ctx, j, noProgress)
 	case StageVerify:
 		if err := r.loadCalibration(honest); err != nil {
-			return false, err
-		}
-		envs, err := r.envs()
-		if err != nil {
 			return false, err
 		}
 		vj := r.verifyJobs(honest, forged, envs)[index]
@@ -357,15 +361,24 @@ func RunJob(ctx context.Context, spec *Spec, opt Options, stage string, index in
 		vj.proof.info.final = nil
 		policies := policiesOf(r.grid())
 		vj.path = r.evidencePath(vj.proof.info.manifestSHA, vj.proof.model, vj.env, policiesJSON(policies))
+		if _, err := os.Stat(vj.path); err == nil {
+			return false, nil
+		}
 		_, err = r.gather(ctx, vj, policies, noProgress)
 		return true, err
 	default: // StageMerge
-		for _, s := range plan.Stages[:len(plan.Stages)-1] {
-			if m := s.Missing(); len(m) > 0 {
+		plan, err := NewPlan(spec, opt)
+		if err != nil {
+			return false, err
+		}
+		for _, s := range plan.Stages {
+			if m := s.Missing(); s.Name == StageMerge && len(m) == 0 {
+				return false, nil
+			} else if s.Name != StageMerge && len(m) > 0 {
 				return false, fmt.Errorf("merge: %d %s jobs not done (first: %s): %w", len(m), s.Name, s.Jobs[m[0]].Name, ErrInputsMissing)
 			}
 		}
-		_, err := Run(ctx, spec, opt)
+		_, err = Run(ctx, spec, opt)
 		return true, err
 	}
 }
