@@ -30,9 +30,10 @@ type cluster struct {
 }
 
 type daemon struct {
-	name string
-	cmd  *exec.Cmd
-	done chan error
+	name   string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd.Wait returned (the daemon is reaped)
+	err    error         // cmd.Wait's result, set before exited is closed
 }
 
 // slurmTools are the programs the fixture needs (Debian: slurmctld slurmd slurm-client munge).
@@ -227,8 +228,8 @@ func (c *cluster) start(t testing.TB, tool string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", tool, err)
 	}
-	d := &daemon{name: tool, cmd: cmd, done: make(chan error, 1)}
-	go func() { d.done <- cmd.Wait(); log.Close() }()
+	d := &daemon{name: tool, cmd: cmd, exited: make(chan struct{})}
+	go func() { d.err = cmd.Wait(); log.Close(); close(d.exited) }()
 	c.procs = append(c.procs, d)
 }
 
@@ -238,8 +239,8 @@ func (c *cluster) waitFor(t testing.TB, what string, limit time.Duration, ok fun
 	for !ok() {
 		for _, d := range c.procs {
 			select {
-			case err := <-d.done:
-				t.Fatalf("%s exited while waiting for %s: %v (logs in %s)", d.name, what, err, filepath.Join(c.dir, "log"))
+			case <-d.exited:
+				t.Fatalf("%s exited while waiting for %s: %v (logs in %s)", d.name, what, d.err, filepath.Join(c.dir, "log"))
 			default:
 			}
 		}
@@ -261,11 +262,11 @@ func (c *cluster) stop(t testing.TB) {
 			d.cmd.Process.Signal(syscall.SIGTERM)
 		}
 		select {
-		case <-d.done:
+		case <-d.exited:
 		case <-time.After(20 * time.Second):
 			t.Errorf("%s (pid %d) did not exit: killed", d.name, d.cmd.Process.Pid)
 			d.cmd.Process.Kill()
-			<-d.done
+			<-d.exited
 		}
 		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid)); err == nil {
 			t.Errorf("%s (pid %d) still in /proc after stop: %s", d.name, d.cmd.Process.Pid, strings.TrimSpace(string(b)))
