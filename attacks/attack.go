@@ -41,6 +41,10 @@ type Result struct {
 	CostFraction Fraction `json:"cost_fraction"`
 	// Notes are attack-specific facts (how the lr was chosen, gaps, retries), as strings.
 	Notes map[string]string `json:"notes,omitempty"`
+	// Report is the attack's full report (what `pollab attack --json` prints); nil: the
+	// Result itself. Details are human-readable lines about it beyond the Result's own.
+	Report  any      `json:"-"`
+	Details []string `json:"-"`
 }
 
 // Fraction is a spoof's cost over the cost of honestly training the same number of steps,

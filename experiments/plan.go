@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"pollab/attacks/zhang"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/stats"
@@ -46,7 +45,8 @@ type Job struct {
 	// model's 3·F·B (the Ledger's per-step figure), and the files the job writes.
 	FLOPs float64 `json:"flops"`
 	// FLOPsMax bounds FLOPs where the work depends on the data: Zhang et al.'s retry rule
-	// crafts up to zhang.DefaultRetries batches per forged step (FLOPs counts one).
+	// crafts up to zhang.DefaultRetries batches per forged step (FLOPs counts one); the
+	// attack's Config.Weight gives both.
 	FLOPsMax float64 `json:"flops_max"`
 	Bytes    int64   `json:"bytes"`
 	// Done: the job's output is already in the cache.
@@ -137,10 +137,7 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 		st := StagePlan{Name: name, Jobs: []Job{}}
 		for i, j := range jobs {
 			f := j.weight * stepFLOPs(j.model, spec.Train.Batch)
-			fmax := f
-			if j.attack != nil && j.attack.Kind == "zhang" {
-				fmax *= zhang.DefaultRetries
-			}
+			fmax := j.weightMax * stepFLOPs(j.model, spec.Train.Batch)
 			st.Jobs = append(st.Jobs, Job{Stage: name, Index: i, ID: j.key, Name: j.name(), FLOPs: f, FLOPsMax: fmax,
 				Bytes: proofBytes(j, spec.Train.Batch), Done: manifestSHA(j) != ""})
 		}
@@ -264,7 +261,8 @@ func stepFLOPs(model string, batch int) float64 {
 }
 
 // proofBytes estimates a proof's size on disk: float64 checkpoints every k steps, the batch
-// indices and hashes of every step, and Zhang et al.'s crafted points (float32).
+// indices and hashes of every step, and the crafted points an attack stores (float32,
+// Plan.PayloadBatches batches per step).
 func proofBytes(j *proofJob, batch int) int64 {
 	m, err := models.Parse(j.model)
 	if err != nil {
@@ -276,8 +274,8 @@ func proofBytes(j *proofJob, batch int) int64 {
 		ckpts++
 	}
 	b := int64(ckpts)*int64(m.NumParams()*8+checkpointOverhead) + int64(j.steps)*int64(batch*4+32) + proofOverhead
-	if j.attack != nil && j.attack.Kind == "zhang" {
-		b += int64(j.steps) * int64(batch*inputDim(m)*4)
+	if j.attack != nil {
+		b += int64(j.steps) * int64(j.attack.Config.Plan().PayloadBatches*batch*inputDim(m)*4)
 	}
 	return b
 }

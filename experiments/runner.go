@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"pollab/attacks"
-	"pollab/attacks/infinitesimal"
-	"pollab/attacks/zhang"
 	"pollab/autodiff"
 	"pollab/data"
 	"pollab/internal/atomicfile"
@@ -96,6 +94,7 @@ type proofJob struct {
 	dir         string
 	key         string  // content hash of what determines the proof (names its directory)
 	weight      float64 // estimated work units
+	weightMax   float64 // bound on them (data-dependent retries), >= weight
 	honest      *prover.Config
 	attack      *AttackSpec
 	target      *proofJob
@@ -290,7 +289,7 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 					Config prover.Config
 				}{"honest/1", cfg})[:16]
 				j := &proofJob{kind: KindHonest, model: m.Spec(), seed: seed, honest: &cfg, steps: stepsT, k: k, key: key,
-					dir: filepath.Join(r.cache, "proofs", fmt.Sprintf("honest-s%d-k%d-%s", seed, k, key)), weight: float64(stepsT),
+					dir: filepath.Join(r.cache, "proofs", fmt.Sprintf("honest-s%d-k%d-%s", seed, k, key)), weight: float64(stepsT), weightMax: float64(stepsT),
 					attackDelta: math.NaN()}
 				honest = append(honest, j)
 				if k == s.Train.K[0] {
@@ -300,11 +299,13 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 		}
 		for ai := range s.Attacks {
 			a := &s.Attacks[ai]
-			steps := a.Steps
+			plan := a.Config.Plan()
+			label := a.Config.Label()
+			steps := plan.Steps
 			if len(steps) == 0 {
 				steps = []int{stepsT}
 			}
-			deltas := a.Delta
+			deltas := plan.Deltas
 			if len(deltas) == 0 {
 				deltas = []float64{math.NaN()}
 			}
@@ -312,7 +313,7 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 				target := targets[seed]
 				for _, t := range steps {
 					for _, d := range deltas {
-						k := a.K
+						k := plan.K
 						if k == 0 {
 							k = target.k
 						}
@@ -322,11 +323,11 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 							Steps  int
 							Delta  string
 							Target string
-						}{"attack/1", *a, t, ff(d), target.key})[:16]
-						j := &proofJob{kind: a.KindLabel(), model: m.Spec(), seed: seed, attack: a, target: target, key: key,
+						}{"attack/2", *a, t, ff(d), target.key})[:16]
+						j := &proofJob{kind: label, model: m.Spec(), seed: seed, attack: a, target: target, key: key,
 							steps: t, k: k, attackDelta: d,
-							dir: filepath.Join(r.cache, "proofs", fmt.Sprintf("%s-s%d-t%d-%s", a.KindLabel(), seed, t, key))}
-						j.weight = attackWeight(a, t, k, stepsT)
+							dir: filepath.Join(r.cache, "proofs", fmt.Sprintf("%s-s%d-t%d-%s", label, seed, t, key))}
+						j.weight, j.weightMax = a.Config.Weight(t, k)
 						forged = append(forged, j)
 					}
 				}
@@ -342,22 +343,6 @@ func inputDim(m models.Model) int {
 		d *= x
 	}
 	return d
-}
-
-// attackWeight estimates a forgery's work in honest-step units.
-func attackWeight(a *AttackSpec, steps, k, honestSteps int) float64 {
-	switch a.Kind {
-	case "zhang":
-		return float64(steps) * float64(3*a.Iters+1)
-	case "blindfold":
-		epochs := a.Epochs
-		if epochs == 0 {
-			epochs = 1
-		}
-		return float64(a.Q * k * epochs)
-	default:
-		return 1
-	}
 }
 
 // estimate sets the progress total: proofs not yet on disk plus the verification they need.
@@ -539,28 +524,17 @@ func (r *runner) forge(ctx context.Context, j *proofJob, frac func(float64)) (au
 	}
 	dref := r.dref[j.model]
 	seed := data.SubSeed(j.seed, "experiments:"+j.kind, j.steps)
-	var atk attacks.Attack
-	switch a := j.attack; a.Kind {
-	case "zhang":
-		v, err := zhang.ParseVariant(a.Variant)
-		if err != nil {
-			return autodiff.Cost{}, 0, err
-		}
-		atk = &zhang.Attack{Config: zhang.Config{Variant: v, Steps: j.steps, K: j.k, Iters: a.Iters, Lambda: a.Lambda,
-			SecondOrder: a.SecondOrder, Seed: seed}}
-	case "infinitesimal":
+	f := attacks.Forgery{Target: target, Steps: j.steps, K: j.k, Seed: seed}
+	if !math.IsNaN(j.attackDelta) {
 		b, err := attacks.NewBudget(stats.MetricL2, j.attackDelta, &dref)
 		if err != nil {
 			return autodiff.Cost{}, 0, err
 		}
-		atk = &infinitesimal.Attack{Config: infinitesimal.Config{Budget: b, Steps: j.steps, K: j.k, Seed: seed}}
-	case "blindfold":
-		atk, err = newBlindfold(a, j, &dref, seed)
-		if err != nil {
-			return autodiff.Cost{}, 0, err
-		}
-	default:
-		return autodiff.Cost{}, 0, fmt.Errorf("unknown attack kind %q", a.Kind)
+		f.Budget = &b
+	}
+	atk, err := j.attack.Config.New(f)
+	if err != nil {
+		return autodiff.Cost{}, 0, err
 	}
 	tmp := j.dir + ".partial"
 	if err := os.RemoveAll(tmp); err != nil {

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
+	"maps"
 	"os"
 	"path"
 	"slices"
@@ -18,6 +18,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"pollab/attacks"
+	_ "pollab/attacks/all" // every attack shipped with the lab registers itself
 	"pollab/stats"
 )
 
@@ -27,12 +29,12 @@ var Metrics = stats.Metrics
 // ReferenceNormalizedDelta is Fang et al.'s normalised threshold (stats.ReferenceNormalizedDelta).
 const ReferenceNormalizedDelta = stats.ReferenceNormalizedDelta
 
-// Attack kinds as they appear in the CSV's kind column.
+// Kinds in the CSV's kind column: honest proofs, and the labels of the attacks the figures
+// plot (every attack's proofs carry its Config.Label()).
 const (
 	KindHonest        = "honest"
 	KindInfinitesimal = "infinitesimal"
 	KindBlindfold     = "blindfold"
-	kindZhangPrefix   = "zhang-" // followed by the variant: zhang-I, zhang-II, zhang-III
 )
 
 // Spec is one experiment: what to train, which attacks to run against it, and the verifier
@@ -72,31 +74,64 @@ type TrainSpec struct {
 	RecordAugSeeds bool `toml:"record_aug_seeds" json:"record_aug_seeds"`
 }
 
-// AttackSpec is one spoofer configuration. Steps and Delta are lists: the runner expands
-// them into one forged proof per value (and per honest seed).
+// AttackSpec is one spoofer configuration: an [[attack]] section whose kind names a
+// registered attack (attacks.Lookup) and whose other keys are that attack's own configuration
+// (its attacks.Config: TOML keys of its fields; unknown keys are errors, keys left out are
+// unset). The runner forges one proof per honest seed and per point of the config's Plan
+// (each listed T' and normalised delta).
 type AttackSpec struct {
-	// Kind is "zhang", "infinitesimal" or "blindfold".
-	Kind string `toml:"kind" json:"kind"`
-	// Zhang et al.: Variant "I", "II" or "III"; Iters L-BFGS iterations; Lambda the
-	// perturbation penalty; SecondOrder "symbolic" or "central".
-	Variant     string  `toml:"variant" json:"variant,omitempty"`
-	Iters       int     `toml:"iters" json:"iters,omitempty"`
-	Lambda      float64 `toml:"lambda" json:"lambda,omitempty"`
-	SecondOrder string  `toml:"second_order" json:"second_order,omitempty"`
-	// Steps lists the forged proof lengths T' (zhang, infinitesimal); empty means the honest T.
-	Steps []int `toml:"steps" json:"steps,omitempty"`
-	// K is the forged checkpoint interval; 0 means the target's k.
-	K int `toml:"k" json:"k,omitempty"`
-	// Delta lists the per-checkpoint gaps the infinitesimal and blindfold attacks aim under,
-	// normalised by d_ref in l2 (Fang et al.'s 0.008).
-	Delta []float64 `toml:"delta" json:"delta,omitempty"`
-	// Blindfold: Epochs claimed epochs (0: the target's), Q genuinely computed intervals per
-	// epoch, SpoofSteps interpolated steps per epoch (0: the rest of a claimed epoch), Interp
-	// the lr claimed on interpolated intervals ("manifest", "tiny" or "genuine").
-	Epochs     int    `toml:"epochs" json:"epochs,omitempty"`
-	Q          int    `toml:"q" json:"q,omitempty"`
-	SpoofSteps int    `toml:"spoof_steps" json:"spoof_steps,omitempty"`
-	Interp     string `toml:"interp" json:"interp,omitempty"`
+	Kind   string
+	Config attacks.Config
+}
+
+// UnmarshalTOML decodes an [[attack]] section into the registered kind's configuration.
+func (a *AttackSpec) UnmarshalTOML(v any) error {
+	sec, ok := v.(map[string]any)
+	if !ok {
+		return fmt.Errorf("attack: want a table, got %T", v)
+	}
+	kind, _ := sec["kind"].(string)
+	k, err := attacks.Lookup(kind)
+	if err != nil {
+		return err
+	}
+	rest := maps.Clone(sec)
+	delete(rest, "kind")
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(rest); err != nil {
+		return fmt.Errorf("attack %s: %w", kind, err)
+	}
+	cfg := k.NewConfig()
+	md, err := toml.NewDecoder(&buf).Decode(cfg)
+	if err != nil {
+		return fmt.Errorf("attack %s: %w", kind, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, u := range und {
+			keys[i] = u.String()
+		}
+		return fmt.Errorf("attack %s: unknown keys: %s", kind, strings.Join(keys, ", "))
+	}
+	a.Kind, a.Config = kind, cfg
+	return nil
+}
+
+// MarshalJSON writes the kind and the configuration's fields as one object (what the spec
+// hash and provenance.json record).
+func (a AttackSpec) MarshalJSON() ([]byte, error) {
+	cfg, err := json.Marshal(a.Config)
+	if err != nil {
+		return nil, err
+	}
+	kind, _ := json.Marshal(a.Kind)
+	if len(cfg) < 2 || cfg[0] != '{' {
+		return nil, fmt.Errorf("attack %s: configuration is not a JSON object", a.Kind)
+	}
+	if string(cfg) == "{}" {
+		return []byte(`{"kind":` + string(kind) + `}`), nil
+	}
+	return append([]byte(`{"kind":`+string(kind)+`,`), cfg[1:]...), nil
 }
 
 // VerifySpec is the verifier grid: every proof is re-executed once per env, and every
@@ -284,28 +319,7 @@ func (s *Spec) fillDefaults() {
 		s.Verify.NormalizedDelta = append(s.Verify.NormalizedDelta, ReferenceNormalizedDelta)
 	}
 	sort.Float64s(s.Verify.NormalizedDelta)
-	for i := range s.Attacks {
-		a := &s.Attacks[i]
-		switch a.Kind {
-		case "zhang":
-			if a.Iters == 0 {
-				a.Iters = 10
-			}
-			if a.Lambda == 0 {
-				a.Lambda = 1
-			}
-			if a.SecondOrder == "" {
-				a.SecondOrder = "symbolic"
-			}
-		case "infinitesimal", "blindfold":
-			if len(a.Delta) == 0 {
-				a.Delta = []float64{ReferenceNormalizedDelta}
-			}
-			if a.Kind == "blindfold" && a.Q == 0 {
-				a.Q = 1
-			}
-		}
-	}
+
 }
 
 // Validate reports the first inconsistency in the spec.
@@ -350,12 +364,12 @@ func (s *Spec) Validate() error {
 		if !slices.Contains(s.Verify.Metrics, m) {
 			return fmt.Errorf("verify.absolute_delta: metric %q is not in verify.metrics", m)
 		}
-		if err := positiveFinite(ds); err != nil {
-			return fmt.Errorf("verify.absolute_delta.%s: %w", m, err)
+		if err := stats.PositiveFinite("verify.absolute_delta."+m, ds); err != nil {
+			return err
 		}
 	}
-	if err := positiveFinite(s.Verify.NormalizedDelta); err != nil {
-		return fmt.Errorf("verify.normalized_delta: %w", err)
+	if err := stats.PositiveFinite("verify.normalized_delta", s.Verify.NormalizedDelta); err != nil {
+		return err
 	}
 	for _, q := range s.Verify.Q {
 		if q < 0 {
@@ -381,68 +395,8 @@ func (s *Spec) Validate() error {
 		}
 	}
 	for i, a := range s.Attacks {
-		if err := a.validate(); err != nil {
+		if err := a.Config.Validate(); err != nil {
 			return fmt.Errorf("attack[%d] (%s): %w", i, a.Kind, err)
-		}
-	}
-	return nil
-}
-
-func (a AttackSpec) validate() error {
-	for _, t := range a.Steps {
-		if t < 1 {
-			return fmt.Errorf("steps: %d must be >= 1", t)
-		}
-	}
-	if a.K < 0 {
-		return fmt.Errorf("k: %d must be >= 0", a.K)
-	}
-	switch a.Kind {
-	case "zhang":
-		if a.Variant != "I" && a.Variant != "II" && a.Variant != "III" {
-			return fmt.Errorf("variant %q: want I, II or III", a.Variant)
-		}
-		if a.Iters < 1 || a.Lambda < 0 {
-			return fmt.Errorf("iters %d must be >= 1 and lambda %g >= 0", a.Iters, a.Lambda)
-		}
-		if a.SecondOrder != "symbolic" && a.SecondOrder != "central" {
-			return fmt.Errorf("second_order %q: want symbolic or central", a.SecondOrder)
-		}
-	case "infinitesimal":
-		if err := positiveFinite(a.Delta); err != nil {
-			return fmt.Errorf("delta: %w", err)
-		}
-	case "blindfold":
-		if err := positiveFinite(a.Delta); err != nil {
-			return fmt.Errorf("delta: %w", err)
-		}
-		if a.Q < 1 || a.Epochs < 0 || a.SpoofSteps < 0 {
-			return fmt.Errorf("q %d must be >= 1, epochs %d and spoof_steps %d >= 0", a.Q, a.Epochs, a.SpoofSteps)
-		}
-		if a.Interp != "" && a.Interp != "manifest" && a.Interp != "tiny" && a.Interp != "genuine" {
-			return fmt.Errorf("interp %q: want manifest, tiny or genuine", a.Interp)
-		}
-		if len(a.Steps) > 0 {
-			return fmt.Errorf("steps: Blindfold's length follows from epochs, q, k and spoof_steps")
-		}
-	default:
-		return fmt.Errorf("kind %q: want zhang, infinitesimal or blindfold", a.Kind)
-	}
-	return nil
-}
-
-// KindLabel is the CSV kind of proofs this attack produces.
-func (a AttackSpec) KindLabel() string {
-	if a.Kind == "zhang" {
-		return kindZhangPrefix + a.Variant
-	}
-	return a.Kind
-}
-
-func positiveFinite(xs []float64) error {
-	for _, x := range xs {
-		if !(x > 0) || math.IsInf(x, 0) {
-			return fmt.Errorf("%g must be positive and finite", x)
 		}
 	}
 	return nil

@@ -261,8 +261,8 @@ func (r *runner) rows(vj *verifyJob, ev *verifier.Evidence, points []policyPoint
 		AttackDelta: j.attackDelta, Env: vj.env.Name,
 		CostFLOPs: cost, CostWallS: info.cost.Wall.Seconds(), HonestFLOPs: honestFLOPs,
 	}
-	if j.attack != nil && j.attack.Kind == KindBlindfold {
-		base.AttackQ = j.attack.Q
+	if j.attack != nil {
+		base.AttackQ = j.attack.Config.Plan().Q
 	}
 	if honestFLOPs > 0 {
 		base.CostFraction = cost / honestFLOPs

@@ -157,6 +157,9 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 	if err != nil {
 		return nil, err
 	}
+	r.Result.Report = r
+	r.Details = []string{fmt.Sprintf("%d genuine intervals (%d SGD steps, %d re-runs), update target %.4g; largest interpolated gap %.4g",
+		len(r.GenuineIntervals), r.GenuineSteps, r.Redos, r.Target, r.MaxGap)}
 	return &r.Result, nil
 }
 

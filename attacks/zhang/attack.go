@@ -118,7 +118,51 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 	if err != nil {
 		return nil, err
 	}
+	r.Result.Report = r
+	r.Details = r.lines(a.Config.Defaults(t).Retries)
 	return &r.Result, nil
+}
+
+// lines describe the run for a human reader; retries is the retry rule's cap.
+func (r *Report) lines(retries int) []string {
+	out := []string{
+		fmt.Sprintf("W'0: %d KS draws, |W_T - W'0|_2 = %.4g, line step %.4g (l2)", r.InitDraws, r.InitToWT, r.LineStepL2),
+		fmt.Sprintf("crafting (%s, N %d, lambda %g): %d tries, %d of %d crafted batches over the retry thresholds",
+			r.SecondOrder, r.Iters, r.Lambda, r.Tries, r.Failures, len(r.StepStats)),
+	}
+	if n := retryCapped(r.StepStats, retries); n > 0 {
+		out = append(out, fmt.Sprintf("retry cap reached in %d of %d steps (%d tries each): the budget, not the crafting, sets this cost",
+			n, len(r.StepStats), retries))
+	}
+	out = append(out,
+		fmt.Sprintf("residual |g - g*|²: median %.4g, max %.4g (real batches before crafting: median %.4g); |r|² max %.4g",
+			r.Residual.Median, r.Residual.Max, r.Start.Median, r.NormR2.Max),
+		fmt.Sprintf("max replay distance to the next checkpoint: %s", r.MaxReplay))
+	be := fmt.Sprintf("%.3g gradient-equivalents per forged step; %s (FLOPs)", r.GradEquivPerStep, breakEvenText(r.BreakEven))
+	if r.BreakEvenWall > 0 {
+		be += fmt.Sprintf(", %s (wall)", breakEvenText(r.BreakEvenWall))
+	}
+	return append(out, be)
+}
+
+// retryCapped counts the steps whose crafting used every allowed try.
+func retryCapped(steps []StepStats, retries int) int {
+	n := 0
+	for _, s := range steps {
+		if retries > 0 && s.Tries >= retries {
+			n++
+		}
+	}
+	return n
+}
+
+// breakEvenText states a break-even fraction of T; at or above 1 the forgery is cheaper than
+// honest training at every T' <= T, which a fraction above 1 would hide.
+func breakEvenText(f float64) string {
+	if f >= 1 {
+		return "no break-even: cheaper than honest training at every T' <= T"
+	}
+	return fmt.Sprintf("break-even T' = %.4g of T", f)
 }
 
 // StepStats is what crafting one step's batch took and reached.

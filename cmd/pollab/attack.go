@@ -1,26 +1,29 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"pollab/attacks"
+	_ "pollab/attacks/all" // every attack shipped with the lab registers itself
 	"pollab/autodiff"
 	"pollab/proof"
 	"pollab/stats"
 	"pollab/verifier"
 )
 
-// attackCmd groups the spoofers; each spoofer's file appends its subcommand in its init.
+// attackCmd groups the spoofers: one subcommand per registered attack (attacks.Names), its
+// flags the attack's own (attacks.Config.Flags) beside the target, output and threshold
+// flags every spoofer shares.
 var attackCmd = &cli.Command{
 	Name:  "attack",
-	Usage: "forge a proof of learning for a stolen model (zhang, infinitesimal, blindfold)",
+	Usage: "forge a proof of learning for a stolen model (" + strings.Join(attacks.Names(), ", ") + ")",
 	Description: "Each subcommand steals a final model W_T and writes a forged proof to --out. The target is\n" +
 		"an honest proof (--target DIR: its final checkpoint is W_T, its manifest the claims to copy) or\n" +
 		"a bare safetensors file (--target-file FILE --model SPEC --dataset NAME: a checkpoint, or a\n" +
@@ -29,7 +32,91 @@ var attackCmd = &cli.Command{
 		"defaults otherwise); without a ledger, cost fractions use the analytic per-step cost.",
 }
 
-func init() { register(attackCmd) }
+func init() {
+	for _, name := range attacks.Names() {
+		k, _ := attacks.Lookup(name)
+		attackCmd.Subcommands = append(attackCmd.Subcommands, attackCommand(k))
+	}
+	register(attackCmd)
+}
+
+// attackCommand is `pollab attack NAME` for a registered spoofer. Its flags fill one
+// configuration of the attack (a process runs one command).
+func attackCommand(k attacks.Kind) *cli.Command {
+	cfg := k.NewConfig()
+	flags := attackTargetFlags()
+	usage := "pollab attack " + k.Name + " (--target DIR | --target-file FILE --model SPEC --dataset NAME [--target-batch B --target-lr LR ...])\n      "
+	if k.Budgeted {
+		flags = append(flags, attackBudgetFlags(stats.ReferenceNormalizedDelta)...)
+		usage += "--delta V [--normalized --dref FILE] [--metric l2] "
+	}
+	for _, f := range cfg.Flags() {
+		flags = append(flags, &cli.GenericFlag{Name: f.Name, Usage: f.Usage, Value: f.Value})
+		usage += "[--" + f.Name + " ...] "
+	}
+	return &cli.Command{
+		Name: k.Name, Usage: k.Usage, Description: k.Description,
+		UsageText: usage + "--out DIR [--json]",
+		Flags:     flags,
+		Action:    func(c *cli.Context) error { return attackAction(c, k, cfg) },
+	}
+}
+
+// attackAction forges one proof with the configuration the flags filled.
+func attackAction(c *cli.Context, k attacks.Kind, cfg attacks.Config) error {
+	command := "attack " + k.Name
+	if err := noArguments(c, command); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return attackUsage("%v", err)
+	}
+	plan := cfg.Plan()
+	if len(plan.Steps) > 1 {
+		return attackUsage("--steps: one forged length per run, got %v", plan.Steps)
+	}
+	var budget *attacks.Budget
+	if k.Budgeted {
+		b, err := attackBudget(c, stats.ReferenceNormalizedDelta)
+		if err != nil {
+			return err
+		}
+		budget = &b
+	}
+	t, err := loadAttackTarget(c)
+	if err != nil {
+		return err
+	}
+	f := attacks.Forgery{Target: t, K: plan.K, Budget: budget, Seed: c.Uint64("seed")}
+	if len(plan.Steps) == 1 {
+		f.Steps = plan.Steps[0]
+	}
+	atk, err := cfg.New(f)
+	if err != nil {
+		return attackUsage("%v", err)
+	}
+	ctx, stop := interruptible()
+	defer stop()
+	bar := newPhaseBar(k.Name, c.Bool("quiet") || c.Bool("json"))
+	res, err := atk.Forge(ctx, t, c.String("out"), attacks.Options{Progress: bar.Update, Command: os.Args})
+	bar.Done()
+	if err != nil {
+		return fmt.Errorf("%s: %w", command, err)
+	}
+	if c.Bool("json") {
+		if res.Report != nil {
+			return printJSON(res.Report)
+		}
+		return printJSON(res)
+	}
+	w := humanOut(false)
+	printAttackLines(w, res)
+	printLedger(w, res.Cost)
+	for _, line := range res.Details {
+		printf(w, "  %s\n", line)
+	}
+	return nil
+}
 
 // targetFileFlags describe a target given as a bare safetensors file; they are refused with
 // --target DIR, whose manifest holds them. (The claims carry a "target-" prefix because some
@@ -100,36 +187,6 @@ func loadAttackTarget(c *cli.Context) (*attacks.Target, error) {
 		}
 	}
 	return attacks.LoadTargetFile(file, c.String("model"), c.String("dataset"), claims)
-}
-
-// runAttack runs one spoofer's forge under what every spoofer shares: Ctrl-C or SIGTERM
-// cancels it, a progress bar counts total units (desc names it), the command line is recorded
-// in the forged proof, and its error is named by command ("attack zhang").
-func runAttack(c *cli.Context, command string, total int, desc string, forge func(ctx context.Context, opt attacks.Options) error) error {
-	ctx, stop := interruptible()
-	defer stop()
-	bar := newProgress(total, desc, c.Bool("quiet") || c.Bool("json"))
-	err := forge(ctx, attacks.Options{Progress: bar.Update, Command: os.Args})
-	bar.Done()
-	if err != nil {
-		return fmt.Errorf("%s: %w", command, err)
-	}
-	return nil
-}
-
-// printAttackReport prints a spoofer's report: the whole report as one JSON document under
-// --json, otherwise the lines of its attacks.Result followed by the spoofer's own (details may
-// be nil).
-func printAttackReport(c *cli.Context, report any, r *attacks.Result, details func(w io.Writer)) error {
-	if c.Bool("json") {
-		return printJSON(report)
-	}
-	w := humanOut(false)
-	printAttackLines(w, r)
-	if details != nil {
-		details(w)
-	}
-	return nil
 }
 
 func printAttackLines(w io.Writer, r *attacks.Result) {

@@ -72,12 +72,15 @@ func listed(t *testing.T, root string) map[string][]string {
 	return pkgs
 }
 
-// position is the index of pkg in order, or -1 when the order does not place it.
+// position is the index of pkg in order, or -1 when the order does not place it. A package
+// named in the order takes its own place before a "parent/*" entry.
 func position(order []string, pkg string) int {
 	for i, o := range order {
 		if o == pkg {
 			return i
 		}
+	}
+	for i, o := range order {
 		if parent, ok := strings.CutSuffix(o, "/*"); ok && path.Dir(pkg) == parent {
 			return i
 		}
@@ -133,5 +136,50 @@ func TestOnlyAutodiffImportsGorgonia(t *testing.T) {
 				t.Errorf("%s imports %s: only autodiff may", pkg, imp)
 			}
 		}
+	}
+}
+
+// TestExtendingShowsTheTestedFiles keeps docs/EXTENDING.md's worked examples true: every
+// code block announced by a line `<!-- file: PATH -->` must be PATH's content, byte for byte,
+// and PATH is a test file that `go test` compiles and runs.
+func TestExtendingShowsTheTestedFiles(t *testing.T) {
+	root := moduleRoot(t)
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "EXTENDING.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(doc), "\n")
+	found := 0
+	for i := 0; i < len(lines); i++ {
+		name, ok := strings.CutPrefix(strings.TrimSpace(lines[i]), "<!-- file: ")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSpace(strings.TrimSuffix(name, "-->"))
+		if i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "```") {
+			t.Errorf("EXTENDING.md line %d: %s is not followed by a code block", i+1, name)
+			continue
+		}
+		end := i + 2
+		for end < len(lines) && !strings.HasPrefix(lines[end], "```") {
+			end++
+		}
+		block := strings.Join(lines[i+2:end], "\n") + "\n"
+		want, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
+		if err != nil {
+			t.Errorf("EXTENDING.md shows %s: %v", name, err)
+			continue
+		}
+		if block != string(want) {
+			t.Errorf("EXTENDING.md's block for %s differs from the file: copy the file into the page again", name)
+		}
+		if !strings.HasSuffix(name, "_test.go") {
+			t.Errorf("EXTENDING.md shows %s, which is not a test file go test runs", name)
+		}
+		found++
+		i = end
+	}
+	if found == 0 {
+		t.Error("EXTENDING.md shows no file")
 	}
 }
