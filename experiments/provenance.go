@@ -3,6 +3,7 @@ package experiments
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
 	"os/exec"
@@ -33,6 +34,41 @@ type Provenance struct {
 	// DRef is the calibration per model: the distance between the final weights of the
 	// honest proofs of Spec.Verify.CalibrationSeeds.
 	DRef map[string]stats.Distances `json:"d_ref"`
+	// Reruns are the later runs of the same spec into the same directory (resumed or fully
+	// cached), appended: the fields above stay the first run's record.
+	Reruns []RunRecord `json:"reruns,omitempty"`
+}
+
+// RunRecord is one later run of a spec: who ran it, when, and what it computed.
+type RunRecord struct {
+	Pollab   string    `json:"pollab_version"`
+	Commit   string    `json:"git_commit,omitempty"`
+	Modified bool      `json:"git_modified,omitempty"`
+	Command  []string  `json:"command,omitempty"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	WallS    float64   `json:"wall_s"`
+	Machine  Machine   `json:"machine"`
+	Ledger   RunLedger `json:"ledger"`
+}
+
+// record is p as a RunRecord.
+func (p *Provenance) record() RunRecord {
+	return RunRecord{Pollab: p.Pollab, Commit: p.Commit, Modified: p.Modified, Command: p.Command, Start: p.Start,
+		End: p.End, WallS: p.WallS, Machine: p.Machine, Ledger: p.Ledger}
+}
+
+// appendRun returns what provenance.json should hold after run p: p itself, or, when dir
+// already holds the provenance of the same spec, that first record with p appended to its
+// reruns (a rerun must not replace the original record with its own, mostly cached, ledger).
+func appendRun(path string, p *Provenance) *Provenance {
+	var prev Provenance
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &prev) != nil || prev.SpecHash != p.SpecHash {
+		return p
+	}
+	prev.Reruns = append(prev.Reruns, p.record())
+	return &prev
 }
 
 // Machine describes the host.

@@ -104,6 +104,21 @@ func TestRunTwiceReexecutesNothing(t *testing.T) {
 	if prov.Machine.BLAS == "" || prov.Machine.BLAS != autodiff.BLAS() {
 		t.Errorf("provenance machine.blas %q, this build runs %q", prov.Machine.BLAS, autodiff.BLAS())
 	}
+	// The cached rerun appended its record: provenance.json and run.json keep the first run's
+	// ledger (not the rerun's all-cached one) and list the rerun's.
+	var full Provenance
+	var run Report
+	for name, v := range map[string]any{ProvenanceJSON: &full, RunJSON: &run} {
+		if b, err := os.ReadFile(filepath.Join(out, name)); err != nil || json.Unmarshal(b, v) != nil {
+			t.Fatalf("%s unreadable: %v", name, err)
+		}
+	}
+	if full.Ledger != first.Ledger || len(full.Reruns) != 1 || full.Reruns[0].Ledger != second.Ledger {
+		t.Errorf("provenance ledger %+v, reruns %+v: want the first run's %+v and one rerun %+v", full.Ledger, full.Reruns, first.Ledger, second.Ledger)
+	}
+	if run.Ledger != first.Ledger || len(run.Reruns) != 1 || run.Reruns[0].Ledger != second.Ledger {
+		t.Errorf("run.json ledger %+v, reruns %+v: want the first run's and one rerun", run.Ledger, run.Reruns)
+	}
 }
 
 // TestRunResumesAfterKill stops a run once the honest proofs exist (as a kill would) and

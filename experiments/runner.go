@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,6 +36,10 @@ type Options struct {
 	Workers int
 	// Progress is called with overall done/total work units (about one SGD step each).
 	Progress func(done, total int, note string)
+	// Phase, when set, is called with the progress of the current phase (honest proofs,
+	// forgeries, verification): units done and the phase's total, counting only work that is
+	// not cached (a rerun's phases are empty), so a rate and ETA taken within a phase hold.
+	Phase func(phase string, done, total float64)
 	// Version and Command are recorded in provenance (the CLI passes its own).
 	Version string
 	Command []string
@@ -69,6 +74,30 @@ type Report struct {
 	Ledger   RunLedger     `json:"ledger"`
 	Wall     time.Duration `json:"wall_ns"`
 	SpecHash string        `json:"spec_hash"`
+	// Reruns, in run.json only: the ledger and wall time of each later run of the same spec
+	// into the directory; Ledger and Wall above stay the first run's.
+	Reruns []RerunLedger `json:"reruns,omitempty"`
+}
+
+// RerunLedger is what one later run computed.
+type RerunLedger struct {
+	Ledger RunLedger     `json:"ledger"`
+	Wall   time.Duration `json:"wall_ns"`
+}
+
+// appendReport returns what run.json should hold after rep: rep, or, when path holds the
+// report of a run of the same spec, rep's outputs with the first run's ledger and wall time
+// and rep's own appended to the reruns.
+func appendReport(path string, rep *Report) *Report {
+	var prev Report
+	b, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(b, &prev) != nil || prev.SpecHash != rep.SpecHash {
+		return rep
+	}
+	out := *rep
+	out.Ledger, out.Wall = prev.Ledger, prev.Wall
+	out.Reruns = append(prev.Reruns, RerunLedger{Ledger: rep.Ledger, Wall: rep.Wall})
+	return &out
 }
 
 // Result file names inside Options.Out.
@@ -135,6 +164,10 @@ type runner struct {
 	running  map[int]float64 // job id -> fraction done x weight
 	nextID   int
 	lastNote string
+	// the current phase: its name, the overall done units when it began, its uncached total
+	phase      string
+	phaseBase  float64
+	phaseTotal float64
 
 	dref map[string]stats.Distances // per model
 }
@@ -153,12 +186,14 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	}
 	r.estimate(append(slices.Clone(honest), forged...))
 
+	r.startPhase("honest proofs", uncachedWeight(honest))
 	if err := r.pool(ctx, "honest proofs", honest, r.buildProof); err != nil {
 		return nil, err
 	}
 	if err := r.calibrate(honest); err != nil {
 		return nil, err
 	}
+	r.startPhase("forgeries", uncachedWeight(forged))
 	if err := r.pool(ctx, "forgeries", forged, r.buildProof); err != nil {
 		return nil, err
 	}
@@ -200,11 +235,11 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	}
 	rep.Ledger = r.ledger
 	rep.Wall = time.Since(start)
-	if err := atomicfile.WriteJSON(filepath.Join(opt.Out, RunJSON), rep); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(opt.Out, RunJSON), appendReport(filepath.Join(opt.Out, RunJSON), rep)); err != nil {
 		return nil, err
 	}
 	prov := newProvenance(spec, opt, start, rep, r.dref)
-	if err := atomicfile.WriteJSON(filepath.Join(opt.Out, ProvenanceJSON), prov); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(opt.Out, ProvenanceJSON), appendRun(filepath.Join(opt.Out, ProvenanceJSON), prov)); err != nil {
 		return nil, err
 	}
 	r.report("done")
@@ -361,23 +396,54 @@ func (r *runner) estimate(jobs []*proofJob) {
 	}
 }
 
-// report forwards overall progress to the caller.
-func (r *runner) report(note string) {
-	if r.opt.Progress == nil {
-		return
+// uncachedWeight is the work of the jobs whose proof is not on disk yet.
+func uncachedWeight(jobs []*proofJob) float64 {
+	w := 0.0
+	for _, j := range jobs {
+		if !proofComplete(j.dir) {
+			w += j.weight
+		}
 	}
-	r.mu.Lock()
+	return w
+}
+
+// doneLocked is the overall work done, finished jobs plus the running ones' fractions.
+func (r *runner) doneLocked() float64 {
 	done := r.done
 	for _, v := range r.running {
 		done += v
 	}
+	return done
+}
+
+// startPhase begins a phase whose uncached work is total units.
+func (r *runner) startPhase(name string, total float64) {
+	r.mu.Lock()
+	r.phase, r.phaseBase, r.phaseTotal = name, r.doneLocked(), total
+	r.mu.Unlock()
+	r.report(name)
+}
+
+// report forwards overall and phase progress to the caller.
+func (r *runner) report(note string) {
+	if r.opt.Progress == nil && r.opt.Phase == nil {
+		return
+	}
+	r.mu.Lock()
+	done := r.doneLocked()
 	total := r.total
 	if note == "" {
 		note = r.lastNote
 	}
 	r.lastNote = note
+	phase, phaseDone, phaseTotal := r.phase, done-r.phaseBase, r.phaseTotal
 	r.mu.Unlock()
-	r.opt.Progress(int(math.Min(done, total)), int(total), note)
+	if r.opt.Progress != nil {
+		r.opt.Progress(int(math.Min(done, total)), int(total), note)
+	}
+	if r.opt.Phase != nil && phase != "" {
+		r.opt.Phase(phase, math.Min(phaseDone, phaseTotal), phaseTotal)
+	}
 }
 
 // pool runs work over items with r.workers goroutines; the first error cancels the rest.

@@ -115,14 +115,17 @@ func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error)
 	weight := func(i int) float64 { return float64(vjobs[i].proof.info.steps) }
 	// Fix the estimate now that real proof lengths are known.
 	r.mu.Lock()
+	uncached := 0.0
 	for i, vj := range vjobs {
 		if _, err := os.Stat(vj.path); err != nil {
 			r.total += weight(i) - float64(float64(vj.proof.steps)*r.verifyFrac())
+			uncached += weight(i)
 		} else {
 			r.total -= float64(float64(vj.proof.steps) * r.verifyFrac())
 		}
 	}
 	r.mu.Unlock()
+	r.startPhase("verification", uncached)
 	err = runPool(ctx, r, "verification", len(vjobs), func(ctx context.Context, i int, frac func(float64)) error {
 		ev, err := r.gather(ctx, vjobs[i], policies, frac)
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -76,11 +77,16 @@ func run(args []string) (code int) {
 			code = exitBadInput
 		}
 	}()
+	interruptedBy = atomic.Value{}
+	resumeHint = "nothing half-written is left behind"
 	app := newApp()
 	if err := checkCommandPath(app.Commands, args); err != nil {
 		return exitCode(err)
 	}
 	err := app.Run(hoistFlags(app.Commands, args))
+	if code := interruptedExit(); code >= 0 && err != nil {
+		return code
+	}
 	return exitCode(err)
 }
 
@@ -105,9 +111,43 @@ func noArguments(c *cli.Context, command string) error {
 }
 
 // interruptible is the context of a long-running command: Ctrl-C or SIGTERM cancels it, and
-// the library packages stop between steps (what was written so far stays consistent).
+// the library packages stop between steps (what was written so far stays consistent). The
+// command then exits 128+signal (130 for Ctrl-C) with one line saying how to resume.
 func interruptible() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			interruptedBy.Store(s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// interruptedBy holds the signal that cancelled the running command, if any; resumeHint says
+// how that command continues (set by the command, e.g. "rerun it: ...").
+var (
+	interruptedBy atomic.Value
+	resumeHint    = "nothing half-written is left behind"
+)
+
+// interruptedExit prints the interruption line and returns the exit code, or -1 when no
+// signal interrupted the command.
+func interruptedExit() int {
+	s, ok := interruptedBy.Load().(os.Signal)
+	if !ok {
+		return -1
+	}
+	code := 130
+	if s == syscall.SIGTERM {
+		code = 143
+	}
+	fmt.Fprintf(os.Stderr, "pollab: interrupted (%v): %s\n", s, resumeHint)
+	return code
 }
 
 // rejectedError marks a verdict of "rejected": the message is printed, the exit code is 1.

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 
 	"pollab/experiments"
 )
@@ -63,19 +61,19 @@ func runSpec(c *cli.Context, config string) error {
 	if out == "" {
 		out = filepath.Join("results", spec.Name)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	bar := newProgress(1, "experiment "+spec.Name, c.Bool("quiet") || c.Bool("json"))
+	cache := c.String("cache")
+	if cache == "" {
+		cache = filepath.Join(out, "cache")
+	}
+	resumeHint = fmt.Sprintf("rerun the same command to resume: finished proofs and evidence are cached in %s", cache)
+	phases := newPhaseProgress(os.Stderr, c.Bool("quiet") || c.Bool("json"), term.IsTerminal(int(os.Stderr.Fd())))
 	rep, err := experiments.Run(ctx, spec, experiments.Options{
 		Out: out, CacheDir: c.String("cache"), Workers: c.Int("workers"), Version: pollabVersion(), Command: os.Args,
-		Progress: func(done, total int, note string) {
-			if bar.bar != nil && total > 0 {
-				bar.bar.ChangeMax(total)
-			}
-			bar.Update(done, total, note)
-		},
+		Phase: phases.Update,
 	})
-	bar.Done()
+	phases.Done()
 	if err != nil {
 		return fmt.Errorf("experiment %s: %w", spec.Name, err)
 	}

@@ -135,6 +135,7 @@ func trainAction(c *cli.Context) error {
 	// Ctrl-C or SIGTERM stops between steps; the checkpoints written so far stay resumable.
 	ctx, stop := interruptible()
 	defer stop()
+	resumeHint = "the checkpoints written so far are kept: rerun the same command with --resume to continue"
 
 	bar := newPhaseBar("training", c.Bool("quiet") || c.Bool("json"))
 	opt := prover.Options{
