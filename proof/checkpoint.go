@@ -2,9 +2,11 @@ package proof
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 
 	"pollab/autodiff"
@@ -73,6 +75,9 @@ func encodeCheckpoint(w io.Writer, l checkpointLayout, c *Checkpoint) error {
 	if math.IsNaN(c.LR) || math.IsInf(c.LR, 0) {
 		return fmt.Errorf("checkpoint step %d: lr %v is not finite", c.Step, c.LR)
 	}
+	if c.Step == 0 && slices.ContainsFunc(mom, func(v float64) bool { return v != 0 }) {
+		return errors.New("checkpoint step 0: momentum buffers must be zero before the first update")
+	}
 	for _, vs := range [][]float64{c.Params, mom} {
 		for i, v := range vs {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -102,7 +107,8 @@ func encodeCheckpoint(w io.Writer, l checkpointLayout, c *Checkpoint) error {
 
 // decodeCheckpoint parses a whole checkpoint file (already size-bounded and hash-checked)
 // and validates it against the layout: the exact tensor set, shapes, dtype, finite values,
-// and metadata naming the model and wantStep.
+// metadata naming the model and wantStep, and all-zero momentum buffers at step 0 (PyTorch
+// has no buffer before the first update; a non-zero one would be an update no step made).
 func decodeCheckpoint(b []byte, l checkpointLayout, modelSpec string, wantStep int) (*Checkpoint, error) {
 	h, err := parseSafetensorsHeader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
@@ -129,6 +135,11 @@ func decodeCheckpoint(b []byte, l checkpointLayout, modelSpec string, wantStep i
 	params, momentum, err := decodeState(b, h, l, modelSpec)
 	if err != nil {
 		return nil, err
+	}
+	if step == 0 {
+		if i := slices.IndexFunc(momentum, func(v float64) bool { return v != 0 }); i >= 0 {
+			return nil, fmt.Errorf("momentum buffer value %d is %g at step 0: before the first update every buffer is zero", i, momentum[i])
+		}
 	}
 	return &Checkpoint{Step: step, LR: lr, Params: params, Momentum: momentum}, nil
 }

@@ -35,3 +35,37 @@ func TestCheckSchedule(t *testing.T) {
 		}
 	}
 }
+
+// The state before the first update has all-zero momentum buffers: the writer refuses
+// others, and the reader rejects a step-0 checkpoint that has them.
+func TestStepZeroMomentumMustBeZero(t *testing.T) {
+	dir := t.TempDir()
+	f := smallFixture
+	w, err := Create(dir, fixtureManifest(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	model := w.ctx.model
+	c := &Checkpoint{Step: 0, LR: 0.1, Params: make([]float64, model.NumParams()), Momentum: make([]float64, model.NumParams())}
+	c.Momentum[3] = 1e-300
+	if err := w.WriteCheckpoint(c); err == nil || !strings.Contains(err.Error(), "momentum buffers must be zero") {
+		t.Errorf("writing non-zero step-0 momentum: %v", err)
+	}
+	l := checkpointLayout{model: model, dtype: f.dtype, momentum: true}
+	var buf strings.Builder
+	c.Momentum[3] = 0
+	if err := encodeCheckpoint(&buf, l, c); err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte(buf.String())
+	if _, err := decodeCheckpoint(raw, l, model.Spec(), 0); err != nil {
+		t.Fatalf("zero buffers at step 0: %v", err)
+	}
+	// Flip the last momentum value (the buffer ends with momentum tensors of the same size
+	// as their parameters, f64 here) to a non-zero one, as a hostile writer would.
+	raw[len(raw)-2] = 0x10
+	if _, err := decodeCheckpoint(raw, l, model.Spec(), 0); err == nil || !strings.Contains(err.Error(), "at step 0") {
+		t.Errorf("non-zero step-0 momentum read back: %v", err)
+	}
+}

@@ -441,6 +441,13 @@ func badRows() []badRow {
 				at := ckptBuffer(b) + 40
 				return putF32(b, at, float64(math.Float32frombits(binary.LittleEndian.Uint32(b[at:])))+1)
 			})},
+		{class: "checkpoint content", name: "non-zero momentum buffer at step 0", file: proof.CheckpointName(0), want: "at step 0: before the first update every buffer is zero",
+			mutate: func(p proofEdit) {
+				name := proof.CheckpointName(0)
+				b := append([]byte(nil), p.read(name)...)
+				// momentum.fc1.bias follows the 172 parameters (688 bytes of f32).
+				p.replace(name, putF32(b, ckptBuffer(b)+688, 0.5))
+			}},
 		{class: "false claims", name: "batch indices swapped and re-signed", verdict: true, want: "data check failed", file: "batch hash",
 			mutate: indices(func(b []byte) []byte {
 				a, c := 16+4*3, 16+4*(5*honestBatch+1)
