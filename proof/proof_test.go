@@ -117,6 +117,9 @@ func buildProof(t testing.TB, dir string, f fixture, seed uint64) *built {
 			c.Momentum = make([]float64, model.NumParams())
 			for i := range c.Momentum {
 				c.Momentum[i] = r.NormFloat64() * 1e-3
+				if step == 0 {
+					c.Momentum[i] = 0 // the state before the first update (same draws, so later values are unchanged)
+				}
 			}
 			f.dtype.Round(c.Momentum)
 		}
