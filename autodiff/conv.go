@@ -21,10 +21,12 @@ import (
 // Kernels, per sample b: im2col of x_b into a [K, N'] scratch (K = C·kh·kw, N = OH·OW, N'
 // padded to the GEMM block width with zeros), then Y_b[O', N'] = W[O', K]·col with the
 // output channels on the GEMM's row axis (O' = O padded to 4 with zero rows), so every
-// block is a full SIMD block and no transpose is needed. Samples run in parallel, each
-// written by one goroutine. Backward-filter sums over fixed chunks of convChunk samples in
-// sample order, then adds the chunks' partial sums in chunk order: the bits do not depend on
-// GOMAXPROCS. Products are rounded before each add (no FMA), as in gemm.go.
+// block is a full SIMD block and the output needs no transpose. Backward-data is Wᵀ·d_b
+// then col2im; backward-filter col_b·d_bᵀ (only the small d_b is transposed). Samples run in
+// parallel, each written by one goroutine. Backward-filter sums over fixed chunks of
+// convChunk samples in sample order, then adds the chunks' partial sums in chunk order: the
+// bits do not depend on GOMAXPROCS. Products are rounded before each add (no FMA), as in
+// gemm.go.
 
 // convGeom is the geometry of one 2-D convolution (square stride and padding).
 type convGeom struct {
@@ -77,12 +79,12 @@ type convState struct {
 	s64 convScratch[float64]
 }
 
-// convScratch is reused across runs: wt holds the (padded or transposed) filter, a, b and c
+// convScratch is reused across runs: wt holds the (padded or transposed) filter, a and c
 // one scratch each per worker, parts the filter-gradient partial sums per chunk.
 type convScratch[T float] struct {
-	wt      []T
-	a, b, c [][]T
-	parts   [][]T
+	wt    []T
+	a, c  [][]T
+	parts [][]T
 }
 
 func newConvOp(kind convKind, g convGeom, bias bool) convOp {
@@ -248,16 +250,6 @@ func (s *convScratch[T]) ensure(nw, na, nc int) {
 	}
 }
 
-// ensureB sizes the per-worker scratch b with nb elements for nw workers.
-func (s *convScratch[T]) ensureB(nw, nb int) {
-	for len(s.b) < nw {
-		s.b = append(s.b, nil)
-	}
-	for i := 0; i < nw; i++ {
-		s.b[i] = grow(s.b[i], nb)
-	}
-}
-
 // convForwardK computes y = conv(x, w) + bias (bias may be nil).
 func convForwardK[T float](g convGeom, x, w, bias, y []T, s *convScratch[T]) {
 	_, width := kernelFor[T]()
@@ -314,35 +306,35 @@ func convDataK[T float](g convGeom, d, w, dx []T, s *convScratch[T]) {
 	})
 }
 
-// convFilterK computes dw = filter(x, d) = Σ_b d_b[O', N]·colᵀ_b[N, K'], summed within fixed
-// chunks of samples in order, then over chunks in order.
+// convFilterK computes dw = filter(x, d): per sample, dwᵀ[K', O'] += col_b[K', N]·d_bᵀ[N, O']
+// (im2col rows padded to 4 and the transposed output gradient's columns to the GEMM block
+// width with zeros), summed within fixed chunks of samples in order, then over chunks in
+// order. Each element is one ordered sum over samples and positions of rounded products.
 func convFilterK[T float](g convGeom, x, d, dw []T, s *convScratch[T]) {
 	_, width := kernelFor[T]()
 	K, N := g.k(), g.n()
-	O4, Kp := roundUp(g.O, 4), roundUp(K, width)
+	K4, Op := roundUp(K, 4), roundUp(g.O, width)
 	chunks := (g.B + convChunk - 1) / convChunk
-	s.ensure(workers(chunks), N*Kp, O4*N)
-	s.ensureB(workers(chunks), K*N)
+	s.ensure(workers(chunks), K4*N, N*Op)
 	for len(s.parts) < chunks {
 		s.parts = append(s.parts, nil)
 	}
 	parallel(chunks, func(wk, ch int) {
-		colT, dp, col := s.a[wk], s.c[wk], s.b[wk]
-		part := grow(s.parts[ch], O4*Kp)
+		col, dT := s.a[wk], s.c[wk]
+		part := grow(s.parts[ch], K4*Op)
 		s.parts[ch] = part
 		clear(part)
 		for b := ch * convChunk; b < min(g.B, (ch+1)*convChunk); b++ {
-			im2col(x[b*g.chw():(b+1)*g.chw()], g, col, N)
-			transpose(col, K, N, colT, Kp)   // columns K..K' stay zero
-			copy(dp, d[b*g.O*N:(b+1)*g.O*N]) // rows O..O' stay zero
-			mulAdd(O4, Kp, N, dp, N, colT, Kp, part, Kp)
+			im2col(x[b*g.chw():(b+1)*g.chw()], g, col, N)     // rows K..K' stay zero
+			transpose(d[b*g.O*N:(b+1)*g.O*N], g.O, N, dT, Op) // columns O..O' stay zero
+			mulAdd(K4, Op, N, col, N, dT, Op, part, Op)
 		}
 	})
 	for o := 0; o < g.O; o++ {
 		for k := 0; k < K; k++ {
-			v := s.parts[0][o*Kp+k]
+			v := s.parts[0][k*Op+o]
 			for ch := 1; ch < chunks; ch++ {
-				v += s.parts[ch][o*Kp+k]
+				v += s.parts[ch][k*Op+o]
 			}
 			dw[o*K+k] = v
 		}

@@ -309,3 +309,35 @@ func TestOpsMatchGorgonia(t *testing.T) {
 		})
 	}
 }
+
+// TestReluMaskBits: the branch-free mask of runRelu is gorgonia's (x >= 0) in both dtypes,
+// at ±0, the smallest subnormals and ±Inf included.
+func TestReluMaskBits(t *testing.T) {
+	xs := []float64{0, math.Copysign(0, -1), 5e-324, -5e-324, 1e-45, -1e-45, 1, -1, 3.5, -2.25, math.Inf(1), math.Inf(-1), math.MaxFloat64, -math.MaxFloat64}
+	gs := make([]float64, len(xs))
+	for i := range gs {
+		gs[i] = float64(i) - 6.5
+	}
+	x32, g32 := make([]float32, len(xs)), make([]float32, len(xs))
+	for i := range xs {
+		x32[i], g32[i] = float32(xs[i]), float32(gs[i])
+	}
+	out64, out32 := make([]float64, len(xs)), make([]float32, len(xs))
+	runRelu([]tensor.Tensor{tensor.New(tensor.WithBacking(xs)), tensor.New(tensor.WithBacking(gs))}, out64)
+	runRelu([]tensor.Tensor{tensor.New(tensor.WithBacking(x32)), tensor.New(tensor.WithBacking(g32))}, out32)
+	for i := range xs {
+		m64, m32 := 0.0, float32(0)
+		if xs[i] >= 0 {
+			m64 = 1
+		}
+		if x32[i] >= 0 {
+			m32 = 1
+		}
+		if want := gs[i] * m64; math.Float64bits(out64[i]) != math.Float64bits(want) {
+			t.Errorf("float64 x=%v: %v, want %v", xs[i], out64[i], want)
+		}
+		if want := g32[i] * m32; math.Float32bits(out32[i]) != math.Float32bits(want) {
+			t.Errorf("float32 x=%v: %v, want %v", x32[i], out32[i], want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 	"hash"
+	"math"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -89,12 +90,19 @@ func runRelu[T float](ts []tensor.Tensor, out []T) {
 	if len(ts) > 1 {
 		v = data[T](ts[1])
 	}
-	for i, xi := range x {
-		var m T
-		if xi >= 0 {
-			m = 1
+	switch x := any(x).(type) {
+	case []float32:
+		for i, xi := range x {
+			// m = 0 exactly for negative non-zero x (bits above 0x80000000), branch-free.
+			neg := (int64(0x80000000) - int64(math.Float32bits(xi))) >> 63 & 1
+			out[i] = v[i] * T(1-neg)
 		}
-		out[i] = v[i] * m
+	case []float64:
+		for i, xi := range x {
+			u := math.Float64bits(xi)
+			neg := int64(u>>63) & int64(min(u<<1, 1)) // sign set and magnitude non-zero
+			out[i] = v[i] * T(1-neg)
+		}
 	}
 }
 
