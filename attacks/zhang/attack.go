@@ -377,27 +377,31 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 	intervals := (cfg.Steps + cfg.K - 1) / cfg.K
 	rep.LineStepL2 = rep.InitToWT / float64(intervals)
 
-	w, err := proof.Create(out, f.manifest())
+	forged, err := t.CreateForged(out, attacks.ForgedSpec{
+		Producer: "attack:zhang/" + cfg.Variant.String(), Steps: cfg.Steps, K: cfg.K, Seed: cfg.Seed,
+		Extra: map[string]string{
+			"attack":        "zhang",
+			"variant":       cfg.Variant.String(),
+			"attacker_data": cfg.AttackerData,
+			"batch_seed":    "data.SubSeed(seed, \"zhang/batch\", step)",
+		},
+		Crafted: true, Batch: cfg.Batch, Hyper: &f.hyper,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("zhang: %w", err)
 	}
-	defer w.Close()
-	payload, err := data.NewDataset("payload", t.Train.Shape, t.Train.Classes, data.F32, nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("zhang: payload: %w", err)
-	}
-	stepper := prover.NewStepper(t.Model, f.dt, t.Train, payload, f.ledger)
+	defer forged.Close()
+	stepper := prover.NewStepper(t.Model, f.dt, t.Train, forged.Payload, f.ledger)
 
 	n := t.Model.NumParams()
-	st := &prover.State{Step: 0, LR: f.hyper.LR, Params: slices.Clone(w0)}
+	// The claimed run starts at the schedule's lr of step 0 (a milestone at 0 applies).
+	st := &prover.State{Step: 0, LR: f.hyper.LRAt(0), Params: slices.Clone(w0)}
 	if f.hyper.Momentum != 0 {
 		st.Momentum = make([]float64, n)
 	}
-	if err := w.WriteCheckpoint(checkpointOf(st)); err != nil {
+	if err := forged.WriteCheckpoint(0, st.LR, st.Params, st.Momentum); err != nil {
 		return nil, fmt.Errorf("zhang: %w", err)
 	}
-	table := data.Table{Steps: cfg.Steps, Batch: cfg.Batch, Idx: make([]int32, 0, cfg.Steps*cfg.Batch)}
-	hashes := make([][32]byte, 0, cfg.Steps)
 	gstar := make([]float64, n)
 	start := make([]float64, n)
 	aim := make([]float64, n)
@@ -443,13 +447,14 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 			residuals = append(residuals, c.res.Residual)
 			starts = append(starts, c.res.StartResid)
 			norms = append(norms, c.res.NormR2)
-			row, rowHash, err := appendBatch(w, payload, c)
+			row, err := forged.AppendBatch(c.points, c.labels)
 			if err != nil {
 				return nil, fmt.Errorf("zhang: step %d: %w", s, err)
 			}
-			table.Idx = append(table.Idx, row...)
-			hashes = append(hashes, rowHash)
-			if err := stepper.Step(st, f.hyper, row, 0, false); err != nil {
+			// Replayed exactly as the verifier re-executes it, augmentation included when
+			// the claimed run augments.
+			_, augSeed, augment := forged.Batch(s)
+			if err := stepper.Step(st, f.hyper, row, augSeed, augment); err != nil {
 				return nil, fmt.Errorf("zhang: replaying step %d: %w", s, err)
 			}
 			opt.Report(s+1, cfg.Steps, fmt.Sprintf("zhang/%s res %.3g", cfg.Variant, c.res.Residual))
@@ -467,12 +472,9 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		f.ledger.AddOther(3*5*float64(n), 0) // three distances, about 5 FLOPs per parameter each
 		// The forged checkpoint: the line point, with the replay's momentum buffer and lr.
 		copy(st.Params, aim)
-		if err := w.WriteCheckpoint(checkpointOf(st)); err != nil {
+		if err := forged.WriteCheckpoint(hi, st.LR, st.Params, st.Momentum); err != nil {
 			return nil, fmt.Errorf("zhang: %w", err)
 		}
-	}
-	if err := w.WriteIndices(table, hashes, nil); err != nil {
-		return nil, fmt.Errorf("zhang: %w", err)
 	}
 	// The ledger's wall is engine time; add the rest (L-BFGS bookkeeping, I/O) so the
 	// recorded wall is the attack's.
@@ -480,14 +482,13 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		f.ledger.AddOther(0, other)
 	}
 	cost := f.ledger.Cost()
-	prov := &proof.Provenance{Command: opt.Command, Start: began, End: time.Now(),
-		Notes: fmt.Sprintf("forged by Zhang et al.'s attack %s: crafted batches on the straight line W'0 -> W_T", cfg.Variant)}
-	if err := w.Finish(prov, cost); err != nil {
+	res, err := forged.Finish("zhang", out, cost, opt, nil)
+	if err != nil {
 		return nil, fmt.Errorf("zhang: %w", err)
 	}
 	rep.Residual, rep.Start, rep.NormR2 = summarize(residuals), summarize(starts), summarize(norms)
 	rep.Wall = time.Since(began)
-	rep.finish(t, cfg, out, cost, intervals)
+	rep.finish(res, t, cfg)
 	return rep, nil
 }
 
@@ -502,12 +503,10 @@ func (r *Report) noteCraft(c *crafted, s int, targetNorm2 float64) {
 		TargetNorm: math.Sqrt(targetNorm2), Evaluations: c.evals})
 }
 
-// finish fills the shared Result and the cost comparison.
-func (r *Report) finish(t *attacks.Target, cfg Config, out string, cost autodiff.Cost, intervals int) {
-	r.Result = attacks.Result{
-		Attack: "zhang", Out: out, Cost: cost, Steps: cfg.Steps, K: cfg.K, Checkpoints: intervals + 1,
-		CostFraction: attacks.CostFraction(cost, t, cfg.Steps),
-	}
+// finish takes the shared Result of the forged-proof writer and adds the cost comparison.
+func (r *Report) finish(res *attacks.Result, t *attacks.Target, cfg Config) {
+	r.Result = *res
+	cost := res.Cost
 	stepFLOPs := t.Model.FLOPsPerSample() * float64(cfg.Batch)
 	r.GradEquivPerStep = cost.GradEquivalents(stepFLOPs) / float64(cfg.Steps)
 	if fr := r.CostFraction.FLOPs; fr > 0 {
@@ -540,34 +539,6 @@ func norm2(v []float64) float64 {
 		s += float64(x * x)
 	}
 	return s
-}
-
-func checkpointOf(st *prover.State) *proof.Checkpoint {
-	return &proof.Checkpoint{Step: st.Step, LR: st.LR, Params: st.Params, Momentum: st.Momentum}
-}
-
-// manifest is the forged proof's manifest: the target's claims (model, dataset, dtype,
-// optimizer) with the attack's T', k, batch and lr, no augmentation.
-func (f *forger) manifest() *proof.Manifest {
-	tm := f.t.Manifest
-	m := proof.NewManifest(tm.Model, tm.Dataset.Name, f.dt, f.hyper)
-	m.Producer = "attack:zhang/" + f.cfg.Variant.String()
-	m.Dataset = tm.Dataset
-	m.Dataset.Shape = slices.Clone(tm.Dataset.Shape)
-	m.Batch = f.cfg.Batch
-	m.Steps = f.cfg.Steps
-	m.K = f.cfg.K
-	// The epochs an honest schedule of T' steps would span.
-	m.Epochs = max(1, int((int64(f.cfg.Steps)*int64(f.cfg.Batch)+int64(tm.Dataset.N)-1)/int64(tm.Dataset.N)))
-	m.Schedule = proof.SchedulePrefix
-	m.Seeds = proof.Seeds{Init: f.cfg.Seed, Data: f.cfg.Seed}
-	m.Extra = map[string]string{
-		"attack":        "zhang",
-		"variant":       f.cfg.Variant.String(),
-		"attacker_data": f.cfg.AttackerData,
-		"batch_seed":    "data.SubSeed(seed, \"zhang/batch\", step)",
-	}
-	return m
 }
 
 // crafted is one crafted unit: nb batches of B points with their labels.
@@ -642,28 +613,4 @@ func (f *forger) draw(rng interface{ IntN(int) int }, base []float64, labels []i
 		labels[j] = f.t.Train.Label(int(p))
 		j++
 	}
-}
-
-// appendBatch streams a crafted batch into the proof's payload and the in-memory payload the
-// replay reads (both round to float32 identically), and returns its batch-table row and
-// batch hash.
-func appendBatch(w *proof.Writer, payload *data.Dataset, c *crafted) ([]int32, [32]byte, error) {
-	b := len(c.labels)
-	dim := len(c.points) / b
-	row := make([]int32, b)
-	ph := make([][32]byte, b)
-	for j := 0; j < b; j++ {
-		x := c.points[j*dim : (j+1)*dim]
-		idx, err := w.AppendPayload(x, c.labels[j])
-		if err != nil {
-			return nil, [32]byte{}, err
-		}
-		data.AppendF32(payload, x, c.labels[j])
-		if want := -int32(payload.Len()); idx != want {
-			return nil, [32]byte{}, fmt.Errorf("payload index %d from the writer, %d in memory", idx, want)
-		}
-		row[j] = idx
-		ph[j] = payload.PointHash(payload.Len() - 1)
-	}
-	return row, data.BatchHash(ph), nil
 }

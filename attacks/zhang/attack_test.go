@@ -14,6 +14,7 @@ import (
 	"pollab/proof"
 	"pollab/prover"
 	"pollab/stats"
+	"pollab/verifier"
 )
 
 const (
@@ -243,5 +244,47 @@ func TestSecondOrderChoice(t *testing.T) {
 	}
 	if _, err := ParseVariant("IV"); err == nil {
 		t.Error("variant IV accepted")
+	}
+}
+
+// Zhang et al.'s proof goes through the shared forged-proof writer: it claims the target's
+// augmentation (here with recorded seeds, one per step) and starts at the schedule's lr of
+// step 0, which a milestone at step 0 lowers; the verifier re-executes it exactly as the attack
+// replayed it.
+func TestForgedThroughSharedWriterKeepsClaims(t *testing.T) {
+	h := proof.Hyper{LR: 0.05, Milestones: []int{0, 6}, Gamma: 0.5}
+	cfg := prover.Config{Model: synthModel, Dataset: synthName, DType: autodiff.Float64, Hyper: h,
+		Batch: 16, Epochs: 1, K: 4, Seed: 5, Augment: true, RecordAugSeeds: true}
+	tgt, err := attacks.LoadTarget(prooftest.Train(t, cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "forged")
+	zc := Config{Variant: VariantII, Lambda: -1, Steps: 8, K: 4, Retries: 1, Seed: 3}
+	rep, err := (&Attack{Config: zc}).Run(context.Background(), tgt, out, attacks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := prooftest.OpenAll(t, out)
+	m := p.Manifest()
+	if m.Augment != tgt.Manifest.Augment || !m.Augment.Enabled || len(p.AugSeeds()) != 8 {
+		t.Errorf("augmentation claims %+v with %d seeds, target claims %+v", m.Augment, len(p.AugSeeds()), tgt.Manifest.Augment)
+	}
+	c0, err := p.Checkpoint(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := h.LRAt(0); c0.LR != want || want != 0.025 {
+		t.Errorf("checkpoint 0 claims lr %v, want LRAt(0) = %v (0.05 halved by the milestone at 0)", c0.LR, want)
+	}
+	// The verifier re-executes every interval exactly as the attack replayed it.
+	all := verifier.DefaultPolicy()
+	all.Q = 0
+	ev, _ := verifyForged(t, out, []verifier.Policy{all})
+	for i, iv := range ev.Intervals {
+		r := iv.Repro[verifier.HparamsTrustCheckpoint]
+		if r == nil || r.Raw != rep.Intervals[i].Replay {
+			t.Errorf("interval %d: verifier's re-execution %+v, the attack's replay %v", i, r, rep.Intervals[i].Replay)
+		}
 	}
 }
