@@ -459,9 +459,9 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 	fx := b.boundOf(x)
 	return b.track(out, func(pm []float64, xm float64) float64 {
 		if training { // |x - mean| / σ <= √(n-1)
-			return fg(pm, xm)*math.Sqrt(float64(n)) + fb(pm, xm)
+			return float64(fg(pm, xm)*math.Sqrt(float64(n))) + fb(pm, xm)
 		}
-		return fg(pm, xm)*(fx(pm, xm)+fm(pm, xm))/math.Sqrt(bnEps) + fb(pm, xm)
+		return float64(fg(pm, xm)*(fx(pm, xm)+fm(pm, xm))/math.Sqrt(bnEps)) + fb(pm, xm)
 	})
 }
 

@@ -37,7 +37,7 @@ func crossBreakEven(xs, ys []float64) crossing {
 	for i := 1; i < len(xs); i++ {
 		if ys[i] >= 1 {
 			t := -math.Log(ys[i-1]) / (math.Log(ys[i]) - math.Log(ys[i-1]))
-			c.state, c.x = "crosses", math.Exp(math.Log(xs[i-1])+t*(math.Log(xs[i])-math.Log(xs[i-1])))
+			c.state, c.x = "crosses", math.Exp(math.Log(xs[i-1])+float64(t*(math.Log(xs[i])-math.Log(xs[i-1]))))
 			return c
 		}
 	}
