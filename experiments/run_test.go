@@ -56,6 +56,28 @@ func TestRunTwiceReexecutesNothing(t *testing.T) {
 		t.Fatal("the cached rerun wrote a different CSV")
 	}
 
+	// Another engine build (a bumped autodiff.Semantics, another BLAS or GOARCH) reuses no
+	// proof and no Evidence (the verifier's re-execution cache is keyed on the build too:
+	// verifier's TestCacheKeyCarriesTheEngineBuild). Its proofs are the same bytes here, so
+	// the CSV is too but for cost_wall_s.
+	saved := engineBuild
+	engineBuild = "semantics=999 blas=test goarch=test"
+	third, err := Run(context.Background(), spec, Options{Out: out, Workers: 2, NoFigures: true})
+	engineBuild = saved
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := third.Ledger; l.ProofsCached != 0 || l.EvidenceCached != 0 || l.ProofsBuilt != first.Ledger.ProofsBuilt || l.EvidenceBuilt != first.Ledger.EvidenceBuilt {
+		t.Fatalf("after an engine build change: %+v, want every proof and Evidence rebuilt (first run %+v)", l, first.Ledger)
+	}
+	firstCSV := filepath.Join(t.TempDir(), "first.csv")
+	if err := os.WriteFile(firstCSV, csv1, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := DiffResults(firstCSV, third.CSV); err != nil || d != "" {
+		t.Fatalf("rebuild under a changed build key wrote different results: %s %v", d, err)
+	}
+
 	// What the CSV claims is consistent with the spec: 2 seeds x 2 k honest proofs, and
 	// 2 seeds x (zhang-II + infinitesimal + blindfold) forgeries, each verified in both envs.
 	rows, err := ReadCSVFile(second.CSV)

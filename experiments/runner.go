@@ -172,6 +172,11 @@ type runner struct {
 	dref map[string]stats.Distances // per model
 }
 
+// engineBuild is the engine build (autodiff semantics, BLAS, GOARCH) in the honest-proof and
+// Evidence cache keys, so that nothing computed by another engine is reused. Forgeries and
+// calibrations inherit it through their target's and proofs' keys. A variable for tests.
+var engineBuild = autodiff.ThisBuild().Key()
+
 // Run executes spec end to end into opt.Out: proofs, forgeries, verification of the whole
 // grid, results.csv, the summary, provenance and (unless NoFigures) the figures.
 func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
@@ -321,8 +326,9 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 				}
 				key := hashJSON(struct {
 					Format string
+					Build  string
 					Config prover.Config
-				}{"honest/1", cfg})[:16]
+				}{"honest/2", engineBuild, cfg})[:16]
 				j := &proofJob{kind: KindHonest, model: m.Spec(), seed: seed, honest: &cfg, steps: stepsT, k: k, key: key,
 					dir: filepath.Join(r.cache, "proofs", fmt.Sprintf("honest-s%d-k%d-%s", seed, k, key)), weight: float64(stepsT), weightMax: float64(stepsT),
 					attackDelta: math.NaN()}

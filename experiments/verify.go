@@ -176,17 +176,18 @@ func (r *runner) envs() ([]verifier.Env, error) {
 }
 
 // evidencePath names the evidence file of the proof with manifest hash sha (of model) in env e:
-// the hash of (manifest, policies, d_ref, nonce), so a changed grid or calibration never reads
-// old evidence.
+// the hash of (engine build, manifest, policies, d_ref, nonce), so a changed engine, grid or
+// calibration never reads old evidence.
 // policies is the grid's policies as JSON (policiesJSON: encoded once, not per proof).
 func (r *runner) evidencePath(sha, model string, e verifier.Env, policies json.RawMessage) string {
 	key := hashJSON(struct {
 		Format   string
+		Build    string
 		Manifest string
 		Policies json.RawMessage
 		DRef     stats.Distances
 		Nonce    uint64
-	}{"evidence/1", sha, policies, r.dref[model], auditNonce})[:16]
+	}{"evidence/2", engineBuild, sha, policies, r.dref[model], auditNonce})[:16]
 	return filepath.Join(r.cache, "evidence", fmt.Sprintf("%s-%s-%s.json", sha[:16], sanitize(e.Name), key))
 }
 

@@ -50,6 +50,9 @@ type Provenance struct {
 	// Evaluation is work the producer did beside making the proof (an honest prover's final
 	// test-set accuracy), kept out of Ledger so that costs compare training with forging.
 	Evaluation *autodiff.Cost `json:"evaluation,omitempty"`
+	// Build is the producer's build (engine semantics, BLAS, GOARCH, Go); Finish sets it to
+	// autodiff.ThisBuild() when nil.
+	Build *autodiff.Build `json:"build,omitempty"`
 }
 
 // tempFile is the part of *os.File the writer uses; tests substitute failing ones.
@@ -416,6 +419,10 @@ func (w *Writer) Finish(prov *Provenance, cost autodiff.Cost) error {
 		p.GoVersion = runtime.Version()
 	}
 	p.Ledger = &cost
+	if p.Build == nil {
+		b := autodiff.ThisBuild()
+		p.Build = &b
+	}
 	provJSON, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return fmt.Errorf("provenance: %w", err)

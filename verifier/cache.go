@@ -10,11 +10,12 @@ import (
 	"path/filepath"
 	"sync"
 
+	"pollab/autodiff"
 	"pollab/internal/atomicfile"
 )
 
 // Cache holds re-execution results keyed by (manifest SHA-256, interval, env, hyperparameter
-// mode), so that a δ x Q grid, several policies, or a killed-and-rerun verification
+// mode, engine build), so that a δ x Q grid, several policies, or a killed-and-rerun verification
 // re-execute each interval at most once. It lives in memory and, when given a directory,
 // also on disk: one small JSON file per entry, written atomically (temp file, fsync,
 // rename), read back on a miss. A corrupt or foreign file is a miss, never an error. Safe
@@ -35,9 +36,13 @@ func NewCache(dir string) (*Cache, error) {
 	return &Cache{mem: map[string]reexecResult{}, dir: dir}, nil
 }
 
-// cacheKey names one re-execution.
+// engineBuild is the engine build every re-execution key carries (a variable for tests).
+var engineBuild = autodiff.ThisBuild().Key()
+
+// cacheKey names one re-execution; the engine build is part of it, so a result computed by
+// another engine semantics, BLAS or architecture is never reused.
 func cacheKey(manifestSHA string, interval int, env Env, mode string) string {
-	return fmt.Sprintf("pollab-reexec/1 %s interval=%d env=%s hparams=%s", manifestSHA, interval, env.String(), mode)
+	return fmt.Sprintf("pollab-reexec/2 %s interval=%d env=%s hparams=%s %s", manifestSHA, interval, env.String(), mode, engineBuild)
 }
 
 type cacheEntry struct {

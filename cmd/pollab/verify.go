@@ -168,6 +168,9 @@ func verifyAction(c *cli.Context) error {
 		return fmt.Errorf("verify %s: %w", dir, err)
 	}
 	m := p.Manifest()
+	if note := buildNote(p); note != "" {
+		fmt.Fprintln(os.Stderr, note)
+	}
 	if cal != nil {
 		if err := cal.CheckSetup(m); err != nil {
 			if !c.Bool("force-dref") {
@@ -289,4 +292,22 @@ func writeEvidence(path string, ev *verifier.Evidence, v verifier.Verdict) error
 		return fmt.Errorf("evidence %s: %w", path, err)
 	}
 	return nil
+}
+
+// buildNote is one line when the proof records a build other than this binary's (another
+// engine semantics, BLAS, architecture or Go version), empty otherwise.
+func buildNote(p *proof.Proof) string {
+	prov, ok := p.Provenance()
+	if !ok || prov.Build == nil {
+		return ""
+	}
+	own := autodiff.ThisBuild()
+	if *prov.Build == own {
+		return ""
+	}
+	what := "results are designed to be identical"
+	if !prov.Build.SameResults(own) {
+		what = "exact replay may differ"
+	}
+	return fmt.Sprintf("pollab: note: proof built by %s, verifying with %s (%s)", prov.Build, own, what)
 }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// crossBuild is one way of building pollab: an architecture, build tags, and how to run it.
+type crossBuild struct {
+	name, goarch, tags string
+	emulator           string // "" runs natively
+}
+
+func (b crossBuild) command(bin string, args ...string) *exec.Cmd {
+	if b.emulator == "" {
+		return exec.Command(bin, args...)
+	}
+	return exec.Command(b.emulator, append([]string{bin}, args...)...)
+}
+
+// goBuild runs go build/test -c for b into out.
+func (b crossBuild) goBuild(t *testing.T, out string, args ...string) {
+	t.Helper()
+	cmdArgs := append([]string{}, args[0], "-o", out)
+	if b.tags != "" {
+		cmdArgs = append(cmdArgs, "-tags", b.tags)
+	}
+	cmdArgs = append(cmdArgs, args[1:]...)
+	cmd := exec.Command("go", cmdArgs...)
+	cmd.Env = append(os.Environ(), "GOARCH="+b.goarch, "CGO_ENABLED=0")
+	if o, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: go %s: %v\n%s", b.name, strings.Join(cmdArgs, " "), err, o)
+	}
+}
+
+// TestCrossArchitecture: pollab built for amd64, for amd64 with -tags purego (no assembly
+// GEMM kernels) and for arm64 (run under qemu-aarch64; Go fuses multiply-adds there and
+// package math's Exp/Log differ) produces byte-identical proofs (every file but
+// provenance.json), f32 and f64, and each build accepts the others' proofs at delta 0 on every
+// interval. The arm64 and purego test binaries of autodiff and prover also pass their numeric
+// goldens (FMA32, detmath, the PyTorch SGD golden, dataset/schedule/init/proof digests).
+func TestCrossArchitecture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles and runs pollab under qemu")
+	}
+	if runtime.GOARCH != "amd64" {
+		t.Skip("cross-architecture test runs on amd64 hosts")
+	}
+	qemu, err := exec.LookPath("qemu-aarch64")
+	if err != nil {
+		t.Skip("qemu-aarch64 not found (Debian package qemu-user)")
+	}
+	builds := []crossBuild{
+		{name: "amd64", goarch: "amd64"},
+		{name: "amd64-purego", goarch: "amd64", tags: "purego"},
+		{name: "arm64", goarch: "arm64", emulator: qemu},
+	}
+	tmp := t.TempDir()
+	for _, b := range builds[1:] {
+		for _, pkg := range []string{"autodiff", "prover"} {
+			bin := filepath.Join(tmp, b.name+"-"+pkg+".test")
+			b.goBuild(t, bin, "test", "-c", "pollab/"+pkg)
+			cmd := b.command(bin, "-test.run", "FMA32|DetMath|SGDGolden|Golden")
+			cmd.Dir = filepath.Join("..", "..", pkg) // testdata
+			if o, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s %s goldens: %v\n%s", b.name, pkg, err, o)
+			}
+		}
+	}
+
+	args := []string{"train", "--model", "mlp:16-8-4:tanh", "--dataset", "synthetic:n=128,test=32,dim=16,classes=4,seed=3",
+		"--epochs", "2", "--batch", "16", "--lr", "0.1", "--momentum", "0.9", "--weight-decay", "5e-4",
+		"--milestones", "1", "-k", "4", "--quiet"}
+	bins := map[string]string{}
+	for _, b := range builds {
+		bins[b.name] = filepath.Join(tmp, "pollab-"+b.name)
+		b.goBuild(t, bins[b.name], "build", "pollab/cmd/pollab")
+	}
+	for _, dt := range []string{"f32", "f64"} {
+		dirs := map[string]string{}
+		digests := map[string]string{}
+		for _, b := range builds {
+			dirs[b.name] = filepath.Join(tmp, dt+"-"+b.name)
+			cmd := b.command(bins[b.name], append(args, "--dtype", dt, "--out", dirs[b.name])...)
+			if o, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("%s train %s: %v\n%s", b.name, dt, err, o)
+			}
+			digests[b.name] = dirDigest(t, dirs[b.name])
+		}
+		for _, b := range builds[1:] {
+			if digests[b.name] != digests["amd64"] {
+				t.Errorf("%s: %s proof differs from amd64's:\n%s\n%s", dt, b.name, digests[b.name], digests["amd64"])
+			}
+		}
+		// Each build verifies the next one's proof at delta 0, every interval.
+		for i, b := range builds {
+			other := builds[(i+1)%len(builds)]
+			cmd := b.command(bins[b.name], "verify", dirs[other.name], "--q", "0", "--delta", "0", "--workers", "1", "--quiet")
+			if o, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s verifying %s's %s proof at delta 0: %v\n%s", b.name, other.name, dt, err, o)
+			}
+		}
+	}
+}
+
+// dirDigest lists "path sha256" of every file in dir but provenance.json, in path order.
+func dirDigest(t *testing.T, dir string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == "provenance.json" {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		s := sha256.Sum256(b)
+		rel, _ := filepath.Rel(dir, p)
+		lines = append(lines, fmt.Sprintf("%s %s", filepath.ToSlash(rel), hex.EncodeToString(s[:8])))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
