@@ -94,11 +94,7 @@ func gemm[T float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, bet
 		}
 		b, ldb = bt, n
 	}
-	workers := runtime.GOMAXPROCS(0)
-	if m*n*k < gemmParallelFlops || m < 8 {
-		workers = 1
-	}
-	workers = min(workers, m/4)
+	workers := gemmWorkers(m, n, k)
 	if workers <= 1 {
 		gemmRows(0, m, n, k, a, ai, ap, b, ldb, c, ldc, kern, width)
 		return
@@ -114,6 +110,15 @@ func gemm[T float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, bet
 		}()
 	}
 	wg.Wait()
+}
+
+// gemmWorkers is how many goroutines gemm splits an m×n×k product over: GOMAXPROCS for large
+// products, at most one per 4 rows, 1 below gemmParallelFlops.
+func gemmWorkers(m, n, k int) int {
+	if m*n*k < gemmParallelFlops || m < 8 {
+		return 1
+	}
+	return max(1, min(runtime.GOMAXPROCS(0), m/4))
 }
 
 // gemmRows computes rows [i0,i1) of C: full 4×width blocks with kern, the rest in Go.

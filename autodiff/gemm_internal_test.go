@@ -3,6 +3,7 @@ package autodiff
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -10,8 +11,8 @@ import (
 )
 
 // TestGemmMatchesGonum checks every transpose combination, shapes with ragged edges, beta 0,
-// 1 and 0.5, against gonum's GEMM (to rounding), and that the SIMD and pure-Go kernels and one
-// or several goroutines give identical bits.
+// 1 and 0.5, against gonum's GEMM (to rounding), and that the SIMD and pure-Go kernels give
+// identical bits (TestGemmAnyWorkerCount: one or several goroutines).
 func TestGemmMatchesGonum(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	shapes := [][3]int{{1, 1, 1}, {4, 16, 3}, {5, 17, 9}, {37, 70, 41}, {128, 130, 65}, {8, 8, 0}, {3, 2, 7}}
@@ -95,4 +96,51 @@ func to32(s []float64) []float32 {
 		out[i] = float32(v)
 	}
 	return out
+}
+
+// TestGemmAnyWorkerCount runs a product large enough to be split across goroutines with
+// GOMAXPROCS 1, 2, 3 and 8 (checking that gemm really uses that many workers, and 1 for a
+// small product) and requires identical bits, f64 and f32, every transpose combination.
+func TestGemmAnyWorkerCount(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	r := rand.New(rand.NewPCG(5, 6))
+	const m, n, k = 130, 67, 61 // m·n·k > gemmParallelFlops; m/4 = 32 row blocks; ragged edges
+	a, b, c0 := randSlice(r, m*k), randSlice(r, k*n), randSlice(r, m*n)
+	for _, tA := range []bool{false, true} {
+		for _, tB := range []bool{false, true} {
+			lda, ldb := k, n
+			if tA {
+				lda = m
+			}
+			if tB {
+				ldb = k
+			}
+			var ref []float64
+			var ref32 []float32
+			for _, procs := range []int{1, 2, 3, 8} {
+				runtime.GOMAXPROCS(procs)
+				if w := gemmWorkers(m, n, k); w != procs {
+					t.Fatalf("GOMAXPROCS %d: gemm uses %d workers", procs, w)
+				}
+				if w := gemmWorkers(8, 8, 8); w != 1 {
+					t.Fatalf("GOMAXPROCS %d: a small product uses %d workers, want 1", procs, w)
+				}
+				var buf []float64
+				got := append([]float64(nil), c0...)
+				gemm(tA, tB, m, n, k, a, lda, b, ldb, 0.5, got, n, &buf, dgemmKernel, 8)
+				var buf32 []float32
+				got32 := to32(c0)
+				gemm(tA, tB, m, n, k, to32(a), lda, to32(b), ldb, 0.5, got32, n, &buf32, sgemmKernel, 16)
+				if ref == nil {
+					ref, ref32 = got, got32
+					continue
+				}
+				for i := range ref {
+					if math.Float64bits(got[i]) != math.Float64bits(ref[i]) || math.Float32bits(got32[i]) != math.Float32bits(ref32[i]) {
+						t.Fatalf("tA=%v tB=%v GOMAXPROCS %d: element %d differs from one worker's", tA, tB, procs, i)
+					}
+				}
+			}
+		}
+	}
 }

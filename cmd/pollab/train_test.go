@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,7 +73,17 @@ func testKill9AndResume(t *testing.T, bin string) {
 	}
 	total := checkpointsOnDisk(full) // 33: 0, 40, ..., 1280
 
-	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	// The kill moments are drawn from a logged seed: POLLAB_KILL_SEED=N replays a failure.
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("POLLAB_KILL_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("POLLAB_KILL_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("kill seed %d (POLLAB_KILL_SEED=%d replays these kill moments)", seed, seed)
+	r := rand.New(rand.NewPCG(seed, 7))
 	dir := filepath.Join(t.TempDir(), "killed")
 	kills := 0
 	for attempt := 0; attempt < 2; attempt++ {
@@ -89,6 +100,7 @@ func testKill9AndResume(t *testing.T, bin string) {
 		have := checkpointsOnDisk(dir)
 		target := have + 1 + r.IntN(max(1, (total-have)/3))
 		jitter := time.Duration(r.IntN(5000)) * time.Microsecond
+		t.Logf("run %d: kill %v after checkpoint %d of %d is on disk", attempt, jitter, target, total)
 		killed := false
 	wait:
 		for {
