@@ -50,6 +50,14 @@ func (p *progress) Update(done, total int, note string) {
 	_ = p.bar.Set(done)
 }
 
+// Grow is Update for work whose total is known only once it runs: the bar's maximum follows it.
+func (p *progress) Grow(done, total int, note string) {
+	if p.bar != nil && total > 0 {
+		p.bar.ChangeMax(total)
+	}
+	p.Update(done, total, note)
+}
+
 // Done clears the bar.
 func (p *progress) Done() {
 	if p.bar != nil {
