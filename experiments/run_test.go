@@ -138,8 +138,9 @@ func TestRunTwiceReexecutesNothing(t *testing.T) {
 	if prov.Machine.BLAS == "" || prov.Machine.BLAS != autodiff.BLAS() {
 		t.Errorf("provenance machine.blas %q, this build runs %q", prov.Machine.BLAS, autodiff.BLAS())
 	}
-	// The cached rerun appended its record: provenance.json and run.json keep the first run's
-	// ledger (not the rerun's all-cached one) and list the rerun's.
+	// The cached rerun and the rebuild under another engine build appended their records:
+	// provenance.json and run.json keep the first run's ledger (not the rerun's all-cached
+	// one) and list the later runs' in order.
 	var full Provenance
 	var run Report
 	for name, v := range map[string]any{ProvenanceJSON: &full, RunJSON: &run} {
@@ -147,11 +148,11 @@ func TestRunTwiceReexecutesNothing(t *testing.T) {
 			t.Fatalf("%s unreadable: %v", name, err)
 		}
 	}
-	if full.Ledger != first.Ledger || len(full.Reruns) != 1 || full.Reruns[0].Ledger != second.Ledger {
-		t.Errorf("provenance ledger %+v, reruns %+v: want the first run's %+v and one rerun %+v", full.Ledger, full.Reruns, first.Ledger, second.Ledger)
+	if full.Ledger != first.Ledger || len(full.Reruns) != 2 || full.Reruns[0].Ledger != second.Ledger || full.Reruns[1].Ledger != third.Ledger {
+		t.Errorf("provenance ledger %+v, reruns %+v: want the first run's %+v, then reruns %+v and %+v", full.Ledger, full.Reruns, first.Ledger, second.Ledger, third.Ledger)
 	}
-	if run.Ledger != first.Ledger || len(run.Reruns) != 1 || run.Reruns[0].Ledger != second.Ledger {
-		t.Errorf("run.json ledger %+v, reruns %+v: want the first run's and one rerun", run.Ledger, run.Reruns)
+	if run.Ledger != first.Ledger || len(run.Reruns) != 2 || run.Reruns[0].Ledger != second.Ledger || run.Reruns[1].Ledger != third.Ledger {
+		t.Errorf("run.json ledger %+v, reruns %+v: want the first run's and two reruns", run.Ledger, run.Reruns)
 	}
 }
 

@@ -134,6 +134,36 @@ func (a AttackSpec) MarshalJSON() ([]byte, error) {
 	return append([]byte(`{"kind":`+string(kind)+`,`), cfg[1:]...), nil
 }
 
+// UnmarshalJSON reads what MarshalJSON writes (a rerun reads the first run's provenance.json
+// back): the kind selects the registered configuration, whose fields are the other keys.
+func (a *AttackSpec) UnmarshalJSON(b []byte) error {
+	var sec map[string]json.RawMessage
+	if err := json.Unmarshal(b, &sec); err != nil {
+		return err
+	}
+	var kind string
+	if err := json.Unmarshal(sec["kind"], &kind); err != nil {
+		return fmt.Errorf("attack: kind: %w", err)
+	}
+	k, err := attacks.Lookup(kind)
+	if err != nil {
+		return err
+	}
+	delete(sec, "kind")
+	rest, err := json.Marshal(sec)
+	if err != nil {
+		return err
+	}
+	cfg := k.NewConfig()
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(cfg); err != nil {
+		return fmt.Errorf("attack %s: %w", kind, err)
+	}
+	a.Kind, a.Config = kind, cfg
+	return nil
+}
+
 // VerifySpec is the verifier grid: every proof is re-executed once per env, and every
 // (metric, delta, Q, audit) point is decided from that one Evidence.
 type VerifySpec struct {
