@@ -69,7 +69,7 @@ func TestCrossArchitecture(t *testing.T) {
 		for _, pkg := range []string{"autodiff", "prover"} {
 			bin := filepath.Join(tmp, b.name+"-"+pkg+".test")
 			b.goBuild(t, bin, "test", "-c", "pollab/"+pkg)
-			cmd := b.command(bin, "-test.run", "FMA32|DetMath|SGDGolden|Golden")
+			cmd := b.command(bin, "-test.short", "-test.run", "FMA32|DetMath|SGDGolden|Golden")
 			cmd.Dir = filepath.Join("..", "..", pkg) // testdata
 			if o, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("%s %s goldens: %v\n%s", b.name, pkg, err, o)
@@ -134,4 +134,57 @@ func dirDigest(t *testing.T, dir string) string {
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+// TestNoCompilerFMA compiles pollab's numeric packages for arm64, where Go fuses x*y + z into
+// one instruction unless a conversion rounds the product (amd64 never fuses), and fails on any
+// fused multiply-add the compiler chose in them: each would make arm64 compute other bits than
+// amd64. math.FMA, fused on purpose, is allowed. Plotting code (experiments' figure files) and
+// gauntlet's ratings are not stored numeric results and are not checked.
+func TestNoCompilerFMA(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles pollab for arm64 with -S")
+	}
+	pkgs := []string{"autodiff", "models", "data", "proof", "prover", "stats", "verifier", "attacks/...", "experiments"}
+	var patterns []string
+	for _, p := range pkgs {
+		patterns = append(patterns, "pollab/"+p)
+	}
+	// The build cache replays the compiler's -S output, so a warm cache makes this cheap.
+	cmd := exec.Command("go", append([]string{"build", "-gcflags=pollab/...=-S"}, patterns...)...)
+	cmd.Env = append(os.Environ(), "GOARCH=arm64", "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build for arm64: %v\n%.2000s", err, out)
+	}
+	fused, seen := 0, map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !slices.Contains([]string{"FMADDD", "FMSUBD", "FNMADDD", "FNMSUBD", "FMADDS", "FMSUBS", "FNMADDS", "FNMSUBS"}, f[3]) {
+			continue
+		}
+		fused++
+		loc := strings.Trim(f[2], "()") // /path/file.go:line
+		i := strings.LastIndex(loc, ":")
+		file, ln := loc[:i], loc[i+1:]
+		base := filepath.Base(file)
+		if strings.Contains(file, string(filepath.Separator)+"experiments"+string(filepath.Separator)) && (strings.HasPrefix(base, "fig") || strings.HasPrefix(base, "plot")) {
+			continue
+		}
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		var n int
+		fmt.Sscan(ln, &n)
+		lines := strings.Split(string(src), "\n")
+		if n >= 1 && n <= len(lines) && strings.Contains(lines[n-1], "math.FMA") {
+			continue
+		}
+		if !seen[loc] {
+			seen[loc] = true
+			t.Errorf("compiler-fused multiply-add at %s: %s (write float64(x*y) + z)", loc, strings.TrimSpace(lines[max(0, n-1)]))
+		}
+	}
+	t.Logf("%d fused instructions in the arm64 build of %s, %d not allowed", fused, strings.Join(pkgs, " "), len(seen))
 }
