@@ -39,7 +39,8 @@
 //     every Verdict and can be replayed with Policy.AuditSeed.
 //   - Initialization (stats.KSTest): two-sided D = max(D+, D-) (the reference uses a one-sided
 //     statistic), exact p-values up to n = 10,000 and the asymptotic Kolmogorov law above,
-//     rejected below α = 0.01.
+//     rejected below α = 0.01 (Policy.InitCorrection InitHolm: Holm's family-wise correction over
+//     the tested tensors; docs/INIT_FLOOR.md measures both rules' honest false-reject floor).
 //   - Hyperparameters: trust-checkpoint (reference) re-executes with the lr stored in the
 //     start checkpoint; enforce-manifest recomputes the lr of every step from the manifest's
 //     schedule and rejects a proof whose checkpoints disagree with it.

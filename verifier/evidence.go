@@ -70,6 +70,9 @@ type InitFinding struct {
 	MinP    float64 `json:"min_p"`   // smallest p-value (1 when nothing is tested)
 	Tensor  string  `json:"tensor"`  // the tensor with the smallest p-value
 	D       float64 `json:"d"`       // its KS statistic
+	// Tested is every tested tensor's result, in the model's order (what Holm's correction
+	// needs).
+	Tested []TensorKS `json:"tested,omitempty"`
 }
 
 // DataFinding is the batch-hash check: every step's batch hash recomputed from the indexed

@@ -408,7 +408,7 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 			return fmt.Errorf("checkpoint %d: %d parameters, model %s has %d", i, len(c.Params), model.Spec(), model.NumParams())
 		}
 		if i == 0 {
-			ev.Init = initKS(model, c.Params)
+			ev.Init = InitKS(model, c.Params)
 		}
 		if ev.Hparams.FirstMismatch < 0 {
 			if reason := hparamsMismatch(c, h); reason != "" {
@@ -428,23 +428,6 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 		progress(i+1, n, "reading checkpoints")
 	}
 	return nil
-}
-
-// initKS tests every tensor the model marks as tested against its declared law.
-func initKS(model models.Model, w0 []float64) InitFinding {
-	f := InitFinding{Checked: true, MinP: 1}
-	off := models.Offsets(model)
-	for i, t := range model.Tensors() {
-		if !t.Tested {
-			continue
-		}
-		d, p := stats.KSTest(w0[off[i]:off[i+1]], t.Law.CDF)
-		f.Tensors++
-		if f.Tensors == 1 || p < f.MinP {
-			f.MinP, f.Tensor, f.D = p, t.Name, d
-		}
-	}
-	return f
 }
 
 // hparamsMismatch compares a checkpoint's stored optimizer state with the manifest's

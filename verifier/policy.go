@@ -40,9 +40,12 @@ type Policy struct {
 	// and its secret nonce (Evidence.AuditNonce), which the prover cannot predict.
 	AuditSeed uint64 `json:"audit_seed"`
 	// InitAlpha is the KS threshold for W0; 0 means stats.DefaultInitAlpha, < 0 disables the check.
-	InitAlpha  float64 `json:"init_alpha"`
-	Membership bool    `json:"membership"`
-	Hparams    string  `json:"hparams"` // HparamsTrustCheckpoint (default, "") or HparamsEnforceManifest
+	InitAlpha float64 `json:"init_alpha"`
+	// InitCorrection combines the tensors' p-values: InitMinP (default, "": the reference's
+	// smallest p below alpha) or InitHolm (family-wise error at most alpha).
+	InitCorrection string `json:"init_correction,omitempty"`
+	Membership     bool   `json:"membership"`
+	Hparams        string `json:"hparams"` // HparamsTrustCheckpoint (default, "") or HparamsEnforceManifest
 	// EpochRule groups intervals into epochs for Top-Q and audits: stats.EpochRuleStart (default,
 	// "") or stats.EpochRuleVerifyPy (see stats.IntervalEpochs).
 	EpochRule string `json:"epoch_rule,omitempty"`
@@ -87,6 +90,9 @@ func (p Policy) Validate() error {
 	case "", HparamsTrustCheckpoint, HparamsEnforceManifest:
 	default:
 		return fmt.Errorf("policy: hparams %q: want %s or %s", p.Hparams, HparamsTrustCheckpoint, HparamsEnforceManifest)
+	}
+	if _, err := ParseInitCorrection(p.InitCorrection); err != nil {
+		return fmt.Errorf("policy: %w", err)
 	}
 	if _, err := stats.ParseEpochRule(p.EpochRule); err != nil {
 		return fmt.Errorf("policy: %w", err)
@@ -241,9 +247,12 @@ func (p Policy) Decide(ev *Evidence) Verdict {
 		if !ev.Init.Checked {
 			return reject(CheckIncomplete, -1, -1, "the initialization check was not run")
 		}
-		if !(ev.Init.MinP >= alpha) {
-			return reject(CheckInit, -1, 0, "W0 tensor %s fails the KS test: D = %.4g, p = %.3g < %g",
-				ev.Init.Tensor, ev.Init.D, ev.Init.MinP, alpha)
+		reason, ok := initFailure(ev.Init, alpha, p.InitCorrection)
+		if !ok {
+			return reject(CheckIncomplete, -1, -1, "the initialization check recorded no per-tensor p-values for the %s correction", InitHolm)
+		}
+		if reason != "" {
+			return reject(CheckInit, -1, 0, "%s", reason)
 		}
 	}
 	if !ev.Data.Checked {

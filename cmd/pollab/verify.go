@@ -41,6 +41,7 @@ func init() {
 			&cli.StringFlag{Name: "hparams", Usage: "trust-checkpoint (reference) or enforce-manifest", Value: verifier.HparamsTrustCheckpoint},
 			&cli.StringFlag{Name: "epoch-rule", Usage: "epochs of top-Q: start (interval in epoch floor(start·B/N)) or verify.py (Jia et al.'s round(c·e), c = T/E/k)", Value: stats.EpochRuleStart},
 			&cli.BoolFlag{Name: "membership", Usage: "reject payload points that are not in the declared dataset"},
+			&cli.StringFlag{Name: "init-correction", Usage: "combine W0's per-tensor KS p-values: min-p (reference: smallest p < alpha) or holm (family-wise error <= alpha)", Value: verifier.InitMinP},
 			&cli.Float64Flag{Name: "init-alpha", Usage: "KS threshold for W0 (negative: skip the init check)", Value: stats.DefaultInitAlpha},
 			&cli.IntFlag{Name: "workers", Usage: "parallel re-executions (default: number of CPUs)"},
 			&cli.StringFlag{Name: "cache", Usage: "directory of the re-execution cache (a rerun re-executes nothing twice)"},
@@ -102,6 +103,10 @@ func verifyPolicy(c *cli.Context) (verifier.Policy, *verifier.Calibration, error
 	if err != nil {
 		return pol, nil, usageError{fmt.Errorf("--hparams: %w", err)}
 	}
+	correction, err := verifier.ParseInitCorrection(c.String("init-correction"))
+	if err != nil {
+		return pol, nil, usageError{fmt.Errorf("--init-correction: %w", err)}
+	}
 	rule, err := stats.ParseEpochRule(c.String("epoch-rule"))
 	if err != nil {
 		return pol, nil, usageError{fmt.Errorf("--epoch-rule: %w", err)}
@@ -135,7 +140,7 @@ func verifyPolicy(c *cli.Context) (verifier.Policy, *verifier.Calibration, error
 	pol = verifier.Policy{
 		Delta: delta, Metrics: metrics, Normalized: normalized, Q: c.Int("q"), Audit: c.Int("audit"),
 		AuditSeed: c.Uint64("audit-seed"), InitAlpha: alpha, Membership: c.Bool("membership"), Hparams: hp,
-		EpochRule: rule,
+		EpochRule: rule, InitCorrection: correction,
 	}
 	if err := pol.Validate(); err != nil {
 		return pol, nil, usageError{err}

@@ -51,6 +51,10 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 	if c := exit("verify", dir, "--q", "0", "--delta", "0", "--hparams", "enforce-manifest", "--membership"); c != exitOK {
 		t.Errorf("honest proof, exact env, delta 0: exit %d", c)
 	}
+	// Holm's correction never rejects where min-p accepts (it tests each tensor at alpha/m).
+	if c := exit("verify", dir, "--init-correction", "holm", "--delta", "0"); c != exitOK {
+		t.Errorf("honest proof under Holm's init correction: exit %d", c)
+	}
 	if c := exit("verify", dir, "--epoch-rule", "verify.py", "--delta", "0"); c != exitOK {
 		t.Errorf("honest proof under verify.py's epoch rule: exit %d", c)
 	}
@@ -65,6 +69,7 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 		{"verify", dir, "--metrics", "l3"},
 		{"verify", dir, "--hparams", "trust-nobody"},
 		{"verify", dir, "--epoch-rule", "round"},
+		{"verify", dir, "--init-correction", "bonferroni"},
 		{"verify", filepath.Join(dir, "missing")},
 		{"verify"},
 		{"calibrate", "--model", verifyTestModel, "--dataset", verifyTestDataset, "--seeds", "1,1", "--out", filepath.Join(t.TempDir(), "x.json")},
