@@ -198,9 +198,9 @@ type recordJob struct {
 }
 
 // f32Band bounds an f32 interval's cross-implementation replay error relative to the
-// interval's update (l2): results/torch-noise measures the typical error at a few 1e-7 of the
-// update and the largest kink flips well below this.
-const f32Band = 1e-3
+// interval's update (l2): results/torch-noise measures 3e-7 to 4e-6 of the update without a
+// kink flip and 3.1e-3 at most (a ReLU flip in a one-step interval of the MNIST MLP).
+const f32Band = 1e-2
 
 // TestTorchRecordedProofsVerifyInPollab: proofs recorded by a PyTorch training loop
 // (testdata/record.py, pollab_torch.Recorder) pass every check of pollab's verifier, every
@@ -349,5 +349,36 @@ func TestJiaProofConvertsAndVerifies(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(evil, "pwned")); err == nil {
 		t.Fatal("importing the hostile pickle ran its code")
+	}
+}
+
+// TestTorchNoiseTablesFromCSV: the committed results/torch-noise tables and figure are what
+// `pollab_torch noise --from-csv` computes from the committed per-interval measurements.
+func TestTorchNoiseTablesFromCSV(t *testing.T) {
+	pynumpy.RequireTorch(t)
+	const dir = "../results/torch-noise"
+	out := t.TempDir()
+	for _, f := range []string{"intervals.csv", "calibration.csv"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pyTorch(t, "noise", "--from-csv", "--out", out)
+	for _, f := range []string{"summary.csv", "summary.md", "noise_vs_k.svg"} {
+		want, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from what the committed intervals.csv gives (rerun pollab_torch noise --from-csv)", f)
+		}
 	}
 }

@@ -4,6 +4,8 @@
 - ``import_jia`` converts a proof made by Jia et al.'s reference code (jia.py);
 - ``reexecute`` replays a pollab proof's intervals in PyTorch, an independent second verifier
   (reexec.py);
+- ``python3 -m pollab_torch noise`` measures the honest re-execution noise between PyTorch and
+  pollab (noise.py, results/torch-noise).
 
 Data comes from ``pollab export-data NAME --out FILE`` (datasets.py), so both sides train on
 the same bytes and agree on point hashes and the dataset fingerprint. Every malformed input is

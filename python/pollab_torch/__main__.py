@@ -6,6 +6,8 @@
 
   python3 -m pollab_torch import-jia SRC OUT DATA --model SPEC --epochs E [--augment] [--lr ...]
       convert a proof of Jia et al.'s reference code into a pollab proof (jia.py)
+  python3 -m pollab_torch noise --pollab BIN --out DIR [--models mlp,lenet5,cnn-cifar] [--dtypes f32,f64]
+      measure PyTorch <-> pollab re-execution noise against k (noise.py)
 
 DATA is a file written by `pollab export-data NAME --out FILE`. Bad input: one line on
 stderr, exit 2.
@@ -41,8 +43,11 @@ def main(argv=None):
         elif cmd == "import-jia":
             from .jia import main as jia_main
             return jia_main(rest)
+        elif cmd == "noise":
+            from .noise import main as noise_main
+            return noise_main(rest)
         else:
-            print(f"pollab_torch: unknown command {cmd!r} (reexec, import-jia)", file=sys.stderr)
+            print(f"pollab_torch: unknown command {cmd!r} (reexec, import-jia, noise)", file=sys.stderr)
             return 2
     except PollabTorchError as e:
         print(f"pollab_torch: {e}", file=sys.stderr)
