@@ -87,20 +87,11 @@ func (a *lineAttack) Forge(ctx context.Context, t *attacks.Target, out string, o
 // The test runs the lab's harness on a tiny spec with the new kind: its proofs are forged,
 // verified and reported like the built-in attacks', and the verifier rejects them.
 func TestLineAttackThroughTheHarness(t *testing.T) {
+	// The tests' tiny spec (two seeds; honest proofs at k 2 and 3 of T = 6 steps) with the
+	// new attack as its only one.
 	spec, err := experiments.ParseSpec([]byte(`
+extends = "../experiments/testdata/tiny.toml"
 name = "line-example"
-models = ["mlp:8-6-3:relu"]
-dataset = "synthetic:n=96,test=32,dim=8,classes=3,seed=1"
-seeds = [1, 2]
-[train]
-epochs = 2
-batch = 16
-lr = 0.1
-k = [3]
-[verify]
-envs = ["exact"]
-metrics = ["l2"]
-q = [0]
 [[attack]]
 kind = "line"
 steps = [6]
@@ -118,14 +109,15 @@ steps = [6]
 	}
 	var line, honest int
 	for _, r := range rows {
-		if r.Metric != "l2" || !r.Normalized || r.DeltaNorm != stats.ReferenceNormalizedDelta {
+		if r.Env != "exact" || r.Q != 0 || r.Audit != 0 || r.Metric != "l2" || !r.Normalized ||
+			r.DeltaNorm != stats.ReferenceNormalizedDelta {
 			continue
 		}
 		switch r.Kind {
 		case "line":
 			line++
-			if r.Steps != 6 || r.K != 3 || r.Accepted || r.FailedCheck != "topq" {
-				t.Errorf("line proof %s: steps %d, k %d, accepted %v (failed %q); want 6, 3, rejected by topq",
+			if r.Steps != 6 || r.K != 2 || r.Accepted || r.FailedCheck != "topq" {
+				t.Errorf("line proof %s: steps %d, k %d, accepted %v (failed %q); want 6, 2, rejected by topq",
 					r.ProofID, r.Steps, r.K, r.Accepted, r.FailedCheck)
 			}
 		case experiments.KindHonest:
@@ -135,7 +127,7 @@ steps = [6]
 			}
 		}
 	}
-	if line != 2 || honest != 2 {
-		t.Fatalf("%d line and %d honest rows at l2 0.008 of d_ref, want 2 and 2 (one per seed)", line, honest)
+	if line != 2 || honest != 4 {
+		t.Fatalf("%d line and %d honest rows at exact, every interval, l2 0.008 of d_ref; want 2 and 4 (per seed, and k)", line, honest)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+
+	"pollab/stats"
 )
 
 // Kind is a spoofer plug-in. Its package registers it in init (Register), the way image
@@ -67,6 +69,15 @@ type Forgery struct {
 	K      int     // 0: the target's k
 	Budget *Budget // the absolute threshold aimed under; nil for attacks that aim under none
 	Seed   uint64
+}
+
+// DeltasOr is deltas, or Fang et al.'s stats.ReferenceNormalizedDelta alone when none is
+// listed: the sweep of an attack that aims under a delta.
+func DeltasOr(deltas []float64) []float64 {
+	if len(deltas) == 0 {
+		return []float64{stats.ReferenceNormalizedDelta}
+	}
+	return deltas
 }
 
 // KOr is the forgery's k, or the target's when unset.

@@ -3,12 +3,13 @@ package models
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"pollab/autodiff"
 )
@@ -193,8 +194,69 @@ func (m *seqModel) addParams(name string, wshape []int, fanIn int, kaiming bool)
 	m.nparams += w.Size() + b.Size()
 }
 
-// Parse builds a model from its spec: "mlp:IN-H1-...-OUT:relu|tanh", "lenet5" or
-// "cnn-cifar", each optionally followed by ":kaiming".
+// A Constructor builds a model family's model from its spec split at ':' (the family's
+// name first, a trailing ":kaiming" removed and passed as kaiming). The model's Spec() must
+// be the canonical spec, ":kaiming" included, which Parse maps back to an equal model.
+type Constructor func(parts []string, kaiming bool) (Model, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Constructor{}
+	families   []string // in registration order
+)
+
+// Register makes a model family available to Parse by name (a spec's first part), the way
+// attacks register themselves. It panics on an empty or taken name.
+func Register(name string, c Constructor) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if name == "" || c == nil {
+		panic("models: Register without a name or constructor")
+	}
+	if _, dup := registry[name]; dup {
+		panic("models: Register called twice for " + name)
+	}
+	registry[name] = c
+	families = append(families, name)
+}
+
+// Names lists the registered model families in registration order (the lab's own first).
+func Names() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	return slices.Clone(families)
+}
+
+// sequential is the Constructor of a family of layer lists: parse checks the spec and
+// returns the layers with the canonical spec, then the parameters are laid out.
+func sequential(parse func(parts []string) (*seqModel, error)) Constructor {
+	return func(parts []string, kaiming bool) (Model, error) {
+		m, err := parse(parts)
+		if err != nil {
+			return nil, err
+		}
+		if kaiming {
+			m.spec += ":kaiming"
+		}
+		if err := m.build(kaiming); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+func init() {
+	Register("mlp", sequential(parseMLP))
+	Register("lenet5", sequential(func(parts []string) (*seqModel, error) {
+		return fixed(parts, lenet5Layers(), []int{1, 28, 28})
+	}))
+	Register("cnn-cifar", sequential(func(parts []string) (*seqModel, error) {
+		return fixed(parts, cifarLayers(), []int{3, 32, 32})
+	}))
+}
+
+// Parse builds a model from its spec: a registered family's name and its arguments
+// ("mlp:IN-H1-...-OUT:relu|tanh", "lenet5", "cnn-cifar"), optionally followed by ":kaiming".
 func Parse(spec string) (Model, error) {
 	parts := strings.Split(strings.TrimSpace(spec), ":")
 	kaiming := false
@@ -202,29 +264,19 @@ func Parse(spec string) (Model, error) {
 		kaiming = true
 		parts = parts[:n-1]
 	}
-	var m *seqModel
-	var err error
-	switch parts[0] {
-	case "mlp":
-		m, err = parseMLP(parts)
-	case "lenet5":
-		m, err = fixed(parts, lenet5Layers(), []int{1, 28, 28})
-	case "cnn-cifar":
-		m, err = fixed(parts, cifarLayers(), []int{3, 32, 32})
-	default:
-		err = fmt.Errorf("unknown model %q (want mlp, lenet5 or cnn-cifar)", parts[0])
+	registryMu.RLock()
+	build, ok := registry[parts[0]]
+	registryMu.RUnlock()
+	if !ok {
+		names := Names()
+		want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 		if parts[0] == strings.TrimSpace(spec) { // the wrap below already names it
-			err = errors.New("unknown model (want mlp, lenet5 or cnn-cifar)")
+			return nil, fmt.Errorf("model spec %q: unknown model (want %s)", spec, want)
 		}
+		return nil, fmt.Errorf("model spec %q: unknown model %q (want %s)", spec, parts[0], want)
 	}
+	m, err := build(parts, kaiming)
 	if err != nil {
-		return nil, fmt.Errorf("model spec %q: %w", spec, err)
-	}
-	m.spec = strings.Join(parts, ":")
-	if kaiming {
-		m.spec += ":kaiming"
-	}
-	if err := m.build(kaiming); err != nil {
 		return nil, fmt.Errorf("model spec %q: %w", spec, err)
 	}
 	return m, nil
@@ -272,7 +324,7 @@ func parseMLP(parts []string) (*seqModel, error) {
 	default:
 		return nil, fmt.Errorf("activation %q: want relu or tanh", parts[2])
 	}
-	m := &seqModel{input: []int{widths[0]}, classes: widths[len(widths)-1]}
+	m := &seqModel{spec: strings.Join(parts, ":"), input: []int{widths[0]}, classes: widths[len(widths)-1]}
 	for i := 1; i < len(widths); i++ {
 		if i > 1 {
 			m.layers = append(m.layers, layer{kind: act})
@@ -286,7 +338,7 @@ func fixed(parts []string, layers []layer, input []int) (*seqModel, error) {
 	if len(parts) != 1 {
 		return nil, fmt.Errorf("unexpected options %q (only :kaiming is allowed)", strings.Join(parts[1:], ":"))
 	}
-	return &seqModel{input: input, classes: 10, layers: layers}, nil
+	return &seqModel{spec: parts[0], input: input, classes: 10, layers: layers}, nil
 }
 
 // lenet5Layers: 1×28×28, conv 6@5×5 pad 2, ReLU, maxpool 2, conv 16@5×5, ReLU, maxpool 2,

@@ -69,11 +69,7 @@ func (p *Params) Label() string { return "blindfold" }
 
 // Plan forges one proof per delta; attack_q is q.
 func (p *Params) Plan() attacks.Plan {
-	deltas := p.Delta
-	if len(deltas) == 0 {
-		deltas = []float64{stats.ReferenceNormalizedDelta}
-	}
-	return attacks.Plan{Deltas: deltas, K: p.K.Or(0), Q: p.Q.Or(DefaultQ)}
+	return attacks.Plan{Deltas: attacks.DeltasOr(p.Delta), K: p.K.Or(0), Q: p.Q.Or(DefaultQ)}
 }
 
 // Weight: q·k genuine SGD steps per epoch (interpolation is almost free).

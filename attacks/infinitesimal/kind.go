@@ -61,11 +61,7 @@ func (p *Params) Label() string { return "infinitesimal" }
 
 // Plan forges one proof per T' and delta.
 func (p *Params) Plan() attacks.Plan {
-	deltas := p.Delta
-	if len(deltas) == 0 {
-		deltas = []float64{stats.ReferenceNormalizedDelta}
-	}
-	return attacks.Plan{Steps: p.Steps, Deltas: deltas, K: p.K.Or(0)}
+	return attacks.Plan{Steps: p.Steps, Deltas: attacks.DeltasOr(p.Delta), K: p.K.Or(0)}
 }
 
 // Weight: no gradient at all; writing the checkpoints is about one honest step's work.
