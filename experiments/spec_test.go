@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,5 +104,26 @@ func TestSpecExtends(t *testing.T) {
 	}
 	if _, err := LoadSpec(loop); err == nil {
 		t.Fatal("an extends cycle was accepted")
+	}
+}
+
+// A spec's JSON (what provenance.json and the spec hash record) reads back into the same spec.
+func TestSpecJSONRoundTrip(t *testing.T) {
+	for _, name := range EmbeddedNames() {
+		s, err := LoadSpec(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Spec
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if back.Hash() != s.Hash() || len(back.Attacks) != len(s.Attacks) {
+			t.Errorf("%s: JSON round trip changed the spec (hash %s, want %s)", name, back.Hash(), s.Hash())
+		}
 	}
 }

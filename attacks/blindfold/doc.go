@@ -43,7 +43,8 @@
 // and update length); their batch indices are the rows of the proof's batch table (the
 // reference code does not record them). The Ledger counts every gradient pass.
 //
-// Defaults: E = 200, q = 5, k = 10 as published; S, published as 200 for CIFAR-10's
+// Defaults (Config): E = 200, q = 5, k = 10 as published; through Params (specs, pollab
+// attack blindfold) E and k default to the target's epochs and k instead. S, published as 200 for CIFAR-10's
 // 390-step epochs, is scaled to the target: S = floor(N/B/k)·k − q·k, so one attacker epoch
 // is one claimed epoch of the verifier's ranking (an error when an epoch is shorter than
 // q·k + k steps: lower q or k).
@@ -60,7 +61,7 @@
 //   - cost: 12-14 genuine steps (plus one gradient) of 96, 17-19% of the FLOPs of honestly
 //     training 96 steps (Fang et al.'s defaults give q·k/(q·k + S) = 50/250 = 20%).
 //
-// At E = 200 (pollab attack blindfold --q 2 --k 2 --delta 0.3, target mlp:64-32-10, 32 steps
+// At E = 200 (pollab attack blindfold --epochs 200 --q 2 --k 2 --delta 0.3, target mlp:64-32-10, 32 steps
 // per epoch, so S = 28 and T' = 6,400): 869 gradient passes (800 genuine steps, one initial
 // gradient, 68 re-run steps), 13.8% of the FLOPs of honestly training 6,400 steps; pollab
 // verify accepts it at Q = 2 and rejects it with R = 1, 2 or 5 audits per epoch (200 epochs

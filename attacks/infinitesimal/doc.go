@@ -31,8 +31,8 @@
 // of the honest FLOPs of 65 steps (almost all of it W'0's KS redraws). Correct rank matching
 // puts W'0 at l2 0.76 from W_T against 3.46 for the reference code's argsort indexing.
 //
-// At the published T' = 10,000, k = 10 (pollab attack infinitesimal, target mlp:64-32-10 trained
-// 160 steps on the default synthetic set, B = 64): 1,001 checkpoints, |W_T − W'0| = 3.14, gap
+// At the published T' = 10,000, k = 10 (pollab attack infinitesimal --steps 10000 --k 10, target
+// mlp:64-32-10 trained 160 steps on the default synthetic set, B = 64): 1,001 checkpoints, |W_T − W'0| = 3.14, gap
 // 0.0031 (l2), claimed lr 6.8e-8, 0 gradient passes, 5.0e6 FLOPs (2 per parameter per
 // checkpoint plus W'0's draws): 5.3e-4 of the FLOPs and 2.3e-3 of the engine wall time of
 // honestly training 10,000 steps; accepted by pollab verify at normalised l2 delta 0.008
