@@ -117,26 +117,6 @@ func (a *AttackSpec) UnmarshalTOML(v any) error {
 	return nil
 }
 
-// UnmarshalJSON reads what MarshalJSON writes (a recorded spec, e.g. in provenance.json).
-func (a *AttackSpec) UnmarshalJSON(b []byte) error {
-	var head struct {
-		Kind string `json:"kind"`
-	}
-	if err := json.Unmarshal(b, &head); err != nil {
-		return err
-	}
-	k, err := attacks.Lookup(head.Kind)
-	if err != nil {
-		return err
-	}
-	cfg := k.NewConfig()
-	if err := json.Unmarshal(b, cfg); err != nil {
-		return fmt.Errorf("attack %s: %w", head.Kind, err)
-	}
-	a.Kind, a.Config = head.Kind, cfg
-	return nil
-}
-
 // MarshalJSON writes the kind and the configuration's fields as one object (what the spec
 // hash and provenance.json record).
 func (a AttackSpec) MarshalJSON() ([]byte, error) {
