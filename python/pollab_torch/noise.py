@@ -79,6 +79,8 @@ def derive(src, dst, k, steps):
         m["checkpoints"].append(c)
     m["files"]["indices"] = dict(write_atomic(os.path.join(dst, "indices.bin"), encode_indices(p.table[:steps])))
     m["files"]["hashes"] = dict(write_atomic(os.path.join(dst, "hashes.bin"), encode_hashes(p.batch_hashes[:steps])))
+    if steps < m["steps"] or m.get("schedule") == "pol-prefix":
+        m["schedule"] = "pol-prefix"  # the first `steps` rows of the run's one-epoch schedule
     m["steps"], m["k"] = steps, k
     shutil.copy(os.path.join(src, "provenance.json"), os.path.join(dst, "provenance.json"))
     write_atomic(os.path.join(dst, "manifest.json"), (json.dumps(m, indent=2) + "\n").encode())

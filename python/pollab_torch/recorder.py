@@ -136,6 +136,12 @@ class Recorder:
             raise PollabTorchError("finish(): no step was recorded")
         if self.table is not None and T != len(self.table):
             raise PollabTorchError(f"mismatched index table: {T} steps recorded, the table has {len(self.table)} rows")
+        full = self.epochs * len(self.ds) // self.batch
+        if T != full:
+            if not ((self.epochs - 1) * len(self.ds) // self.batch < T < full):
+                raise PollabTorchError(f"{T} steps do not fit {self.epochs} epochs of {len(self.ds)} points at batch {self.batch} "
+                                       f"(want {full}, or a prefix of the last epoch)")
+            self.writer.header["schedule"] = "pol-prefix"  # docs/FORMAT.md: the first T rows of an E-epoch schedule
         self._checkpoint(T)
         table = np.stack(self.rows)
         hashes = self.ds.point_hashes()

@@ -62,6 +62,17 @@ class RecorderInput(unittest.TestCase):
         self.assertEqual((p.steps, p.k, p.num_checkpoints()), (10, 2, 6))
         self.assertEqual(p.checkpoint(0).momentum[0][1].sum(), 0.0)  # zeros before the first update
 
+    def test_schedule_rule(self):
+        rec = self.rec(table=self.table[:4])  # a prefix of the one-epoch schedule
+        self.train(rec, 4)
+        rec.finish()
+        self.assertEqual(open_proof(self.out).manifest["schedule"], "pol-prefix")
+        table = np.concatenate([self.table, self.table[:2]])  # 12 rows: more than one epoch holds
+        rec = Recorder(self.out + "2", self.model, self.opt, SPEC, self.ds, batch=4, epochs=1, k=2, table=table)
+        for t in range(12):
+            rec.step(table[t])
+        self.assertError(rec.finish, "12 steps do not fit 1 epochs of 40 points at batch 4")
+
     def test_wrong_model(self):
         self.assertError(lambda: self.rec(spec="mlp:8-5-3:relu"), "parameter 0 is fc1.weight [6, 8], the spec wants fc1.weight [5, 8]")
         seq = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3)).double()
