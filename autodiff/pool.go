@@ -185,6 +185,14 @@ func runPool[T float](op poolOp, ts []tensor.Tensor, out []T) {
 	})
 }
 
+// b2i is 1 for true, else 0 (compiled without a branch).
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // window returns the in-bounds input rows [i0,i1) and columns [j0,j1) of output position o.
 func (g poolGeom) window(o int) (i0, i1, j0, j1 int) {
 	ih, iw := o/g.OW*g.Stride-g.Pad, o%g.OW*g.Stride-g.Pad
@@ -195,18 +203,12 @@ func (g poolGeom) window(o int) (i0, i1, j0, j1 int) {
 // scan order.
 func argmax[T float](g poolGeom, x []T, o int) int {
 	if g.KH == 2 && g.KW == 2 && g.Stride == 2 && g.Pad == 0 { // LeNet's and cnn-cifar's pools
+		// Branch-free: the first maximum of each row pair, then of the two (ties to the
+		// earlier element, as in the scan below).
 		i := o/g.OW*2*g.W + o%g.OW*2
-		best, bv := i, x[i]
-		if x[i+1] > bv {
-			best, bv = i+1, x[i+1]
-		}
-		if x[i+g.W] > bv {
-			best, bv = i+g.W, x[i+g.W]
-		}
-		if x[i+g.W+1] > bv {
-			best = i + g.W + 1
-		}
-		return best
+		top := i + b2i(x[i+1] > x[i])
+		bot := i + g.W + b2i(x[i+g.W+1] > x[i+g.W])
+		return top + b2i(x[bot] > x[top])*(bot-top)
 	}
 	i0, i1, j0, j1 := g.window(o)
 	best := i0*g.W + j0
