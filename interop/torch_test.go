@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"pollab/autodiff"
@@ -38,6 +39,7 @@ func pyTorchErr(args ...string) ([]byte, error) {
 
 // pyRun runs Debian's python with the repository's python/ directory on PYTHONPATH.
 func pyRun(args ...string) ([]byte, error) {
+	readPythonSources()
 	cmd := exec.Command(pynumpy.Python, args...)
 	abs, _ := filepath.Abs("../python")
 	cmd.Env = append(os.Environ(), "PYTHONPATH="+abs, "OMP_NUM_THREADS=1")
@@ -382,3 +384,17 @@ func TestTorchNoiseTablesFromCSV(t *testing.T) {
 		}
 	}
 }
+
+// readPythonSources reads every .py file the tests run, once per test binary: go test's cache
+// keys a package's result on the files the test process opens, and the Python subprocesses'
+// reads are invisible to it, so without this a changed Python file would replay a stale pass.
+var readPythonSources = sync.OnceFunc(func() {
+	for _, root := range []string{"../python", "testdata"} {
+		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".py") {
+				os.ReadFile(path)
+			}
+			return nil
+		})
+	}
+})
