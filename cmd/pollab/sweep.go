@@ -33,6 +33,9 @@ func init() {
 			if c.Bool("slurm") || c.Bool("emit-only") {
 				return slurmSweep(c, c.Args().First())
 			}
+			if err := slurmFlagsUnset(c); err != nil {
+				return err
+			}
 			return runSpec(c, c.Args().First())
 		},
 	})

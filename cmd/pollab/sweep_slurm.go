@@ -31,6 +31,16 @@ func slurmFlags() []cli.Flag {
 	}
 }
 
+// slurmFlagsUnset refuses Slurm options on a local sweep (they would be silently ignored).
+func slurmFlagsUnset(c *cli.Context) error {
+	for _, f := range slurmFlags() {
+		if name := f.Names()[0]; c.IsSet(name) {
+			return usageError{fmt.Errorf("sweep: --%s needs --slurm", name)}
+		}
+	}
+	return nil
+}
+
 // slurmSweep runs spec's plan on Slurm: it waits for jobs of an earlier submission still
 // queued, reports what they left undone, submits every stage with missing jobs, waits, and
 // reports failed tasks with their logs.

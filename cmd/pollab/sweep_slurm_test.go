@@ -100,6 +100,7 @@ func TestJobRunBadInput(t *testing.T) {
 		{"job", "run", "--stage", "honest", "--index", "0", "--spec-hash", "abc", "--out", out, tinySpec(t)},
 		{"job", "run", "--stage", "verify", "--index", "0", "--out", out, tinySpec(t)}, // inputs missing
 		{"plan", "--gflops", "0", tinySpec(t)},
+		{"sweep", "--partition", "p1", "--out", out, tinySpec(t)}, // a Slurm option without --slurm
 	} {
 		checkOneLine(t, args, s.run(args...), exitBadInput)
 	}
