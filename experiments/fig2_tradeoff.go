@@ -21,7 +21,7 @@ func (fc *figureContext) fig2TradeOff() (*Figure, error) {
 	for _, kind := range fc.kinds {
 		var row []*plot.Plot
 		for _, env := range fc.envs {
-			p := f.newPlot(kind+", env "+env, "honest false-reject", "spoof-accept")
+			p := f.newPlot(kind+"\nenv "+env, "honest false-reject", "spoof-accept") // two lines: a panel is narrow
 			rateAxis(&p.X)
 			rateAxis(&p.Y)
 			p.X.Min, p.X.Max = -0.1, 1.1
