@@ -213,7 +213,10 @@ func TestResumeGivesTheSameProof(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(uint64(os.Getpid()), 1))
-	stop := 1 + r.IntN(31) // some step in [1, 31]: stop at the next checkpoint
+	// Some step up to the last checkpoint before the final one (30 here: T = 32, k = 5); a
+	// step after it would stop at the final checkpoint, where the run is simply finished.
+	steps := cfg.Epochs * 256 / cfg.Batch
+	stop := 1 + r.IntN((steps-1)/cfg.K*cfg.K)
 	t.Logf("stopping after the checkpoint at or after step %d", stop)
 
 	dir := t.TempDir()
