@@ -31,7 +31,10 @@ func (t Tensor) Size() int {
 	return n
 }
 
-// Model is a network pollab can train, prove and verify.
+// Model is a network pollab can train, prove and verify. It describes a graph: its Forward
+// (autodiff.Net) records any composition of the Builder's ops on the input and the parameter
+// nodes (a residual block adds a branch to its shortcut), not only a sequence of layers.
+// A model with non-trainable state (BatchNorm running statistics) is a BufferedModel.
 type Model interface {
 	autodiff.Net
 	Spec() string      // canonical spec, e.g. "mlp:784-128-10:relu", "lenet5", "cnn-cifar"
@@ -367,14 +370,7 @@ func cifarLayers() []layer {
 }
 
 // Offsets returns the start of each tensor in the flat vector, followed by the total.
-func Offsets(m Model) []int {
-	ts := m.Tensors()
-	off := make([]int, len(ts)+1)
-	for i, t := range ts {
-		off[i+1] = off[i] + t.Size()
-	}
-	return off
-}
+func Offsets(m Model) []int { return offsets(m.Tensors()) }
 
 // Init draws every tensor from its law. Tensor i uses its own PCG stream seeded from
 // SHA-256(seed, tensor name), so adding or reordering tensors does not change the others.
