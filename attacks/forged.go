@@ -29,6 +29,10 @@ type ForgedSpec struct {
 	// et al.'s attacker may claim others); 0 and nil claim the target's.
 	Batch int
 	Hyper *proof.Hyper
+	// CommittedInit records the init seed an honest prover with root seed Seed records,
+	// CommittedInitSeed(Seed), for a proof whose W0 is that seed's honest init (InitCommitted);
+	// otherwise the recorded init seed is Seed itself, which no W0 of the proof derives from.
+	CommittedInit bool
 }
 
 // Forged is a forged proof being written: its manifest, its real batch schedule (Jia et al.'s,
@@ -85,6 +89,9 @@ func (t *Target) CreateForged(out string, s ForgedSpec) (*Forged, error) {
 	m.Schedule = proof.SchedulePrefix
 	m.Augment = tm.Augment
 	m.Seeds = proof.Seeds{Init: s.Seed, Data: data.SubSeed(s.Seed, "data", 0), Augment: data.SubSeed(s.Seed, "augment", 0)}
+	if s.CommittedInit {
+		m.Seeds.Init = CommittedInitSeed(s.Seed)
+	}
 	if s.Crafted {
 		m.Seeds.Data = s.Seed
 		if !m.Augment.Enabled {
@@ -164,6 +171,27 @@ func (f *Forged) AppendBatch(points []float64, labels []int) ([]int32, error) {
 	f.Table.Idx = append(f.Table.Idx, row...)
 	f.hashes = append(f.hashes, data.BatchHash(ph))
 	return row, nil
+}
+
+// AppendRows records the next step's batch of a Crafted proof as real training points,
+// row indexing the declared dataset (no payload): an attacker restricted to real points.
+func (f *Forged) AppendRows(row []int32) error {
+	if f.Payload == nil {
+		return fmt.Errorf("forged proof: AppendRows on a proof whose batches are a schedule")
+	}
+	if len(row) != f.Table.Batch || len(f.hashes) >= f.Table.Steps {
+		return fmt.Errorf("forged proof: batch of %d points at step %d: want %d points, %d steps", len(row), len(f.hashes), f.Table.Batch, f.Table.Steps)
+	}
+	ph := make([][32]byte, len(row))
+	for j, i := range row {
+		if i < 0 || int(i) >= f.target.Train.Len() {
+			return fmt.Errorf("forged proof: point %d is not in the training set of %d points", i, f.target.Train.Len())
+		}
+		ph[j] = f.target.Train.PointHash(int(i))
+	}
+	f.Table.Idx = append(f.Table.Idx, row...)
+	f.hashes = append(f.hashes, data.BatchHash(ph))
+	return nil
 }
 
 // Batch returns step's recorded batch, its augmentation seed and whether the claimed run

@@ -3,6 +3,7 @@ package blindfold
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"time"
@@ -60,6 +61,11 @@ type Config struct {
 	// GapFraction, DriftFraction and MinRatio: see the defaults.
 	GapFraction, DriftFraction, MinRatio float64
 	InterpLR                             string // InterpManifest (default), InterpTiny or InterpGenuine
+	// Init is where the line starts (attacks.InitForged when empty). Under
+	// attacks.InitCommitted (the committed seed's honest W0, its batches the committed
+	// schedule's) the line is as long as honest training's, so Run raises E until every
+	// epoch's interpolated gaps can stay within delta: more genuine steps, more cost.
+	Init string
 }
 
 // Defaults fills zero fields. E, q and k default to the published values; S defaults to the
@@ -174,6 +180,22 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 	}
 	model, n := t.Model, t.Model.NumParams()
 	b := cfg.Budget
+	ledger := autodiff.NewLedger()
+	start, err := t.StartLine(cfg.Init, cfg.Seed, cfg.InitAlpha, ledger)
+	if err != nil {
+		return nil, fmt.Errorf("blindfold: %w", err)
+	}
+	w0 := start.W0
+	line := attacks.NewLine(w0, t.Final)
+	raisedFrom := 0
+	if attacks.InitModeOr(cfg.Init) == attacks.InitCommitted {
+		if e := epochsFor(b.Norm(line.Dir), cfg, b.Delta); e > cfg.Epochs {
+			raisedFrom, cfg.Epochs = cfg.Epochs, e
+			if err := cfg.validate(); err != nil {
+				return nil, fmt.Errorf("blindfold: %w", err)
+			}
+		}
+	}
 	steps := cfg.Steps()
 	ckpts := proof.CheckpointSteps(steps, cfg.K)
 	groups := verifierEpochs(ckpts, t.Manifest.Batch, t.Train.Len())
@@ -183,18 +205,7 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 				e, g.end-g.first, cfg.Q, t.StepsPerEpoch())
 		}
 	}
-	ledger := autodiff.NewLedger()
-	rep := &Report{Config: cfg, VerifierEpochs: len(groups)}
-
-	began := time.Now()
-	w0, tries, err := attacks.ForgeInit(model, t.Final, cfg.Seed, cfg.InitAlpha)
-	if err != nil {
-		return nil, fmt.Errorf("blindfold: %w", err)
-	}
-	t.DType.Round(w0)
-	rep.InitDraws = tries
-	ledger.AddOther(attacks.InitFLOPs(model, tries), time.Since(began))
-	line := attacks.NewLine(w0, t.Final)
+	rep := &Report{Config: cfg, VerifierEpochs: len(groups), InitDraws: start.Draws}
 	rep.D0 = b.Norm(line.Dir)
 	// Each genuine interval is about d0/E long, and never shorter than MinRatio·delta.
 	rep.Target = math.Max(rep.D0/float64(len(groups)), cfg.MinRatio*b.Delta)
@@ -204,7 +215,8 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 	}
 	driftL2 := b.L2Equivalent(cfg.DriftFraction*b.Delta, n)
 
-	f, err := t.CreateForged(out, attacks.ForgedSpec{Producer: "attack:" + a.Name(), Steps: steps, K: cfg.K, Seed: cfg.Seed})
+	f, err := t.CreateForged(out, attacks.ForgedSpec{Producer: "attack:" + a.Name(), Steps: steps, K: cfg.K, Seed: cfg.Seed,
+		CommittedInit: attacks.InitModeOr(cfg.Init) == attacks.InitCommitted})
 	if err != nil {
 		return nil, fmt.Errorf("blindfold: %w", err)
 	}
@@ -323,12 +335,31 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		"interp_lr":       cfg.InterpLR,
 		"layout":          fmt.Sprintf("E %d x (q %d x k %d genuine + S %d interpolated steps)", cfg.Epochs, cfg.Q, cfg.K, cfg.SpoofSteps),
 	}
+	maps.Copy(notes, start.Notes)
+	if raisedFrom > 0 {
+		notes["epochs_raised"] = fmt.Sprintf("%d -> %d so every interpolated gap can stay within delta", raisedFrom, cfg.Epochs)
+	}
 	res, err := f.Finish(a.Name(), out, ledger.Cost(), opt, notes)
 	if err != nil {
 		return nil, fmt.Errorf("blindfold: %w", err)
 	}
 	rep.Result = *res
 	return rep, nil
+}
+
+// epochsFor is the smallest E >= c.Epochs at which, with a line of length d0, one epoch's
+// q genuine intervals (each max(d0/E, MinRatio·delta) long, in the worst case away from the
+// anchor) plus its share d0/E of the line fit its S/k interpolated gaps at 90% of the gap
+// budget; c.Epochs when none up to 2^20 does.
+func epochsFor(d0 float64, c Config, delta float64) int {
+	room := 0.9 * c.GapFraction * delta * float64(c.SpoofSteps/c.K)
+	for e := c.Epochs; e <= 1<<20; e++ {
+		share := d0 / float64(e)
+		if share+float64(c.Q)*math.Max(share, c.MinRatio*delta) <= room {
+			return e
+		}
+	}
+	return c.Epochs
 }
 
 // verifierEpochs groups the intervals between consecutive checkpoints by the epoch the

@@ -237,3 +237,37 @@ func TestVerifierEpochsFollowTheVerifierRule(t *testing.T) {
 		t.Errorf("groups %+v, want [{0 10} {10 19}]", got)
 	}
 }
+
+// Blindfold against a seed commitment: from the committed seed's honest W0, over the
+// committed batch schedule, the proof keeps the commitment (the naive one breaks its W0) and
+// top-Q with Q <= q still accepts; the line is longer, so the attack raises E until the gaps
+// fit and pays for more genuine steps.
+func TestCommittedInitKeepsTheCommitmentAtAHigherCost(t *testing.T) {
+	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
+	delta := testDelta(t, tg, 1)
+	b, _ := attacks.NewBudget("l2", delta, nil)
+	cfg := Config{Epochs: 3, Q: 1, K: 4, Budget: b, Seed: 1}
+	naive, pn := forge(t, tg, cfg)
+	cfg.Init = attacks.InitCommitted
+	committed, pc := forge(t, tg, cfg)
+
+	if w0OK, tabOK := prooftest.Commitment(t, pn); w0OK || !tabOK {
+		t.Errorf("naive forgery: W0 commitment %v (want false), batches %v (want true)", w0OK, tabOK)
+	}
+	if w0OK, tabOK := prooftest.Commitment(t, pc); !w0OK || !tabOK {
+		t.Errorf("committed forgery breaks its commitment (W0 %v, batches %v)", w0OK, tabOK)
+	}
+	ev := gatherAll(t, pc, "exact", verifier.HparamsTrustCheckpoint)
+	if v := policy(delta, 1, 0, 1).Decide(ev); !v.Accepted {
+		t.Fatalf("committed forgery rejected at Q = q: %s %s", v.Check, v.Reason)
+	}
+	if committed.Notes["epochs_raised"] == "" || committed.VerifierEpochs <= naive.VerifierEpochs {
+		t.Fatalf("epochs: naive %d, committed %d (notes %v)", naive.VerifierEpochs, committed.VerifierEpochs, committed.Notes)
+	}
+	if !(committed.GenuineSteps > naive.GenuineSteps && committed.Cost.FLOPs > 2*naive.Cost.FLOPs) {
+		t.Fatalf("genuine steps naive %d, committed %d; FLOPs %g, %g", naive.GenuineSteps, committed.GenuineSteps, naive.Cost.FLOPs, committed.Cost.FLOPs)
+	}
+	t.Logf("d0 naive %.4g, committed %.4g; epochs %d -> %d; genuine steps %d -> %d; FLOPs x%.3g; steps %d -> %d (honest T %d)",
+		naive.D0, committed.D0, naive.VerifierEpochs, committed.VerifierEpochs, naive.GenuineSteps, committed.GenuineSteps,
+		committed.Cost.FLOPs/naive.Cost.FLOPs, naive.Steps, committed.Steps, tg.Manifest.Steps)
+}

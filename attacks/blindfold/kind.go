@@ -34,6 +34,9 @@ type Params struct {
 	// Delta lists normalised l2 thresholds (fractions of d_ref) a spec sweeps, one forgery
 	// each; unset: stats.ReferenceNormalizedDelta. The CLI takes --delta instead.
 	Delta []float64 `toml:"delta" json:"delta,omitempty"`
+	// Init is where the line starts (attacks.InitModes; unset: forged). Under committed, E
+	// is raised until the gaps fit (Config.Init).
+	Init attacks.Opt[string] `toml:"init" json:"init,omitzero"`
 }
 
 // Flags are the options of `pollab attack blindfold` (the threshold flags are shared).
@@ -44,6 +47,7 @@ func (p *Params) Flags() []attacks.Flag {
 		{Name: "k", Usage: "checkpoint interval (default: the target's k)", Value: &p.K},
 		{Name: "steps", Usage: "S, interpolated steps per epoch, a multiple of k (default: the rest of one claimed epoch, floor(N/B/k)·k − q·k)", Value: &p.SpoofSteps},
 		{Name: "interp-lr", Usage: "lr claimed by interpolated checkpoints: manifest (the task's schedule; default), tiny (infinitesimal) or genuine", Value: &p.Interp},
+		attacks.InitFlag(&p.Init),
 	}
 }
 
@@ -61,11 +65,14 @@ func (p *Params) Validate() error {
 	if err := attacks.OneOf("interp", p.Interp.Or(InterpManifest), InterpManifest, InterpTiny, InterpGenuine); err != nil {
 		return err
 	}
+	if err := attacks.ValidInit(p.Init); err != nil {
+		return err
+	}
 	return stats.PositiveFinite("delta", p.Delta)
 }
 
-// Label is "blindfold".
-func (p *Params) Label() string { return "blindfold" }
+// Label is "blindfold", with its init strategy (attacks.InitLabel).
+func (p *Params) Label() string { return attacks.InitLabel("blindfold", p.Init.Value) }
 
 // Plan forges one proof per delta; attack_q is q.
 func (p *Params) Plan() attacks.Plan {
@@ -88,5 +95,5 @@ func (p *Params) New(f attacks.Forgery) (attacks.Attack, error) {
 		epochs = f.Target.Manifest.Epochs
 	}
 	return &Attack{Config: Config{Epochs: epochs, Q: p.Q.Or(0), K: f.KOr(), SpoofSteps: p.SpoofSteps.Or(0),
-		Budget: *f.Budget, Seed: f.Seed, InterpLR: p.Interp.Or("")}}, nil
+		Budget: *f.Budget, Seed: f.Seed, InterpLR: p.Interp.Or(""), Init: p.Init.Or("")}}, nil
 }

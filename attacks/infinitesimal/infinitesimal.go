@@ -3,6 +3,7 @@ package infinitesimal
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"time"
@@ -39,6 +40,9 @@ type Config struct {
 	// reports the drift it measured. It costs K gradient passes, recorded in the ledger;
 	// off by default, since the analytic lr needs no check.
 	CheckFirst bool
+	// Init is where the line starts (attacks.InitForged when empty; attacks.InitCommitted
+	// starts from the honest init of the committed seed, so a seed commitment passes).
+	Init string
 }
 
 // Attack is Fang et al.'s infinitesimal update attack.
@@ -71,17 +75,16 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 	model, n := t.Model, t.Model.NumParams()
 	ledger := autodiff.NewLedger()
 
-	// W'0: KS-valid and rank-matched to W_T, stored in the run's dtype.
-	began := time.Now()
-	w0, tries, err := attacks.ForgeInit(model, t.Final, cfg.Seed, cfg.InitAlpha)
+	// W'0: KS-valid and rank-matched to W_T (or the committed seed's honest init), stored
+	// in the run's dtype.
+	start, err := t.StartLine(cfg.Init, cfg.Seed, cfg.InitAlpha, ledger)
 	if err != nil {
 		return nil, fmt.Errorf("infinitesimal: %w", err)
 	}
-	t.DType.Round(w0)
-	ledger.AddOther(attacks.InitFLOPs(model, tries), time.Since(began))
+	w0, tries := start.W0, start.Draws
 
 	// The line and its length in the budget's metric.
-	began = time.Now()
+	began := time.Now()
 	line := attacks.NewLine(w0, t.Final)
 	d0 := cfg.Budget.Norm(line.Dir)
 	maxNorm := math.Max(cfg.Budget.Norm(w0), cfg.Budget.Norm(t.Final))
@@ -113,6 +116,7 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 
 	f, err := t.CreateForged(out, attacks.ForgedSpec{
 		Producer: "attack:" + a.Name(), Steps: steps, K: cfg.K, Seed: cfg.Seed,
+		CommittedInit: attacks.InitModeOr(cfg.Init) == attacks.InitCommitted,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("infinitesimal: %w", err)
@@ -146,6 +150,7 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 		"init_draws":                     strconv.Itoa(tries),
 		"flops_per_param_per_checkpoint": fmtG(attacks.PointFLOPs(n) / float64(n)),
 	}
+	maps.Copy(notes, start.Notes)
 	if steps != cfg.Steps {
 		notes["steps_raised"] = fmt.Sprintf("%d -> %d so every gap is <= %.4g", cfg.Steps, steps, gapBudget)
 	}

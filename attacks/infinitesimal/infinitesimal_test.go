@@ -236,3 +236,50 @@ func TestCorrectRankMatchingVersusReferenceIndexing(t *testing.T) {
 		t.Fatalf("reference indexing %g is not much further than rank matching %g", wrong, correct)
 	}
 }
+
+// The adaptive attacker against a seed commitment starts from the committed seed's honest W0:
+// its proof keeps the commitment (W0 and batches), which the naive forgery breaks, and the
+// verifier's init, data and top-Q checks accept it at the delta it aimed at; its line is
+// longer, so it needs more checkpoints and costs more than the naive attack at the same delta.
+func TestCommittedInitKeepsTheCommitmentAtAHigherCost(t *testing.T) {
+	tg, honestDir := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
+	if w0OK, tabOK := prooftest.Commitment(t, prooftest.OpenAll(t, honestDir)); !w0OK || !tabOK {
+		t.Fatalf("the honest proof breaks its commitment (W0 %v, batches %v)", w0OK, tabOK)
+	}
+	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, stats.DefaultInitAlpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta := stats.Distance(w0, tg.Final).L2 / 12
+	b, err := attacks.NewBudget("l2", delta, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	naive, pn := forge(t, tg, Config{Budget: b, Steps: 40, K: 5, Seed: 1})
+	committed, pc := forge(t, tg, Config{Budget: b, Steps: 40, K: 5, Seed: 1, Init: attacks.InitCommitted})
+
+	if w0OK, tabOK := prooftest.Commitment(t, pn); w0OK || !tabOK {
+		t.Errorf("naive forgery: W0 commitment %v (want false), batches %v (want true)", w0OK, tabOK)
+	}
+	if w0OK, tabOK := prooftest.Commitment(t, pc); !w0OK || !tabOK {
+		t.Errorf("committed forgery breaks its commitment (W0 %v, batches %v)", w0OK, tabOK)
+	}
+	pol := l2Policy(delta, 1, verifier.HparamsTrustCheckpoint)
+	ev := gather(t, pc, "exact", []verifier.Policy{pol})
+	if v := pol.Decide(ev); !v.Accepted {
+		t.Fatalf("committed forgery rejected: %s %s", v.Check, v.Reason)
+	}
+	if ev.Init.MinP < 0.01 {
+		t.Errorf("the committed W0 fails the KS test: p %g", ev.Init.MinP)
+	}
+	// The cost of the defence to the attacker: a line several times longer, as many times
+	// more checkpoints and arithmetic (still no gradient).
+	if committed.Cost.Backward != 0 || committed.Cost.FLOPs != 0 {
+		t.Fatalf("the committed attack computed gradients: %+v", committed.Cost)
+	}
+	if !(committed.Checkpoints > 2*naive.Checkpoints && committed.Cost.Other > 2*naive.Cost.Other) {
+		t.Fatalf("committed: %d checkpoints, %g FLOPs; naive: %d, %g", committed.Checkpoints, committed.Cost.Other, naive.Checkpoints, naive.Cost.Other)
+	}
+	t.Logf("|W0 - W_T|: naive %s, committed %s; checkpoints %d -> %d; FLOPs x%.3g",
+		naive.Notes["d0"], committed.Notes["d0"], naive.Checkpoints, committed.Checkpoints, committed.Cost.Other/naive.Cost.Other)
+}

@@ -32,6 +32,8 @@ type Params struct {
 	// each; unset: stats.ReferenceNormalizedDelta. The CLI takes --delta instead.
 	Delta      []float64         `toml:"delta" json:"delta,omitempty"`
 	CheckFirst attacks.Opt[bool] `toml:"check_first" json:"check_first,omitzero"`
+	// Init is where the line starts (attacks.InitModes; unset: forged).
+	Init attacks.Opt[string] `toml:"init" json:"init,omitzero"`
 }
 
 // Flags are the options of `pollab attack infinitesimal` (the threshold flags are shared).
@@ -40,6 +42,7 @@ func (p *Params) Flags() []attacks.Flag {
 		{Name: "steps", Usage: "T', the forged proof's steps, raised when the gaps need more (default: the target's T)", Value: attacks.Ints(&p.Steps)},
 		{Name: "k", Usage: "checkpoint interval (default: the target's k)", Value: &p.K},
 		{Name: "check-first", Usage: "re-execute the first interval to measure the drift (k gradient passes, recorded)", Value: &p.CheckFirst},
+		attacks.InitFlag(&p.Init),
 	}
 }
 
@@ -53,11 +56,14 @@ func (p *Params) Validate() error {
 	if err := attacks.AtLeastOne(map[string]attacks.Opt[int]{"k": p.K}); err != nil {
 		return err
 	}
+	if err := attacks.ValidInit(p.Init); err != nil {
+		return err
+	}
 	return stats.PositiveFinite("delta", p.Delta)
 }
 
-// Label is "infinitesimal".
-func (p *Params) Label() string { return "infinitesimal" }
+// Label is "infinitesimal", with its init strategy (attacks.InitLabel).
+func (p *Params) Label() string { return attacks.InitLabel("infinitesimal", p.Init.Value) }
 
 // Plan forges one proof per T' and delta.
 func (p *Params) Plan() attacks.Plan {
@@ -73,5 +79,5 @@ func (p *Params) New(f attacks.Forgery) (attacks.Attack, error) {
 		return nil, errors.New("infinitesimal: no threshold delta to aim under")
 	}
 	return &Attack{Config: Config{Budget: *f.Budget, Steps: f.StepsOr(), K: f.KOr(), Seed: f.Seed,
-		CheckFirst: p.CheckFirst.Or(false)}}, nil
+		CheckFirst: p.CheckFirst.Or(false), Init: p.Init.Or("")}}, nil
 }

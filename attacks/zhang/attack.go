@@ -31,6 +31,16 @@ const (
 	AttackerHalf = "half" // the even-indexed points only: a disjoint half of the training set
 )
 
+// Point modes: what a forged step's batch is made of.
+const (
+	PointsCrafted = "crafted" // real points plus an optimised perturbation, in the payload
+	// PointsReal restricts the attacker to real training points, so a membership check
+	// passes: each step keeps, of Retries real batches drawn as the retry rule draws them,
+	// the one whose gradient best matches g* (crafting by selection: one gradient each, no
+	// perturbation, no payload).
+	PointsReal = "real"
+)
+
 // Config is one run of the attack. Zero values take the published defaults (see Defaults).
 type Config struct {
 	Variant Variant
@@ -60,6 +70,11 @@ type Config struct {
 	LR    float64
 	// InitAlpha is the KS level W'0 must pass (0: 0.01).
 	InitAlpha float64
+	// Init is where the line starts (attacks.InitForged when empty; attacks.InitCommitted:
+	// the honest init of the committed seed, so a seed commitment's W0 check passes).
+	Init string
+	// Points is PointsCrafted (default) or PointsReal.
+	Points string
 }
 
 // Defaults returns c with every zero field set to its published default, for target t.
@@ -102,6 +117,9 @@ func (c Config) Defaults(t *attacks.Target) Config {
 	}
 	if c.InitAlpha == 0 {
 		c.InitAlpha = stats.DefaultInitAlpha
+	}
+	if c.Points == "" {
+		c.Points = PointsCrafted
 	}
 	return c
 }
@@ -289,6 +307,10 @@ func (c Config) validate(t *attacks.Target) error {
 		return fmt.Errorf("large batch is a variant III option (g* = 0), not %s", c.Variant)
 	case c.AttackerData != AttackerFull && c.AttackerData != AttackerHalf:
 		return fmt.Errorf("attacker data %q: want %s or %s", c.AttackerData, AttackerFull, AttackerHalf)
+	case c.Points != PointsCrafted && c.Points != PointsReal:
+		return fmt.Errorf("points %q: want %s or %s", c.Points, PointsCrafted, PointsReal)
+	case c.Points == PointsReal && c.LargeBatch:
+		return errors.New("large batch crafts points: not with real points")
 	}
 	if t == nil || t.Model == nil || t.Manifest == nil || t.Train == nil {
 		return errors.New("incomplete target")
@@ -361,11 +383,19 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 	// (in the claimed dtype) decides where the forged run really lands.
 	f.craft = autodiff.NewEngine(t.Model, autodiff.Float64, f.ledger)
 
-	w0, draws, err := attacks.ForgeInit(t.Model, t.Final, data.SubSeed(cfg.Seed, "zhang/init", 0), cfg.InitAlpha)
-	if err != nil {
-		return nil, fmt.Errorf("zhang: forged initialization: %w", err)
+	// The forged W'0 draws from its own sub-seed; the committed one is the honest init of
+	// the seed the proof records. Neither is counted in the ledger (the lab never counted
+	// Zhang's init draws: negligible beside crafting, and counting them now would move
+	// committed costs).
+	initSeed := data.SubSeed(cfg.Seed, "zhang/init", 0)
+	if attacks.InitModeOr(cfg.Init) == attacks.InitCommitted {
+		initSeed = cfg.Seed
 	}
-	f.dt.Round(w0)
+	init0, err := t.StartLine(cfg.Init, initSeed, cfg.InitAlpha, nil)
+	if err != nil {
+		return nil, fmt.Errorf("zhang: initialization: %w", err)
+	}
+	w0, draws := init0.W0, init0.Draws
 	line := attacks.NewLine(w0, t.Final)
 
 	rep := &Report{
@@ -386,6 +416,7 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 			"batch_seed":    "data.SubSeed(seed, \"zhang/batch\", step)",
 		},
 		Crafted: true, Batch: cfg.Batch, Hyper: &f.hyper,
+		CommittedInit: attacks.InitModeOr(cfg.Init) == attacks.InitCommitted,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("zhang: %w", err)
@@ -447,7 +478,12 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 			residuals = append(residuals, c.res.Residual)
 			starts = append(starts, c.res.StartResid)
 			norms = append(norms, c.res.NormR2)
-			row, err := forged.AppendBatch(c.points, c.labels)
+			row := c.rows
+			if row != nil {
+				err = forged.AppendRows(row)
+			} else {
+				row, err = forged.AppendBatch(c.points, c.labels)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("zhang: step %d: %w", s, err)
 			}
@@ -530,6 +566,8 @@ func (r *Report) finish(res *attacks.Result, t *attacks.Target, cfg Config) {
 		"max_replay_linf":     fmt.Sprintf("%.4g", r.MaxReplay.Linf),
 		"grad_equiv_per_step": fmt.Sprintf("%.3g", r.GradEquivPerStep),
 		"break_even_fraction": fmt.Sprintf("%.4g", r.BreakEven),
+		"init":                attacks.InitModeOr(cfg.Init),
+		"points":              cfg.Points,
 	}
 }
 
@@ -545,6 +583,7 @@ func norm2(v []float64) float64 {
 type crafted struct {
 	points []float64
 	labels []int
+	rows   []int32 // PointsReal: the training points themselves (points and labels unused)
 	res    *Crafted
 	tries  int
 	evals  int
@@ -566,12 +605,15 @@ func (f *forger) craftBatch(ctx context.Context, params, gstar []float64, step, 
 	maxNorm := f.cfg.MaxNormR2 * float64(nb)
 	base := make([]float64, size*f.dim)
 	labels := make([]int, size)
+	if f.cfg.Points == PointsReal {
+		return f.selectBatch(ctx, rng, params, gstar, base, labels)
+	}
 	var best *crafted
 	for try := 0; try < f.cfg.Retries; try++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		f.draw(rng, base, labels)
+		f.draw(rng, base, labels, nil)
 		obj := &Objective{Engine: f.craft, Mode: f.mode, Params: params, Base: base, Labels: labels,
 			Target: gstar, Lambda: f.cfg.Lambda}
 		c, err := Craft(obj, f.lim)
@@ -599,8 +641,44 @@ func (f *forger) craftBatch(ctx context.Context, params, gstar []float64, step, 
 	return best, nil
 }
 
-// draw fills base and labels with distinct points of the attacker's pool.
-func (f *forger) draw(rng interface{ IntN(int) int }, base []float64, labels []int) {
+// selectBatch is crafting by selection (PointsReal): of Retries real batches drawn as the
+// retry rule draws them, the one whose gradient at params is nearest g*, every candidate
+// costing one gradient (f64, in the ledger). passed is the retry rule's residual threshold.
+func (f *forger) selectBatch(ctx context.Context, rng interface{ IntN(int) int }, params, gstar, base []float64, labels []int) (*crafted, error) {
+	g := make([]float64, len(gstar))
+	idx := make([]int32, len(labels))
+	var best *crafted
+	for try := 0; try < f.cfg.Retries; try++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		f.draw(rng, base, labels, idx)
+		if _, err := f.craft.LossGrad(params, base, labels, g); err != nil {
+			return nil, fmt.Errorf("candidate %d: %w", try+1, err)
+		}
+		res := 0.0
+		for i, v := range g {
+			d := v - gstar[i]
+			res += float64(d * d)
+		}
+		f.ledger.AddOther(3*float64(len(g)), 0)
+		if best == nil || res < best.res.Residual {
+			start := res
+			if best != nil {
+				start = best.res.StartResid
+			}
+			best = &crafted{rows: slices.Clone(idx), labels: slices.Clone(labels),
+				res: &Crafted{Residual: res, StartResid: start, F: res}}
+		}
+		best.tries, best.evals = try+1, try+1
+		best.passed = best.res.Residual <= f.cfg.MaxResidual
+	}
+	return best, nil
+}
+
+// draw fills base and labels (and idx, when not nil) with distinct points of the attacker's
+// pool.
+func (f *forger) draw(rng interface{ IntN(int) int }, base []float64, labels []int, idx []int32) {
 	n := len(labels)
 	seen := make(map[int32]bool, n)
 	for j := 0; j < n; {
@@ -611,6 +689,9 @@ func (f *forger) draw(rng interface{ IntN(int) int }, base []float64, labels []i
 		seen[p] = true
 		f.t.Train.Features(int(p), base[j*f.dim:(j+1)*f.dim])
 		labels[j] = f.t.Train.Label(int(p))
+		if idx != nil {
+			idx[j] = p
+		}
 		j++
 	}
 }

@@ -37,6 +37,8 @@ type Params struct {
 	SecondOrder  attacks.Opt[string]  `toml:"second_order" json:"second_order,omitzero"`   // auto (unset), symbolic, central
 	Batch        attacks.Opt[int]     `toml:"batch" json:"batch,omitzero"`                 // claimed; unset: the target's
 	LR           attacks.Opt[float64] `toml:"lr" json:"lr,omitzero"`                       // claimed; unset: the target's
+	Init         attacks.Opt[string]  `toml:"init" json:"init,omitzero"`                   // attacks.InitModes; unset: forged
+	Points       attacks.Opt[string]  `toml:"points" json:"points,omitzero"`               // crafted (unset) or real
 }
 
 // Flags are the options of `pollab attack zhang`.
@@ -56,6 +58,8 @@ func (p *Params) Flags() []attacks.Flag {
 		{Name: "second-order", Usage: "auto (symbolic when the model allows it; default), symbolic or central", Value: &p.SecondOrder},
 		{Name: "batch", Usage: "claimed batch size (default: the target's)", Value: &p.Batch},
 		{Name: "lr", Usage: "claimed learning rate (default: the target's)", Value: &p.LR},
+		attacks.InitFlag(&p.Init),
+		{Name: "points", Usage: "crafted (real points + optimised perturbation, in the payload; default) or real (the best-matching of --retries real batches: passes membership)", Value: &p.Points},
 	}
 }
 
@@ -93,13 +97,27 @@ func (p *Params) Validate() error {
 	if p.LargeBatch.Value && v != VariantIII {
 		return errors.New("large_batch is a variant III option")
 	}
+	if err := attacks.ValidInit(p.Init); err != nil {
+		return err
+	}
+	if err := attacks.OneOf("points", p.Points.Or(PointsCrafted), PointsCrafted, PointsReal); err != nil {
+		return err
+	}
+	if p.Points.Value == PointsReal && p.LargeBatch.Value {
+		return errors.New("large_batch crafts points: not with points = real")
+	}
 	return nil
 }
 
-// Label is "zhang-I", "zhang-II" or "zhang-III".
+// Label is "zhang-I", "zhang-II" or "zhang-III", with "-real" for real points and the init
+// strategy's suffix (attacks.InitLabel).
 func (p *Params) Label() string {
 	v, _ := p.variant()
-	return "zhang-" + v.String()
+	label := "zhang-" + v.String()
+	if p.Points.Value == PointsReal {
+		label += "-real"
+	}
+	return attacks.InitLabel(label, p.Init.Value)
 }
 
 // Plan forges one proof per listed T'; every step stores its crafted batch.
@@ -108,9 +126,14 @@ func (p *Params) Plan() attacks.Plan {
 }
 
 // Weight: every forged step costs about 3N+1 gradient computations (N L-BFGS iterations)
-// per try, and the retry rule allows up to Retries tries.
+// per try, and the retry rule allows up to Retries tries; with real points, one gradient per
+// candidate batch, Retries of them.
 func (p *Params) Weight(steps, k int) (typical, bound float64) {
 	v, _ := p.variant()
+	if p.Points.Value == PointsReal {
+		w := float64(steps * p.Retries.Or(DefaultRetries))
+		return w, w
+	}
 	w := float64(steps) * float64(3*p.Iters.Or(v.defaultIters())+1)
 	return w, w * float64(p.Retries.Or(DefaultRetries))
 }
@@ -124,5 +147,5 @@ func (p *Params) New(f attacks.Forgery) (attacks.Attack, error) {
 	return &Attack{Config: Config{Variant: v, Steps: f.Steps, K: f.K, Iters: p.Iters.Or(0), Evals: p.Evals.Or(0),
 		Lambda: p.Lambda.Or(-1), Retries: p.Retries.Or(0), MaxResidual: p.MaxResidual.Or(0), MaxNormR2: p.MaxNormR2.Or(0),
 		LargeBatch: p.LargeBatch.Or(false), AttackerData: p.AttackerData.Or(""), SecondOrder: p.SecondOrder.Or(""),
-		Seed: f.Seed, Batch: p.Batch.Or(0), LR: p.LR.Or(0)}}, nil
+		Seed: f.Seed, Batch: p.Batch.Or(0), LR: p.LR.Or(0), Init: p.Init.Or(""), Points: p.Points.Or("")}}, nil
 }
