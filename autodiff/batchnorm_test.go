@@ -70,34 +70,7 @@ func channelStats(x []float64, B int) (mean, variance []float64) {
 func TestBatchNormNetGradients(t *testing.T) {
 	w, x, y := bnSetup(3)
 	e := autodiff.NewEngine(bnNet{}, autodiff.Float64, nil)
-	loss := func() float64 {
-		l, err := e.LossGrad(w, x, y, make([]float64, len(w)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
-	g := make([]float64, len(w))
-	if _, err := e.LossGrad(w, x, y, g); err != nil {
-		t.Fatal(err)
-	}
-	idx := subset(len(w), 40, 1)
-	if rel := relErr(pick(g, idx), centralFD(t, w, idx, 1e-6, loss)); rel > 1e-6 {
-		t.Errorf("parameter gradient vs finite differences: relative error %.3g > 1e-6", rel)
-	} else {
-		t.Logf("parameter gradient vs finite differences: relative error %.3g", rel)
-	}
-	gx := make([]float64, len(x))
-	if _, err := e.InputGrad(w, x, y, gx); err != nil {
-		t.Fatal(err)
-	}
-	idx = subset(len(x), 40, 2)
-	if rel := relErr(pick(gx, idx), centralFD(t, x, idx, 1e-6, loss)); rel > 1e-6 {
-		t.Errorf("input gradient vs finite differences: relative error %.3g > 1e-6", rel)
-	} else {
-		t.Logf("input gradient vs finite differences: relative error %.3g", rel)
-	}
-
+	checkLossGrads(t, e, w, x, y, subset(len(w), 40, 1), subset(len(x), 40, 2))
 	checkGradMatch(t, e, w, x, y, matchTarget(t, e, w, x, y), 20)
 }
 

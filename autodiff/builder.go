@@ -211,6 +211,38 @@ func (b *Builder) pool(op string, kind poolKind, x Node, kh, kw, stride, pad int
 	return b.track(out, b.boundOf(x))
 }
 
+// Add is x + y elementwise for x and y of one shape (a residual connection).
+func (b *Builder) Add(x, y Node) Node {
+	const op = "Add"
+	if !b.ok(op, x, y) {
+		return Node{}
+	}
+	if xs, ys := x.Shape(), y.Shape(); !tensor.Shape(xs).Eq(tensor.Shape(ys)) {
+		return b.fail(op, fmt.Errorf("shapes %v and %v differ", xs, ys))
+	}
+	out := b.guard(op, func() (*gorgonia.Node, error) { return gorgonia.Add(x.n, y.n) })
+	fx, fy := b.boundOf(x), b.boundOf(y)
+	return b.track(out, func(pm []float64, xm float64) float64 { return fx(pm, xm) + fy(pm, xm) })
+}
+
+// PadChannels is F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, before, after)) on
+// x [B,C,H,W]: every stride-th row and column, with before zero channels in front and after
+// behind, [B, before+C+after, ⌈H/stride⌉, ⌈W/stride⌉] (ResNet's option-A shortcut; stride 1
+// pads only). Its own op pair (pad.go), differentiable any number of times.
+func (b *Builder) PadChannels(x Node, stride, before, after int) Node {
+	const op = "PadChannels"
+	if !b.ok(op, x) {
+		return Node{}
+	}
+	xs := x.Shape()
+	if len(xs) != 4 || stride < 1 || before < 0 || after < 0 {
+		return b.fail(op, fmt.Errorf("input %v, stride %d, pad %d+%d: want [B,C,H,W], stride >= 1, pads >= 0", xs, stride, before, after))
+	}
+	g := padGeom{B: xs[0], C: xs[1], H: xs[2], W: xs[3], Stride: stride, Before: before, After: after}
+	out := b.guard(op, func() (*gorgonia.Node, error) { return newPadOp(padChannels, g).apply(x.n) })
+	return b.track(out, b.boundOf(x))
+}
+
 // ReLU is max(x, 0) elementwise (pollab's own op, relu.go, bit-identical to gorgonia's
 // Rectify).
 func (b *Builder) ReLU(x Node) Node {

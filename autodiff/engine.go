@@ -75,8 +75,11 @@ type program struct {
 	// its transpose [in,out]; zero otherwise.
 	trans [][2]int
 
-	bound    bound     // largest activation magnitude, from parameter and input maxima
-	paramMax []float64 // scratch for load
+	bound bound // largest activation magnitude, from parameter and input maxima
+	// checkOutput: an eval-mode program of a net with buffers, whose interval bound is
+	// replaced by a check of its output (see checkSafe).
+	checkOutput bool
+	paramMax    []float64 // scratch for load
 }
 
 // progStats is a training-mode BatchNorm2d's batch statistics (program outputs) and the
@@ -360,6 +363,7 @@ func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, 
 	}
 	p.logits = z.n
 	p.bound = b.activationBound()
+	p.checkOutput = k == kindLogits && len(e.bufShapes) > 0
 	var outputs gorgonia.Nodes
 	if k == kindLogits {
 		outputs = gorgonia.Nodes{z.n}
@@ -657,6 +661,9 @@ func (e *Engine) Logits(params, x []float64, out []float64) error {
 	}
 	if _, err := readValue(p.logits, out); err != nil {
 		return fmt.Errorf("autodiff: Logits: %w", err)
+	}
+	if p.checkOutput && math.IsInf(maxAbs(out), 0) {
+		return fmt.Errorf("autodiff: Logits: the forward pass overflowed %v: %w", e.dt, ErrUnsafeValues)
 	}
 	e.record(start, B, 1, 0, 0, e.flops*float64(B))
 	return nil

@@ -89,6 +89,39 @@ func pick(v []float64, idx []int) []float64 {
 	return out
 }
 
+// checkLossGrads checks LossGrad's parameter gradient on coordinates pidx and InputGrad's
+// input gradient on xidx against central differences of the loss (step 1e-6, float64),
+// each to 1e-6 relative.
+func checkLossGrads(t *testing.T, e *autodiff.Engine, w, x []float64, y []int, pidx, xidx []int) {
+	t.Helper()
+	loss := func() float64 {
+		l, err := e.LossGrad(w, x, y, make([]float64, len(w)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	g := make([]float64, len(w))
+	if _, err := e.LossGrad(w, x, y, g); err != nil {
+		t.Fatal(err)
+	}
+	gx := make([]float64, len(x))
+	if _, err := e.InputGrad(w, x, y, gx); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what    string
+		grad, v []float64
+		idx     []int
+	}{{"parameter", g, w, pidx}, {"input", gx, x, xidx}} {
+		rel := relErr(pick(c.grad, c.idx), centralFD(t, c.v, c.idx, 1e-6, loss))
+		t.Logf("%s gradient vs finite differences (%d coordinates): relative error %.3g", c.what, len(c.idx), rel)
+		if rel > 1e-6 {
+			t.Errorf("%s gradient vs finite differences: relative error %.3g > 1e-6", c.what, rel)
+		}
+	}
+}
+
 func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	for _, spec := range testSpecs {
 		t.Run(spec, func(t *testing.T) {
@@ -96,35 +129,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 			w := models.Init(m, 3)
 			x, y := batch(m, 2, 4)
 			e := autodiff.NewEngine(m, autodiff.Float64, nil)
-			loss := func() float64 {
-				var out []float64 = make([]float64, m.NumParams())
-				l, err := e.LossGrad(w, x, y, out)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return l
-			}
-			g := make([]float64, m.NumParams())
-			if _, err := e.LossGrad(w, x, y, g); err != nil {
-				t.Fatal(err)
-			}
-			idx := subset(len(w), 40, 1)
-			rel := relErr(pick(g, idx), centralFD(t, w, idx, 1e-6, loss))
-			t.Logf("parameter gradient vs finite differences: relative error %.3g", rel)
-			if rel > 1e-6 {
-				t.Errorf("parameter gradient: relative error %.3g > 1e-6", rel)
-			}
-
-			gx := make([]float64, len(x))
-			if _, err := e.InputGrad(w, x, y, gx); err != nil {
-				t.Fatal(err)
-			}
-			idx = subset(len(x), 40, 2)
-			rel = relErr(pick(gx, idx), centralFD(t, x, idx, 1e-6, loss))
-			t.Logf("input gradient vs finite differences: relative error %.3g", rel)
-			if rel > 1e-6 {
-				t.Errorf("input gradient: relative error %.3g > 1e-6", rel)
-			}
+			checkLossGrads(t, e, w, x, y, subset(len(w), 40, 1), subset(len(x), 40, 2))
 		})
 	}
 }

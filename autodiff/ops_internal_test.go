@@ -98,6 +98,17 @@ func opCases() []opCase {
 		opCase{name: "relumask", shapes: [][]int{{2, 3, 4, 5}, {2, 3, 4, 5}}, diff: []bool{false, true}, build: raw(newReluOp(true, []int{2, 3, 4, 5}).apply)},
 		opCase{name: "chansum", shapes: [][]int{{2, 3, 4, 5}}, diff: all(1), build: raw(newChanOp(chanSum, []int{2, 3, 4, 5}).apply)},
 		opCase{name: "chanbcast", shapes: [][]int{{3}}, diff: all(1), build: raw(newChanOp(chanBcast, []int{2, 3, 4, 5}).apply)},
+		opCase{name: "add", shapes: [][]int{{2, 3, 4, 5}, {2, 3, 4, 5}}, diff: all(2), build: func(b *Builder, in []Node) Node {
+			return b.Add(in[0], in[1])
+		}},
+		opCase{name: "padchannels/s2-odd", shapes: [][]int{{2, 3, 5, 7}}, diff: all(1), build: func(b *Builder, in []Node) Node {
+			return b.PadChannels(in[0], 2, 2, 1)
+		}},
+		opCase{name: "padchannels/s1", shapes: [][]int{{2, 3, 4, 5}}, diff: all(1), build: func(b *Builder, in []Node) Node {
+			return b.PadChannels(in[0], 1, 1, 2)
+		}},
+		opCase{name: "padextract/s2-odd", shapes: [][]int{{2, 6, 3, 4}}, diff: all(1),
+			build: raw(newPadOp(padExtract, padGeom{B: 2, C: 3, H: 5, W: 7, Stride: 2, Before: 2, After: 1}).apply)},
 		opCase{name: "batchnorm/train", shapes: [][]int{{3, 4, 3, 2}, c4, c4, c4, c4}, diff: []bool{true, true, true, false, false},
 			positive: []bool{false, false, false, false, true}, build: bn(true)},
 		opCase{name: "batchnorm/train-batch1", shapes: [][]int{{1, 4, 3, 2}, c4, c4, c4, c4}, diff: []bool{true, true, true, false, false},

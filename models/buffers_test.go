@@ -40,14 +40,6 @@ func (bnToy) Forward(b *autodiff.Builder, x autodiff.Node, p []autodiff.Node) au
 	return b.Linear(b.Flatten(b.GlobalAvgPool(y)), p[3], p[4])
 }
 
-func shapesOf(ts []Tensor) [][]int {
-	out := make([][]int, len(ts))
-	for i, t := range ts {
-		out[i] = slices.Clone(t.Shape)
-	}
-	return out
-}
-
 // A BufferedModel's buffers start at their laws (running mean 0, variance 1), the engine
 // takes them as they are, and only a training step moves them; a model without buffers
 // has none.

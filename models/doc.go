@@ -2,7 +2,8 @@
 // layout and their initialization laws.
 //
 // A Model is parsed from a spec string ("mlp:784-128-10:relu", "lenet5", "cnn-cifar",
-// optionally suffixed ":kaiming"), implements autodiff.Net, and lists its parameter tensors
+// optionally suffixed ":kaiming"; "resnet:N[:CxHxW]" or "resnet20", He et al.'s CIFAR ResNet
+// with BatchNorm buffers: a BufferedModel), implements autodiff.Net, and lists its parameter tensors
 // in the fixed flat order with PyTorch names and layouts (linear [out,in], conv
 // [out,in,kh,kw]). Each tensor carries the Law it is drawn from at initialization (PyTorch
 // defaults: U(±1/√fan_in) for weights and biases, fan_in = in·kh·kw), as data, so a

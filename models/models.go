@@ -88,19 +88,24 @@ func (m *seqModel) FLOPsPerSample() float64 { return m.flops }
 // ReLU, tanh) differentiates twice.
 func (m *seqModel) Symbolic2nd() bool { return true }
 
-func (m *seqModel) Tensors() []Tensor {
-	out := make([]Tensor, len(m.tensors))
-	for i, t := range m.tensors {
-		t.Shape = append([]int(nil), t.Shape...)
+func (m *seqModel) Tensors() []Tensor    { return cloneTensors(m.tensors) }
+func (m *seqModel) ParamShapes() [][]int { return shapesOf(m.tensors) }
+
+// cloneTensors copies ts deeply (callers must not be able to change a model's shapes).
+func cloneTensors(ts []Tensor) []Tensor {
+	out := make([]Tensor, len(ts))
+	for i, t := range ts {
+		t.Shape = slices.Clone(t.Shape)
 		out[i] = t
 	}
 	return out
 }
 
-func (m *seqModel) ParamShapes() [][]int {
-	out := make([][]int, len(m.tensors))
-	for i, t := range m.tensors {
-		out[i] = append([]int(nil), t.Shape...)
+// shapesOf returns a copy of each tensor's shape.
+func shapesOf(ts []Tensor) [][]int {
+	out := make([][]int, len(ts))
+	for i, t := range ts {
+		out[i] = slices.Clone(t.Shape)
 	}
 	return out
 }

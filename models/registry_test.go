@@ -35,7 +35,7 @@ func TestRegistry(t *testing.T) {
 		t.Error("a bad spec of a registered family was accepted")
 	}
 	_, err = Parse("resnet9000")
-	if err == nil || !strings.Contains(err.Error(), "want mlp, lenet5, cnn-cifar or twin-mlp") {
+	if err == nil || !strings.Contains(err.Error(), "want mlp, lenet5, cnn-cifar, resnet, resnet20 or twin-mlp") {
 		t.Errorf("unknown family: %v", err)
 	}
 	if m, err := Parse("mlp:08-4:tanh"); err != nil || m.Spec() != "mlp:8-4:tanh" {
