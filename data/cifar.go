@@ -23,6 +23,7 @@ var errBadRecords = errors.New("file size is not a whole number of records")
 type cifarLayout struct {
 	env     []string // directory variables, first set wins
 	subdir  string   // directory the official tarball extracts to
+	tarball string   // the official binary version
 	train   []string
 	test    []string
 	record  int
@@ -33,6 +34,7 @@ var cifarLayouts = map[string]cifarLayout{
 	"cifar10": {
 		env:     []string{"POLLAB_CIFAR_DIR"},
 		subdir:  "cifar-10-batches-bin",
+		tarball: "cifar-10-binary.tar.gz",
 		train:   []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"},
 		test:    []string{"test_batch.bin"},
 		record:  cifar10Record,
@@ -41,6 +43,7 @@ var cifarLayouts = map[string]cifarLayout{
 	"cifar100": {
 		env:     []string{"POLLAB_CIFAR100_DIR", "POLLAB_CIFAR_DIR"},
 		subdir:  "cifar-100-binary",
+		tarball: "cifar-100-binary.tar.gz",
 		train:   []string{"train.bin"},
 		test:    []string{"test.bin"},
 		record:  cifar100Record,
@@ -60,7 +63,8 @@ func cifarDir(base string) (string, error) {
 		}
 	}
 	if root == "" {
-		return "", fmt.Errorf("no data directory: set $%s to the directory of the binary version (%s)", lay.env[0], lay.test[0])
+		return "", fmt.Errorf("no data directory: set $%s to the directory of the binary version (%s, extracted from %s of https://www.cs.toronto.edu/~kriz/cifar.html)",
+			lay.env[0], lay.test[0], lay.tarball)
 	}
 	for _, d := range []string{root, filepath.Join(root, lay.subdir)} {
 		if st, err := os.Stat(filepath.Join(d, lay.test[0])); err == nil && !st.IsDir() {

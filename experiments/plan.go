@@ -201,13 +201,18 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 
 // planRunner is the runner and proof jobs every plan function starts from.
 func planRunner(spec *Spec, opt Options, readOnly bool) (*runner, []*proofJob, []*proofJob, error) {
-	r, err := newRunner(spec, opt, readOnly)
+	r, err := newRunner(spec, opt)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	honest, forged, err := r.plan()
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if !readOnly {
+		if err := r.openReexec(); err != nil {
+			return nil, nil, nil, err
+		}
 	}
 	return r, honest, forged, nil
 }

@@ -181,12 +181,15 @@ var engineBuild = autodiff.ThisBuild().Key()
 // grid, results.csv, the summary, provenance and (unless NoFigures) the figures.
 func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	start := time.Now()
-	r, err := newRunner(spec, opt, false)
+	r, err := newRunner(spec, opt)
 	if err != nil {
 		return nil, err
 	}
 	honest, forged, err := r.plan()
 	if err != nil {
+		return nil, err
+	}
+	if err := r.openReexec(); err != nil {
 		return nil, err
 	}
 	r.estimate(append(slices.Clone(honest), forged...))
@@ -251,9 +254,9 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	return rep, nil
 }
 
-// newRunner resolves opt's defaults (workers, cache directory) and, unless readOnly (a plan
-// writes nothing), opens the re-execution cache.
-func newRunner(spec *Spec, opt Options, readOnly bool) (*runner, error) {
+// newRunner resolves opt's defaults (workers, cache directory); it writes nothing (a spec
+// whose data or model is bad leaves no directory behind), openReexec does.
+func newRunner(spec *Spec, opt Options) (*runner, error) {
 	if opt.Out == "" {
 		return nil, errors.New("run: no output directory")
 	}
@@ -270,14 +273,17 @@ func newRunner(spec *Spec, opt Options, readOnly bool) (*runner, error) {
 	}
 	r := &runner{spec: spec, opt: opt, workers: workers, cache: cacheDir,
 		running: map[int]float64{}, dref: map[string]stats.Distances{}}
-	if !readOnly {
-		reexec, err := verifier.NewCache(filepath.Join(cacheDir, "reexec"))
-		if err != nil {
-			return nil, err
-		}
-		r.reexec = reexec
-	}
 	return r, nil
+}
+
+// openReexec opens (creating it) the re-execution cache.
+func (r *runner) openReexec() error {
+	reexec, err := verifier.NewCache(filepath.Join(r.cache, "reexec"))
+	if err != nil {
+		return err
+	}
+	r.reexec = reexec
+	return nil
 }
 
 // WriteSummary writes summary.json, summary.md and summary.csv into dir.

@@ -361,8 +361,8 @@ func (s *Spec) Validate() error {
 		return errors.New("models: at least one model spec is required")
 	case s.Dataset == "":
 		return errors.New("dataset: required")
-	case len(s.Seeds) == 0:
-		return errors.New("seeds: at least one seed is required")
+	case len(s.Seeds) < 2:
+		return fmt.Errorf("seeds %v: at least two honest seeds are required (d_ref is the distance between two honest runs)", s.Seeds)
 	case s.DType != "f32" && s.DType != "f64" && s.DType != "float32" && s.DType != "float64":
 		return fmt.Errorf("dtype %q: want f32 or f64", s.DType)
 	case s.Workers < 0:

@@ -82,12 +82,14 @@ type run struct {
 	dataSeed uint64
 }
 
-// MilestoneSteps converts milestones given in epochs to steps as round(m·n/batch), the
-// reference code's conversion.
+// MilestoneSteps converts milestones given in epochs to steps as the reference code's
+// train.py does, Python's round(m * (n / batch)): halves round to even, so CIFAR-10's epoch
+// 100 at batch 128 is step 39,062 (100 · 390.625 = 39,062.5), not 39,063.
 func MilestoneSteps(epochs []float64, n, batch int) []int {
 	out := make([]int, 0, len(epochs))
+	perEpoch := float64(n) / float64(batch)
 	for _, e := range epochs {
-		out = append(out, int(math.Round(e*float64(n)/float64(batch))))
+		out = append(out, int(math.RoundToEven(e*perEpoch)))
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"testing"
 
@@ -370,6 +371,25 @@ func TestTrainRejectsBadConfigs(t *testing.T) {
 		dir := t.TempDir()
 		if _, err := Train(context.Background(), c, dir, Options{}); err == nil {
 			t.Errorf("bad config %d accepted", i)
+		}
+	}
+}
+
+// MilestoneSteps agrees with the reference train.py's Python round(m * (N / B)), which
+// rounds halves to even (values printed by CPython 3: [round(i * (50000 / 128)) for i in
+// [100, 150]] and the others below).
+func TestMilestoneStepsRoundLikePython(t *testing.T) {
+	for _, tc := range []struct {
+		epochs   []float64
+		n, batch int
+		want     []int
+	}{
+		{[]float64{100, 150}, 50000, 128, []int{39062, 58594}}, // CIFAR-10, Jia et al.'s schedule
+		{[]float64{0.5, 1.5, 2.5}, 60000, 128, []int{234, 703, 1172}},
+		{[]float64{1, 3}, 10, 4, []int{2, 8}}, // 2.5 -> 2, 7.5 -> 8
+	} {
+		if got := MilestoneSteps(tc.epochs, tc.n, tc.batch); !slices.Equal(got, tc.want) {
+			t.Errorf("MilestoneSteps(%v, %d, %d) = %v, want %v", tc.epochs, tc.n, tc.batch, got, tc.want)
 		}
 	}
 }

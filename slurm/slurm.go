@@ -30,6 +30,8 @@ type Config struct {
 	Binary   string // the pollab binary
 	Spec     string // the spec as the workers load it: an absolute file path or an embedded name
 	SpecHash string // the workers refuse a spec whose hash differs
+	// SpecArgs are the spec overrides the workers load the spec with (experiments.Overrides.Args).
+	SpecArgs []string
 	Out      string // results directory
 	Cache    string // proof and evidence cache
 
@@ -140,8 +142,12 @@ func (c *Config) script(stage string) string {
 	if c.Time != "" {
 		fmt.Fprintf(&b, "#SBATCH --time=%s\n", c.Time)
 	}
-	fmt.Fprintf(&b, "exec %s job run --stage %s --index \"$((${1:-0} + SLURM_ARRAY_TASK_ID))\" --workers %d --out %s --cache %s --spec-hash %s %s\n",
-		quote(c.Binary), stage, max(c.CPUsPerTask, 1), quote(c.Out), quote(c.Cache), c.SpecHash, quote(c.Spec))
+	var overrides strings.Builder
+	for _, a := range c.SpecArgs {
+		overrides.WriteString(quote(a) + " ")
+	}
+	fmt.Fprintf(&b, "exec %s job run --stage %s --index \"$((${1:-0} + SLURM_ARRAY_TASK_ID))\" --workers %d --out %s --cache %s --spec-hash %s %s%s\n",
+		quote(c.Binary), stage, max(c.CPUsPerTask, 1), quote(c.Out), quote(c.Cache), c.SpecHash, overrides.String(), quote(c.Spec))
 	return b.String()
 }
 

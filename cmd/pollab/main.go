@@ -60,6 +60,9 @@ func newApp() *cli.App {
 		Version:        pollabVersion(),
 		Commands:       commands,
 		ExitErrHandler: func(*cli.Context, error) {}, // main prints errors once, in one format
+		// A repeated flag is the way to give several values: "--set verify.q=[1, 0]" and
+		// "--sbatch-arg=--mail-type=END,FAIL" hold commas of their own.
+		DisableSliceFlagSeparator: true,
 		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
 			return usageError{err}
 		},

@@ -21,18 +21,18 @@ func init() {
 	register(&cli.Command{
 		Name:      "plan",
 		Usage:     "print a spec's jobs per stage, their estimated cost and disk use, and what the cache already holds",
-		UsageText: "pollab plan [--out DIR] [--cache DIR] [--gflops R] [--jobs] [--json] CONFIG",
+		UsageText: "pollab plan [--out DIR] [--cache DIR] [--gflops R] [--jobs] [--json] [--epochs E] [--seeds N] [--forged-steps T',...] [--set KEY=VALUE ...] CONFIG",
 		Description: "Nothing runs. Stages: honest proofs -> calibration (d_ref) -> forgeries -> verification\n" +
 			"(re-executions, one job per proof and env) -> merge (rows, summary, figures). FLOPs are\n" +
 			"gradient steps times the model's 3*F*B; CPU time assumes R GFLOP/s per core; disk is the\n" +
 			"proofs (float64 checkpoints, indices, crafted data), Evidence and re-execution files.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "out", Usage: "results directory (default results/<spec name>)"},
 			&cli.StringFlag{Name: "cache", Usage: "proof and evidence cache (default <out>/cache)"},
 			&cli.Float64Flag{Name: "gflops", Value: defaultGFLOPS, Usage: "GFLOP/s of one core, for the CPU-time column"},
 			&cli.BoolFlag{Name: "jobs", Usage: "list every job"},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as one JSON document"},
-		},
+		}, specFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
 				return usageError{fmt.Errorf("plan: want exactly one CONFIG argument, got %d", c.Args().Len())}
@@ -57,11 +57,12 @@ func init() {
 	})
 }
 
-// loadSpecDirs loads CONFIG and resolves --out (default results/<name>) and --cache.
+// loadSpecDirs loads CONFIG with the spec flags and resolves --out (default
+// results/<name>) and --cache.
 func loadSpecDirs(c *cli.Context, config string) (*experiments.Spec, experiments.Options, error) {
-	spec, err := experiments.LoadSpec(config)
+	spec, _, err := loadSpec(c, config)
 	if err != nil {
-		return nil, experiments.Options{}, usageError{err}
+		return nil, experiments.Options{}, err
 	}
 	out := c.String("out")
 	if out == "" {

@@ -17,15 +17,18 @@ func init() {
 	register(&cli.Command{
 		Name:      "sweep",
 		Usage:     "run an experiment spec: proofs, forgeries, the verifier grid, results, figures",
-		UsageText: "pollab sweep [--out DIR] [--workers N] [--slurm [--partition P] [--time T] [--cpus-per-task C] [--max-parallel N] [--emit-only]] CONFIG",
+		UsageText: "pollab sweep [--out DIR] [--workers N] [--epochs E] [--seeds N] [--forged-steps T',...] [--set KEY=VALUE ...] [--slurm [--partition P] [--time T] [--cpus-per-task C] [--max-parallel N] [--emit-only]] CONFIG",
 		Description: "CONFIG is a TOML spec file or the name of an embedded spec (" +
 			strings.Join(experiments.EmbeddedNames(), ", ") + ").\n" +
 			"Proofs and Evidence are cached under DIR/cache by content hash: a rerun does only what is\n" +
 			"missing, and a killed run resumes. Results: DIR/results.csv, summary.{md,csv,json},\n" +
 			"provenance.json, figures/*.{png,svg,pdf}. Default DIR: results/<spec name>.\n" +
 			"--slurm runs the plan (see pollab plan) as one sbatch array job per stage over a shared\n" +
-			"cache; scripts and logs in DIR/slurm. The results equal a local run's.",
-		Flags: append(runFlags(), slurmFlags()...),
+			"cache; scripts and logs in DIR/slurm. The results equal a local run's.\n" +
+			"--epochs, --seeds, --forged-steps and --set change the spec as it is loaded (e.g. the\n" +
+			"paper-cifar spec at reduced scale: --epochs 2 --seeds 2 --forged-steps 20); the resolved\n" +
+			"spec and its hash are in provenance.json.",
+		Flags: append(append(runFlags(), specFlags()...), slurmFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Len() != 1 {
 				return usageError{fmt.Errorf("sweep: want exactly one CONFIG argument, got %d", c.Args().Len())}
@@ -53,9 +56,9 @@ func runFlags() []cli.Flag {
 
 // runSpec loads a spec, runs it, and prints where the results are.
 func runSpec(c *cli.Context, config string) error {
-	spec, err := experiments.LoadSpec(config)
+	spec, _, err := loadSpec(c, config)
 	if err != nil {
-		return usageError{err}
+		return err
 	}
 	if c.Int("workers") < 0 {
 		return usageError{fmt.Errorf("--workers %d: want >= 0", c.Int("workers"))}

@@ -192,7 +192,11 @@ func slurmConfig(c *cli.Context, spec *experiments.Spec, config string, opt expe
 			return nil, err
 		}
 	}
-	return &slurm.Config{Binary: bin, Spec: specArg, SpecHash: spec.Hash(), Out: out, Cache: cache,
+	o, err := specOverrides(c)
+	if err != nil {
+		return nil, err
+	}
+	return &slurm.Config{Binary: bin, Spec: specArg, SpecHash: spec.Hash(), SpecArgs: o.Args(), Out: out, Cache: cache,
 		Partition: c.String("partition"), Time: c.String("time"), CPUsPerTask: c.Int("cpus-per-task"),
 		MaxParallel: c.Int("max-parallel"), MaxArraySize: c.Int("max-array-size"), Extra: c.StringSlice("sbatch-arg"), Poll: c.Duration("poll")}, nil
 }

@@ -48,7 +48,7 @@ func trainingFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "lr", Usage: "initial learning rate", Value: 0.01},
 		&cli.Float64Flag{Name: "momentum", Usage: "SGD momentum (0 = plain SGD)"},
 		&cli.Float64Flag{Name: "weight-decay", Usage: "L2 weight decay"},
-		&cli.StringFlag{Name: "milestones", Usage: "comma-separated epochs where lr *= gamma (converted to steps as round(m·N/B))"},
+		&cli.StringFlag{Name: "milestones", Usage: "comma-separated epochs where lr *= gamma (converted to steps as Python's round(m·N/B), halves to even)"},
 		&cli.Float64Flag{Name: "gamma", Usage: "MultiStep lr factor", Value: 0.1},
 		&cli.IntFlag{Name: "k", Usage: "checkpoint interval in steps", Value: 100},
 		&cli.StringFlag{Name: "dtype", Usage: "f32 or f64", Value: "f32"},
