@@ -164,7 +164,10 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	points := r.grid()
+	points, err := r.grid()
+	if err != nil {
+		return nil, err
+	}
 	policies := policiesJSON(policiesOf(points))
 	policiesHash := hashJSON(policies)
 	ver := StagePlan{Name: StageVerify}
@@ -362,7 +365,11 @@ func RunJob(ctx context.Context, spec *Spec, opt Options, stage string, index in
 			return false, err
 		}
 		vj.proof.info.final = nil
-		policies := policiesOf(r.grid())
+		points, err := r.grid()
+		if err != nil {
+			return false, err
+		}
+		policies := policiesOf(points)
 		vj.path = r.evidencePath(vj.proof.info.manifestSHA, vj.proof.model, vj.env, policiesJSON(policies))
 		if _, err := os.Stat(vj.path); err == nil {
 			return false, nil

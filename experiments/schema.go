@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +60,10 @@ type Row struct {
 	CostFraction   float64 // CostFLOPs / HonestFLOPs
 	FLOPsPerParam  float64 // CostFLOPs / Params
 	ProofGradEquiv float64 // CostFLOPs in gradient computations of one honest batch
+
+	// Extra holds the labels of registered checks' sweep variants (verifier.Variant.Labels),
+	// by column; written after Columns, in column-name order, only when some row has one.
+	Extra map[string]string
 }
 
 // Columns is the CSV header, in order.
@@ -223,14 +228,36 @@ func metricIndex(m string) int {
 	return len(Metrics)
 }
 
-// WriteCSV writes the header and rows.
+// extraColumns is the sorted union of the rows' Extra columns.
+func extraColumns(rows []Row) []string {
+	seen := map[string]bool{}
+	var out []string
+	for i := range rows {
+		for c := range rows[i].Extra {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WriteCSV writes the header and rows: Columns, then the checks' label columns when the
+// rows have any (extraColumns).
 func WriteCSV(w io.Writer, rows []Row) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(Columns); err != nil {
+	extra := extraColumns(rows)
+	if err := cw.Write(append(slices.Clone(Columns), extra...)); err != nil {
 		return fmt.Errorf("write CSV header: %w", err)
 	}
 	for i := range rows {
-		if err := cw.Write(rows[i].record()); err != nil {
+		rec := rows[i].record()
+		for _, c := range extra {
+			rec = append(rec, rows[i].Extra[c])
+		}
+		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("write CSV row %d: %w", i, err)
 		}
 	}
@@ -241,8 +268,8 @@ func WriteCSV(w io.Writer, rows []Row) error {
 	return nil
 }
 
-// ReadCSV parses a results CSV written by WriteCSV (columns are found by name, so extra
-// columns are ignored).
+// ReadCSV parses a results CSV written by WriteCSV (columns are found by name; a column not
+// in Columns goes to Row.Extra).
 func ReadCSV(r io.Reader) ([]Row, error) {
 	cr := csv.NewReader(r)
 	header, err := cr.Read()
@@ -250,8 +277,12 @@ func ReadCSV(r io.Reader) ([]Row, error) {
 		return nil, fmt.Errorf("read CSV header: %w", err)
 	}
 	col := make(map[string]int, len(header))
+	var extra []int
 	for i, h := range header {
 		col[h] = i
+		if !slices.Contains(Columns, h) {
+			extra = append(extra, i)
+		}
 	}
 	var rows []Row
 	for line := 2; ; line++ {
@@ -266,6 +297,12 @@ func ReadCSV(r io.Reader) ([]Row, error) {
 		row := p.row()
 		if p.err != nil {
 			return nil, fmt.Errorf("CSV line %d: %w", line, p.err)
+		}
+		for _, i := range extra {
+			if row.Extra == nil {
+				row.Extra = map[string]string{}
+			}
+			row.Extra[header[i]] = rec[i]
 		}
 		rows = append(rows, row)
 	}

@@ -189,6 +189,10 @@ type VerifySpec struct {
 	// CalibrationSeeds names the two honest seeds whose final weights define d_ref; empty
 	// means the first two seeds.
 	CalibrationSeeds []uint64 `toml:"calibration_seeds" json:"calibration_seeds,omitempty"`
+	// Check configures registered checks by name ([verify.check.NAME], the keys of the
+	// check's configuration, verifier.Kind): a list-valued key sweeps. The flat keys above
+	// configure the lab's own checks (init_alpha, membership, hparams, metrics and deltas).
+	Check map[string]map[string]any `toml:"check" json:"check,omitempty"`
 }
 
 //go:embed configs/*.toml
@@ -413,6 +417,9 @@ func (s *Spec) Validate() error {
 	}
 	if s.Verify.Hparams != "trust-checkpoint" && s.Verify.Hparams != "enforce-manifest" {
 		return fmt.Errorf("verify.hparams %q: want trust-checkpoint or enforce-manifest", s.Verify.Hparams)
+	}
+	if _, err := s.Verify.checkVariants(); err != nil {
+		return err
 	}
 	if len(s.Verify.CalibrationSeeds) != 0 {
 		if len(s.Verify.CalibrationSeeds) != 2 || s.Verify.CalibrationSeeds[0] == s.Verify.CalibrationSeeds[1] {

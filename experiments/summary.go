@@ -267,10 +267,6 @@ type proofThreshold struct {
 	dist                  float64 // max over the rows' distances; NaN: no interval checked
 }
 
-// deltaIndependentChecks are the verifier checks whose verdict no delta changes.
-var deltaIndependentChecks = []string{verifier.CheckInit, verifier.CheckData, verifier.CheckMembership,
-	verifier.CheckHparams, verifier.CheckIncomplete}
-
 func (t *proofThreshold) add(r *Row, dist float64) {
 	if !t.seen {
 		t.seen, t.dist = true, math.NaN()
@@ -281,7 +277,7 @@ func (t *proofThreshold) add(r *Row, dist float64) {
 	switch {
 	case r.Accepted:
 		t.accepted = true
-	case slices.Contains(deltaIndependentChecks, r.FailedCheck) || !(dist > r.DeltaNorm):
+	case verifier.DeltaIndependent(r.FailedCheck) || !(dist > r.DeltaNorm):
 		t.never = true
 	}
 }

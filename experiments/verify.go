@@ -1,6 +1,7 @@
 package experiments
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,63 +22,145 @@ import (
 // policyPoint is one point of the verifier grid, with the CSV labels it is reported under.
 type policyPoint struct {
 	policy     verifier.Policy
-	metric     string // a metric, or MetricAll
+	metric     string // the replay check's metric, or MetricAll
 	delta      float64
 	normalized bool
 	deltaNorm  float64 // filled per model from d_ref (NaN for MetricAll absolute)
+	labels     []verifier.Label
 }
 
-// grid expands the spec's verifier grid into policy points. Audits only apply under top-Q
-// (Q = 0 already checks every interval).
-func (r *runner) grid() []policyPoint {
+// checkConfigs is one configuration of every registered check (verifier.Kinds), filled
+// from the spec: a check's [verify.check.NAME] section, over the flat [verify] keys of the
+// lab's own checks (flatCheckKeys).
+func (v *VerifySpec) checkConfigs() ([]verifier.Config, error) {
+	var out []verifier.Config
+	for _, k := range verifier.Kinds() {
+		sec := map[string]any{}
+		for key, val := range v.flatCheckKeys()[k.Name] {
+			sec[key] = val
+		}
+		for key, val := range v.Check[k.Name] {
+			sec[key] = val
+		}
+		cfg := k.NewConfig()
+		if err := decodeStrict(sec, cfg); err != nil {
+			return nil, fmt.Errorf("verify.check.%s: %w", k.Name, err)
+		}
+		out = append(out, cfg)
+	}
+	for name := range v.Check {
+		if _, err := verifier.LookupKind(name); err != nil {
+			return nil, fmt.Errorf("verify.check: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// checkVariants is every configured check's variants, in check order (a check left off
+// has none).
+func (v *VerifySpec) checkVariants() ([][]verifier.Variant, error) {
+	cfgs, err := v.checkConfigs()
+	if err != nil {
+		return nil, err
+	}
+	var out [][]verifier.Variant
+	for _, cfg := range cfgs {
+		vs, err := cfg.Variants()
+		if err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+		if len(vs) > 0 {
+			out = append(out, vs)
+		}
+	}
+	return out, nil
+}
+
+// flatCheckKeys are the [verify] keys that configure the lab's own checks, by check and
+// configuration key: the spec format from before checks were registered, kept so that
+// existing specs read (and hash) as they did.
+func (v *VerifySpec) flatCheckKeys() map[string]map[string]any {
+	return map[string]map[string]any{
+		verifier.CheckInit:       {"alpha": v.InitAlpha},
+		verifier.CheckMembership: {"on": v.Membership},
+		verifier.CheckHparams:    {"mode": v.Hparams},
+		verifier.CheckReplay:     {"metrics": v.Metrics, "absolute_delta": v.AbsoluteDelta, "normalized_delta": v.NormalizedDelta},
+	}
+}
+
+// decodeStrict decodes a spec section into a configuration through JSON, rejecting unknown
+// keys.
+func decodeStrict(sec map[string]any, cfg any) error {
+	b, err := json.Marshal(sec)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(cfg)
+}
+
+// grid expands the spec's verifier grid into policy points: every interval selection (Q x
+// audit; audits only apply under top-Q, Q = 0 already checks every interval) with every
+// combination of the registered checks' variants (verifier.Config.Variants, in check
+// order). A point is labelled by its replay check's metric and delta (the typed columns)
+// and by the other variants' labels (extra columns).
+func (r *runner) grid() ([]policyPoint, error) {
 	v := r.spec.Verify
-	base := verifier.Policy{AuditSeed: v.AuditSeed, InitAlpha: v.InitAlpha, Membership: v.Membership, Hparams: v.Hparams}
+	variants, err := v.checkVariants()
+	if err != nil {
+		return nil, err
+	}
+	combos := [][]verifier.Variant{nil}
+	for _, vs := range variants {
+		var next [][]verifier.Variant
+		for _, c := range combos {
+			for _, x := range vs {
+				next = append(next, append(slices.Clone(c), x))
+			}
+		}
+		combos = next
+	}
 	var pts []policyPoint
 	for _, q := range v.Q {
 		for _, audit := range v.Audit {
 			if q == 0 && audit > 0 {
 				continue
 			}
-			b := base
-			b.Q, b.Audit = q, audit
-			for _, m := range v.Metrics {
-				for _, d := range v.AbsoluteDelta[m] {
-					p := b
-					p.Metrics, p.Delta = []string{m}, withMetric(m, d)
-					pts = append(pts, policyPoint{policy: p, metric: m, delta: d})
+			for _, combo := range combos {
+				pt := policyPoint{metric: MetricAll, delta: math.NaN(), deltaNorm: math.NaN()}
+				pt.policy.Select = verifier.Selection{Q: q, Audit: audit, AuditSeed: v.AuditSeed}
+				for _, x := range combo {
+					pt.policy.Checks = append(pt.policy.Checks, x.Check)
+					pt.labels = append(pt.labels, x.Labels...)
+					if rc, ok := x.Check.(verifier.ReplayCheck); ok {
+						pt.policy.Select.Metrics = rc.Metrics
+						pt.label(rc)
+					}
 				}
-				for _, d := range v.NormalizedDelta {
-					p := b
-					p.Metrics, p.Delta, p.Normalized = []string{m}, withMetric(m, d), true
-					pts = append(pts, policyPoint{policy: p, metric: m, normalized: true, deltaNorm: d})
-				}
+				pts = append(pts, pt)
 			}
-			ref := b
-			ref.Metrics, ref.Delta = slices.Clone(Metrics), stats.ReferenceDelta
-			pts = append(pts, policyPoint{policy: ref, metric: MetricAll, delta: math.NaN(), deltaNorm: math.NaN()})
-			nrm := b
-			nrm.Metrics, nrm.Normalized = slices.Clone(Metrics), true
-			nrm.Delta = stats.Distances{L1: ReferenceNormalizedDelta, L2: ReferenceNormalizedDelta, Linf: ReferenceNormalizedDelta, Cos: ReferenceNormalizedDelta}
-			pts = append(pts, policyPoint{policy: nrm, metric: MetricAll, normalized: true, delta: math.NaN(), deltaNorm: ReferenceNormalizedDelta})
 		}
 	}
-	return pts
+	return pts, nil
 }
 
-// withMetric is a Distances with only metric m set (the others are not consulted).
-func withMetric(m string, d float64) stats.Distances {
-	var x stats.Distances
-	switch m {
-	case "l1":
-		x.L1 = d
-	case "l2":
-		x.L2 = d
-	case "linf":
-		x.Linf = d
-	case "cos":
-		x.Cos = d
+// label sets the point's typed CSV labels from its replay check: one metric and its
+// threshold, or MetricAll (the reference thresholds; normalised: ReferenceNormalizedDelta).
+func (pt *policyPoint) label(rc verifier.ReplayCheck) {
+	pt.normalized = rc.Normalized
+	if len(rc.Metrics) != 1 {
+		if rc.Normalized {
+			pt.deltaNorm = metricOf(rc.Delta, Metrics[0])
+		}
+		return
 	}
-	return x
+	pt.metric = rc.Metrics[0]
+	if rc.Normalized {
+		pt.deltaNorm = metricOf(rc.Delta, pt.metric)
+	} else {
+		pt.delta = metricOf(rc.Delta, pt.metric)
+	}
 }
 
 func metricOf(d stats.Distances, m string) float64 {
@@ -98,7 +181,10 @@ type verifyJob struct {
 // verifyAll gathers Evidence for every proof in every env (from the cache when present) and
 // decides every grid point, returning the CSV rows.
 func (r *runner) verifyAll(ctx context.Context, jobs []*proofJob) ([]Row, error) {
-	points := r.grid()
+	points, err := r.grid()
+	if err != nil {
+		return nil, err
+	}
 	policies := policiesOf(points)
 	envs, err := r.envs()
 	if err != nil {
@@ -280,7 +366,13 @@ func (r *runner) rows(vj *verifyJob, ev *verifier.Evidence, points []policyPoint
 	var out []Row
 	for _, pt := range points {
 		row := base
-		row.Q, row.Audit, row.Metric, row.Normalized = pt.policy.Q, pt.policy.Audit, pt.metric, pt.normalized
+		row.Q, row.Audit, row.Metric, row.Normalized = pt.policy.Select.Q, pt.policy.Select.Audit, pt.metric, pt.normalized
+		for _, l := range pt.labels {
+			if row.Extra == nil {
+				row.Extra = map[string]string{}
+			}
+			row.Extra[l.Column] = l.Value
+		}
 		if pt.metric == MetricAll {
 			row.Delta, row.DeltaNorm, row.DRef = math.NaN(), pt.deltaNorm, math.NaN()
 		} else {

@@ -228,7 +228,7 @@ func TestTorchRecordedProofsVerifyInPollab(t *testing.T) {
 		t.Fatalf("record.py: %v\n%s", err, out)
 	}
 	all := verifier.DefaultPolicy()
-	all.Q = 0
+	all.Select.Q = 0
 	for _, j := range jobs {
 		p, err := proof.Open(j.Out)
 		if err != nil {
@@ -326,7 +326,7 @@ func TestJiaProofConvertsAndVerifies(t *testing.T) {
 		}
 	}
 	all := verifier.DefaultPolicy()
-	all.Q = 0
+	all.Select.Q = 0
 	nonce := uint64(1)
 	ev, err := verifier.Gather(context.Background(), p, verifier.Env{Name: "exact"}, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
 	if err != nil {

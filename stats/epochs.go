@@ -7,7 +7,7 @@ import (
 )
 
 // Epoch rules: how Top-Q groups the intervals between consecutive checkpoints into epochs
-// before ranking them (the verifier's Policy.EpochRule). Both number epochs from 0.
+// before ranking them (the verifier's Selection.EpochRule). Both number epochs from 0.
 const (
 	// EpochRuleStart is pollab's rule (the default): interval i, which starts at step s_i,
 	// is in epoch floor(s_i·B/N), the epoch whose permutation holds the first point of the

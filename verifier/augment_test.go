@@ -187,7 +187,7 @@ func TestRecordedAugSeedsReproduceExactly(t *testing.T) {
 	if seeds := p.AugSeeds(); len(seeds) != 29 || seeds[7] != prover.AugSeed(augSeed, 7) {
 		t.Fatalf("recorded seeds: %d, want 29 equal to prover.AugSeed", len(seeds))
 	}
-	pol := Policy{Q: 0, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
+	pol := flat{Q: 0, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
 
 	ev := gather(t, dir, "exact", Options{}, pol)
 	d, zero := maxRepro(t, ev)
@@ -220,7 +220,7 @@ func TestUnrecordedAugSeedsAreHonestNoise(t *testing.T) {
 	if man := p.Manifest(); !man.Augment.Enabled || man.Augment.SeedsRecorded || p.AugSeeds() != nil {
 		t.Fatalf("manifest: augment %+v, %d recorded seeds", man.Augment, len(p.AugSeeds()))
 	}
-	pol := Policy{Q: 0, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
+	pol := flat{Q: 0, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
 
 	exact := gather(t, dir, "exact", Options{}, pol)
 	d, zero := maxRepro(t, exact)
@@ -246,7 +246,7 @@ func TestUnrecordedAugSeedsAreHonestNoise(t *testing.T) {
 		t.Errorf("unrecorded seeds at delta 0: %+v, want a top-Q reject", v)
 	}
 	loose := DefaultPolicy()
-	loose.Q = 0
+	loose.Select.Q = 0
 	if v := loose.Decide(gather(t, dir, "exact", Options{}, loose)); !v.Accepted {
 		t.Errorf("unrecorded seeds at the reference delta %v: %+v, want accepted", stats.ReferenceDelta, v)
 	}

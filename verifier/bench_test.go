@@ -32,10 +32,10 @@ func BenchmarkTopQCost(b *testing.B) {
 		for _, q := range []int{1, 2, 4} {
 			name := fmt.Sprintf("metrics=%d/Q=%d", len(metrics), q)
 			b.Run(name, func(b *testing.B) {
-				pol := Policy{Q: q, Metrics: metrics, Delta: stats.ReferenceDelta}
+				pol := flat{Q: q, Metrics: metrics, Delta: stats.ReferenceDelta}
 				var ev *Evidence
 				for i := 0; i < b.N; i++ {
-					ev, err = Gather(context.Background(), p, Env{}, []Policy{pol}, Options{Workers: 1, AuditNonce: &nonce})
+					ev, err = Gather(context.Background(), p, Env{}, policies(pol), Options{Workers: 1, AuditNonce: &nonce})
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -15,9 +15,9 @@ func intervalStarts(ev *Evidence) []int {
 	return append(out, ev.Intervals[len(ev.Intervals)-1].End)
 }
 
-// epochsOf is the epoch of every interval of ev under the policy's rule: Interval.Epoch,
+// epochsOf is the epoch of every interval of ev under the selection's rule: Interval.Epoch,
 // which Gather computed with stats.EpochRuleStart, or the rule recomputed from ev's shape.
-func (p Policy) epochsOf(ev *Evidence) []int {
+func (p Selection) epochsOf(ev *Evidence) []int {
 	if p.EpochRule == "" || p.EpochRule == stats.EpochRuleStart {
 		out := make([]int, len(ev.Intervals))
 		for i, iv := range ev.Intervals {

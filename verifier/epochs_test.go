@@ -151,7 +151,7 @@ func mnistEvidence() *Evidence {
 
 func TestPolicyEpochRuleChangesTopQ(t *testing.T) {
 	ev := mnistEvidence()
-	p := Policy{Q: 1, Metrics: []string{"l2"}}
+	p := flat{Q: 1, Metrics: []string{"l2"}}
 	// Start rule: 9 tops epoch 0; epoch 1 (10..18) is topped by 14 (update 5).
 	if got := p.Needed(ev); !slices.Equal(got, []int{9, 14}) {
 		t.Errorf("start rule top-1: %v, want [9 14]", got)
@@ -165,7 +165,7 @@ func TestPolicyEpochRuleChangesTopQ(t *testing.T) {
 	if v := p.Decide(ev); v.Check != CheckIncomplete || !strings.Contains(v.Reason, "epochs") {
 		t.Errorf("verify.py rule without epochs: %+v", v)
 	}
-	if err := (Policy{EpochRule: "round"}).Validate(); err == nil {
+	if err := (flat{EpochRule: "round"}).Validate(); err == nil {
 		t.Errorf("unknown epoch rule accepted")
 	}
 	for _, s := range []string{"", "start", "verify.py"} {
@@ -183,7 +183,7 @@ func TestVerifyPyTailNotSelected(t *testing.T) {
 		ev.Intervals = append(ev.Intervals, Interval{Index: i, Start: ckpts[i], End: ckpts[i+1],
 			Update: stats.Distances{L1: float64(i), L2: float64(i), Linf: float64(i), Cos: float64(i)}})
 	}
-	p := Policy{Q: 1, Audit: 5, AuditSeed: 7, EpochRule: stats.EpochRuleVerifyPy}
+	p := flat{Q: 1, Audit: 5, AuditSeed: 7, EpochRule: stats.EpochRuleVerifyPy}
 	if got := p.Needed(ev); slices.Contains(got, 3) || !slices.Equal(got, []int{0, 1, 2}) {
 		t.Errorf("needed %v, want [0 1 2] without the tail interval 3", got)
 	}

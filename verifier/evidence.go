@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"encoding/json"
 	"time"
 
 	"pollab/autodiff"
@@ -17,8 +18,8 @@ const (
 	HparamsEnforceManifest = "enforce-manifest"
 )
 
-// Evidence is everything the verifier found out about one proof in one env: the findings of
-// the cheap checks, the update magnitude of every interval, and the reproduction distances
+// Evidence is everything the verifier found out about one proof in one env: the findings the
+// policies' checks collected (a check that no policy holds leaves its finding unchecked), the update magnitude of every interval, and the reproduction distances
 // of the intervals it re-executed. A Policy turns it into a Verdict without re-executing.
 type Evidence struct {
 	Manifest    string `json:"manifest_sha256"` // hex SHA-256 of manifest.json
@@ -39,6 +40,9 @@ type Evidence struct {
 	Data       DataFinding       `json:"data"`
 	Membership MembershipFinding `json:"membership"`
 	Hparams    HparamsFinding    `json:"hparams"`
+	// Findings holds the findings of checks without a field above, by check name
+	// (Evidence.SetFinding, Evidence.Finding).
+	Findings map[string]json.RawMessage `json:"findings,omitempty"`
 
 	Intervals []Interval `json:"intervals"`
 

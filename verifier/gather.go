@@ -116,11 +116,24 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 	}
 	ledger := autodiff.NewLedger()
 
-	checkData(ev, p, train)
-	checkMembership(ev, p, train)
-	if err := scanCheckpoints(ctx, ev, p, model, ledger, progress); err != nil {
+	src := &Source{Proof: p, Manifest: m, Model: model, Train: train, Env: env}
+	if err := scanCheckpoints(ctx, ev, src, ledger, progress); err != nil {
 		return nil, err
 	}
+	// Every check of the policies collects its finding, once per check name.
+	collected := map[string]bool{}
+	for _, pol := range policies {
+		for _, c := range pol.Checks {
+			if collected[c.Name()] {
+				continue
+			}
+			collected[c.Name()] = true
+			if err := c.Collect(src, ev); err != nil {
+				return nil, fmt.Errorf("check %s: %w", c.Name(), err)
+			}
+		}
+	}
+	src.W0, src.States = nil, nil
 
 	// The union of what the policies need, per hyperparameter mode.
 	type task struct {
@@ -383,17 +396,17 @@ func checkMembership(ev *Evidence, p *proof.Proof, train *data.Dataset) {
 	}
 }
 
-// scanCheckpoints reads every checkpoint once, in order, holding at most two: the KS test of
-// W0, the hyperparameter comparison, and the update magnitude of every interval.
-func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model models.Model, ledger *autodiff.Ledger, progress func(int, int, string)) error {
-	m := p.Manifest()
-	h := m.Hyper()
+// scanCheckpoints reads every checkpoint once, in order, holding at most two besides W0:
+// W0 and every checkpoint's optimizer state into src (what the checks collect from), and
+// the update magnitude of every interval.
+func scanCheckpoints(ctx context.Context, ev *Evidence, src *Source, ledger *autodiff.Ledger, progress func(int, int, string)) error {
+	p, m, model := src.Proof, src.Manifest, src.Model
 	n := p.NumCheckpoints()
 	if n < 2 {
 		return fmt.Errorf("proof has %d checkpoints: need at least 2", n)
 	}
-	ev.Hparams = HparamsFinding{Checked: true, FirstMismatch: -1}
 	ev.Intervals = make([]Interval, n-1)
+	src.States = make([]CheckpointState, 0, n)
 	epochs := stats.IntervalEpochs(stats.EpochRuleStart, proof.CheckpointSteps(m.Steps, m.K), m.Batch, m.Dataset.N, m.Epochs)
 	var prev *proof.Checkpoint
 	for i := 0; i < n; i++ {
@@ -408,14 +421,9 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 			return fmt.Errorf("checkpoint %d: %d parameters, model %s has %d", i, len(c.Params), model.Spec(), model.NumParams())
 		}
 		if i == 0 {
-			ev.Init = InitKS(model, c.Params)
+			src.W0 = c.Params
 		}
-		if ev.Hparams.FirstMismatch < 0 {
-			if reason := hparamsMismatch(c, h); reason != "" {
-				ev.Hparams.FirstMismatch, ev.Hparams.Step, ev.Hparams.Reason = i, c.Step, reason
-				ev.Hparams.StoredLR, ev.Hparams.ManifestLR = c.LR, h.LRAt(c.Step)
-			}
-		}
+		src.States = append(src.States, CheckpointState{Step: c.Step, LR: c.LR, HasMomentum: c.Momentum != nil})
 		if prev != nil {
 			t0 := time.Now()
 			iv := &ev.Intervals[i-1]
@@ -434,13 +442,13 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, p *proof.Proof, model mo
 // schedule; "" when they agree. The lr is stored as an exact decimal and the prover
 // computes it as LRAt does, so agreement is checked to 1e-12 relative (a rounding margin,
 // far below any lr change an attack could use).
-func hparamsMismatch(c *proof.Checkpoint, h proof.Hyper) string {
+func hparamsMismatch(c CheckpointState, h proof.Hyper) string {
 	want := h.LRAt(c.Step)
 	if !(math.Abs(c.LR-want) <= 1e-12*math.Abs(want)) {
 		return fmt.Sprintf("stored lr %g, the manifest's schedule gives %g at step %d", c.LR, want, c.Step)
 	}
-	if (h.Momentum != 0) != (c.Momentum != nil) {
-		return fmt.Sprintf("momentum buffers %s but the manifest's momentum is %g", presence(c.Momentum != nil), h.Momentum)
+	if (h.Momentum != 0) != c.HasMomentum {
+		return fmt.Sprintf("momentum buffers %s but the manifest's momentum is %g", presence(c.HasMomentum), h.Momentum)
 	}
 	return ""
 }

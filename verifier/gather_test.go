@@ -56,7 +56,7 @@ func open(t *testing.T, dir string) *proof.Proof {
 	return p
 }
 
-func gather(t *testing.T, dir, env string, opt Options, pols ...Policy) *Evidence {
+func gather(t *testing.T, dir, env string, opt Options, pols ...policier) *Evidence {
 	t.Helper()
 	e, err := ParseEnv(env)
 	if err != nil {
@@ -69,15 +69,15 @@ func gather(t *testing.T, dir, env string, opt Options, pols ...Policy) *Evidenc
 		n := uint64(1)
 		opt.AuditNonce = &n
 	}
-	ev, err := Gather(context.Background(), open(t, dir), e, pols, opt)
+	ev, err := Gather(context.Background(), open(t, dir), e, policies(pols...), opt)
 	if err != nil {
 		t.Fatalf("gather %s in %s: %v", dir, env, err)
 	}
 	return ev
 }
 
-func exactPolicy(q int) Policy {
-	return Policy{Q: q, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
+func exactPolicy(q int) flat {
+	return flat{Q: q, Metrics: slices.Clone(stats.Metrics), Delta: stats.Distances{}, Hparams: HparamsTrustCheckpoint}
 }
 
 func TestHonestProofAcceptedExactlyAtDeltaZero(t *testing.T) {
@@ -90,7 +90,7 @@ func TestHonestProofAcceptedExactlyAtDeltaZero(t *testing.T) {
 	if len(ev.Intervals) != 8 || ev.Steps != 32 || ev.StepsPerEpoch != 8 {
 		t.Fatalf("shape of evidence: %d intervals, %d steps, S=%g", len(ev.Intervals), ev.Steps, ev.StepsPerEpoch)
 	}
-	for _, p := range []Policy{pol, enforce} {
+	for _, p := range []flat{pol, enforce} {
 		if v := p.Decide(ev); !v.Accepted {
 			t.Errorf("%s: honest proof rejected at delta = 0: %+v", p, v)
 		}
@@ -134,7 +134,7 @@ func TestReproductionNoiseGrowsWithK(t *testing.T) {
 		var prev stats.Distances
 		for _, k := range []int{1, 10, 50} {
 			// Compare the first interval: k steps from W0.
-			ev := gather(t, dirs[k], env, Options{}, Policy{Q: 0, Delta: stats.ReferenceDelta})
+			ev := gather(t, dirs[k], env, Options{}, flat{Q: 0, Delta: stats.ReferenceDelta})
 			d := ev.Intervals[0].Repro[HparamsTrustCheckpoint].Raw
 			t.Logf("%s k=%d: %v", env, k, d)
 			if d.L2 == 0 || d.Linf == 0 {
@@ -162,7 +162,7 @@ func TestTamperedCheckpointRejectedAtItsInterval(t *testing.T) {
 	})
 	all := exactPolicy(0)
 	// Q = 1 in l2 plus every other interval of each epoch audited (4 per epoch).
-	audited := Policy{Q: 1, Audit: 4, Metrics: []string{stats.MetricL2}, Delta: stats.Distances{}}
+	audited := flat{Q: 1, Audit: 4, Metrics: []string{stats.MetricL2}, Delta: stats.Distances{}}
 	ev := gather(t, dir, "exact", Options{}, all, audited)
 	for _, iv := range ev.Intervals {
 		d := iv.Repro[HparamsTrustCheckpoint].Raw
@@ -173,7 +173,7 @@ func TestTamperedCheckpointRejectedAtItsInterval(t *testing.T) {
 	if got := ev.Intervals[ck-1].Repro[HparamsTrustCheckpoint].Raw.Linf; got < 0.5e-3 {
 		t.Errorf("interval %d: linf %g, want about the 1e-3 edit", ck-1, got)
 	}
-	for _, p := range []Policy{all, audited} {
+	for _, p := range []flat{all, audited} {
 		v := p.Decide(ev)
 		top, audit := p.Selection(ev)
 		if v.Accepted || v.Interval != ck-1 || v.Step != 16 {
@@ -191,7 +191,7 @@ func TestTamperedCheckpointRejectedAtItsInterval(t *testing.T) {
 	}
 	// A top-1 verifier without audits may miss it: it re-executes only the largest update
 	// of each epoch. Whatever it selects, its verdict follows the evidence.
-	lax := Policy{Q: 1, Metrics: []string{stats.MetricL2}, Delta: stats.Distances{}}
+	lax := flat{Q: 1, Metrics: []string{stats.MetricL2}, Delta: stats.Distances{}}
 	ev2 := gather(t, dir, "exact", Options{}, lax)
 	needed := lax.Needed(ev2)
 	v := lax.Decide(ev2)
@@ -257,15 +257,15 @@ func TestEnforceManifestCatchesAStoredLR(t *testing.T) {
 // once; a second pass with the same cache re-executes nothing.
 func TestGridReexecutesEachIntervalOnce(t *testing.T) {
 	dir := honestProof(t)
-	var grid []Policy
+	var grid []flat
 	for q := 1; q <= 5; q++ {
 		for i := 0; i < 10; i++ {
 			d := float64(i) * 0.001
-			grid = append(grid, Policy{Q: q % 3, Metrics: slices.Clone(stats.Metrics), Delta: stats.Uniform(d), Audit: q % 2})
+			grid = append(grid, flat{Q: q % 3, Metrics: slices.Clone(stats.Metrics), Delta: stats.Uniform(d), Audit: q % 2})
 		}
 	}
 	cache, _ := NewCache("")
-	ev := gather(t, dir, "exact", Options{Cache: cache}, grid...)
+	ev := gather(t, dir, "exact", Options{Cache: cache}, policiesOf(grid)...)
 	union := map[int]bool{}
 	for _, p := range grid {
 		for _, i := range p.Needed(ev) {
@@ -321,7 +321,7 @@ func TestGatherHonoursCancellation(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	n := uint64(1)
-	if _, err := Gather(ctx, open(t, dir), Env{}, []Policy{exactPolicy(0)}, Options{AuditNonce: &n}); err == nil {
+	if _, err := Gather(ctx, open(t, dir), Env{}, policies(exactPolicy(0)), Options{AuditNonce: &n}); err == nil {
 		t.Error("cancelled Gather returned evidence")
 	}
 }
@@ -341,7 +341,7 @@ func TestGatherStopsWorkersWhenCancelledMidway(t *testing.T) {
 				cancel()
 			}
 		}}
-		ev, err := Gather(ctx, open(t, dir), Env{}, []Policy{exactPolicy(0)}, opt)
+		ev, err := Gather(ctx, open(t, dir), Env{}, policies(exactPolicy(0)), opt)
 		cancel()
 		if ev != nil || !errors.Is(err, context.Canceled) {
 			t.Errorf("workers %d: Gather returned %v, %v; want the cancellation", workers, ev, err)
@@ -358,7 +358,7 @@ func openProof(dir string) (*proof.Proof, error) { return proof.Open(dir) }
 // killed-and-rerun verification reaches the same verdict).
 func TestNoiseEnvIsReproducible(t *testing.T) {
 	dir := honestProof(t)
-	p := Policy{Q: 0, Delta: stats.ReferenceDelta}
+	p := flat{Q: 0, Delta: stats.ReferenceDelta}
 	a := gather(t, dir, "noise:0.001", Options{}, p)
 	b := gather(t, dir, "noise:0.001", Options{Workers: 1}, p)
 	for i := range a.Intervals {
@@ -372,8 +372,8 @@ func TestNoiseEnvIsReproducible(t *testing.T) {
 // A float32 proof re-executed in float64 (env dtype) is close but not exact.
 func TestDTypeEnvOnAFloat32Proof(t *testing.T) {
 	dir := prooftest.Train(t, testConfig(4, 2, autodiff.Float32))
-	ev := gather(t, dir, "dtype", Options{}, Policy{Q: 0, Delta: stats.ReferenceDelta})
-	if v := (Policy{Q: 0, Delta: stats.ReferenceDelta}).Decide(ev); !v.Accepted {
+	ev := gather(t, dir, "dtype", Options{}, flat{Q: 0, Delta: stats.ReferenceDelta})
+	if v := (flat{Q: 0, Delta: stats.ReferenceDelta}).Decide(ev); !v.Accepted {
 		t.Errorf("f32 proof in f64 at reference thresholds: %+v", v)
 	}
 	d := ev.Intervals[0].Repro[HparamsTrustCheckpoint].Raw
@@ -386,7 +386,7 @@ func TestDTypeEnvOnAFloat32Proof(t *testing.T) {
 func TestDivergingReexecutionIsRejected(t *testing.T) {
 	dir := prooftest.Copy(t, honestProof(t))
 	setCheckpointLR(t, dir, 2, "1e300")
-	p := Policy{Q: 0, Delta: stats.ReferenceDelta}
+	p := flat{Q: 0, Delta: stats.ReferenceDelta}
 	ev := gather(t, dir, "exact", Options{}, p)
 	v := p.Decide(ev)
 	if v.Accepted || v.Check != CheckTopQ || v.Interval != 2 {
@@ -447,14 +447,18 @@ func TestPayloadPointsFailMembership(t *testing.T) {
 	}
 	prooftest.Resign(t, dir, m.Files.Hashes.File, hb)
 
-	ev := gather(t, dir, "exact", Options{}, exactPolicy(1))
+	strict := flat{Q: 1, Delta: stats.ReferenceDelta, Membership: true}
+	// The membership finding is collected when a policy holds the membership check.
+	if ev := gather(t, dir, "exact", Options{}, exactPolicy(1)); ev.Membership.Checked {
+		t.Errorf("membership collected for policies without the check: %+v", ev.Membership)
+	}
+	ev := gather(t, dir, "exact", Options{}, exactPolicy(1), strict)
 	if !ev.Data.OK() {
 		t.Fatalf("consistently hashed payload fails the data check: %+v", ev.Data)
 	}
 	if ev.Membership.PayloadPoints != 2 || ev.Membership.Foreign != 2 || ev.Membership.FirstForeignStep != 3 {
 		t.Errorf("membership finding %+v", ev.Membership)
 	}
-	strict := Policy{Q: 1, Delta: stats.ReferenceDelta, Membership: true}
 	if v := strict.Decide(ev); v.Accepted || v.Check != CheckMembership || v.Step != 3 || v.Interval != 0 {
 		t.Errorf("membership verdict %+v", v)
 	}

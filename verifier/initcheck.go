@@ -10,7 +10,7 @@ import (
 	"pollab/stats"
 )
 
-// Init-check corrections over the tested tensors of W0 (Policy.InitCorrection).
+// Init-check corrections over the tested tensors of W0 (InitCheck.Correction).
 const (
 	// InitMinP is the reference rule (the default): reject W0 when the smallest per-tensor
 	// KS p-value is below alpha. With m tensors and exactly uniform p-values an honest W0 is

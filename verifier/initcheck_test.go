@@ -32,7 +32,7 @@ func TestInitCorrectionDecides(t *testing.T) {
 	ev := handEvidence([][]float64{{1, 2}}, []float64{0, 0})
 	ev.Init = InitFinding{Checked: true, Tensors: 4, MinP: 0.004, Tensor: "fc2.bias", D: 0.5,
 		Tested: []TensorKS{{"fc1.weight", 100, 0.1, 0.3}, {"fc1.bias", 10, 0.2, 0.9}, {"fc2.weight", 40, 0.1, 0.6}, {"fc2.bias", 10, 0.5, 0.004}}}
-	minP := Policy{Q: 0, Metrics: []string{"l2"}, Delta: stats.Distances{L2: 1}}
+	minP := flat{Q: 0, Metrics: []string{"l2"}, Delta: stats.Distances{L2: 1}}
 	if v := minP.Decide(ev); v.Check != CheckInit || !strings.Contains(v.Reason, "fc2.bias") {
 		t.Errorf("min-p at 0.01, p 0.004: %+v", v)
 	}
@@ -49,7 +49,7 @@ func TestInitCorrectionDecides(t *testing.T) {
 	if v := holm.Decide(ev); v.Check != CheckIncomplete {
 		t.Errorf("Holm without per-tensor p-values: %+v", v)
 	}
-	if err := (Policy{InitCorrection: "bonferroni"}).Validate(); err == nil {
+	if err := (flat{InitCorrection: "bonferroni"}).Validate(); err == nil {
 		t.Errorf("unknown init correction accepted")
 	}
 }

@@ -37,7 +37,7 @@ func TestPeakHeapIndependentOfCheckpoints(t *testing.T) {
 			}
 		}
 		nonce := uint64(3)
-		ev, err := Gather(context.Background(), p, Env{}, []Policy{{Q: 1, Delta: stats.ReferenceDelta}}, Options{Workers: 1, AuditNonce: &nonce, Progress: sample})
+		ev, err := Gather(context.Background(), p, Env{}, policies(flat{Q: 1, Delta: stats.ReferenceDelta}), Options{Workers: 1, AuditNonce: &nonce, Progress: sample})
 		if err != nil {
 			t.Fatal(err)
 		}

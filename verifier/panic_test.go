@@ -23,7 +23,7 @@ func TestWorkerPanicIsAnError(t *testing.T) {
 				panic("boom\nin a worker")
 			}
 		}}
-		ev, err := Gather(context.Background(), open(t, dir), Env{}, []Policy{exactPolicy(1)}, opt)
+		ev, err := Gather(context.Background(), open(t, dir), Env{}, policies(exactPolicy(1)), opt)
 		if err == nil || ev != nil {
 			t.Fatalf("workers %d: Gather returned %v, %v; want the panic as an error", workers, ev, err)
 		}

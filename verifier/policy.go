@@ -2,6 +2,8 @@ package verifier
 
 import (
 	"cmp"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -24,31 +26,44 @@ const (
 	CheckIncomplete = "incomplete"
 )
 
-// Policy is a verifier's decision rule: which intervals to re-execute, and how far a
-// re-execution may land from the proof's checkpoint.
-type Policy struct {
-	// Delta is the threshold per metric: an interval fails when its distance is strictly
-	// greater (raw, or as a fraction of d_ref when Normalized).
-	Delta      stats.Distances `json:"delta"`
-	Metrics    []string        `json:"metrics"` // chosen metrics; empty means all four
-	Normalized bool            `json:"normalized"`
+// Selection is a policy's choice of the intervals to re-execute: the top-Q by update
+// magnitude per epoch and metric, plus random audits.
+type Selection struct {
 	// Q is how many intervals per epoch and metric top-Q re-executes (<= 0: all of them).
 	Q int `json:"q"`
+	// Metrics rank the updates for top-Q; empty means all four.
+	Metrics []string `json:"metrics"`
 	// Audit is how many more intervals per epoch are drawn uniformly from the rest.
 	Audit int `json:"audit"`
 	// AuditSeed fixes the audit draw; 0 lets the verifier derive it from the manifest hash
 	// and its secret nonce (Evidence.AuditNonce), which the prover cannot predict.
 	AuditSeed uint64 `json:"audit_seed"`
-	// InitAlpha is the KS threshold for W0; 0 means stats.DefaultInitAlpha, < 0 disables the check.
-	InitAlpha float64 `json:"init_alpha"`
-	// InitCorrection combines the tensors' p-values: InitMinP (default, "": the reference's
-	// smallest p below alpha) or InitHolm (family-wise error at most alpha).
-	InitCorrection string `json:"init_correction,omitempty"`
-	Membership     bool   `json:"membership"`
-	Hparams        string `json:"hparams"` // HparamsTrustCheckpoint (default, "") or HparamsEnforceManifest
 	// EpochRule groups intervals into epochs for Top-Q and audits: stats.EpochRuleStart (default,
 	// "") or stats.EpochRuleVerifyPy (see stats.IntervalEpochs).
 	EpochRule string `json:"epoch_rule,omitempty"`
+}
+
+// Policy is a verifier's decision rule: an interval selection (which intervals to
+// re-execute) and a list of checks, judged in order (Decide).
+type Policy struct {
+	Select Selection
+	Checks []Check
+}
+
+// MarshalJSON writes the selection and every check as {"check": name, "config": value}.
+func (p Policy) MarshalJSON() ([]byte, error) {
+	type named struct {
+		Check  string `json:"check"`
+		Config Check  `json:"config"`
+	}
+	checks := make([]named, len(p.Checks))
+	for i, c := range p.Checks {
+		checks[i] = named{c.Name(), c}
+	}
+	return json.Marshal(struct {
+		Select Selection `json:"select"`
+		Checks []named   `json:"checks"`
+	}{p.Select, checks})
 }
 
 // Verdict is a Policy's decision on one Evidence.
@@ -64,70 +79,104 @@ type Verdict struct {
 // DefaultPolicy is the reference verifier: top-1 per epoch in all four metrics at the
 // reference thresholds, trusting checkpoints, KS at 0.01, no audits.
 func DefaultPolicy() Policy {
-	return Policy{Delta: stats.ReferenceDelta, Metrics: slices.Clone(stats.Metrics), Q: 1, InitAlpha: stats.DefaultInitAlpha, Hparams: HparamsTrustCheckpoint}
+	return Reference(Selection{Q: 1, Metrics: slices.Clone(stats.Metrics)}, stats.ReferenceDelta)
 }
 
-// Validate checks the policy's fields.
+// Reference is the reference verifier's policy shape at sel and raw thresholds delta: the
+// init check (KS at stats.DefaultInitAlpha, min-p), the data check, then checks (in the
+// order given: HparamsCheck{} for enforce-manifest, MembershipCheck{}, ...), then the
+// replay of sel's intervals at delta in sel's metrics.
+func Reference(sel Selection, delta stats.Distances, checks ...Check) Policy {
+	p := Policy{Select: sel, Checks: []Check{InitCheck{Alpha: stats.DefaultInitAlpha}, DataCheck{}}}
+	p.Checks = append(p.Checks, checks...)
+	p.Checks = append(p.Checks, ReplayCheck{Delta: delta, Metrics: slices.Clone(sel.Metrics)})
+	return p
+}
+
+// NewPolicy is the policy of sel with checks, in the order given.
+func NewPolicy(sel Selection, checks ...Check) Policy { return Policy{Select: sel, Checks: checks} }
+
+// Validate checks the selection and every check's configuration.
 func (p Policy) Validate() error {
-	for _, m := range p.metrics() {
-		if _, err := (stats.Distances{}).Get(m); err != nil {
-			return fmt.Errorf("policy: %w", err)
-		}
-	}
-	for _, m := range stats.Metrics {
-		v, _ := p.Delta.Get(m)
-		if math.IsNaN(v) || v < 0 {
-			return fmt.Errorf("policy: delta %s = %g: want a non-negative number", m, v)
-		}
-	}
-	if p.Audit < 0 {
-		return fmt.Errorf("policy: audit %d: want >= 0", p.Audit)
-	}
-	if math.IsNaN(p.InitAlpha) || p.InitAlpha >= 1 {
-		return fmt.Errorf("policy: init alpha %g: want < 1", p.InitAlpha)
-	}
-	switch p.Hparams {
-	case "", HparamsTrustCheckpoint, HparamsEnforceManifest:
-	default:
-		return fmt.Errorf("policy: hparams %q: want %s or %s", p.Hparams, HparamsTrustCheckpoint, HparamsEnforceManifest)
-	}
-	if _, err := ParseInitCorrection(p.InitCorrection); err != nil {
+	if err := p.Select.Validate(); err != nil {
 		return fmt.Errorf("policy: %w", err)
 	}
-	if _, err := stats.ParseEpochRule(p.EpochRule); err != nil {
-		return fmt.Errorf("policy: %w", err)
+	seen := map[string]bool{}
+	for _, c := range p.Checks {
+		if c == nil {
+			return errors.New("policy: a nil check")
+		}
+		if seen[c.Name()] {
+			return fmt.Errorf("policy: check %s listed twice", c.Name())
+		}
+		seen[c.Name()] = true
+		if v, ok := c.(Validator); ok {
+			if err := v.Validate(); err != nil {
+				return fmt.Errorf("policy: %w", err)
+			}
+		}
 	}
 	return nil
 }
 
-func (p Policy) metrics() []string {
-	if len(p.Metrics) == 0 {
+// Validate checks the selection's fields.
+func (s Selection) Validate() error {
+	if err := validMetrics(s.Metrics); err != nil {
+		return err
+	}
+	if s.Audit < 0 {
+		return fmt.Errorf("audit %d: want >= 0", s.Audit)
+	}
+	if _, err := stats.ParseEpochRule(s.EpochRule); err != nil {
+		return err
+	}
+	return nil
+}
+
+func validMetrics(ms []string) error {
+	for _, m := range ms {
+		if _, err := (stats.Distances{}).Get(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func metricsOrAll(ms []string) []string {
+	if len(ms) == 0 {
 		return stats.Metrics
 	}
-	return p.Metrics
+	return ms
 }
 
-// HparamsMode is the policy's hyperparameter mode with the default filled in.
+// Has reports whether the policy holds a check of that name.
+func (p Policy) Has(name string) bool {
+	return slices.ContainsFunc(p.Checks, func(c Check) bool { return c.Name() == name })
+}
+
+// HparamsMode is the hyperparameter mode the policy re-executes under: enforce-manifest
+// when it holds the hparams check (the manifest's schedule is then the one re-executed),
+// trust-checkpoint otherwise.
 func (p Policy) HparamsMode() string {
-	if p.Hparams == "" {
-		return HparamsTrustCheckpoint
+	if p.Has(CheckHparams) {
+		return HparamsEnforceManifest
 	}
-	return p.Hparams
+	return HparamsTrustCheckpoint
 }
 
-func (p Policy) initAlpha() float64 {
-	if p.InitAlpha == 0 {
-		return stats.DefaultInitAlpha
-	}
-	return p.InitAlpha
+// replays reports whether some check of the policy judges re-executions.
+func (p Policy) replays() bool {
+	return slices.ContainsFunc(p.Checks, func(c Check) bool { _, ok := c.(Replaying); return ok })
 }
 
 // AuditSeedFor is the seed of the policy's audit draw on ev: AuditSeed when set, otherwise
 // SubSeed(AuditNonce, "audit:"+manifest hash, 0), which depends on the committed proof and
 // on a nonce the verifier drew after reading it.
-func (p Policy) AuditSeedFor(ev *Evidence) uint64 {
-	if p.AuditSeed != 0 {
-		return p.AuditSeed
+func (p Policy) AuditSeedFor(ev *Evidence) uint64 { return p.Select.seedFor(ev) }
+
+func (s Selection) seedFor(ev *Evidence) uint64 {
+	if s.AuditSeed != 0 {
+		return s.AuditSeed
 	}
 	return data.SubSeed(ev.AuditNonce, "audit:"+ev.Manifest, 0)
 }
@@ -142,13 +191,20 @@ func (p Policy) AuditSeedFor(ev *Evidence) uint64 {
 // epoch's remaining intervals, with a PCG seeded by SubSeed(AuditSeedFor(ev), "audit", epoch).
 // Q <= 0 selects every interval (and leaves nothing to audit).
 func (p Policy) Selection(ev *Evidence) (top, audit []int) {
+	return p.Select.Intervals(ev)
+}
+
+// Intervals is the selection on ev: the top-Q union and the audits, each sorted by index
+// (Policy.Selection documents the draw).
+func (s Selection) Intervals(ev *Evidence) (top, audit []int) {
+	p := s
 	if p.Q <= 0 {
 		for i := range ev.Intervals {
 			top = append(top, i)
 		}
 		return top, nil
 	}
-	seed := p.AuditSeedFor(ev)
+	seed := p.seedFor(ev)
 	byEpoch := map[int][]int{}
 	var epochs []int
 	for i, e := range p.epochsOf(ev) {
@@ -164,7 +220,7 @@ func (p Policy) Selection(ev *Evidence) (top, audit []int) {
 	for _, e := range epochs {
 		members := byEpoch[e]
 		chosen := map[int]bool{}
-		for _, m := range p.metrics() {
+		for _, m := range metricsOrAll(p.Metrics) {
 			ranked := slices.Clone(members)
 			slices.SortStableFunc(ranked, func(a, b int) int {
 				va, _ := ev.Intervals[a].Update.Get(m)
@@ -224,105 +280,45 @@ func uniformBelow(src interface{ Uint64() uint64 }, n uint64) uint64 {
 	}
 }
 
-// Needed is the sorted union of Selection: every interval the policy must see re-executed.
+// Needed is the sorted union of Selection when the policy holds a check of re-executions
+// (nothing otherwise): every interval the policy must see re-executed.
 func (p Policy) Needed(ev *Evidence) []int {
+	if !p.replays() {
+		return nil
+	}
 	top, audit := p.Selection(ev)
 	out := append(slices.Clone(top), audit...)
 	slices.Sort(out)
 	return slices.Compact(out)
 }
 
-// Decide applies the checks in order init, data, membership (if enabled), hparams (under
-// enforce-manifest), then top-Q and audit intervals in index order, and returns the first
-// failure. It never re-executes: a needed interval missing from ev gives CheckIncomplete.
+// Decide judges ev with the policy's checks in order and returns the first rejection. It
+// never re-executes: a finding or a needed interval missing from ev gives CheckIncomplete.
+// Before the first check of re-executions it checks that the selection can be made (the
+// verify.py epoch rule needs the manifest's epochs).
 func (p Policy) Decide(ev *Evidence) Verdict {
 	seed := p.AuditSeedFor(ev)
-	reject := func(check string, interval, step int, format string, a ...any) Verdict {
-		return Verdict{Check: check, Interval: interval, Step: step, Reason: fmt.Sprintf(format, a...), AuditSeed: seed}
+	verdict := func(r *Rejection) Verdict {
+		return Verdict{Check: r.Check, Interval: r.Interval, Step: r.Step, Reason: r.Reason, AuditSeed: seed}
 	}
 	if err := p.Validate(); err != nil {
-		return reject(CheckIncomplete, -1, -1, "%v", err)
+		return verdict(Incomplete("%v", err))
 	}
-	if alpha := p.initAlpha(); alpha > 0 {
-		if !ev.Init.Checked {
-			return reject(CheckIncomplete, -1, -1, "the initialization check was not run")
-		}
-		reason, ok := initFailure(ev.Init, alpha, p.InitCorrection)
-		if !ok {
-			return reject(CheckIncomplete, -1, -1, "the initialization check recorded no per-tensor p-values for the %s correction", InitHolm)
-		}
-		if reason != "" {
-			return reject(CheckInit, -1, 0, "%s", reason)
-		}
-	}
-	if !ev.Data.Checked {
-		return reject(CheckIncomplete, -1, -1, "the data check was not run")
-	}
-	if !ev.Data.OK() {
-		step := ev.Data.FirstBadStep
-		return reject(CheckData, intervalOfStep(ev, step), step, "%s", ev.Data.Reason)
-	}
-	if p.Membership {
-		if !ev.Membership.Checked {
-			return reject(CheckIncomplete, -1, -1, "the membership check was not run")
-		}
-		if ev.Membership.Foreign > 0 {
-			step := ev.Membership.FirstForeignStep
-			return reject(CheckMembership, intervalOfStep(ev, step), step,
-				"%d of %d payload points are not in the declared dataset %s (first used at step %d)",
-				ev.Membership.Foreign, ev.Membership.PayloadPoints, ev.Dataset, step)
-		}
-	}
-	mode := p.HparamsMode()
-	if mode == HparamsEnforceManifest {
-		if !ev.Hparams.Checked {
-			return reject(CheckIncomplete, -1, -1, "the hyperparameter check was not run")
-		}
-		if ev.Hparams.FirstMismatch >= 0 {
-			h := ev.Hparams
-			return reject(CheckHparams, min(h.FirstMismatch, len(ev.Intervals)-1), h.Step,
-				"checkpoint %d (step %d) disagrees with the manifest: %s", h.FirstMismatch, h.Step, h.Reason)
-		}
-	}
-	if p.EpochRule == stats.EpochRuleVerifyPy && ev.Epochs <= 0 && p.Q > 0 {
-		return reject(CheckIncomplete, -1, -1, "the %s epoch rule needs the manifest's epochs, which the evidence lacks", stats.EpochRuleVerifyPy)
-	}
-	if p.Normalized && ev.DRef == nil {
-		return reject(CheckIncomplete, -1, -1, "normalised thresholds need a d_ref calibration")
-	}
-	top, _ := p.Selection(ev)
-	inTop := map[int]bool{}
-	for _, i := range top {
-		inTop[i] = true
-	}
-	for _, i := range p.Needed(ev) {
-		iv := ev.Intervals[i]
-		r := iv.Repro[mode]
-		if r == nil {
-			return reject(CheckIncomplete, i, iv.Start, "interval %d (steps %d-%d) was not re-executed under %s", i, iv.Start, iv.End, mode)
-		}
-		check := CheckAudit
-		if inTop[i] {
-			check = CheckTopQ
-		}
-		if r.Failure != "" { // fails whatever delta is
-			return reject(check, i, iv.Start, "interval %d (steps %d-%d): re-execution failed: %s", i, iv.Start, iv.End, r.Failure)
-		}
-		dist := r.Raw
-		if p.Normalized {
-			dist = r.Raw.Normalize(*ev.DRef)
-		}
-		for _, m := range p.metrics() {
-			d, _ := dist.Get(m)
-			delta, _ := p.Delta.Get(m)
-			if !(d <= delta) { // NaN fails too
-				unit := ""
-				if p.Normalized {
-					unit = " of d_ref"
-				}
-				return reject(check, i, iv.Start, "interval %d (steps %d-%d): re-execution is at %s distance %.6g%s > delta %.6g",
-					i, iv.Start, iv.End, m, d, unit, delta)
+	var j *Judging
+	for _, c := range p.Checks {
+		if _, ok := c.(Replaying); ok && j == nil {
+			if p.Select.EpochRule == stats.EpochRuleVerifyPy && ev.Epochs <= 0 && p.Select.Q > 0 {
+				return verdict(Incomplete("the %s epoch rule needs the manifest's epochs, which the evidence lacks", stats.EpochRuleVerifyPy))
 			}
+			top, audit := p.Selection(ev)
+			j = &Judging{Ev: ev, Top: top, Audit: audit, Mode: p.HparamsMode()}
+		}
+		jj := j
+		if jj == nil {
+			jj = &Judging{Ev: ev, Mode: p.HparamsMode()}
+		}
+		if r := c.Judge(jj); r != nil {
+			return verdict(r)
 		}
 	}
 	return Verdict{Accepted: true, Interval: -1, Step: -1, AuditSeed: seed}
@@ -341,16 +337,27 @@ func intervalOfStep(ev *Evidence, step int) int {
 	return -1
 }
 
-// String describes the policy compactly (for logs and grids).
+// String describes the policy compactly (for logs and grids): the selection and each
+// check.
 func (p Policy) String() string {
-	var ds []string
-	for _, m := range p.metrics() {
-		v, _ := p.Delta.Get(m)
-		ds = append(ds, fmt.Sprintf("%s=%g", m, v))
+	parts := []string{fmt.Sprintf("q=%d audit=%d", p.Select.Q, p.Select.Audit)}
+	for _, c := range p.Checks {
+		if s, ok := c.(fmt.Stringer); ok {
+			parts = append(parts, s.String())
+		} else {
+			parts = append(parts, c.Name())
+		}
 	}
-	norm := ""
-	if p.Normalized {
-		norm = " normalized"
+	return strings.Join(parts, " ")
+}
+
+// DeltaIndependent reports whether a rejection by check (a Verdict.Check) stands whatever
+// the replay threshold: CheckIncomplete and every registered check but the replay (whose
+// rejections are CheckTopQ and CheckAudit).
+func DeltaIndependent(check string) bool {
+	if check == CheckIncomplete {
+		return true
 	}
-	return fmt.Sprintf("q=%d audit=%d delta{%s}%s hparams=%s", p.Q, p.Audit, strings.Join(ds, ","), norm, p.HparamsMode())
+	_, err := LookupKind(check)
+	return err == nil && check != CheckReplay
 }

@@ -40,7 +40,7 @@ func TestNeededTopQPerEpoch(t *testing.T) {
 		{9, 1, 1, 8, 0},
 		{2, 2, 2, 2, 2},
 	}, nil)
-	p := Policy{Q: 2, Metrics: []string{"l2"}}
+	p := flat{Q: 2, Metrics: []string{"l2"}}
 	got := p.Needed(ev)
 	want := []int{1, 4, 5, 8, 10, 11} // epoch 2 ties: lowest indices first
 	if !slices.Equal(got, want) {
@@ -54,14 +54,14 @@ func TestNeededTopQPerEpoch(t *testing.T) {
 	if !slices.Contains(got, 0) || !slices.Contains(got, 1) || len(got) != 4 {
 		t.Errorf("union over l2 and cos: %v, want 0, 1 and one per other epoch", got)
 	}
-	if all := (Policy{Q: 0}).Needed(ev); len(all) != 15 {
+	if all := (flat{Q: 0}).Needed(ev); len(all) != 15 {
 		t.Errorf("Q=0 needs %d intervals, want all 15", len(all))
 	}
 }
 
 func TestAuditsAreFromTheRestAndSeeded(t *testing.T) {
 	ev := handEvidence([][]float64{{1, 5, 3, 2, 4}, {9, 1, 1, 8, 0}, {2, 2, 2, 2, 2}}, nil)
-	p := Policy{Q: 1, Audit: 2, Metrics: []string{"l2"}}
+	p := flat{Q: 1, Audit: 2, Metrics: []string{"l2"}}
 	top, audit := p.Selection(ev)
 	if !slices.Equal(top, []int{1, 5, 10}) {
 		t.Fatalf("top: %v", top)
@@ -116,7 +116,7 @@ func TestDecideOrderAndThresholds(t *testing.T) {
 	repro := make([]float64, 15)
 	repro[7] = 0.5
 	ev := handEvidence([][]float64{{1, 5, 3, 2, 4}, {9, 1, 1, 8, 0}, {2, 2, 2, 2, 2}}, repro)
-	p := Policy{Q: 1, Metrics: []string{"l2"}, Delta: stats.Distances{L2: 0.5}}
+	p := flat{Q: 1, Metrics: []string{"l2"}, Delta: stats.Distances{L2: 0.5}}
 	if v := p.Decide(ev); !v.Accepted {
 		t.Fatalf("distance == delta must pass (fail only if strictly greater): %+v", v)
 	}

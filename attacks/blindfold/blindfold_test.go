@@ -58,7 +58,10 @@ func gatherAll(t *testing.T, p *proof.Proof, env string, hparams string) *verifi
 		t.Fatal(err)
 	}
 	nonce := uint64(7)
-	all := verifier.Policy{Metrics: []string{stats.MetricL2}, Q: 0, Hparams: hparams}
+	all := verifier.Reference(verifier.Selection{Metrics: []string{stats.MetricL2}}, stats.Distances{})
+	if hparams == verifier.HparamsEnforceManifest {
+		all = verifier.Reference(all.Select, stats.Distances{}, verifier.HparamsCheck{})
+	}
 	ev, err := verifier.Gather(context.Background(), p, e, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +70,7 @@ func gatherAll(t *testing.T, p *proof.Proof, env string, hparams string) *verifi
 }
 
 func policy(delta float64, q, audit int, seed uint64) verifier.Policy {
-	return verifier.Policy{Delta: stats.Distances{L2: delta}, Metrics: []string{stats.MetricL2}, Q: q, Audit: audit, AuditSeed: seed}
+	return verifier.Reference(verifier.Selection{Metrics: []string{stats.MetricL2}, Q: q, Audit: audit, AuditSeed: seed}, stats.Distances{L2: delta})
 }
 
 // acceptRate decides the same evidence under audit seeds 1..seeds.
@@ -126,7 +129,7 @@ func TestGenuineIntervalsReproduceAndLeadTheirEpochs(t *testing.T) {
 		t.Errorf("Q = q+1: %+v", v)
 	}
 	enforce := policy(delta, 1, 0, 1)
-	enforce.Hparams = verifier.HparamsEnforceManifest
+	enforce = verifier.Reference(enforce.Select, stats.Distances{L2: delta}, verifier.HparamsCheck{})
 	if v := enforce.Decide(gatherAll(t, p, "exact", verifier.HparamsEnforceManifest)); v.Accepted || v.Check != verifier.CheckHparams {
 		t.Errorf("enforce-manifest: %+v", v)
 	}

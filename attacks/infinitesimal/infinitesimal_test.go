@@ -61,8 +61,11 @@ func gather(t *testing.T, p *proof.Proof, envName string, pols []verifier.Policy
 }
 
 func l2Policy(delta float64, q int, hparams string) verifier.Policy {
-	return verifier.Policy{Delta: stats.Distances{L2: delta}, Metrics: []string{stats.MetricL2}, Q: q,
-		Hparams: hparams}
+	var checks []verifier.Check
+	if hparams == verifier.HparamsEnforceManifest {
+		checks = append(checks, verifier.HparamsCheck{})
+	}
+	return verifier.Reference(verifier.Selection{Metrics: []string{stats.MetricL2}, Q: q}, stats.Distances{L2: delta}, checks...)
 }
 
 // The forged proof is accepted by init + data + top-Q at the delta it targeted, for every
@@ -141,7 +144,7 @@ func TestMomentumAndWeightDecay(t *testing.T) {
 	tg, _ := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4})
 	b, _ := attacks.NewBudget("linf", 0.05, nil)
 	_, p := forge(t, tg, Config{Budget: b, Steps: 60, K: 6, Seed: 2, CheckFirst: true})
-	pol := verifier.Policy{Delta: stats.Distances{Linf: 0.05}, Metrics: []string{stats.MetricLinf}, Q: 0}
+	pol := verifier.Reference(verifier.Selection{Metrics: []string{stats.MetricLinf}}, stats.Distances{Linf: 0.05})
 	if v := pol.Decide(gather(t, p, "exact", []verifier.Policy{pol})); !v.Accepted {
 		t.Fatalf("rejected: %s %s", v.Check, v.Reason)
 	}

@@ -279,7 +279,7 @@ func TestForgedThroughSharedWriterKeepsClaims(t *testing.T) {
 	}
 	// The verifier re-executes every interval exactly as the attack replayed it.
 	all := verifier.DefaultPolicy()
-	all.Q = 0
+	all.Select.Q = 0
 	ev, _ := verifyForged(t, out, []verifier.Policy{all})
 	for i, iv := range ev.Intervals {
 		r := iv.Repro[verifier.HparamsTrustCheckpoint]

@@ -99,12 +99,10 @@ func TestMNISTVariants(t *testing.T) {
 
 	ref := verifier.DefaultPolicy()
 	all := ref
-	all.Q = 0
-	norm := all
-	norm.Normalized = true
-	norm.Delta = stats.Uniform(stats.ReferenceNormalizedDelta)
-	member := ref
-	member.Membership = true
+	all.Select.Q = 0
+	norm := verifier.Reference(all.Select, stats.Distances{})
+	norm.Checks[len(norm.Checks)-1] = verifier.ReplayCheck{Delta: stats.Uniform(stats.ReferenceNormalizedDelta), Metrics: stats.Metrics, Normalized: true}
+	member := verifier.Reference(ref.Select, stats.ReferenceDelta, verifier.MembershipCheck{})
 	pols := []verifier.Policy{ref, all, norm, member}
 
 	var rows []mnistRow

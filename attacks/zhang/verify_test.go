@@ -8,6 +8,7 @@ import (
 
 	"pollab/attacks"
 	"pollab/proof"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -44,11 +45,9 @@ func verifyForged(t *testing.T, dir string, pols []verifier.Policy) (*verifier.E
 func TestForgedProofsThroughVerifier(t *testing.T) {
 	ref := verifier.DefaultPolicy()
 	all := ref
-	all.Q = 0
-	enforce := all
-	enforce.Hparams = verifier.HparamsEnforceManifest
-	member := ref
-	member.Membership = true
+	all.Select.Q = 0
+	enforce := verifier.Reference(all.Select, stats.ReferenceDelta, verifier.HparamsCheck{})
+	member := verifier.Reference(ref.Select, stats.ReferenceDelta, verifier.MembershipCheck{})
 	pols := []verifier.Policy{ref, all, enforce, member}
 
 	for _, tc := range []struct {

@@ -28,27 +28,20 @@ func init() {
 			"intervals per epoch (by update magnitude, union over the chosen metrics) plus R random audits\n" +
 			"and compares with the proof's checkpoints. Exit 0: accepted; 1: rejected; 2: bad input.\n" +
 			"Envs: exact, dtype, microbatch:M, augment, noise:SIGMA (combine with '+').",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "env", Usage: "reproduction environment: exact, dtype, microbatch:M, augment, noise:SIGMA", Value: "exact"},
 			&cli.IntFlag{Name: "q", Usage: "intervals per epoch and metric to re-execute (<= 0: all)", Value: 1},
-			&cli.StringFlag{Name: "metrics", Usage: "metrics to rank and threshold", Value: strings.Join(stats.Metrics, ",")},
-			&cli.StringFlag{Name: "delta", Usage: "thresholds metric=value,... or one value for all (default: reference l1=1000,l2=10,linf=0.1,cos=0.01; with --normalized 0.008)"},
-			&cli.BoolFlag{Name: "normalized", Usage: "read --delta as fractions of d_ref (needs --dref)"},
 			&cli.StringFlag{Name: "dref", Usage: "calibration file written by pollab calibrate"},
 			&cli.BoolFlag{Name: "force-dref", Usage: "use --dref even when it was calibrated under another model, dataset, dtype or optimizer (warns)"},
 			&cli.IntFlag{Name: "audit", Usage: "random audit intervals per epoch, drawn after reading the proof"},
 			&cli.Uint64Flag{Name: "audit-seed", Usage: "replay an audit draw with this seed (0: the verifier draws a secret nonce)"},
-			&cli.StringFlag{Name: "hparams", Usage: "trust-checkpoint (reference) or enforce-manifest", Value: verifier.HparamsTrustCheckpoint},
 			&cli.StringFlag{Name: "epoch-rule", Usage: "epochs of top-Q: start (interval in epoch floor(start·B/N)) or verify.py (Jia et al.'s round(c·e), c = T/E/k)", Value: stats.EpochRuleStart},
-			&cli.BoolFlag{Name: "membership", Usage: "reject payload points that are not in the declared dataset"},
-			&cli.StringFlag{Name: "init-correction", Usage: "combine W0's per-tensor KS p-values: min-p (reference: smallest p < alpha) or holm (family-wise error <= alpha)", Value: verifier.InitMinP},
-			&cli.Float64Flag{Name: "init-alpha", Usage: "KS threshold for W0 (negative: skip the init check)", Value: stats.DefaultInitAlpha},
 			&cli.IntFlag{Name: "workers", Usage: "parallel re-executions (default: number of CPUs)"},
 			&cli.StringFlag{Name: "cache", Usage: "directory of the re-execution cache (a rerun re-executes nothing twice)"},
 			&cli.StringFlag{Name: "evidence", Usage: "write the full Evidence as JSON to this file"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
-		},
+		}, checkFlags()...),
 		Action: verifyAction,
 	})
 }
@@ -92,35 +85,59 @@ type evidenceSummary struct {
 	DRef            *stats.Distances           `json:"dref,omitempty"`
 }
 
-// verifyPolicy turns the flags into a Policy and the calibration; errors are usage errors.
+// checkFlags are the flags of every registered check's configuration (verifier.Kinds):
+// what a check adds to the verifier, it adds to pollab verify.
+func checkFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, cfg := range verifier.Configs() {
+		for _, f := range cfg.Flags() {
+			if f.Bool {
+				out = append(out, &cli.BoolFlag{Name: f.Name, Usage: f.Usage})
+			} else {
+				out = append(out, &cli.StringFlag{Name: f.Name, Usage: f.Usage, Value: f.Default})
+			}
+		}
+	}
+	return out
+}
+
+// verifyPolicy turns the flags into a Policy (the selection, and every registered check's
+// configuration filled from its flags) and the calibration; errors are usage errors.
 func verifyPolicy(c *cli.Context) (verifier.Policy, *verifier.Calibration, error) {
-	var pol verifier.Policy
-	metrics, err := verifier.ParseMetrics(c.String("metrics"))
-	if err != nil {
-		return pol, nil, usageError{fmt.Errorf("--metrics: %w", err)}
-	}
-	hp, err := verifier.ParseHparams(c.String("hparams"))
-	if err != nil {
-		return pol, nil, usageError{fmt.Errorf("--hparams: %w", err)}
-	}
-	correction, err := verifier.ParseInitCorrection(c.String("init-correction"))
-	if err != nil {
-		return pol, nil, usageError{fmt.Errorf("--init-correction: %w", err)}
-	}
 	rule, err := stats.ParseEpochRule(c.String("epoch-rule"))
 	if err != nil {
-		return pol, nil, usageError{fmt.Errorf("--epoch-rule: %w", err)}
+		return verifier.Policy{}, nil, usageError{fmt.Errorf("--epoch-rule: %w", err)}
+	}
+	if c.Int("audit") < 0 {
+		return verifier.Policy{}, nil, usageError{fmt.Errorf("--audit %d: want >= 0", c.Int("audit"))}
+	}
+	cfgs := verifier.Configs()
+	for _, cfg := range cfgs {
+		for _, f := range cfg.Flags() {
+			if !c.IsSet(f.Name) {
+				continue
+			}
+			v := c.String(f.Name)
+			if f.Bool {
+				v = fmt.Sprint(c.Bool(f.Name))
+			}
+			if err := f.Set(v); err != nil {
+				return verifier.Policy{}, nil, usageError{fmt.Errorf("--%s: %w", f.Name, err)}
+			}
+		}
+	}
+	sel := verifier.Selection{Q: c.Int("q"), Audit: c.Int("audit"), AuditSeed: c.Uint64("audit-seed"), EpochRule: rule}
+	pol, err := verifier.PolicyOf(sel, cfgs)
+	if err != nil {
+		return pol, nil, usageError{err}
+	}
+	// Top-Q ranks by the metrics the replay check thresholds.
+	for _, chk := range pol.Checks {
+		if r, ok := chk.(verifier.ReplayCheck); ok {
+			pol.Select.Metrics = r.Metrics
+		}
 	}
 	normalized := c.Bool("normalized")
-	base := stats.ReferenceDelta
-	if normalized {
-		d := stats.ReferenceNormalizedDelta
-		base = stats.Uniform(d)
-	}
-	delta, err := verifier.ParseDelta(c.String("delta"), base)
-	if err != nil {
-		return pol, nil, usageError{fmt.Errorf("--delta: %w", err)}
-	}
 	var cal *verifier.Calibration
 	switch {
 	case normalized && c.String("dref") == "":
@@ -129,21 +146,6 @@ func verifyPolicy(c *cli.Context) (verifier.Policy, *verifier.Calibration, error
 		if cal, err = verifier.LoadCalibration(c.String("dref")); err != nil {
 			return pol, nil, err
 		}
-	}
-	if c.Int("audit") < 0 {
-		return pol, nil, usageError{fmt.Errorf("--audit %d: want >= 0", c.Int("audit"))}
-	}
-	alpha := c.Float64("init-alpha")
-	if alpha == 0 {
-		alpha = -1 // an explicit 0 means "never reject on init", as any negative value does
-	}
-	pol = verifier.Policy{
-		Delta: delta, Metrics: metrics, Normalized: normalized, Q: c.Int("q"), Audit: c.Int("audit"),
-		AuditSeed: c.Uint64("audit-seed"), InitAlpha: alpha, Membership: c.Bool("membership"), Hparams: hp,
-		EpochRule: rule, InitCorrection: correction,
-	}
-	if err := pol.Validate(); err != nil {
-		return pol, nil, usageError{err}
 	}
 	return pol, cal, nil
 }
@@ -212,7 +214,7 @@ func verifyAction(c *cli.Context) error {
 			Dir: dir, Verdict: v, Env: ev.Env, Policy: pol,
 			Evidence:           summarize(ev, top, audit),
 			ReexecutedFraction: ev.ReexecutedFraction, NeededFraction: ev.NeededFraction,
-			ExpectedFraction: expectedFraction(pol.Q, ev), Ledger: ev.Ledger, WallSeconds: ev.Wall.Seconds(),
+			ExpectedFraction: expectedFraction(pol.Select.Q, ev), Ledger: ev.Ledger, WallSeconds: ev.Wall.Seconds(),
 		}); err != nil {
 			return err
 		}
@@ -220,13 +222,15 @@ func verifyAction(c *cli.Context) error {
 		w := humanOut(false)
 		printf(w, "proof: %s (%s on %s, %d steps, %d intervals of k=%d)\n", dir, ev.Model, ev.Dataset, ev.Steps, len(ev.Intervals), ev.K)
 		seed := "" // without audits the seed draws nothing, so printing it would mislead
-		if pol.Audit > 0 {
+		if pol.Select.Audit > 0 {
 			seed = fmt.Sprintf(", audit seed %d", v.AuditSeed)
 		}
-		printf(w, "  policy: %s, metrics %s, env %s%s\n", pol, strings.Join(pol.Metrics, ","), ev.Env, seed)
-		printf(w, "  init: min KS p-value %.4g (%s, %d tensors tested)\n", ev.Init.MinP, ev.Init.Tensor, ev.Init.Tensors)
+		printf(w, "  policy: %s, metrics %s, env %s%s\n", pol, strings.Join(pol.Select.Metrics, ","), ev.Env, seed)
+		if ev.Init.Checked {
+			printf(w, "  init: min KS p-value %.4g (%s, %d tensors tested)\n", ev.Init.MinP, ev.Init.Tensor, ev.Init.Tensors)
+		}
 		printf(w, "  re-executed %d intervals (%d top-Q, %d audited): %d steps, %.4f of training (Q·k/S = %.4f), %d cached\n",
-			len(top)+len(audit), len(top), len(audit), ev.NeededSteps, ev.NeededFraction, expectedFraction(pol.Q, ev), ev.CacheHits)
+			len(top)+len(audit), len(top), len(audit), ev.NeededSteps, ev.NeededFraction, expectedFraction(pol.Select.Q, ev), ev.CacheHits)
 		if s := summarize(ev, top, audit); s.MaxRepro != nil {
 			printf(w, "  largest reproduction error: %s\n", *s.MaxRepro)
 			if s.MaxReproNorm != nil {
