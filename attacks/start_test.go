@@ -75,12 +75,12 @@ func TestStartLine(t *testing.T) {
 	// empty, so a W0 that passes ends at the next check, data).
 	ev := &verifier.Evidence{Init: verifier.InitKS(m, small.W0)}
 	for _, corr := range []string{verifier.InitMinP, verifier.InitHolm} {
-		pol := verifier.Policy{InitAlpha: stats.DefaultInitAlpha, InitCorrection: corr, Delta: stats.ReferenceDelta}
+		pol := verifier.NewPolicy(verifier.Selection{}, verifier.InitCheck{Alpha: stats.DefaultInitAlpha, Correction: corr}, verifier.DataCheck{})
 		if v := pol.Decide(ev); v.Check == verifier.CheckInit {
 			t.Errorf("%s rejects the small-init W0: %s", corr, v.Reason)
 		}
 	}
-	if v := (verifier.Policy{Delta: stats.ReferenceDelta}).Decide(&verifier.Evidence{Init: verifier.InitKS(m, tg.Final)}); v.Check != verifier.CheckInit {
+	if v := verifier.DefaultPolicy().Decide(&verifier.Evidence{Init: verifier.InitKS(m, tg.Final)}); v.Check != verifier.CheckInit {
 		t.Errorf("the init check does not reject W_T itself (%+v): it cannot tell", v)
 	}
 	committed, err := tg.StartLine(attacks.InitCommitted, 9, stats.DefaultInitAlpha, autodiff.NewLedger())

@@ -7,6 +7,7 @@ import (
 
 	"pollab/attacks"
 	"pollab/internal/prooftest"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -18,8 +19,7 @@ import (
 // and at the same T' its longer line leaves a larger re-execution error.
 func TestAdaptiveVariantsThroughVerifier(t *testing.T) {
 	tgt := honestTarget(t, false)
-	member := verifier.DefaultPolicy()
-	member.Membership = true
+	member := verifier.Reference(verifier.DefaultPolicy().Select, stats.ReferenceDelta, verifier.MembershipCheck{})
 	pols := []verifier.Policy{member}
 	run := func(cfg Config) (*Report, string) {
 		t.Helper()
