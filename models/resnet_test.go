@@ -79,6 +79,32 @@ func TestResnetLaws(t *testing.T) {
 	if b := ts[len(ts)-1]; b.Law != (Law{Kind: Uniform, Low: -0.125, High: 0.125}) {
 		t.Errorf("linear.bias: %+v", b.Law)
 	}
+	// Init draws every tested tensor from its law (KS p >= 0.01) and a twice larger one
+	// fails; the untested ones are their constants or the linear bias's uniform law.
+	w := Init(m, 9)
+	woff := Offsets(m)
+	for i, ts := range m.Tensors() {
+		vals := w[woff[i]:woff[i+1]]
+		if ts.Law.Kind == Constant {
+			if slices.ContainsFunc(vals, func(v float64) bool { return v != ts.Law.Value }) {
+				t.Errorf("%s: not the constant %v", ts.Name, ts.Law.Value)
+			}
+			continue
+		}
+		if _, p := ksTest(vals, ts.Law.CDF); p < 0.01 {
+			t.Errorf("%s: KS p = %.3g against its own law", ts.Name, p)
+		}
+		if !ts.Tested || len(vals) < 1000 {
+			continue
+		}
+		scaled := slices.Clone(vals)
+		for j := range scaled {
+			scaled[j] *= 2
+		}
+		if _, p := ksTest(scaled, ts.Law.CDF); p >= 0.01 {
+			t.Errorf("%s scaled by 2: KS p = %.3g, want < 0.01", ts.Name, p)
+		}
+	}
 	buf := InitBuffers(m)
 	off := BufferOffsets(m)
 	for i, b := range m.(BufferedModel).Buffers() {

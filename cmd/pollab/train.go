@@ -41,7 +41,7 @@ func init() {
 // twice with different seeds. trainConfig reads them.
 func trainingFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "model", Usage: "model spec, e.g. mlp:784-128-10:relu, lenet5, cnn-cifar"},
+		&cli.StringFlag{Name: "model", Usage: "model spec, e.g. mlp:784-128-10:relu, lenet5, cnn-cifar, resnet20"},
 		&cli.StringFlag{Name: "dataset", Usage: "dataset name: mnist, fashion-mnist, cifar10, cifar100, synthetic[:k=v,...]"},
 		&cli.IntFlag{Name: "epochs", Usage: "training epochs E", Value: 1},
 		&cli.IntFlag{Name: "batch", Usage: "batch size B", Value: 128},
