@@ -1,6 +1,7 @@
 package autodiff
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -119,12 +120,11 @@ func (b buffer) setAt(i int, v float64) {
 	b.f64[i] = v
 }
 
-// readValue copies a node's computed value (scalar or tensor, either dtype) into dst and
-// returns its first element (the value itself for a scalar).
-func readValue(n *gorgonia.Node, dst []float64) (float64, error) {
-	v := n.Value()
+// readValue copies a computed value (scalar or tensor, either dtype) into dst and returns
+// its first element (the value itself for a scalar).
+func readValue(v gorgonia.Value, dst []float64) (float64, error) {
 	if v == nil {
-		return 0, fmt.Errorf("node %v has no value after the run", n.Name())
+		return 0, errors.New("no value after the run")
 	}
 	switch d := v.Data().(type) {
 	case float64:
@@ -139,7 +139,7 @@ func readValue(n *gorgonia.Node, dst []float64) (float64, error) {
 		return float64(d), nil
 	case []float64:
 		if dst != nil && len(d) != len(dst) {
-			return 0, fmt.Errorf("node %v: value has %d elements, want %d", n.Name(), len(d), len(dst))
+			return 0, fmt.Errorf("value has %d elements, want %d", len(d), len(dst))
 		}
 		copy(dst, d)
 		if len(d) == 0 {
@@ -148,7 +148,7 @@ func readValue(n *gorgonia.Node, dst []float64) (float64, error) {
 		return d[0], nil
 	case []float32:
 		if dst != nil && len(d) != len(dst) {
-			return 0, fmt.Errorf("node %v: value has %d elements, want %d", n.Name(), len(d), len(dst))
+			return 0, fmt.Errorf("value has %d elements, want %d", len(d), len(dst))
 		}
 		for i, x := range d {
 			dst[i] = float64(x)
@@ -158,18 +158,17 @@ func readValue(n *gorgonia.Node, dst []float64) (float64, error) {
 		}
 		return float64(d[0]), nil
 	}
-	return 0, fmt.Errorf("node %v: unexpected value type %T", n.Name(), v.Data())
+	return 0, fmt.Errorf("unexpected value type %T", v.Data())
 }
 
-// readTransposed copies a node's [cols,rows] matrix value into dst as the row-major
-// [rows,cols] matrix it is the transpose of.
-func readTransposed(n *gorgonia.Node, dst []float64, rows, cols int) error {
-	v := n.Value()
+// readTransposed copies a [cols,rows] matrix value into dst as the row-major [rows,cols]
+// matrix it is the transpose of.
+func readTransposed(v gorgonia.Value, dst []float64, rows, cols int) error {
 	if v == nil {
-		return fmt.Errorf("node %v has no value after the run", n.Name())
+		return errors.New("no value after the run")
 	}
 	if s := v.Shape(); len(s) != 2 || s[0] != cols || s[1] != rows {
-		return fmt.Errorf("node %v: value shape %v, want [%d %d]", n.Name(), s, cols, rows)
+		return fmt.Errorf("value shape %v, want [%d %d]", s, cols, rows)
 	}
 	switch d := v.Data().(type) {
 	case []float64:
@@ -187,7 +186,7 @@ func readTransposed(n *gorgonia.Node, dst []float64, rows, cols int) error {
 			}
 		}
 	default:
-		return fmt.Errorf("node %v: unexpected value type %T", n.Name(), v.Data())
+		return fmt.Errorf("unexpected value type %T", v.Data())
 	}
 	return nil
 }

@@ -52,11 +52,11 @@ type progKey struct {
 	batch int
 }
 
-// program is one compiled, pruned graph with its tape machine. Inputs are bound once, by
-// reference, to buffers that each call overwrites; outputs are read after RunAll and the
-// machine is Reset before the next run.
+// program is one compiled graph with its executor (exec.go). Inputs are bound once, by
+// reference, to buffers that each call overwrites; outputs are read after each run.
 type program struct {
-	vm gorgonia.VM
+	ex *executor
+	vm gorgonia.VM // gorgonia's TapeMachine instead of ex (Engine.tapeMachine, tests only)
 
 	x      buffer
 	y      buffer   // one-hot labels [B,K]
@@ -117,6 +117,9 @@ type Engine struct {
 	// skipDerivReset disables the derivative reset between the two Grad calls of the
 	// symbolic GradMatch; only the regression test sets it.
 	skipDerivReset bool
+	// tapeMachine runs programs on gorgonia's TapeMachine instead of the executor; only
+	// the test that compares the two sets it.
+	tapeMachine bool
 }
 
 // NewEngine prepares an engine for net; programs are compiled lazily on first use of each
@@ -430,16 +433,28 @@ func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, 
 		outputs = append(outputs, p.grads...)
 	}
 
-	prog, locMap, err := gorgonia.CompileFunction(g, inputs, outputs)
-	if err != nil {
+	if e.tapeMachine {
+		prog, locMap, err := gorgonia.CompileFunction(g, inputs, outputs)
+		if err != nil {
+			return nil, fmt.Errorf("compile: %w", err)
+		}
+		p.vm = gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locMap))
+		return p, nil
+	}
+	if p.ex, err = newExecutor(outputs); err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	p.vm = gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locMap))
 	return p, nil
 }
 
-// run executes the program once and leaves its outputs readable on the nodes.
+// run executes the program once; value then returns its outputs.
 func (p *program) run() (err error) {
+	if p.ex != nil {
+		if err := p.ex.run(); err != nil {
+			return fmt.Errorf("run: %w", err)
+		}
+		return nil
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("gorgonia panicked: %v", r)
@@ -451,6 +466,14 @@ func (p *program) run() (err error) {
 		return fmt.Errorf("run: %w", err)
 	}
 	return nil
+}
+
+// value returns output n's value after the last run.
+func (p *program) value(n *gorgonia.Node) gorgonia.Value {
+	if p.ex != nil {
+		return p.ex.value(n)
+	}
+	return n.Value()
 }
 
 // load checks that parameters and inputs are safe to run (ErrUnsafeValues) and copies them
@@ -508,9 +531,9 @@ func (e *Engine) readGrads(p *program, nodes []*gorgonia.Node, dst []float64) er
 		part := dst[off : off+e.sizes[i]]
 		var err error
 		if t := p.trans[i]; t != ([2]int{}) {
-			err = readTransposed(n, part, t[0], t[1])
+			err = readTransposed(p.value(n), part, t[0], t[1])
 		} else {
-			_, err = readValue(n, part)
+			_, err = readValue(p.value(n), part)
 		}
 		if err != nil {
 			return err
@@ -550,7 +573,7 @@ func (e *Engine) LossGrad(params, x []float64, labels []int, grad []float64) (fl
 	if err := p.run(); err != nil {
 		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
 	}
-	loss, err := readValue(p.loss, nil)
+	loss, err := readValue(p.value(p.loss), nil)
 	if err != nil {
 		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
 	}
@@ -589,7 +612,7 @@ func (e *Engine) TrainGrad(params, x []float64, labels []int, grad []float64) (f
 		}{{st.mean, st.meanBuf, 1}, {st.variance, st.varBuf, float64(st.n) / float64(st.n-1)}} {
 			dst := e.buffers[offs[u.buf]:offs[u.buf+1]]
 			e.statsTmp = grow(e.statsTmp, len(dst))
-			if _, err := readValue(u.node, e.statsTmp); err != nil {
+			if _, err := readValue(p.value(u.node), e.statsTmp); err != nil {
 				return 0, fmt.Errorf("autodiff: TrainGrad: %w", err)
 			}
 			commitStats(dst, e.statsTmp, u.scale)
@@ -628,11 +651,11 @@ func (e *Engine) InputGrad(params, x []float64, labels []int, gx []float64) (flo
 	if err := p.run(); err != nil {
 		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
 	}
-	loss, err := readValue(p.loss, nil)
+	loss, err := readValue(p.value(p.loss), nil)
 	if err != nil {
 		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
 	}
-	if _, err := readValue(p.gx, gx); err != nil {
+	if _, err := readValue(p.value(p.gx), gx); err != nil {
 		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
 	}
 	e.record(start, B, 1, 1, 0, 3*e.flops*float64(B))
@@ -659,7 +682,7 @@ func (e *Engine) Logits(params, x []float64, out []float64) error {
 	if err := p.run(); err != nil {
 		return fmt.Errorf("autodiff: Logits: %w", err)
 	}
-	if _, err := readValue(p.logits, out); err != nil {
+	if _, err := readValue(p.value(p.logits), out); err != nil {
 		return fmt.Errorf("autodiff: Logits: %w", err)
 	}
 	if p.checkOutput && math.IsInf(maxAbs(out), 0) {

@@ -10,3 +10,7 @@ var (
 	DetLog  = detLog
 	DetTanh = detTanh
 )
+
+// UseTapeMachine makes e run its programs on gorgonia's TapeMachine (the reference the
+// executor is compared with).
+func UseTapeMachine(e *Engine) { e.tapeMachine = true }

@@ -90,11 +90,11 @@ func (e *Engine) gradMatchSymbolic(B int, params, x []float64, labels []int, gst
 	if err := p.run(); err != nil {
 		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
 	}
-	r, err := readValue(p.r, nil)
+	r, err := readValue(p.value(p.r), nil)
 	if err != nil {
 		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
 	}
-	if _, err := readValue(p.gx, dRdX); err != nil {
+	if _, err := readValue(p.value(p.gx), dRdX); err != nil {
 		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
 	}
 	if err := e.readGrads(p, p.grads, g); err != nil {

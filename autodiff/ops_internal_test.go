@@ -246,7 +246,7 @@ func (og *opGraph) run(t *testing.T, i, j int, v float64) {
 func nodeVals(t *testing.T, n *gorgonia.Node) []float64 {
 	t.Helper()
 	out := make([]float64, n.Shape().TotalSize())
-	if _, err := readValue(n, out); err != nil {
+	if _, err := readValue(n.Value(), out); err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -254,7 +254,7 @@ func nodeVals(t *testing.T, n *gorgonia.Node) []float64 {
 
 func scalarVal(t *testing.T, n *gorgonia.Node) float64 {
 	t.Helper()
-	v, err := readValue(n, nil)
+	v, err := readValue(n.Value(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
