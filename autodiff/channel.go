@@ -29,7 +29,13 @@ type chanOp struct {
 }
 
 func newChanOp(kind chanKind, shape []int) chanOp {
-	return chanOp{kind: kind, shape: [4]int(shape), out: &owned{}}
+	op := chanOp{kind: kind, shape: [4]int(shape)}
+	in := []int{shape[1]}
+	if kind == chanSum {
+		in = shape
+	}
+	op.out = newOwned(op.outShape(), in)
+	return op
 }
 
 func (op chanOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
@@ -63,18 +69,7 @@ func (op chanOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op chanOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op chanOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	if len(vs) != 1 {
-		return nil, fmt.Errorf("%v: %d inputs, want 1", op, len(vs))
-	}
-	in := op.shape[1]
-	if op.kind == chanSum {
-		in = op.shape[0] * op.shape[1] * op.shape[2] * op.shape[3]
-	}
-	ts, err := dense(op, []int{in}, vs...)
-	if err != nil {
-		return nil, err
-	}
-	out, err := op.out.get(op.outShape(), ts[0])
+	ts, out, err := op.out.run(op, vs)
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ type convOp struct {
 }
 
 type convState struct {
-	out owned
+	out *owned
 	s32 convScratch[float32]
 	s64 convScratch[float64]
 }
@@ -88,7 +88,9 @@ type convScratch[T float] struct {
 }
 
 func newConvOp(kind convKind, g convGeom, bias bool) convOp {
-	return convOp{kind: kind, g: g, bias: bias, st: &convState{}}
+	op := convOp{kind: kind, g: g, bias: bias, st: &convState{}}
+	op.st.out = newOwned(op.outShape(), op.inShapes()...)
+	return op
 }
 
 // apply creates the op's node on the given inputs.
@@ -148,18 +150,7 @@ func (op convOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op convOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	want := make([]int, 0, 3)
-	for _, s := range op.inShapes() {
-		want = append(want, tensor.Shape(s).TotalSize())
-	}
-	if len(vs) != len(want) {
-		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(want))
-	}
-	ts, err := dense(op, want, vs...)
-	if err != nil {
-		return nil, err
-	}
-	out, err := op.st.out.get(op.outShape(), ts[0])
+	ts, out, err := op.st.out.run(op, vs)
 	if err != nil {
 		return nil, err
 	}

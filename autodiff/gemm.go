@@ -99,17 +99,11 @@ func gemm[T float](tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, bet
 		gemmRows(0, m, n, k, a, ai, ap, b, ldb, c, ldc, kern, width)
 		return
 	}
-	var wg sync.WaitGroup
 	per := (m/4 + workers - 1) / workers * 4
-	for i0 := 0; i0 < m; i0 += per {
-		i1 := min(i0+per, m)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gemmRows(i0, i1, n, k, a, ai, ap, b, ldb, c, ldc, kern, width)
-		}()
-	}
-	wg.Wait()
+	parallel((m+per-1)/per, func(_, part int) {
+		i0 := part * per
+		gemmRows(i0, min(i0+per, m), n, k, a, ai, ap, b, ldb, c, ldc, kern, width)
+	})
 }
 
 // gemmWorkers is how many goroutines gemm splits an m×n×k product over: GOMAXPROCS for large

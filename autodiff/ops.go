@@ -6,6 +6,8 @@ import (
 	"hash/fnv"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -48,11 +50,39 @@ func fnType(out int, in ...int) hm.Type {
 	return hm.NewFnType(ts...)
 }
 
-// owned is an op's output tensor, allocated on first use and reused on every later run.
+// owned is an op's output tensor, allocated on first use and reused on every later run,
+// with the op's fixed input sizes and output shape and its reused input slice: a run
+// allocates nothing.
 type owned struct {
-	t   *tensor.Dense
-	f32 []float32
-	f64 []float64
+	want  []int // element count of each input
+	shape []int // of the output
+	t     *tensor.Dense
+	f32   []float32
+	f64   []float64
+	ins   []tensor.Tensor
+}
+
+// newOwned prepares the buffers of an op with the given output and input shapes.
+func newOwned(out []int, ins ...[]int) *owned {
+	o := &owned{shape: append([]int(nil), out...)}
+	for _, s := range ins {
+		o.want = append(o.want, tensor.Shape(s).TotalSize())
+	}
+	return o
+}
+
+// run checks the inputs (count, element counts, one dtype) and returns them with the
+// output tensor, in the inputs' dtype.
+func (o *owned) run(op fmt.Stringer, vs []gorgonia.Value) ([]tensor.Tensor, *tensor.Dense, error) {
+	if len(vs) != len(o.want) {
+		return nil, nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(o.want))
+	}
+	ts, err := o.dense(op, o.want, vs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := o.get(o.shape, ts[0])
+	return ts, out, err
 }
 
 // get returns the output tensor with the given shape and dtype of like (float32 or float64
@@ -84,9 +114,13 @@ func (o *owned) get(shape []int, like tensor.Tensor) (*tensor.Dense, error) {
 	return o.t, nil
 }
 
-// dense returns the tensors behind gorgonia values, checking their element counts.
-func dense(op fmt.Stringer, want []int, vs ...gorgonia.Value) ([]tensor.Tensor, error) {
-	out := make([]tensor.Tensor, len(vs))
+// dense returns the tensors behind gorgonia values, checking their element counts, in a
+// slice the op owns.
+func (o *owned) dense(op fmt.Stringer, want []int, vs ...gorgonia.Value) ([]tensor.Tensor, error) {
+	if cap(o.ins) < len(vs) {
+		o.ins = make([]tensor.Tensor, len(vs))
+	}
+	out := o.ins[:len(vs)]
 	var dt tensor.Dtype
 	for i, v := range vs {
 		t, ok := v.(tensor.Tensor)
@@ -106,12 +140,29 @@ func dense(op fmt.Stringer, want []int, vs ...gorgonia.Value) ([]tensor.Tensor, 
 	return out, nil
 }
 
-// data returns a tensor's backing slice as []T.
-func data[T float](t tensor.Tensor) []T { return t.Data().([]T) }
+// data returns a tensor's backing slice as []T. For a *tensor.Dense it reads the backing
+// bytes directly: Dense.Data builds the slice through reflect and allocates on every call.
+func data[T float](t tensor.Tensor) []T {
+	d, ok := t.(*tensor.Dense)
+	var z T
+	want := tensor.Float64
+	if unsafe.Sizeof(z) == 4 {
+		want = tensor.Float32
+	}
+	if !ok || d.IsScalar() || d.Dtype() != want {
+		return t.Data().([]T)
+	}
+	raw := d.Header.Raw
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(raw))), len(raw)/int(unsafe.Sizeof(z)))
+}
 
 // parallel runs f(worker, i) for i in [0,n) on up to GOMAXPROCS goroutines; worker is in
-// [0, workers(n)). Callers make every i independent of the others, so results do not
-// depend on how items are spread.
+// [0, workers(n)) and no two goroutines run with the same worker at once. Callers make
+// every i independent of the others, so results do not depend on how items are spread.
+// The calling goroutine is worker 0; the others are lent by a pool of long-lived helper
+// goroutines (starting goroutines per call allocated on every op of every step). A helper
+// that is not free in time is cancelled and the caller does its share, so a call never
+// waits for a helper that is busy elsewhere.
 func parallel(n int, f func(worker, i int)) {
 	w := workers(n)
 	if w <= 1 {
@@ -120,26 +171,79 @@ func parallel(n int, f func(worker, i int)) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	for k := 0; k < w; k++ {
-		wg.Add(1)
+	j := &parJob{f: f, n: int64(n), claim: make([]atomic.Int32, w)}
+	helpers.start(w - 1)
+	j.wg.Add(w - 1)
+	for k := 1; k < w; k++ {
+		select {
+		case helpers.q <- parTask{j, k}:
+		default:
+			j.claim[k].Store(parCancelled)
+			j.wg.Done()
+		}
+	}
+	j.work(0)
+	for k := 1; k < w; k++ {
+		if j.claim[k].CompareAndSwap(parFree, parCancelled) {
+			j.wg.Done()
+		}
+	}
+	j.wg.Wait()
+}
+
+// parJob is one parallel call: items [0,n) handed out in order by next.
+type parJob struct {
+	f     func(worker, i int)
+	n     int64
+	next  atomic.Int64
+	claim []atomic.Int32 // per worker: parFree, parTaken or parCancelled
+	wg    sync.WaitGroup
+}
+
+const (
+	parFree int32 = iota
+	parTaken
+	parCancelled
+)
+
+func (j *parJob) work(k int) {
+	for {
+		i := j.next.Add(1) - 1
+		if i >= j.n {
+			return
+		}
+		j.f(k, int(i))
+	}
+}
+
+type parTask struct {
+	j *parJob
+	k int
+}
+
+// helperPool is the set of long-lived helper goroutines parallel lends work to.
+type helperPool struct {
+	mu sync.Mutex
+	n  int
+	q  chan parTask
+}
+
+var helpers = helperPool{q: make(chan parTask, 256)}
+
+// start makes sure at least n helpers exist.
+func (h *helperPool) start(n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ; h.n < n; h.n++ {
 		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= n {
-					return
+			for t := range h.q {
+				if t.j.claim[t.k].CompareAndSwap(parFree, parTaken) {
+					t.j.work(t.k)
+					t.j.wg.Done()
 				}
-				f(k, i)
 			}
 		}()
 	}
-	wg.Wait()
 }
 
 // workers is how many goroutines parallel uses for n items.

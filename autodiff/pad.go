@@ -45,7 +45,12 @@ type padOp struct {
 	out  *owned
 }
 
-func newPadOp(kind padKind, g padGeom) padOp { return padOp{kind: kind, g: g, out: &owned{}} }
+func newPadOp(kind padKind, g padGeom) padOp {
+	op := padOp{kind: kind, g: g}
+	in, out := op.shapes()
+	op.out = newOwned(out, in)
+	return op
+}
 
 func (op padOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
@@ -73,15 +78,7 @@ func (op padOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op padOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	if len(vs) != 1 {
-		return nil, fmt.Errorf("%v: %d inputs, want 1", op, len(vs))
-	}
-	in, outShape := op.shapes()
-	ts, err := dense(op, []int{tensor.Shape(in).TotalSize()}, vs...)
-	if err != nil {
-		return nil, err
-	}
-	out, err := op.out.get(outShape, ts[0])
+	ts, out, err := op.out.run(op, vs)
 	if err != nil {
 		return nil, err
 	}

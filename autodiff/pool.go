@@ -59,7 +59,12 @@ type poolOp struct {
 	out  *owned
 }
 
-func newPoolOp(kind poolKind, g poolGeom) poolOp { return poolOp{kind: kind, g: g, out: &owned{}} }
+func newPoolOp(kind poolKind, g poolGeom) poolOp {
+	op := poolOp{kind: kind, g: g}
+	ins, out := op.shapes()
+	op.out = newOwned(out, ins...)
+	return op
+}
 
 func (op poolOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
@@ -103,19 +108,7 @@ func (op poolOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op poolOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op poolOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ins, outShape := op.shapes()
-	if len(vs) != len(ins) {
-		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(ins))
-	}
-	want := make([]int, len(ins))
-	for i, s := range ins {
-		want[i] = tensor.Shape(s).TotalSize()
-	}
-	ts, err := dense(op, want, vs...)
-	if err != nil {
-		return nil, err
-	}
-	out, err := op.out.get(outShape, ts[0])
+	ts, out, err := op.out.run(op, vs)
 	if err != nil {
 		return nil, err
 	}

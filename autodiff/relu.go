@@ -23,7 +23,8 @@ type reluOp struct {
 }
 
 func newReluOp(mask bool, shape []int) reluOp {
-	return reluOp{mask: mask, shape: append([]int(nil), shape...), out: &owned{}}
+	ins := [][]int{shape, shape}[:1+b2i(mask)]
+	return reluOp{mask: mask, shape: append([]int(nil), shape...), out: newOwned(shape, ins...)}
 }
 
 func (op reluOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
@@ -59,16 +60,7 @@ func (op reluOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op reluOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op reluOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	n := tensor.Shape(op.shape).TotalSize()
-	want := []int{n, n}[:op.Arity()]
-	if len(vs) != len(want) {
-		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(want))
-	}
-	ts, err := dense(op, want, vs...)
-	if err != nil {
-		return nil, err
-	}
-	out, err := op.out.get(op.shape, ts[0])
+	ts, out, err := op.out.run(op, vs)
 	if err != nil {
 		return nil, err
 	}
