@@ -34,9 +34,16 @@ type Builder struct {
 
 	// transposedLeaf, when set, gives Linear a graph input holding the transpose [in,out] of
 	// a parameter leaf w [out,in] (nil if w is not a parameter): the engine then fills it
-	// transposed while copying from the flat vector, which is much cheaper than gorgonia's
-	// Transpose op on every run and its gradient.
+	// transposed while copying from the flat vector, so that the products read it row-major.
 	transposedLeaf func(w *gorgonia.Node) *gorgonia.Node
+
+	// secondOrder builds Linear and the cross-entropy from gorgonia's ops (Mul, Reshape,
+	// BroadcastAdd; max, exp, sum, log, ...) instead of pollab's fused ops (linear.go,
+	// ce.go). The symbolic second-order program sets it: gorgonia sums a node's gradient
+	// terms in the order of its topological sort of the graph, which depends on how many
+	// nodes each op makes, and its dR/dX bits (pinned by results computed before the own
+	// ops) follow that order; and the fused cross-entropy gradient is first-order only.
+	secondOrder bool
 
 	// buffers are the graph inputs of the net's buffers (BufferedNet), training whether the
 	// program runs in training mode; stats lists each training-mode BatchNorm2d.
@@ -112,6 +119,14 @@ func (b *Builder) Linear(x, w, bias Node) Node {
 		var wt *gorgonia.Node
 		if b.transposedLeaf != nil {
 			wt = b.transposedLeaf(w.n)
+		}
+		if !b.secondOrder {
+			// pollab's own product op (linear.go): x·wᵀ + bias in one op, w read
+			// transposed in place or, when the engine holds it transposed, as it is.
+			if wt != nil {
+				return newMMOp(false, false, xs[0], ws[0], ws[1], true).apply(x.n, wt, bias.n)
+			}
+			return newMMOp(false, true, xs[0], ws[0], ws[1], true).apply(x.n, w.n, bias.n)
 		}
 		if wt == nil {
 			var err error
@@ -281,7 +296,7 @@ func (b *Builder) Flatten(x Node) Node {
 		prod *= d
 	}
 	out := b.guard(op, func() (*gorgonia.Node, error) {
-		return gorgonia.Reshape(x.n, tensor.Shape{xs[0], prod})
+		return newReshapeOp(xs, []int{xs[0], prod}).apply(x.n)
 	})
 	return b.track(out, b.boundOf(x))
 }
@@ -299,7 +314,13 @@ func (b *Builder) crossEntropy(z, y Node) Node {
 		return b.fail(op, fmt.Errorf("logits shape %v, want [B,K]", zs))
 	}
 	B := zs[0]
+	if ys := y.Shape(); len(ys) != 2 || ys[0] != B || ys[1] != zs[1] {
+		return b.fail(op, fmt.Errorf("labels shape %v, want %v", ys, zs))
+	}
 	return b.guard(op, func() (*gorgonia.Node, error) {
+		if !b.secondOrder {
+			return newCEOp(false, B, zs[1]).apply(z.n, y.n)
+		}
 		m, err := gorgonia.Max(z.n, 1)
 		if err != nil {
 			return nil, err
@@ -406,7 +427,7 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 	}
 	var mean, variance, statMean, statVar *gorgonia.Node
 	out := b.guard(op, func() (*gorgonia.Node, error) {
-		bcast := func(v *gorgonia.Node) (*gorgonia.Node, error) { return newChanOp(chanBcast, xs).apply(v) }
+		bcast := func(v *gorgonia.Node) (*gorgonia.Node, error) { return newChanOp(chanBcast, xs, false).apply(v) }
 		var err error
 		if training {
 			// mean = Σx/n, xc = x - mean, var = Σxc²/n, y = xc·(γ/√(var+ε)) + β
@@ -431,11 +452,11 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 			// The statistics the engine reads after the run, as copies in own buffers: a
 			// gorgonia op may overwrite its input in place once its last reader has run
 			// (the variance's Add of ε did, program output or not).
-			stat := newChanOp(chanBcast, []int{1, xs[1], 1, 1})
+			stat := newChanOp(chanBcast, []int{1, xs[1], 1, 1}, false)
 			if statMean, err = stat.apply(mean); err != nil {
 				return nil, err
 			}
-			stat = newChanOp(chanBcast, []int{1, xs[1], 1, 1})
+			stat = newChanOp(chanBcast, []int{1, xs[1], 1, 1}, false)
 			if statVar, err = stat.apply(variance); err != nil {
 				return nil, err
 			}
@@ -514,7 +535,7 @@ type batchStats struct {
 
 // channelMean is Σ over all but the channel axis of v (shape xs), divided by n: [C].
 func (b *Builder) channelMean(v *gorgonia.Node, xs []int, n int) (*gorgonia.Node, error) {
-	s, err := newChanOp(chanSum, xs).apply(v)
+	s, err := newChanOp(chanSum, xs, false).apply(v)
 	if err != nil {
 		return nil, err
 	}

@@ -9,10 +9,12 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// The per-channel pair: chanSum sums x [B,C,H,W] over everything but the channel axis into
-// [C]; chanBcast repeats v [C] over [B,C,H,W]. Each is the other's adjoint, so each
-// differentiates into the other. Conv2d's bias gradient and BatchNorm2d's statistics and
-// affine transform are built from them.
+// The per-channel pair: chanSum sums x [B,C,H,W] (or [B,C]) over everything but the
+// channel axis into [C]; chanBcast repeats v [C] over [B,C,H,W] (or [B,C]). Each is the
+// other's adjoint, so each differentiates into the other. Conv2d's bias gradient and
+// BatchNorm2d's statistics and affine transform are built from them, and on [B,C] Linear's
+// bias gradient: there the sum starts from the first value (fromFirst) as gorgonia's
+// reduction over axis 0 does, not from +0 (the two differ in the sign of an all-zero sum).
 
 type chanKind uint8
 
@@ -23,18 +25,20 @@ const (
 
 type chanOp struct {
 	opBase
-	kind  chanKind
-	shape [4]int // the [B,C,H,W] side
-	out   *owned
+	kind      chanKind
+	shape     []int // the [B,C,H,W] or [B,C] side
+	fromFirst bool  // chanSum starts from the first value, not from +0
+	out       *owned
 }
 
-func newChanOp(kind chanKind, shape []int) chanOp {
-	op := chanOp{kind: kind, shape: [4]int(shape)}
+// newChanOp makes a member of the pair on the big side shape; fromFirst only on [B,C].
+func newChanOp(kind chanKind, shape []int, fromFirst bool) chanOp {
+	op := chanOp{kind: kind, shape: append([]int(nil), shape...), fromFirst: fromFirst && len(shape) == 2}
 	in := []int{shape[1]}
 	if kind == chanSum {
 		in = shape
 	}
-	op.out = newOwned(op.outShape(), in)
+	op.out = newOwned(op.String(), op.outShape(), in)
 	return op
 }
 
@@ -46,16 +50,16 @@ func (op chanOp) Arity() int { return 1 }
 
 func (op chanOp) Type() hm.Type {
 	if op.kind == chanSum {
-		return fnType(1, 4)
+		return fnType(1, len(op.shape))
 	}
-	return fnType(4, 1)
+	return fnType(len(op.shape), 1)
 }
 
 func (op chanOp) outShape() []int {
 	if op.kind == chanSum {
 		return []int{op.shape[1]}
 	}
-	return op.shape[:]
+	return op.shape
 }
 
 func (op chanOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
@@ -63,13 +67,13 @@ func (op chanOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op chanOp) String() string {
-	return fmt.Sprintf("pollab.%s%v", [...]string{"ChanSum", "ChanBcast"}[op.kind], op.shape)
+	return fmt.Sprintf("pollab.%s%v/first=%v", [...]string{"ChanSum", "ChanBcast"}[op.kind], op.shape, op.fromFirst)
 }
 func (op chanOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op chanOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op chanOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(op, vs)
+	ts, out, err := op.out.run(vs)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +91,10 @@ func (op chanOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia
 
 // runChan sums (per channel: samples in order, positions in order) or broadcasts.
 func runChan[T float](op chanOp, in, out []T) {
-	B, C, hw := op.shape[0], op.shape[1], op.shape[2]*op.shape[3]
+	B, C, hw := op.shape[0], op.shape[1], 1
+	for _, d := range op.shape[2:] {
+		hw *= d
+	}
 	if op.kind == chanBcast {
 		for b := 0; b < B; b++ {
 			for c := 0; c < C; c++ {
@@ -95,6 +102,15 @@ func runChan[T float](op chanOp, in, out []T) {
 				for i := range seg {
 					seg[i] = in[c]
 				}
+			}
+		}
+		return
+	}
+	if op.fromFirst { // [B,C] only: gorgonia's order, row 0 copied, then rows added in order
+		copy(out, in[:C])
+		for b := 1; b < B; b++ {
+			for c, v := range in[b*C : (b+1)*C] {
+				out[c] += v
 			}
 		}
 		return
@@ -113,7 +129,7 @@ func runChan[T float](op chanOp, in, out []T) {
 func (op chanOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op chanOp) SymDiff(_ gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	d, err := newChanOp(1-op.kind, op.shape[:]).apply(grad)
+	d, err := newChanOp(1-op.kind, op.shape, op.fromFirst).apply(grad)
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ type convScratch[T float] struct {
 
 func newConvOp(kind convKind, g convGeom, bias bool) convOp {
 	op := convOp{kind: kind, g: g, bias: bias, st: &convState{}}
-	op.st.out = newOwned(op.outShape(), op.inShapes()...)
+	op.st.out = newOwned(op.String(), op.outShape(), op.inShapes()...)
 	return op
 }
 
@@ -150,7 +150,7 @@ func (op convOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op convOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.st.out.run(op, vs)
+	ts, out, err := op.st.out.run(vs)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +207,7 @@ func (op convOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.No
 			return nil, err
 		}
 		if op.bias {
-			db, err := newChanOp(chanSum, g.yShape()).apply(grad)
+			db, err := newChanOp(chanSum, g.yShape(), false).apply(grad)
 			if err != nil {
 				return nil, err
 			}

@@ -126,6 +126,14 @@ func readValue(v gorgonia.Value, dst []float64) (float64, error) {
 	if v == nil {
 		return 0, errors.New("no value after the run")
 	}
+	if t, ok := v.(*tensor.Dense); ok && !t.IsScalar() {
+		switch t.Dtype() {
+		case tensor.Float32:
+			return readSlice(data[float32](t), dst)
+		case tensor.Float64:
+			return readSlice(data[float64](t), dst)
+		}
+	}
 	switch d := v.Data().(type) {
 	case float64:
 		if len(dst) > 0 {
@@ -138,27 +146,25 @@ func readValue(v gorgonia.Value, dst []float64) (float64, error) {
 		}
 		return float64(d), nil
 	case []float64:
-		if dst != nil && len(d) != len(dst) {
-			return 0, fmt.Errorf("value has %d elements, want %d", len(d), len(dst))
-		}
-		copy(dst, d)
-		if len(d) == 0 {
-			return 0, nil
-		}
-		return d[0], nil
+		return readSlice(d, dst)
 	case []float32:
-		if dst != nil && len(d) != len(dst) {
-			return 0, fmt.Errorf("value has %d elements, want %d", len(d), len(dst))
-		}
-		for i, x := range d {
-			dst[i] = float64(x)
-		}
-		if len(d) == 0 {
-			return 0, nil
-		}
-		return float64(d[0]), nil
+		return readSlice(d, dst)
 	}
 	return 0, fmt.Errorf("unexpected value type %T", v.Data())
+}
+
+// readSlice copies d into dst (unless dst is nil) and returns d's first element.
+func readSlice[T float](d []T, dst []float64) (float64, error) {
+	if dst != nil && len(d) != len(dst) {
+		return 0, fmt.Errorf("value has %d elements, want %d", len(d), len(dst))
+	}
+	for i, x := range d {
+		dst[i] = float64(x)
+	}
+	if len(d) == 0 {
+		return 0, nil
+	}
+	return float64(d[0]), nil
 }
 
 // readTransposed copies a [cols,rows] matrix value into dst as the row-major [rows,cols]
@@ -170,25 +176,29 @@ func readTransposed(v gorgonia.Value, dst []float64, rows, cols int) error {
 	if s := v.Shape(); len(s) != 2 || s[0] != cols || s[1] != rows {
 		return fmt.Errorf("value shape %v, want [%d %d]", s, cols, rows)
 	}
-	switch d := v.Data().(type) {
-	case []float64:
-		for r := 0; r < rows; r++ {
-			out := dst[r*cols : r*cols+cols]
-			for c := range out {
-				out[c] = d[c*rows+r]
-			}
-		}
-	case []float32:
-		for r := 0; r < rows; r++ {
-			out := dst[r*cols : r*cols+cols]
-			for c := range out {
-				out[c] = float64(d[c*rows+r])
-			}
-		}
+	t, ok := v.(tensor.Tensor)
+	if !ok {
+		return fmt.Errorf("unexpected value type %T", v)
+	}
+	switch t.Dtype() {
+	case tensor.Float64:
+		transposeInto(data[float64](t), dst, rows, cols)
+	case tensor.Float32:
+		transposeInto(data[float32](t), dst, rows, cols)
 	default:
-		return fmt.Errorf("unexpected value type %T", v.Data())
+		return fmt.Errorf("unexpected value dtype %v", t.Dtype())
 	}
 	return nil
+}
+
+// transposeInto writes d [cols,rows] into dst as [rows,cols].
+func transposeInto[T float](d []T, dst []float64, rows, cols int) {
+	for r := 0; r < rows; r++ {
+		out := dst[r*cols : r*cols+cols]
+		for c := range out {
+			out[c] = float64(d[c*rows+r])
+		}
+	}
 }
 
 // BLAS names the BLAS implementation this build runs GEMMs on: "gonum+pollab-gemm" (the

@@ -304,7 +304,7 @@ func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, 
 		return nil, errors.New("net does not support symbolic second-order gradients")
 	}
 	g := gorgonia.NewGraph()
-	b := &Builder{g: g, dt: e.dt, bounds: map[*gorgonia.Node]bound{}}
+	b := &Builder{g: g, dt: e.dt, bounds: map[*gorgonia.Node]bound{}, secondOrder: k == kindGradMatch}
 	p = &program{paramMax: make([]float64, len(e.shapes)+len(e.bufShapes)), trans: make([][2]int, len(e.shapes))}
 
 	xShape := append([]int{B}, e.net.InputShape()...)

@@ -54,17 +54,19 @@ func fnType(out int, in ...int) hm.Type {
 // with the op's fixed input sizes and output shape and its reused input slice: a run
 // allocates nothing.
 type owned struct {
-	want  []int // element count of each input
-	shape []int // of the output
+	name  string // the op's, for errors
+	want  []int  // element count of each input
+	shape []int  // of the output
 	t     *tensor.Dense
 	f32   []float32
 	f64   []float64
 	ins   []tensor.Tensor
 }
 
-// newOwned prepares the buffers of an op with the given output and input shapes.
-func newOwned(out []int, ins ...[]int) *owned {
-	o := &owned{shape: append([]int(nil), out...)}
+// newOwned prepares the buffers of the op named name with the given output and input
+// shapes.
+func newOwned(name string, out []int, ins ...[]int) *owned {
+	o := &owned{name: name, shape: append([]int(nil), out...)}
 	for _, s := range ins {
 		o.want = append(o.want, tensor.Shape(s).TotalSize())
 	}
@@ -73,11 +75,11 @@ func newOwned(out []int, ins ...[]int) *owned {
 
 // run checks the inputs (count, element counts, one dtype) and returns them with the
 // output tensor, in the inputs' dtype.
-func (o *owned) run(op fmt.Stringer, vs []gorgonia.Value) ([]tensor.Tensor, *tensor.Dense, error) {
+func (o *owned) run(vs []gorgonia.Value) ([]tensor.Tensor, *tensor.Dense, error) {
 	if len(vs) != len(o.want) {
-		return nil, nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), len(o.want))
+		return nil, nil, fmt.Errorf("%s: %d inputs, want %d", o.name, len(vs), len(o.want))
 	}
-	ts, err := o.dense(op, o.want, vs...)
+	ts, err := o.dense(vs...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,7 +118,8 @@ func (o *owned) get(shape []int, like tensor.Tensor) (*tensor.Dense, error) {
 
 // dense returns the tensors behind gorgonia values, checking their element counts, in a
 // slice the op owns.
-func (o *owned) dense(op fmt.Stringer, want []int, vs ...gorgonia.Value) ([]tensor.Tensor, error) {
+func (o *owned) dense(vs ...gorgonia.Value) ([]tensor.Tensor, error) {
+	op, want := o.name, o.want
 	if cap(o.ins) < len(vs) {
 		o.ins = make([]tensor.Tensor, len(vs))
 	}

@@ -96,8 +96,8 @@ func opCases() []opCase {
 		}},
 		opCase{name: "relu", shapes: [][]int{{3, 7}}, diff: all(1), build: func(b *Builder, in []Node) Node { return b.ReLU(in[0]) }},
 		opCase{name: "relumask", shapes: [][]int{{2, 3, 4, 5}, {2, 3, 4, 5}}, diff: []bool{false, true}, build: raw(newReluOp(true, []int{2, 3, 4, 5}).apply)},
-		opCase{name: "chansum", shapes: [][]int{{2, 3, 4, 5}}, diff: all(1), build: raw(newChanOp(chanSum, []int{2, 3, 4, 5}).apply)},
-		opCase{name: "chanbcast", shapes: [][]int{{3}}, diff: all(1), build: raw(newChanOp(chanBcast, []int{2, 3, 4, 5}).apply)},
+		opCase{name: "chansum", shapes: [][]int{{2, 3, 4, 5}}, diff: all(1), build: raw(newChanOp(chanSum, []int{2, 3, 4, 5}, false).apply)},
+		opCase{name: "chanbcast", shapes: [][]int{{3}}, diff: all(1), build: raw(newChanOp(chanBcast, []int{2, 3, 4, 5}, false).apply)},
 		opCase{name: "add", shapes: [][]int{{2, 3, 4, 5}, {2, 3, 4, 5}}, diff: all(2), build: func(b *Builder, in []Node) Node {
 			return b.Add(in[0], in[1])
 		}},
@@ -109,6 +109,15 @@ func opCases() []opCase {
 		}},
 		opCase{name: "padextract/s2-odd", shapes: [][]int{{2, 6, 3, 4}}, diff: all(1),
 			build: raw(newPadOp(padExtract, padGeom{B: 2, C: 3, H: 5, W: 7, Stride: 2, Before: 2, After: 1}).apply)},
+		opCase{name: "chansum-rows", shapes: [][]int{{5, 3}}, diff: all(1), build: raw(newChanOp(chanSum, []int{5, 3}, true).apply)},
+		opCase{name: "chanbcast-rows", shapes: [][]int{{3}}, diff: all(1), build: raw(newChanOp(chanBcast, []int{5, 3}, true).apply)},
+		opCase{name: "reshape", shapes: [][]int{{2, 3, 4}}, diff: all(1), build: raw(newReshapeOp([]int{2, 3, 4}, []int{2, 12}).apply)},
+		opCase{name: "matmul", shapes: [][]int{{3, 4}, {4, 5}}, diff: all(2), build: raw(newMMOp(false, false, 3, 5, 4, false).apply)},
+		opCase{name: "matmul-tB", shapes: [][]int{{3, 4}, {5, 4}}, diff: all(2), build: raw(newMMOp(false, true, 3, 5, 4, false).apply)},
+		opCase{name: "matmul-tA", shapes: [][]int{{4, 3}, {4, 5}}, diff: all(2), build: raw(newMMOp(true, false, 3, 5, 4, false).apply)},
+		opCase{name: "matmul-tAtB", shapes: [][]int{{4, 3}, {5, 4}}, diff: all(2), build: raw(newMMOp(true, true, 3, 5, 4, false).apply)},
+		opCase{name: "linear", shapes: [][]int{{3, 7}, {5, 7}, {5}}, diff: all(3), build: func(b *Builder, in []Node) Node { return b.Linear(in[0], in[1], in[2]) }},
+		opCase{name: "linear-batch1-wide", shapes: [][]int{{1, 19}, {21, 19}, {21}}, diff: all(3), build: func(b *Builder, in []Node) Node { return b.Linear(in[0], in[1], in[2]) }},
 		opCase{name: "batchnorm/train", shapes: [][]int{{3, 4, 3, 2}, c4, c4, c4, c4}, diff: []bool{true, true, true, false, false},
 			positive: []bool{false, false, false, false, true}, build: bn(true)},
 		opCase{name: "batchnorm/train-batch1", shapes: [][]int{{1, 4, 3, 2}, c4, c4, c4, c4}, diff: []bool{true, true, true, false, false},
@@ -127,7 +136,7 @@ type opGraph struct {
 	y, l, s       *gorgonia.Node
 	grads, grads2 gorgonia.Nodes
 	wrt           []int
-	vm            gorgonia.VM
+	vm            testVM
 }
 
 func buildOpGraph(t *testing.T, c opCase, dt DType) *opGraph {
@@ -211,24 +220,37 @@ func buildOpGraph(t *testing.T, c opCase, dt DType) *opGraph {
 	// reused by a later op.
 	outs := append(gorgonia.Nodes{og.l, og.s, og.y}, og.grads...)
 	outs = append(outs, og.grads2...)
-	og.vm = compileTest(t, g, leaves, outs)
+	og.vm = compileTest(t, outs)
 	return og
 }
 
-// compileTest compiles g from the leaves that are used to outs (kept live to the end).
-func compileTest(t *testing.T, g *gorgonia.ExprGraph, leaves, outs gorgonia.Nodes) gorgonia.VM {
-	t.Helper()
-	var used gorgonia.Nodes
-	for _, n := range leaves {
-		if g.To(n.ID()).Len() > 0 {
-			used = append(used, n)
+// testVM runs a test graph on the engine's executor and binds every value to its node
+// after each run, so that tests read them with Node.Value.
+type testVM struct{ ex *executor }
+
+func (v testVM) RunAll() error {
+	if err := v.ex.run(); err != nil {
+		return err
+	}
+	for n, s := range v.ex.slot {
+		if n.Op() != nil {
+			if err := gorgonia.UnsafeLet(n, v.ex.vals[s]); err != nil {
+				return err
+			}
 		}
 	}
-	prog, locMap, err := gorgonia.CompileFunction(g, used, outs)
+	return nil
+}
+
+// compileTest prepares g's ops that outs depend on (on the leaves' bound values) for the
+// executor, as the engine does.
+func compileTest(t *testing.T, outs gorgonia.Nodes) testVM {
+	t.Helper()
+	ex, err := newExecutor(outs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return gorgonia.NewTapeMachine(g, gorgonia.WithPrecompiled(prog, locMap))
+	return testVM{ex}
 }
 
 // run executes the graph with input i's element j set to v (j < 0: unchanged), in float64.
@@ -237,7 +259,6 @@ func (og *opGraph) run(t *testing.T, i, j int, v float64) {
 	if j >= 0 {
 		og.vals[i][j] = v
 	}
-	og.vm.Reset()
 	if err := og.vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}

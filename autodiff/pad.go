@@ -48,7 +48,7 @@ type padOp struct {
 func newPadOp(kind padKind, g padGeom) padOp {
 	op := padOp{kind: kind, g: g}
 	in, out := op.shapes()
-	op.out = newOwned(out, in)
+	op.out = newOwned(op.String(), out, in)
 	return op
 }
 
@@ -78,7 +78,7 @@ func (op padOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 }
 
 func (op padOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(op, vs)
+	ts, out, err := op.out.run(vs)
 	if err != nil {
 		return nil, err
 	}

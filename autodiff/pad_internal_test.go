@@ -22,7 +22,7 @@ func forwardOnly(t *testing.T, dt DType, xs []int, x []float64, build func(b *Bu
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}
-	vm := compileTest(t, g, gorgonia.Nodes{leaf}, gorgonia.Nodes{y.n})
+	vm := compileTest(t, gorgonia.Nodes{y.n})
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}

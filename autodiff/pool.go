@@ -62,7 +62,7 @@ type poolOp struct {
 func newPoolOp(kind poolKind, g poolGeom) poolOp {
 	op := poolOp{kind: kind, g: g}
 	ins, out := op.shapes()
-	op.out = newOwned(out, ins...)
+	op.out = newOwned(op.String(), out, ins...)
 	return op
 }
 
@@ -108,7 +108,7 @@ func (op poolOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op poolOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op poolOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(op, vs)
+	ts, out, err := op.out.run(vs)
 	if err != nil {
 		return nil, err
 	}

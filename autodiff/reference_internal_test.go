@@ -87,7 +87,7 @@ func refGraph(t *testing.T, ins []refInput, build func(b *Builder, in []Node) No
 	for _, st := range b.stats {
 		outs = append(outs, st.mean, st.variance)
 	}
-	vm := compileTest(t, g, leaves, outs)
+	vm := compileTest(t, outs)
 	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,9 @@ type reluOp struct {
 
 func newReluOp(mask bool, shape []int) reluOp {
 	ins := [][]int{shape, shape}[:1+b2i(mask)]
-	return reluOp{mask: mask, shape: append([]int(nil), shape...), out: newOwned(shape, ins...)}
+	op := reluOp{mask: mask, shape: append([]int(nil), shape...)}
+	op.out = newOwned(op.String(), shape, ins...)
+	return op
 }
 
 func (op reluOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
@@ -60,7 +62,7 @@ func (op reluOp) WriteHash(h hash.Hash) { writeHash(h, op) }
 func (op reluOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op reluOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(op, vs)
+	ts, out, err := op.out.run(vs)
 	if err != nil {
 		return nil, err
 	}
