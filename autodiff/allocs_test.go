@@ -3,9 +3,6 @@ package autodiff_test
 import (
 	"runtime"
 	"testing"
-
-	"pollab/autodiff"
-	"pollab/models"
 )
 
 // allocsBefore is what one training step (LossGrad) allocated on gorgonia's TapeMachine
@@ -23,23 +20,13 @@ var allocsBefore = map[string]float64{
 // is deterministic enough for a ceiling; the measured numbers are logged.
 func TestTrainStepAllocations(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
-	for _, wl := range []struct {
-		name, spec string
-		batch      int
-	}{{"lenet5", "lenet5", 64}, {"cnn-cifar", "cnn-cifar", 64}, {"mlp", "mlp:784-128-10:relu", 128}} {
-		for _, dt := range []autodiff.DType{autodiff.Float32, autodiff.Float64} {
+	for _, wl := range trainWorkloads {
+		for _, dt := range wl.dtypes {
 			key := wl.name + "/" + dt.String()
-			m := mustParse(t, wl.spec)
-			w := models.Init(m, 1)
-			dt.Round(w)
-			x, y := batch(m, wl.batch, 2)
-			dt.Round(x)
-			e := autodiff.NewEngine(m, dt, nil)
-			g := make([]float64, len(w))
-			n := allocsPerRun(t, 5, func() error {
-				_, err := e.LossGrad(w, x, y, g)
-				return err
-			})
+			if _, ok := allocsBefore[key]; !ok {
+				continue
+			}
+			n := allocsPerRun(t, 5, newTrainStep(t, wl.spec, wl.batch, dt))
 			before := allocsBefore[key]
 			t.Logf("%s batch %d: %.0f allocations per step, %.0f before: %.1fx fewer", key, wl.batch, n, before, before/n)
 			if n > before/20 {

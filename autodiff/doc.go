@@ -3,20 +3,22 @@
 //
 // A Net (see package models) describes its forward pass with the Builder vocabulary
 // (Linear, Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool, BatchNorm2d, ReLU, Tanh, Flatten).
-// Conv, pooling, batch norm and ReLU are pollab's own gorgonia ops (conv.go, pool.go,
-// channel.go, relu.go; ops.go has what they share), each family closed under SymDiff so
-// that double backprop works through whole CNNs; their kernels own and reuse their buffers
-// and give the same bits for any GOMAXPROCS and with or without the SIMD GEMM kernels
-// (-tags purego). A BufferedNet has buffers (BatchNorm2d's running statistics) that only
-// TrainGrad updates.
+// Linear, conv, pooling, batch norm, ReLU and reshapes are pollab's own gorgonia ops
+// (linear.go, conv.go, pool.go, channel.go, pad.go, relu.go, reshape.go; ops.go has what
+// they share), each family closed under SymDiff so that double backprop works through
+// whole CNNs; their kernels own and reuse their buffers and give the same bits for any
+// GOMAXPROCS and with or without the SIMD GEMM kernels (-tags purego). A BufferedNet has
+// buffers (BatchNorm2d's running statistics) that only TrainGrad updates.
 //
-// An Engine compiles, for each program kind (logits, loss+parameter gradient, loss+input
-// gradient, gradient matching) and batch size, one pruned Gorgonia graph (CompileFunction)
-// and one TapeMachine, caches them, and reuses them across calls: parameters, inputs and
-// one-hot labels are copied from flat []float64 into the graph's input buffers, the machine
-// is Reset and run, and the outputs are copied back. The loss is the mean cross-entropy,
-// written from primitives with the max shift, so the same code serves first- and
-// second-order differentiation.
+// An Engine builds, for each program kind (logits, loss+parameter gradient, loss+input
+// gradient, gradient matching) and batch size, one Gorgonia graph and pollab's executor for
+// it (exec.go: the ops the outputs need, each once per run in a fixed order, nothing in
+// place, outputs reused), caches them, and reuses them across calls: parameters, inputs
+// and one-hot labels are copied from flat []float64 into the graph's input buffers, the
+// executor runs, and the outputs are copied back. The loss is the mean cross-entropy with
+// the max shift: a fused op with a fused first-order gradient (ce.go) in first-order
+// programs, written from gorgonia primitives in the second-order one. A first-order
+// training step allocates a few dozen small objects (TestTrainStepAllocations).
 //
 // GradMatch computes R = |∂L/∂W - g*|² and ∂R/∂X, the objective of gradient-matching PoL
 // spoofers, either symbolically (double backprop through every op of the vocabulary; requires
@@ -25,8 +27,8 @@
 //
 // Every engine call records its passes, samples, estimated FLOPs and wall time in an
 // optional Ledger shared by engines. Gorgonia panics during graph construction or on the
-// calling goroutine are returned as errors. The ops themselves run on a goroutine of the
-// TapeMachine, where a panic cannot be recovered, so every call is validated first: lengths,
+// calling goroutine are returned as errors. The own ops' kernels run partly on helper
+// goroutines, where a panic cannot be recovered, so every call is validated first: lengths,
 // labels, and magnitudes — non-finite parameters or inputs, or values whose activations
 // could overflow (an interval bound propagated through the Builder's ops), are rejected
 // with ErrUnsafeValues, because a NaN reaching an op's kernel could crash the process.

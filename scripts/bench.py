@@ -25,7 +25,7 @@ import bench_torch  # noqa: E402
 import torch  # noqa: E402
 
 # Steps per measurement, about a second or two each on the lab's machine.
-STEPS = {"TrainStep/mlp": 60, "TrainStep/lenet5": 20, "TrainStep/cnn-cifar": 10,
+STEPS = {"TrainStep/mlp": 60, "TrainStep/lenet5": 20, "TrainStep/cnn-cifar": 10, "TrainStep/resnet20": 3,
          "GradMatch/mlp": 30, "GradMatch/lenet5": 8}
 
 

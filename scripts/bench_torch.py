@@ -2,9 +2,11 @@
 """PyTorch CPU counterparts of pollab's autodiff benchmarks (autodiff/bench_test.go).
 
 Same workloads, shapes, batches and dtypes:
-  TrainStep/{mlp,lenet5,cnn-cifar}/{f32,f64}: one forward + mean cross-entropy + backward +
+  TrainStep/{mlp,lenet5,cnn-cifar}/{f32,f64}, TrainStep/resnet20/f32: one forward (train
+      mode: BatchNorm updates its running statistics) + mean cross-entropy + backward +
       plain SGD update (w -= lr*g); MLP 784-128-10 ReLU batch 128, LeNet-5 and cnn-cifar
-      batch 64.
+      batch 64, ResNet-20 (He et al.'s CIFAR ResNet, option-A shortcuts, as pollab's
+      resnet20 and the PoL reference model.py) on 3x32x32, batch 32.
   GradMatch/mlp/symbolic: R = |dL/dW - g*|^2 and dR/dX by double backprop, MLP 784-128-10
       tanh, batch 128, float64.
   GradMatch/lenet5/symbolic: the same on LeNet-5, batch 64, float64.
@@ -36,6 +38,32 @@ def cnn_cifar():
         nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
         nn.Linear(2048, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+class Block(nn.Module):
+    """ResNet basic block with the option-A (strided channel-pad) shortcut."""
+
+    def __init__(self, cin, planes, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.pad = planes // 4 if stride != 1 or cin != planes else 0
+
+    def forward(self, x):
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        sc = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad)) if self.pad else x
+        return F.relu(out + sc)
+
+
+def resnet20():
+    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for planes, stride in ((16, 1), (32, 2), (64, 2)):
+        for s in (stride, 1, 1):
+            layers.append(Block(cin, planes, s))
+            cin = planes
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
 def rate(step, steps):
@@ -72,8 +100,9 @@ def grad_match(model, x, y):
 
 NETS = {"mlp": (lambda: mlp(nn.ReLU), (784,), 128),
         "lenet5": (lenet5, (1, 28, 28), 64),
-        "cnn-cifar": (cnn_cifar, (3, 32, 32), 64)}
-WORKLOADS = [f"TrainStep/{n}/{t}" for n in NETS for t in ("f32", "f64")] + \
+        "cnn-cifar": (cnn_cifar, (3, 32, 32), 64),
+        "resnet20": (resnet20, (3, 32, 32), 32)}
+WORKLOADS = [f"TrainStep/{n}/{t}" for n in NETS for t in ("f32", "f64") if n != "resnet20" or t == "f32"] + \
     ["GradMatch/mlp/symbolic", "GradMatch/lenet5/symbolic"]
 
 
