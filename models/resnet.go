@@ -176,7 +176,7 @@ func parseResnet(depth string, opts []string, kaiming bool) (Model, error) {
 	return m, nil
 }
 
-// parseInput reads an input shape "CxHxW" (channels, height, width).
+// parseInput reads an input shape "CxHxW" (channels, height, width; square).
 func parseInput(s string) ([]int, error) {
 	fs := strings.Split(s, "x")
 	limits := []int{maxResnetInChan, maxResnetSide, maxResnetSide}
@@ -190,6 +190,11 @@ func parseInput(s string) ([]int, error) {
 			return nil, fmt.Errorf("input %q: %q is not an integer in [1,%d]", s, f, limits[i])
 		}
 		out[i] = v
+	}
+	if out[1] != out[2] {
+		// model.py pools with avg_pool2d(out, out.size()[3]) (kernel 8 on 32×32): the whole
+		// map only when it is square
+		return nil, fmt.Errorf("input %q: want a square image (H = W)", s)
 	}
 	return out, nil
 }

@@ -136,7 +136,7 @@ func TestResnetSpecs(t *testing.T) {
 		{"resnet:32", "resnet:32", 464154, []int{3, 32, 32}},
 		{"resnet:44", "resnet:44", 658586, []int{3, 32, 32}},
 		{"resnet:56", "resnet:56", 853018, []int{3, 32, 32}},
-		{"resnet:8:01x08x9", "resnet:8:1x8x9", 0, []int{1, 8, 9}},
+		{"resnet:8:01x09x9", "resnet:8:1x9x9", 0, []int{1, 9, 9}},
 	}
 	for _, tc := range cases {
 		m, err := Parse(tc.spec)
@@ -162,6 +162,7 @@ func TestResnetSpecs(t *testing.T) {
 		"resnet:20:0x28x28":   `"0"`,
 		"resnet:20:1x28x9999": `"9999"`,
 		"resnet20:1x28x28:b":  "unexpected",
+		"resnet:8:1x8x9":      "square",
 	}
 	for spec, part := range bad {
 		if _, err := Parse(spec); err == nil || !strings.Contains(err.Error(), part) {

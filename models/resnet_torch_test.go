@@ -16,7 +16,7 @@ import (
 
 // torchResnet is an independent ResNet in PyTorch, option A, written after the PoL
 // reference model.py (with the input channels as an argument and the final average pool
-// over the whole map, which is model.py's avg_pool2d(out, 8) on 32×32 inputs). For each
+// avg_pool2d(out, out.size()[3]), which is model.py's avg_pool2d(out, 8) on 32×32 inputs). For each
 // case of the JSON file argv[1] it loads pollab's parameters and buffers with
 // load_state_dict(strict=True), num_batches_tracked added for each running_mean as the proof
 // layer derives it, and returns: the state dict's parameter and buffer names in order,
@@ -112,11 +112,11 @@ type torchResult struct {
 // independent PyTorch ResNet (option A) with load_state_dict(strict=True), in pollab's
 // order; eval-mode float32 logits agree to 1e-5 relative; one float64 training step agrees
 // on the loss, the parameter gradient and the committed running statistics (PyTorch's train
-// mode). ResNet-20 on 3×32×32 and on 1×28×28.
+// mode). ResNet-20 on 3×32×32 and on 1×28×28, ResNet-8 on an odd size, 2×9×9.
 func TestResnetLoadsIntoPyTorch(t *testing.T) {
 	python := pynumpy.RequireTorch(t)
 	const B = 4
-	specs := []string{"resnet20", "resnet20:1x28x28"}
+	specs := []string{"resnet20", "resnet20:1x28x28", "resnet:8:2x9x9"}
 	var cases []torchCase
 	type run struct {
 		m              Model
@@ -164,7 +164,7 @@ func TestResnetLoadsIntoPyTorch(t *testing.T) {
 			x[j] = r.Float64()
 		}
 		y := []int{3, 1, 4, 1}
-		tc := torchCase{Depth: 20, Input: m.InputShape(), State: map[string][2]any{}, X: x, Y: y}
+		tc := torchCase{Depth: m.(*resnet).depth, Input: m.InputShape(), State: map[string][2]any{}, X: x, Y: y}
 		for k, ts := range m.Tensors() {
 			tc.State[ts.Name] = [2]any{ts.Shape, w[off[k]:off[k+1]]}
 		}
