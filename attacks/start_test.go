@@ -3,9 +3,11 @@ package attacks_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"pollab/attacks"
+	_ "pollab/attacks/all"
 	"pollab/autodiff"
 	"pollab/internal/prooftest"
 	"pollab/models"
@@ -95,5 +97,46 @@ func TestStartLine(t *testing.T) {
 	t.Logf("|W0 - W_T| l2: forged %.4g, small %.4g, committed %.4g", dForged, dSmall, stats.Distance(committed.W0, tg.Final).L2)
 	if _, err := tg.StartLine("nope", 9, 0.01, nil); err == nil {
 		t.Error("an unknown init mode was accepted")
+	}
+}
+
+// Every registered attack takes the init option (zhang also points); a value outside the
+// listed ones is a configuration error (the CLI's exit 2), a listed one is accepted.
+func TestInitAndPointsOptions(t *testing.T) {
+	set := func(cfg attacks.Config, name, v string) error {
+		for _, f := range cfg.Flags() {
+			if f.Name == name {
+				return f.Value.Set(v)
+			}
+		}
+		return fmt.Errorf("no flag --%s", name)
+	}
+	for _, name := range []string{"infinitesimal", "blindfold", "zhang"} {
+		k, err := attacks.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := map[string][]string{"init": attacks.InitModes}
+		if name == "zhang" {
+			opts["points"] = []string{"crafted", "real"}
+		}
+		for opt, good := range opts {
+			for _, v := range good {
+				cfg := k.NewConfig()
+				if err := set(cfg, opt, v); err != nil {
+					t.Fatal(err)
+				}
+				if err := cfg.Validate(); err != nil {
+					t.Errorf("%s --%s %s: %v", name, opt, v, err)
+				}
+			}
+			cfg := k.NewConfig()
+			if err := set(cfg, opt, "imagined"); err != nil {
+				t.Fatal(err)
+			}
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), opt) {
+				t.Errorf("%s --%s imagined: %v, want an error naming %s", name, opt, err, opt)
+			}
+		}
 	}
 }

@@ -352,10 +352,10 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 // anchor) plus its share d0/E of the line fit its S/k interpolated gaps at 90% of the gap
 // budget; c.Epochs when none up to 2^20 does.
 func epochsFor(d0 float64, c Config, delta float64) int {
-	room := 0.9 * c.GapFraction * delta * float64(c.SpoofSteps/c.K)
+	room := float64(0.9*c.GapFraction) * delta * float64(c.SpoofSteps/c.K)
 	for e := c.Epochs; e <= 1<<20; e++ {
 		share := d0 / float64(e)
-		if share+float64(c.Q)*math.Max(share, c.MinRatio*delta) <= room {
+		if share+float64(float64(c.Q)*math.Max(share, float64(c.MinRatio*delta))) <= room {
 			return e
 		}
 	}

@@ -62,8 +62,6 @@ func TestInfinitesimalAndBlindfoldCLI(t *testing.T) {
 		{"attack", "blindfold", "--target", honest, "--out", filepath.Join(tmp, "x4"), "--delta", "0.1", "--k", "3", "--steps", "10"},
 		{"attack", "blindfold", "--target", honest, "--out", filepath.Join(tmp, "x5"), "--delta", "0.1", "--interp-lr", "huge"},
 		{"attack", "infinitesimal", "--target", filepath.Join(tmp, "missing"), "--out", filepath.Join(tmp, "x6"), "--delta", "0.1"},
-		{"attack", "infinitesimal", "--target", honest, "--out", filepath.Join(tmp, "x7"), "--delta", "0.1", "--init", "stolen"},
-		{"attack", "zhang", "--target", honest, "--out", filepath.Join(tmp, "x8"), "--points", "imagined"},
 	} {
 		if c, _ := captureRun(t, bad...); c != exitBadInput {
 			t.Errorf("%v: exit %d, want 2", bad[1:], c)
