@@ -25,11 +25,15 @@ type resnet struct {
 	flops   float64
 }
 
-// Limits of a resnet spec: depth (ResNet-1202 is the deepest He et al. trained) and input.
+// Limits of a resnet spec, so that a hostile spec (a proof's manifest) cannot request
+// absurd work or memory: depth (ResNet-1202 is the deepest He et al. trained), input, and
+// forward FLOPs per sample (ResNet-20 on 32×32: 8.1e7; ResNet-1202: 4.9e9; activation
+// memory grows with them).
 const (
 	maxResnetDepth  = 1202
 	maxResnetInChan = 64
 	maxResnetSide   = 512
+	maxResnetFLOPs  = 1e10
 )
 
 var resnetPlanes = [3]int{16, 32, 64}
@@ -173,6 +177,9 @@ func parseResnet(depth string, opts []string, kaiming bool) (Model, error) {
 		}
 	}
 	m.layout()
+	if m.flops > maxResnetFLOPs {
+		return nil, fmt.Errorf("%s: %.3g forward FLOPs per sample, more than the limit %.0g", m.spec, m.flops, float64(maxResnetFLOPs))
+	}
 	return m, nil
 }
 

@@ -132,10 +132,11 @@ func TestResnetSpecs(t *testing.T) {
 		{"resnet:20", "resnet:20", 269722, []int{3, 32, 32}},
 		{"resnet:20:3x32x32", "resnet:20", 269722, []int{3, 32, 32}},
 		{"resnet20:1x28x28", "resnet:20:1x28x28", 269722 - 2*16*9, []int{1, 28, 28}},
-		// He et al.'s table: 0.46 M, 0.66 M, 0.85 M
+		// He et al.'s table: 0.46 M, 0.66 M, 0.85 M, 19.4 M
 		{"resnet:32", "resnet:32", 464154, []int{3, 32, 32}},
 		{"resnet:44", "resnet:44", 658586, []int{3, 32, 32}},
 		{"resnet:56", "resnet:56", 853018, []int{3, 32, 32}},
+		{"resnet:1202", "resnet:1202", 19421274, []int{3, 32, 32}},
 		{"resnet:8:01x09x9", "resnet:8:1x9x9", 0, []int{1, 9, 9}},
 	}
 	for _, tc := range cases {
@@ -163,6 +164,8 @@ func TestResnetSpecs(t *testing.T) {
 		"resnet:20:1x28x9999": `"9999"`,
 		"resnet20:1x28x28:b":  "unexpected",
 		"resnet:8:1x8x9":      "square",
+		"resnet:1202:3x64x64": "limit",
+		"resnet20:3x512x512":  "limit",
 	}
 	for spec, part := range bad {
 		if _, err := Parse(spec); err == nil || !strings.Contains(err.Error(), part) {
