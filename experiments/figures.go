@@ -26,10 +26,14 @@ type figureContext struct {
 	qs      []int
 	envs    []string
 	kinds   []string // forgery kinds, sorted
+	// matrix is the attack × defence matrix (nil when the rows have no defence rows, which
+	// rows above leave out).
+	matrix *Matrix
 }
 
-func newFigureContext(rows []Row, style Style) *figureContext {
-	fc := &figureContext{rows: rows, style: style, metric: summaryMetric(rows), q: summaryQ(rows)}
+func newFigureContext(all []Row, style Style) *figureContext {
+	rows := withoutDefences(all)
+	fc := &figureContext{rows: rows, style: style, metric: summaryMetric(rows), q: summaryQ(rows), matrix: BuildMatrix(all)}
 	envSet, qSet, kindSet := map[string]bool{}, map[int]bool{}, map[string]bool{}
 	kCount := map[int]int{}
 	for i := range rows {

@@ -36,10 +36,18 @@ func TestCSVRoundTrip(t *testing.T) {
 	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
 		t.Fatal("CSV -> rows -> CSV is not byte-identical")
 	}
-	// Every documented column is present exactly once.
+	// Every documented column is present exactly once, then the matrix's defence label.
 	header := strings.Split(strings.SplitN(buf.String(), "\n", 2)[0], ",")
-	if !reflect.DeepEqual(header, Columns) {
-		t.Fatalf("header %v != Columns", header)
+	if !reflect.DeepEqual(header, append(slices.Clone(Columns), ColumnDefence)) {
+		t.Fatalf("header %v != Columns + %s", header, ColumnDefence)
+	}
+	// Without defence rows the header is Columns alone (committed results keep their bytes).
+	buf.Reset()
+	if err := WriteCSV(&buf, withoutDefences(rows)); err != nil {
+		t.Fatal(err)
+	}
+	if header := strings.Split(strings.SplitN(buf.String(), "\n", 2)[0], ","); !reflect.DeepEqual(header, Columns) {
+		t.Fatalf("header without defence rows %v != Columns", header)
 	}
 }
 

@@ -198,6 +198,10 @@ func SortRows(rows []Row) {
 			return a.ProofID < b.ProofID
 		case a.Env != b.Env:
 			return a.Env < b.Env
+		case (defenceOf(a) == "") != (defenceOf(b) == ""):
+			return defenceOf(a) == "" // the grid's points, then the matrix's defences
+		case defenceOf(a) != "":
+			return false // defences keep their (spec) order
 		case a.Q != b.Q:
 			return a.Q < b.Q
 		case a.Audit != b.Audit:

@@ -186,6 +186,9 @@ type VerifySpec struct {
 	Hparams string `toml:"hparams" json:"hparams"`
 	// InitAlpha is the KS significance level of the initialization check (0: 0.01).
 	InitAlpha float64 `toml:"init_alpha" json:"init_alpha"`
+	// Defences are the columns of the attack × defence matrix ([[verify.defence]]), each
+	// decided on the same Evidence as the grid and reported in rows labelled by its name.
+	Defences []DefenceSpec `toml:"defence" json:"defences,omitempty"`
 	// CalibrationSeeds names the two honest seeds whose final weights define d_ref; empty
 	// means the first two seeds.
 	CalibrationSeeds []uint64 `toml:"calibration_seeds" json:"calibration_seeds,omitempty"`
@@ -430,6 +433,9 @@ func (s *Spec) Validate() error {
 				return fmt.Errorf("verify.calibration_seeds: %d is not in seeds", c)
 			}
 		}
+	}
+	if err := s.Verify.validateDefences(); err != nil {
+		return err
 	}
 	for i, a := range s.Attacks {
 		if err := a.Config.Validate(); err != nil {

@@ -114,6 +114,7 @@ func summaryQ(rows []Row) int {
 
 // Summarize computes the summary from results rows alone.
 func Summarize(rows []Row) *Summary {
+	rows = withoutDefences(rows)
 	s := &Summary{Metric: summaryMetric(rows), Q: summaryQ(rows)}
 	if len(rows) > 0 {
 		s.Experiment = rows[0].Experiment

@@ -7,7 +7,8 @@ import (
 
 // syntheticRows builds a small results table with known structure: honest proofs whose
 // reproduction error depends on the env, forgeries whose error is fixed per kind, and
-// Blindfold proofs that pass only while the verifier's Q <= the attacker's q and no audit runs.
+// Blindfold proofs that pass only while the verifier's Q <= the attacker's q and no audit runs;
+// and the matrix's defence rows of three defences.
 func syntheticRows() []Row {
 	envErr := map[string]float64{"exact": 0, "dtype": 0.004, "noise:0.01": 0.05}
 	dref := [4]float64{100, 2, 0.5, 0.3}
@@ -16,26 +17,30 @@ func syntheticRows() []Row {
 		id := fmt.Sprintf("%s-%d-%d-%d-%g", kind, seed, k, steps, attackDelta)
 		ckpts := steps/k + 1
 		for env := range envErr {
+			base := func(env string, q, audit int) Row {
+				e := errOf(env, q, audit)
+				r := Row{Experiment: "synthetic", ProofID: id, Kind: kind, Seed: seed, Model: "mlp:4-3-2:relu",
+					Dataset: "synthetic", DType: "f32", Params: 23, K: k, Steps: steps, Checkpoints: ckpts,
+					TargetSteps: 64, TargetK: 4, AttackDelta: attackDelta, AttackQ: attackQ,
+					Env: env, Q: q, Audit: audit, FailedInterval: -1, Checked: 3, ReexecSteps: 3 * k,
+					CostFLOPs: cost * 1e6, CostWallS: cost, HonestFLOPs: 1e6, CostFraction: cost, FLOPsPerParam: cost * 1e6 / 23,
+					ProofGradEquiv: cost * 64}
+				for i := range Metrics {
+					r.MaxReproNorm[i] = e * (1 + float64(seed)/10)
+					r.MaxRepro[i] = r.MaxReproNorm[i] * dref[i]
+				}
+				return r
+			}
+			decide := func(r Row, norm float64) Row {
+				r.Accepted = r.MaxReproNorm[1] <= norm
+				if !r.Accepted {
+					r.FailedCheck, r.FailedInterval = "reproduction", 1
+				}
+				return r
+			}
 			for _, q := range []int{1, 2, 0} {
 				for _, audit := range []int{0, 2} {
-					e := errOf(env, q, audit)
-					base := Row{Experiment: "synthetic", ProofID: id, Kind: kind, Seed: seed, Model: "mlp:4-3-2:relu",
-						Dataset: "synthetic", DType: "f32", Params: 23, K: k, Steps: steps, Checkpoints: ckpts,
-						TargetSteps: 64, TargetK: 4, AttackDelta: attackDelta, AttackQ: attackQ,
-						Env: env, Q: q, Audit: audit, FailedInterval: -1, Checked: 3, ReexecSteps: 3 * k,
-						CostFLOPs: cost * 1e6, CostWallS: cost, HonestFLOPs: 1e6, CostFraction: cost, FLOPsPerParam: cost * 1e6 / 23,
-						ProofGradEquiv: cost * 64}
-					for i := range Metrics {
-						base.MaxReproNorm[i] = e * (1 + float64(seed)/10)
-						base.MaxRepro[i] = base.MaxReproNorm[i] * dref[i]
-					}
-					decide := func(r Row, norm float64) Row {
-						r.Accepted = base.MaxReproNorm[1] <= norm
-						if !r.Accepted {
-							r.FailedCheck, r.FailedInterval = "reproduction", 1
-						}
-						return r
-					}
+					base := base(env, q, audit)
 					for _, d := range []float64{1e-4, 1e-3, 0.008, 0.03, 0.1, 1} {
 						r := base
 						r.Metric, r.Normalized, r.DeltaNorm, r.DRef, r.Delta = "l2", true, d, dref[1], d*dref[1]
@@ -53,6 +58,21 @@ func syntheticRows() []Row {
 					norm.Metric, norm.Normalized, norm.Delta, norm.DeltaNorm, norm.DRef = MetricAll, true, math.NaN(), ReferenceNormalizedDelta, math.NaN()
 					rows = append(rows, decide(norm, ReferenceNormalizedDelta))
 				}
+			}
+			// The matrix's defence rows (top-1, l2 at 0.008): top-Q alone; membership, which
+			// rejects Zhang et al.'s crafted points; two audits per epoch.
+			for _, d := range []string{"top-Q", "membership", "audit 2"} {
+				r := base(env, 1, 0)
+				if d == "audit 2" {
+					r = base(env, 1, 2)
+				}
+				r.Metric, r.Normalized, r.DeltaNorm, r.DRef, r.Delta = "l2", true, ReferenceNormalizedDelta, dref[1], ReferenceNormalizedDelta*dref[1]
+				r.Extra = map[string]string{ColumnDefence: d}
+				r = decide(r, ReferenceNormalizedDelta)
+				if d == "membership" && kind == "zhang-II" {
+					r.Accepted, r.FailedCheck, r.FailedInterval = false, "membership", -1
+				}
+				rows = append(rows, r)
 			}
 		}
 	}

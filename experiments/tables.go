@@ -94,6 +94,7 @@ var (
 // three papers report that the rows measure in a comparable setting, with the difference of
 // setting stated. Numbers the rows do not measure (e.g. no Zhang proofs) are left out.
 func Compare(rows []Row) []ComparisonRow {
+	rows = withoutDefences(rows)
 	var out []ComparisonRow
 	setting := setupOf(rows)
 	if len(rows) == 0 {
@@ -350,7 +351,8 @@ func ComparisonLaTeX(rows []ComparisonRow) []byte {
 	return booktabs("llrrp{0.4\\linewidth}", comparisonHeader, cells)
 }
 
-// WriteTables writes summary.tex and comparison.{md,csv,tex} into dir, from rows alone.
+// WriteTables writes summary.tex, comparison.{md,csv,tex} and, when the rows have defence rows,
+// matrix.{csv,md,tex} into dir, from rows alone.
 func WriteTables(dir string, s *Summary, rows []Row) error {
 	cmp := Compare(rows)
 	for name, b := range map[string][]byte{SummaryTeX: s.LaTeX(), ComparisonMD: ComparisonMarkdown(s.Experiment, cmp),
@@ -359,5 +361,5 @@ func WriteTables(dir string, s *Summary, rows []Row) error {
 			return err
 		}
 	}
-	return nil
+	return writeMatrix(dir, rows)
 }

@@ -142,7 +142,8 @@ func (r *runner) grid() ([]policyPoint, error) {
 			}
 		}
 	}
-	return pts, nil
+	defences, err := r.defencePoints()
+	return append(pts, defences...), err
 }
 
 // label sets the point's typed CSV labels from its replay check: one metric and its
