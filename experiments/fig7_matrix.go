@@ -36,7 +36,8 @@ func (fc *figureContext) fig7Matrix() (*Figure, error) {
 		cells := &matrixCells{style: p.X.Tick.Label}
 		var yticks []plot.Tick
 		addRow := func(y int, kind, label string) {
-			sr := Series{Label: label, Key: "kind:" + kind, Kind: kind, Env: env}
+			// Not a kind's curve: its colour is the cells' shading (Key "cell:", not "kind:").
+			sr := Series{Label: label, Key: "cell:" + kind, Kind: kind, Env: env}
 			for x, d := range m.Defences {
 				c := m.Cell(kind, env, d)
 				if c == nil {
