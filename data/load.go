@@ -37,6 +37,10 @@ func (s Split) String() string {
 //	                       $POLLAB_CIFAR100_DIR (else $POLLAB_CIFAR_DIR)
 //	synthetic[:k=v,...]    seeded Gaussian clusters, keys n, test, dim, classes, seed
 //
+// The file-backed datasets take n=N and test=M ("fashion-mnist:n=6000,test=1000"): the first
+// N training and M test points of the files, for reduced-scale runs on real data; the
+// canonical name lists n before test.
+//
 // Parsed datasets are cached per (name, split, source directory) and shared between callers,
 // so the result must be treated as read-only. Errors are not cached.
 func Load(name string, split Split) (*Dataset, error) {
@@ -47,12 +51,17 @@ func Load(name string, split Split) (*Dataset, error) {
 	var (
 		key  string
 		load func() (*Dataset, error)
+		sub  subset
 	)
 	switch base {
-	case "mnist", "fashion-mnist":
-		if base != name {
-			return nil, fmt.Errorf("load %q: %s takes no options", name, base)
+	case "mnist", "fashion-mnist", "cifar10", "cifar100":
+		var err error
+		if sub, err = parseSubset(name, base); err != nil {
+			return nil, fmt.Errorf("load %q: %w", name, err)
 		}
+	}
+	switch base {
+	case "mnist", "fashion-mnist":
 		dir, err := mnistFamilyDir(base)
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", base, err)
@@ -60,9 +69,6 @@ func Load(name string, split Split) (*Dataset, error) {
 		key = base + "|" + dir
 		load = func() (*Dataset, error) { return loadMNISTFamily(base, dir, split) }
 	case "cifar10", "cifar100":
-		if base != name {
-			return nil, fmt.Errorf("load %q: %s takes no options", name, base)
-		}
 		dir, err := cifarDir(base)
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", base, err)
@@ -79,7 +85,16 @@ func Load(name string, split Split) (*Dataset, error) {
 	default:
 		return nil, fmt.Errorf("load %q: unknown dataset (want mnist, fashion-mnist, cifar10, cifar100 or synthetic[:k=v,...])", name)
 	}
-	return cached(key+"|"+split.String(), load)
+	full, err := cached(key+"|"+split.String(), load)
+	if err != nil || sub == (subset{}) {
+		return full, err
+	}
+	// Both splits of a subset carry its name (a split it does not shorten is kept whole).
+	subName, n := sub.name(base), sub.size(split)
+	if n == 0 {
+		n = full.Len()
+	}
+	return cached(subName+"|"+key+"|"+split.String(), func() (*Dataset, error) { return full.prefix(n, subName, split) })
 }
 
 // cacheEntry holds one (possibly in-progress) load; concurrent callers wait on once.
