@@ -1,9 +1,15 @@
 package experiments
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 
 	"pollab/data"
@@ -69,7 +75,8 @@ func TestPaperCIFARScaledDownRuns(t *testing.T) {
 	if !slices.Equal(s.Train.Milestones, []float64{1, 1.5}) {
 		t.Fatalf("milestones %v, want the schedule's shape [1 1.5]", s.Train.Milestones)
 	}
-	rep, err := Run(context.Background(), s, Options{Out: t.TempDir(), Workers: 2, NoFigures: true})
+	out := t.TempDir()
+	rep, err := Run(context.Background(), s, Options{Out: out, Workers: 2, NoFigures: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +100,52 @@ func TestPaperCIFARScaledDownRuns(t *testing.T) {
 			t.Errorf("no %s rows (have %v)", k, kinds)
 		}
 	}
+	checkCrafting(t, out, 2*2) // Zhang II and III against two seeds
 	if honest["exact"] != 0 || !(honest["augment"] > 0) {
 		t.Errorf("honest l2 reproduction error: exact %g (want 0: recorded seeds), augment %g (want > 0)", honest["exact"], honest["augment"])
+	}
+}
+
+// checkCrafting reads the crafting table of a run with want Zhang forgeries: crafting never
+// raises the objective's residual above the real batch's (L-BFGS starts at r = 0), and the
+// table's median agrees with the attack's own summary in its report.
+func checkCrafting(t *testing.T, out string, want int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, CraftingCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(recs) != want+1 {
+		t.Fatalf("crafting.csv: %d records, want %d (%v)", len(recs)-1, want, err)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	num := func(rec []string, name string) float64 {
+		x, err := strconv.ParseFloat(rec[col[name]], 64)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return x
+	}
+	for _, rec := range recs[1:] {
+		if num(rec, "reduction_min") < 0 || num(rec, "reduction_max") > 1 || num(rec, "residual_median") > num(rec, "start_residual_median") {
+			t.Errorf("crafting row %v: the crafted residual exceeds the real batch's", rec)
+		}
+		var rep struct {
+			Residual struct{ Median float64 } `json:"residual"`
+		}
+		raw, err := os.ReadFile(filepath.Join(out, "cache", "reports", rec[col["proof_dir"]]+".json"))
+		if err != nil || json.Unmarshal(raw, &rep) != nil {
+			t.Fatalf("report of %s: %v", rec[col["proof_dir"]], err)
+		}
+		if got := num(rec, "residual_median"); math.Abs(got-rep.Residual.Median) > 1e-5*math.Abs(rep.Residual.Median) {
+			t.Errorf("%s: table median %g, the attack's own %g", rec[col["proof_dir"]], got, rep.Residual.Median)
+		}
+	}
+	if md, err := os.ReadFile(filepath.Join(out, CraftingMD)); err != nil || !bytes.Contains(md, []byte("zhang-III: crafting (lambda 0.1)")) {
+		t.Errorf("crafting.md: %v\n%s", err, md)
 	}
 }

@@ -227,6 +227,16 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 	if err := WriteTables(opt.Out, rep.Summary, rows); err != nil {
 		return nil, err
 	}
+	crafting, err := r.craftingRows(forged)
+	if err != nil {
+		return nil, err
+	}
+	if len(crafting) > 0 {
+		if err := WriteCrafting(opt.Out, crafting); err != nil {
+			return nil, err
+		}
+		rep.Notes = append(rep.Notes, craftingNotes(crafting)...)
+	}
 	if !opt.NoFigures {
 		style := opt.Style
 		if style.Name == "" {
@@ -626,6 +636,18 @@ func (r *runner) forge(ctx context.Context, j *proofJob, frac func(float64)) (au
 		Command:  r.opt.Command,
 	})
 	if err != nil {
+		return autodiff.Cost{}, 0, err
+	}
+	// The attack's full report (per-step crafting statistics and the like) stays beside the
+	// proof, for the crafting table; the proof itself holds only what verification reads.
+	var report any = res
+	if res.Report != nil {
+		report = res.Report
+	}
+	if err := os.MkdirAll(filepath.Dir(r.reportPath(j)), 0o755); err != nil {
+		return autodiff.Cost{}, 0, fmt.Errorf("report cache: %w", err)
+	}
+	if err := atomicfile.WriteJSON(r.reportPath(j), report); err != nil {
 		return autodiff.Cost{}, 0, err
 	}
 	if err := os.RemoveAll(j.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
