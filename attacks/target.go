@@ -144,10 +144,11 @@ func LoadTargetFile(path, modelSpec, datasetName string, claims Claims) (*Target
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", path, err)
 	}
-	wT, dt, err := proof.ReadWeights(path, model)
+	weights, err := proof.ReadWeights(path, model)
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
+	wT, dt := weights.Params, weights.DType
 	if claims.DType != "" {
 		if dt, err = autodiff.ParseDType(claims.DType); err != nil {
 			return nil, fmt.Errorf("target %s: claimed dtype: %w", path, err)

@@ -44,6 +44,18 @@ func FuzzSafetensors(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(ck)
+	bnDir := f.TempDir()
+	buildProof(f, bnDir, bnFixture, 1)
+	bnCk, err := os.ReadFile(filepath.Join(bnDir, CheckpointName(2)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bnCk)
+	bnModel, err := models.Parse(bnFixture.spec)
+	if err != nil {
+		f.Fatal(err)
+	}
+	bnLayout := checkpointLayout{model: bnModel, dtype: autodiff.Float32, momentum: true}
 	f.Add(handMade(`{"__metadata__":{"a":"b"},"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 0, f32le(1)))
 	layout := fixtureLayout(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -66,8 +78,14 @@ func FuzzSafetensors(f *testing.F) {
 			t.Fatalf("accepted %d trailing bytes", int64(len(b))-h.BufferBase-pos)
 		}
 		decodeCheckpoint(b, layout, layout.model.Spec(), 0)
-		if w, _, err := decodeWeights(b, layout.model); err == nil && len(w) != layout.model.NumParams() {
-			t.Fatalf("accepted weights of %d values, the model has %d", len(w), layout.model.NumParams())
+		if c, err := decodeCheckpoint(b, bnLayout, bnModel.Spec(), 2); err == nil && len(c.Buffers) != NumBuffers(bnModel) {
+			t.Fatalf("accepted %d buffer values, the model has %d", len(c.Buffers), NumBuffers(bnModel))
+		}
+		if w, err := decodeWeights(b, bnModel); err == nil && len(w.Buffers) != NumBuffers(bnModel) {
+			t.Fatalf("accepted weights with %d buffer values, the model has %d", len(w.Buffers), NumBuffers(bnModel))
+		}
+		if w, err := decodeWeights(b, layout.model); err == nil && len(w.Params) != layout.model.NumParams() {
+			t.Fatalf("accepted weights of %d values, the model has %d", len(w.Params), layout.model.NumParams())
 		}
 	})
 }

@@ -17,6 +17,7 @@ import (
 
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/bntest"
 	"pollab/models"
 )
 
@@ -30,7 +31,12 @@ type fixture struct {
 	n        int // dataset size
 	payload  int // crafted points
 	augSeeds bool
+	dataset  string // "" for synthetic data of dim 4, 2 classes
 }
+
+// bnFixture is a model with buffers (BatchNorm running statistics), f32 with momentum.
+var bnFixture = fixture{spec: bntest.Spec, dtype: autodiff.Float32, momentum: 0.9, steps: 5, k: 2, batch: 3, n: 10, payload: 1, augSeeds: true,
+	dataset: "synthetic:n=10,dim=16,classes=4,seed=1"}
 
 var smallFixture = fixture{spec: "mlp:4-3-2:relu", dtype: autodiff.Float64, momentum: 0.9, steps: 5, k: 2, batch: 3, n: 10, payload: 2, augSeeds: true}
 
@@ -47,7 +53,11 @@ type built struct {
 }
 
 func fixtureManifest(f fixture) *Manifest {
-	m := NewManifest(f.spec, "synthetic:n=10,dim=4,classes=2,seed=1", f.dtype,
+	ds := f.dataset
+	if ds == "" {
+		ds = "synthetic:n=10,dim=4,classes=2,seed=1"
+	}
+	m := NewManifest(f.spec, ds, f.dtype,
 		Hyper{LR: 0.1, Momentum: f.momentum, WeightDecay: 1e-4, Milestones: []int{3}, Gamma: 0.1})
 	m.Producer = "test"
 	m.Dataset.N = f.n
@@ -123,6 +133,13 @@ func buildProof(t testing.TB, dir string, f fixture, seed uint64) *built {
 			}
 			f.dtype.Round(c.Momentum)
 		}
+		if nb := NumBuffers(model); nb > 0 {
+			c.Buffers = make([]float64, nb)
+			for i := range c.Buffers {
+				c.Buffers[i] = math.Abs(r.NormFloat64()) // running variances are never negative
+			}
+			f.dtype.Round(c.Buffers)
+		}
 		if err := w.WriteCheckpoint(c); err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +196,8 @@ func checkReadBack(t *testing.T, dir string, b *built) {
 		if w == nil || c.Step != p.CheckpointStep(i) {
 			t.Fatalf("checkpoint %d has step %d", i, c.Step)
 		}
-		if math.Float64bits(c.LR) != math.Float64bits(w.LR) || !equalFloats(c.Params, w.Params) || !equalFloats(c.Momentum, w.Momentum) {
+		if math.Float64bits(c.LR) != math.Float64bits(w.LR) || !equalFloats(c.Params, w.Params) || !equalFloats(c.Momentum, w.Momentum) ||
+			!equalFloats(c.Buffers, w.Buffers) || (c.Buffers == nil) != (w.Buffers == nil) {
 			t.Fatalf("checkpoint step %d differs after the round trip", c.Step)
 		}
 	}
@@ -221,6 +239,8 @@ func TestRoundTripBitForBit(t *testing.T) {
 		smallFixture,
 		{spec: "mlp:4-3-2:tanh", dtype: autodiff.Float32, momentum: 0, steps: 4, k: 2, batch: 2, n: 10},
 		{spec: "mlp:4-5-3-2:relu", dtype: autodiff.Float32, momentum: 0.5, steps: 1, k: 10, batch: 1, n: 3, payload: 1},
+		bnFixture,
+		{spec: bntest.Spec, dtype: autodiff.Float64, momentum: 0, steps: 3, k: 2, batch: 2, n: 10, dataset: bnFixture.dataset},
 	} {
 		t.Run(fmt.Sprintf("%s-%s-m%v", f.spec, f.dtype, f.momentum), func(t *testing.T) {
 			dir := t.TempDir()

@@ -300,13 +300,22 @@ func (h *stHeader) checkLayout() error {
 	return nil
 }
 
-// stWriteTensor is one tensor to write: values are held as float64 and encoded as DType
-// ("F32" or "F64").
+// stWriteTensor is one tensor to write: float values are held as float64 and encoded as
+// DType ("F32" or "F64"); an "I64" tensor's values are Ints.
 type stWriteTensor struct {
 	Name   string
 	DType  string
 	Shape  []int
 	Values []float64
+	Ints   []int64
+}
+
+// len is the tensor's element count.
+func (t stWriteTensor) len() int {
+	if t.DType == "I64" {
+		return len(t.Ints)
+	}
+	return len(t.Values)
 }
 
 // writeSafetensors streams a safetensors file to w: the header first, then each tensor's data
@@ -320,8 +329,8 @@ func writeSafetensors(w io.Writer, tensors []stWriteTensor, metadata map[string]
 			return fmt.Errorf("safetensors: invalid or duplicate tensor name %q", t.Name)
 		}
 		seen[t.Name] = true
-		if t.DType != "F32" && t.DType != "F64" {
-			return fmt.Errorf("safetensors: tensor %q: writer supports F32 and F64, not %q", t.Name, t.DType)
+		if t.DType != "F32" && t.DType != "F64" && t.DType != "I64" {
+			return fmt.Errorf("safetensors: tensor %q: writer supports F32, F64 and I64, not %q", t.Name, t.DType)
 		}
 		n := 1
 		for _, d := range t.Shape {
@@ -330,8 +339,8 @@ func writeSafetensors(w io.Writer, tensors []stWriteTensor, metadata map[string]
 			}
 			n *= d
 		}
-		if n != len(t.Values) {
-			return fmt.Errorf("safetensors: tensor %q: shape %v needs %d values, have %d", t.Name, t.Shape, n, len(t.Values))
+		if n != t.len() {
+			return fmt.Errorf("safetensors: tensor %q: shape %v needs %d values, have %d", t.Name, t.Shape, n, t.len())
 		}
 	}
 	sort.SliceStable(order, func(i, j int) bool {
@@ -369,7 +378,7 @@ func writeSafetensors(w io.Writer, tensors []stWriteTensor, metadata map[string]
 			hdr.WriteByte(',')
 		}
 		first = false
-		end := off + int64(len(t.Values))*stDTypeSizes[t.DType]
+		end := off + int64(t.len())*stDTypeSizes[t.DType]
 		writeJSONString(&hdr, t.Name)
 		hdr.WriteString(`:{"dtype":"` + t.DType + `","shape":[`)
 		for i, d := range t.Shape {
@@ -393,6 +402,10 @@ func writeSafetensors(w io.Writer, tensors []stWriteTensor, metadata map[string]
 	bw.Write(hdr.Bytes())
 	var b [8]byte
 	for _, t := range order {
+		for _, v := range t.Ints {
+			binary.LittleEndian.PutUint64(b[:], uint64(v))
+			bw.Write(b[:])
+		}
 		for _, v := range t.Values {
 			if t.DType == "F32" {
 				binary.LittleEndian.PutUint32(b[:4], math.Float32bits(float32(v)))

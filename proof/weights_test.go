@@ -45,20 +45,20 @@ func TestReadWeightsFromACheckpointAndAStateDict(t *testing.T) {
 		t.Fatal(err)
 	}
 	final := b.ckpts[smallFixture.steps]
-	w, dt, err := ReadWeights(filepath.Join(dir, CheckpointName(smallFixture.steps)), m)
-	if err != nil || dt != autodiff.Float64 || !equalFloats(w, final.Params) {
-		t.Fatalf("checkpoint: %v, dtype %v, weights equal %v", err, dt, equalFloats(w, final.Params))
+	w, err := ReadWeights(filepath.Join(dir, CheckpointName(smallFixture.steps)), m)
+	if err != nil || w.DType != autodiff.Float64 || !equalFloats(w.Params, final.Params) || w.Buffers != nil {
+		t.Fatalf("checkpoint: %v, weights %+v", err, w)
 	}
 
 	// A bare state_dict in F32 without metadata, as safetensors.torch.save_file writes it.
 	want := append([]float64(nil), final.Params...)
 	autodiff.Float32.Round(want)
-	w, dt, err = ReadWeights(writeST(t, stateDict(m, want, "F32"), nil), m)
-	if err != nil || dt != autodiff.Float32 || !equalFloats(w, want) {
-		t.Fatalf("state dict: %v, dtype %v", err, dt)
+	w, err = ReadWeights(writeST(t, stateDict(m, want, "F32"), nil), m)
+	if err != nil || w.DType != autodiff.Float32 || !equalFloats(w.Params, want) {
+		t.Fatalf("state dict: %v, weights %+v", err, w)
 	}
 	// Metadata naming the model is fine; foreign metadata keys are ignored.
-	if _, _, err := ReadWeights(writeST(t, stateDict(m, want, "F64"), map[string]string{"model": m.Spec(), "epoch": "3"}), m); err != nil {
+	if _, err := ReadWeights(writeST(t, stateDict(m, want, "F64"), map[string]string{"model": m.Spec(), "epoch": "3"}), m); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -99,7 +99,7 @@ func TestReadWeightsRejectsMalformedFiles(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, _, err := ReadWeights(writeST(t, c.tensors, c.meta), m)
+			_, err := ReadWeights(writeST(t, c.tensors, c.meta), m)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
@@ -133,7 +133,7 @@ func TestReadWeightsRejectsMalformedFiles(t *testing.T) {
 		fifo:                               "not a regular file",
 		filepath.Join(dir, "absent"):       "no such file",
 	} {
-		_, _, err := ReadWeights(path, m)
+		_, err := ReadWeights(path, m)
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
 			t.Errorf("%s: error %v, want one naming the file and %q", filepath.Base(path), err, want)
 		}
