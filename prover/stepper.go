@@ -15,13 +15,15 @@ import (
 // convention, used for every image dataset).
 const DefaultAugPad = 4
 
-// State is the optimizer state before update Step: the lr in force for that update, the
-// parameters and the momentum buffers (nil when the run has no momentum).
+// State is the training state before update Step: the lr in force for that update, the
+// parameters, the momentum buffers (nil when the run has no momentum) and the model's buffers
+// (models.BufferedModel's BatchNorm running statistics; nil for a model without buffers).
 type State struct {
 	Step     int
 	LR       float64
 	Params   []float64
 	Momentum []float64
+	Buffers  []float64
 }
 
 // Stepper runs SGD steps with PyTorch semantics (torch.optim.SGD, dampening 0, no Nesterov,
@@ -32,6 +34,9 @@ type State struct {
 type Stepper struct {
 	// Microbatches splits each batch into M contiguous micro-batches whose gradients are
 	// summed weighted by size/B: the same gradient up to the reduction order. 0 or 1: whole batch.
+	// With BatchNorm it is PyTorch's gradient accumulation, not the same gradient: each
+	// micro-batch is its own training-mode forward, normalised by its own statistics, and in
+	// Step each commits them to the running statistics (M momentum updates per step).
 	Microbatches int
 	// Noise adds Noise·(|g|₂/√n)·z to the gradient, z ~ N(0,1) drawn from a PCG seeded by
 	// data.SubSeed(NoiseSeed, "noise", step). 0: no noise.
@@ -122,8 +127,16 @@ func (s *Stepper) Gather(batch []int32, augSeed uint64, augment bool) ([]float64
 }
 
 // Gradient computes the mean cross-entropy gradient of the batch at params into s's scratch
-// gradient and returns it, honouring Microbatches and Noise. step seeds the noise.
+// gradient and returns it, honouring Microbatches and Noise. step seeds the noise. BatchNorm
+// runs in training mode (batch statistics), but Gradient never changes the running statistics:
+// it is for extra passes (an attacker's probe); only Step trains them.
 func (s *Stepper) Gradient(params []float64, x []float64, labels []int, step int) ([]float64, float64, error) {
+	return s.gradient(s.engine.LossGrad, params, x, labels, step)
+}
+
+// gradient is Gradient with the engine call that computes each (micro-)batch gradient:
+// LossGrad, or TrainGrad for a real training step.
+func (s *Stepper) gradient(grad func(params, x []float64, labels []int, g []float64) (float64, error), params []float64, x []float64, labels []int, step int) ([]float64, float64, error) {
 	b := len(labels)
 	m := s.Microbatches
 	if m <= 1 || b == 1 {
@@ -134,7 +147,7 @@ func (s *Stepper) Gradient(params []float64, x []float64, labels []int, step int
 	}
 	var loss float64
 	if m == 1 {
-		l, err := s.engine.LossGrad(params, x, labels, s.grad)
+		l, err := grad(params, x, labels, s.grad)
 		if err != nil {
 			return nil, 0, fmt.Errorf("gradient of step %d: %w", step, err)
 		}
@@ -146,7 +159,7 @@ func (s *Stepper) Gradient(params []float64, x []float64, labels []int, step int
 		clear(s.grad)
 		for j := 0; j < m; j++ {
 			lo, hi := j*b/m, (j+1)*b/m // contiguous, sizes differ by at most one
-			l, err := s.engine.LossGrad(params, x[lo*s.dim:hi*s.dim], labels[lo:hi], s.part)
+			l, err := grad(params, x[lo*s.dim:hi*s.dim], labels[lo:hi], s.part)
 			if err != nil {
 				return nil, 0, fmt.Errorf("gradient of step %d, micro-batch %d: %w", step, j, err)
 			}
@@ -188,7 +201,9 @@ func addNoise(g []float64, sigma float64, seed uint64) {
 // A momentum run must pass a momentum buffer (zeros before the first step: mu·0 + d = d, so
 // this matches PyTorch's "buf = d on the first step"). An f64 Stepper rounds every product
 // before its sum; an f32 Stepper computes exactly what torch.optim.SGD computes in float32
-// (see applyF32).
+// (see applyF32). The gradient is the engine's TrainGrad, which for a model with buffers also
+// commits the batch statistics to st.Buffers (PyTorch's train mode); for a model without
+// buffers it is LossGrad, number for number.
 func (s *Stepper) Step(st *State, h proof.Hyper, batch []int32, augSeed uint64, augment bool) error {
 	n := s.model.NumParams()
 	if len(st.Params) != n {
@@ -197,13 +212,24 @@ func (s *Stepper) Step(st *State, h proof.Hyper, batch []int32, augSeed uint64, 
 	if h.Momentum != 0 && len(st.Momentum) != n {
 		return fmt.Errorf("step %d: momentum %g needs %d buffer values, state has %d", st.Step, h.Momentum, n, len(st.Momentum))
 	}
+	if nb := s.engine.NumBuffers(); len(st.Buffers) != nb {
+		return fmt.Errorf("step %d: model %s has %d buffer values (running statistics), state has %d", st.Step, s.model.Spec(), nb, len(st.Buffers))
+	}
 	x, labels, err := s.Gather(batch, augSeed, augment)
 	if err != nil {
 		return fmt.Errorf("step %d: %w", st.Step, err)
 	}
-	g, _, err := s.Gradient(st.Params, x, labels, st.Step)
+	if st.Buffers != nil {
+		if err := s.engine.SetBuffers(st.Buffers); err != nil {
+			return fmt.Errorf("step %d: %w", st.Step, err)
+		}
+	}
+	g, _, err := s.gradient(s.engine.TrainGrad, st.Params, x, labels, st.Step)
 	if err != nil {
 		return err
+	}
+	if st.Buffers != nil {
+		copy(st.Buffers, s.engine.Buffers())
 	}
 	s.apply(st, h, g)
 	st.Step++

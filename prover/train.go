@@ -181,11 +181,13 @@ func prepare(cfg Config) (*run, error) {
 }
 
 // initial is the state before step 0: W0 from the init law, zero momentum buffers (PyTorch has
-// no buffer yet; mu·0 + d = d makes the first update identical), the base lr.
+// no buffer yet; mu·0 + d = d makes the first update identical), the model's initial buffers
+// (running mean 0, variance 1), the base lr.
 func (r *run) initial() *State {
 	w0 := models.Init(r.model, r.initSeed)
 	r.cfg.DType.Round(w0)
-	st := &State{Step: 0, LR: r.cfg.Hyper.LRAt(0), Params: w0}
+	st := &State{Step: 0, LR: r.cfg.Hyper.LRAt(0), Params: w0, Buffers: models.InitBuffers(r.model)}
+	r.cfg.DType.Round(st.Buffers)
 	if r.cfg.Hyper.Momentum != 0 {
 		st.Momentum = make([]float64, len(w0))
 	}
@@ -265,10 +267,16 @@ func (r *run) loop(ctx context.Context, st *State, opt Options, checkpoint func(
 }
 
 // Accuracy is the fraction of the dataset's points the model classifies correctly, evaluated
-// in chunks with the engine's forward pass.
-func Accuracy(e *autodiff.Engine, m models.Model, params []float64, ds *data.Dataset) (float64, error) {
+// in chunks with the engine's forward pass in eval mode: a model with buffers normalises with
+// buffers (its running statistics, set on e; nil for a model without), which it never changes.
+func Accuracy(e *autodiff.Engine, m models.Model, params, buffers []float64, ds *data.Dataset) (float64, error) {
 	if ds.Len() == 0 {
 		return 0, errors.New("accuracy: empty dataset")
+	}
+	if buffers != nil || e.NumBuffers() > 0 {
+		if err := e.SetBuffers(buffers); err != nil {
+			return 0, fmt.Errorf("accuracy on %s: %w", ds.Name, err)
+		}
 	}
 	const chunk = 1000
 	dim, classes := ds.Dim(), m.Classes()
@@ -302,7 +310,7 @@ func Accuracy(e *autodiff.Engine, m models.Model, params []float64, ds *data.Dat
 
 // checkpointOf copies st into the proof's checkpoint type.
 func checkpointOf(st *State) *proof.Checkpoint {
-	return &proof.Checkpoint{Step: st.Step, LR: st.LR, Params: st.Params, Momentum: st.Momentum}
+	return &proof.Checkpoint{Step: st.Step, LR: st.LR, Params: st.Params, Momentum: st.Momentum, Buffers: st.Buffers}
 }
 
 // stepCost is the ledger entry of one training step that an interrupted earlier process ran:
@@ -356,7 +364,7 @@ func Train(ctx context.Context, cfg Config, out string, opt Options) (*Result, e
 				w.Close()
 				return nil, fmt.Errorf("resume from step %d: %w", last, err)
 			}
-			st = &State{Step: c.Step, LR: c.LR, Params: c.Params, Momentum: c.Momentum}
+			st = &State{Step: c.Step, LR: c.LR, Params: c.Params, Momentum: c.Momentum, Buffers: c.Buffers}
 			if man.Optimizer.Momentum != 0 && st.Momentum == nil {
 				st.Momentum = make([]float64, len(st.Params))
 			}
@@ -392,7 +400,7 @@ func Train(ctx context.Context, cfg Config, out string, opt Options) (*Result, e
 	// The proof's cost is training only: read the ledger before the test-set evaluation and
 	// record the evaluation's own cost beside it.
 	cost := r.ledger.Cost()
-	acc, err := Accuracy(r.stepper.Engine(), r.model, st.Params, r.test)
+	acc, err := Accuracy(r.stepper.Engine(), r.model, st.Params, st.Buffers, r.test)
 	if err != nil {
 		return nil, err
 	}
