@@ -130,6 +130,10 @@ func (iv Interval) Steps() int { return iv.End - iv.Start }
 type Repro struct {
 	Raw        stats.Distances  `json:"raw"`
 	Normalized *stats.Distances `json:"normalized,omitempty"`
+	// Buffers is the distance from the re-executed buffers (BatchNorm running statistics) to
+	// the end checkpoint's, for a model with buffers (nil otherwise). Reported, never decided
+	// on: Raw and the policy are over trainable parameters only, as Jia et al.'s.
+	Buffers *stats.Distances `json:"buffers,omitempty"`
 	// Failure says why the re-execution could not run to the end (its distances are then
 	// +Inf): a claimed state that overflows, a batch that names no point.
 	Failure string `json:"failure,omitempty"`

@@ -244,12 +244,13 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 
 // reexecResult is what one re-execution yields (and what the cache stores).
 type reexecResult struct {
-	Raw     stats.Distances `json:"raw"`
-	Failure string          `json:"failure,omitempty"`
+	Raw     stats.Distances  `json:"raw"`
+	Buffers *stats.Distances `json:"buffers,omitempty"`
+	Failure string           `json:"failure,omitempty"`
 }
 
 func setRepro(iv *Interval, mode string, res reexecResult, cached bool, dref *stats.Distances) {
-	r := &Repro{Raw: res.Raw, Failure: res.Failure, Cached: cached}
+	r := &Repro{Raw: res.Raw, Buffers: res.Buffers, Failure: res.Failure, Cached: cached}
 	if dref != nil {
 		n := res.Raw.Normalize(*dref)
 		r.Normalized = &n
@@ -491,7 +492,9 @@ func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode str
 	if err != nil {
 		return reexecResult{}, fmt.Errorf("interval %d: start checkpoint: %w", i, err)
 	}
-	st := &prover.State{Step: c.Step, LR: c.LR, Params: c.Params, Momentum: c.Momentum}
+	// Re-execution starts from the checkpoint's whole state, buffers (running statistics)
+	// included.
+	st := &prover.State{Step: c.Step, LR: c.LR, Params: c.Params, Momentum: c.Momentum, Buffers: c.Buffers}
 	if mode == HparamsEnforceManifest {
 		st.LR = h.LRAt(c.Step)
 	}
@@ -500,9 +503,8 @@ func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode str
 	}
 	// A state read in one precision and re-executed in the other starts from its rounding.
 	s.DType().Round(st.Params)
-	if st.Momentum != nil {
-		s.DType().Round(st.Momentum)
-	}
+	s.DType().Round(st.Momentum)
+	s.DType().Round(st.Buffers)
 	end := r.p.CheckpointStep(i + 1)
 	table := r.p.Table()
 	recorded := r.p.AugSeeds()
@@ -521,8 +523,12 @@ func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode str
 			// The verifier's own code runs the proof's claimed state and batches: a step that
 			// cannot run (a state so large it would overflow, a batch naming no point) means
 			// the claimed trajectory does not reproduce. It is a finding, not an error.
-			inf := math.Inf(1)
-			return reexecResult{Raw: stats.Uniform(inf), Failure: err.Error()}, nil
+			inf := stats.Uniform(math.Inf(1))
+			res := reexecResult{Raw: inf, Failure: err.Error()}
+			if st.Buffers != nil {
+				res.Buffers = &inf
+			}
+			return res, nil
 		}
 		stepped()
 	}
@@ -530,8 +536,16 @@ func (r *reexecutor) run(ctx context.Context, s *prover.Stepper, i int, mode str
 	if err != nil {
 		return reexecResult{}, fmt.Errorf("interval %d: end checkpoint: %w", i, err)
 	}
+	// Jia et al.'s distances are over the trainable parameters only; the re-executed buffers
+	// are compared separately, reported and never decided on.
 	t0 := time.Now()
-	d := stats.Distance(st.Params, e.Params)
+	res := reexecResult{Raw: stats.Distance(st.Params, e.Params)}
 	r.ledger.AddOther(stats.DistanceFLOPs(len(st.Params)), time.Since(t0))
-	return reexecResult{Raw: d}, nil
+	if st.Buffers != nil {
+		t0 = time.Now()
+		d := stats.Distance(st.Buffers, e.Buffers)
+		res.Buffers = &d
+		r.ledger.AddOther(stats.DistanceFLOPs(len(st.Buffers)), time.Since(t0))
+	}
+	return res, nil
 }

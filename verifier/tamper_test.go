@@ -1,12 +1,12 @@
 package verifier
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"pollab/autodiff"
@@ -66,7 +66,7 @@ func editCheckpoint(t testing.TB, dir string, i int, names []string, edit func(n
 	}
 	edited := 0
 	for name, raw := range header {
-		if name == "__metadata__" || (len(names) > 0 && !want[name]) || (len(names) == 0 && bytes.HasPrefix([]byte(name), []byte(proof.MomentumPrefix))) {
+		if name == "__metadata__" || (len(names) > 0 && !want[name]) || (len(names) == 0 && !isParameter(name)) {
 			continue
 		}
 		var ti stTensor
@@ -94,6 +94,17 @@ func editCheckpoint(t testing.TB, dir string, i int, names []string, edit func(n
 		t.Fatalf("editCheckpoint: no tensor named %v", names)
 	}
 	prooftest.Resign(t, dir, rel, b)
+}
+
+// isParameter: a checkpoint tensor that is a trainable parameter (not momentum, running
+// statistics or num_batches_tracked).
+func isParameter(name string) bool {
+	for _, suffix := range []string{proof.RunningMeanSuffix, proof.RunningVarSuffix, proof.TrackedSuffix} {
+		if strings.HasSuffix(name, suffix) {
+			return false
+		}
+	}
+	return !strings.HasPrefix(name, proof.MomentumPrefix)
 }
 
 // setCheckpointLR rewrites the lr metadata of checkpoint i and re-signs the proof.

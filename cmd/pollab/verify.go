@@ -79,6 +79,7 @@ type evidenceSummary struct {
 	Audited         []int                      `json:"audited_intervals"`
 	MaxRepro        *stats.Distances           `json:"max_repro,omitempty"`
 	MaxReproNorm    *stats.Distances           `json:"max_repro_normalized,omitempty"`
+	MaxReproBuffers *stats.Distances           `json:"max_repro_buffers,omitempty"` // running statistics; reported, not decided on
 	AuditNonce      uint64                     `json:"audit_nonce"`
 	ReexecutedSteps int                        `json:"reexecuted_steps"`
 	CacheHits       int                        `json:"cache_hits"`
@@ -236,6 +237,9 @@ func verifyAction(c *cli.Context) error {
 			if s.MaxReproNorm != nil {
 				printf(w, "  as fractions of d_ref:      %s\n", *s.MaxReproNorm)
 			}
+			if s.MaxReproBuffers != nil {
+				printf(w, "  buffers (not decided on):   %s\n", *s.MaxReproBuffers)
+			}
 		}
 		printLedger(w, ev.Ledger)
 		printf(w, "  wall time: %s\n", ev.Wall.Round(time.Millisecond))
@@ -280,6 +284,12 @@ func summarize(ev *verifier.Evidence, top, audit []int) evidenceSummary {
 				s.MaxRepro = &stats.Distances{}
 			}
 			*s.MaxRepro = s.MaxRepro.Max(r.Raw)
+			if r.Buffers != nil {
+				if s.MaxReproBuffers == nil {
+					s.MaxReproBuffers = &stats.Distances{}
+				}
+				*s.MaxReproBuffers = s.MaxReproBuffers.Max(*r.Buffers)
+			}
 			if r.Normalized != nil {
 				if s.MaxReproNorm == nil {
 					s.MaxReproNorm = &stats.Distances{}

@@ -1,0 +1,88 @@
+package verifier
+
+import (
+	"math"
+	"slices"
+	"testing"
+
+	"pollab/autodiff"
+	"pollab/internal/bntest"
+	"pollab/internal/prooftest"
+	"pollab/prover"
+	"pollab/stats"
+)
+
+// bnConfig is an honest run of a model with BatchNorm buffers: T = 16, k = 4, S = 8.
+func bnConfig(dt autodiff.DType) prover.Config {
+	c := testConfig(4, 2, dt)
+	c.Model, c.Dataset, c.Batch = bntest.Spec, bntest.Dataset, 8
+	return c
+}
+
+// An honest proof of a model with buffers replays at delta 0 in env exact with its running
+// statistics bit-exact; the init check tests the conv and linear weights only (BatchNorm
+// never, as Jia et al.'s verify.py).
+func TestHonestBufferedProofReplaysExactly(t *testing.T) {
+	for _, dt := range []autodiff.DType{autodiff.Float32, autodiff.Float64} {
+		t.Run(dt.String(), func(t *testing.T) {
+			dir := prooftest.Train(t, bnConfig(dt))
+			pol := exactPolicy(0)
+			ev := gather(t, dir, "exact", Options{}, pol)
+			if v := pol.Decide(ev); !v.Accepted {
+				t.Fatalf("honest proof rejected at delta 0: %+v", v)
+			}
+			if len(ev.Intervals) != 4 {
+				t.Fatalf("%d intervals", len(ev.Intervals))
+			}
+			for _, iv := range ev.Intervals {
+				r := iv.Repro[HparamsTrustCheckpoint]
+				if r == nil || r.Raw != (stats.Distances{}) || r.Buffers == nil || *r.Buffers != (stats.Distances{}) {
+					t.Errorf("interval %d: re-execution %+v (buffers %v), want bit-identical parameters and buffers", iv.Index, r, r.Buffers)
+				}
+			}
+			if !ev.Init.Checked || ev.Init.Tensors != 3 || ev.Init.MinP < 0.01 {
+				t.Errorf("init finding %+v, want the 3 conv/linear weights tested", ev.Init)
+			}
+		})
+	}
+}
+
+// Distances and top-Q are over trainable parameters only: running statistics a prover
+// claims wrongly show up in the reported buffer distances (of the interval that ends there and
+// of the one that starts there) but decide nothing; training-mode steps never read them.
+func TestBufferTamperIsReportedNotDecided(t *testing.T) {
+	dir := prooftest.Copy(t, prooftest.Train(t, bnConfig(autodiff.Float64)))
+	editCheckpoint(t, dir, 2, []string{"bn1.running_mean", "bn2.running_var"}, func(_ string, j int, v float64) float64 { return v + 0.5 })
+	pol := exactPolicy(0)
+	ev := gather(t, dir, "exact", Options{}, pol)
+	if v := pol.Decide(ev); !v.Accepted {
+		t.Errorf("a buffer change decided the verdict: %+v", v)
+	}
+	for _, iv := range ev.Intervals {
+		r := iv.Repro[HparamsTrustCheckpoint]
+		touched := iv.End == 8 || iv.Start == 8
+		if r.Raw != (stats.Distances{}) || (r.Buffers.Linf != 0) != touched {
+			t.Errorf("interval %d [%d, %d]: parameters %+v, buffers %+v", iv.Index, iv.Start, iv.End, r.Raw, *r.Buffers)
+		}
+		if iv.End == 8 && math.Abs(r.Buffers.Linf-0.5) > 1e-12 {
+			t.Errorf("interval ending at the tampered checkpoint: buffer linf %v, want 0.5", r.Buffers.Linf)
+		}
+	}
+}
+
+// With BatchNorm, micro-batches change the computation itself (each micro-batch normalised by
+// its own statistics, PyTorch's gradient accumulation): the microbatch env's honest
+// re-execution error is no rounding noise here.
+func TestMicrobatchEnvOnBatchNorm(t *testing.T) {
+	dir := prooftest.Train(t, bnConfig(autodiff.Float64))
+	ev := gather(t, dir, "microbatch:2", Options{}, exactPolicy(0))
+	var params, bufs []float64
+	for _, iv := range ev.Intervals {
+		r := iv.Repro[HparamsTrustCheckpoint]
+		params, bufs = append(params, r.Raw.L2/iv.Update.L2), append(bufs, r.Buffers.L2)
+	}
+	t.Logf("microbatch:2 on bntest: l2 error / update %v, buffer l2 %v", params, bufs)
+	if slices.Min(params) < 1e-6 || slices.Min(bufs) == 0 {
+		t.Errorf("micro-batches reproduced a BatchNorm step to %v of its update: expected a different computation", slices.Min(params))
+	}
+}
