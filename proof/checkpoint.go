@@ -61,11 +61,11 @@ func BufferTensors(m models.Model) []models.Tensor {
 
 // NumBuffers is the length of a model's flat buffer vector.
 func NumBuffers(m models.Model) int {
-	n := 0
-	for _, t := range BufferTensors(m) {
-		n += t.Size()
+	off := models.BufferOffsets(m)
+	if off == nil {
+		return 0
 	}
-	return n
+	return off[len(off)-1]
 }
 
 // TrackedNames lists a model's num_batches_tracked entries: "<module>.num_batches_tracked"
