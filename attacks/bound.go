@@ -1,12 +1,18 @@
 package attacks
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
 	"pollab/models"
 	"pollab/proof"
+	"pollab/prover"
 )
+
+// ErrNoAnalyticBound: GradBound has no bound for the model's architecture (BatchNorm, whose
+// backward pass divides by the batch's standard deviation; anything but a chain of layers).
+var ErrNoAnalyticBound = errors.New("no analytic gradient bound for this architecture")
 
 // GradBound is an upper bound on the l2 norm of the mean cross-entropy gradient (with
 // respect to all parameters) at any parameter vector whose tensors have Frobenius norms at
@@ -27,12 +33,15 @@ import (
 // at most kh·kw patches; activation derivatives are in [0, 1] and pooling routes gradients,
 // so neither enlarges δ). A batch mean is bounded by the largest per-sample gradient.
 func GradBound(m models.Model, norms []float64) (float64, error) {
+	if _, ok := m.(models.BufferedModel); ok {
+		return 0, fmt.Errorf("gradient bound: model %s normalises with batch statistics (BatchNorm): %w", m.Spec(), ErrNoAnalyticBound)
+	}
 	ts := m.Tensors()
 	if len(norms) != len(ts) {
 		return 0, fmt.Errorf("gradient bound: %d norms for %d tensors", len(norms), len(ts))
 	}
 	if len(ts)%2 != 0 {
-		return 0, fmt.Errorf("gradient bound: model %s has %d tensors, not (weight, bias) pairs", m.Spec(), len(ts))
+		return 0, fmt.Errorf("gradient bound: model %s has %d tensors, not (weight, bias) pairs: %w", m.Spec(), len(ts), ErrNoAnalyticBound)
 	}
 	in := m.InputShape()
 	dim, positions := 1, 1
@@ -47,7 +56,7 @@ func GradBound(m models.Model, norms []float64) (float64, error) {
 	for i := 0; i < len(ts); i += 2 {
 		w, b := ts[i], ts[i+1]
 		if len(b.Shape) != 1 || len(w.Shape) < 2 || b.Shape[0] != w.Shape[0] {
-			return 0, fmt.Errorf("gradient bound: tensors %s %v and %s %v are not a (weight, bias) pair", w.Name, w.Shape, b.Name, b.Shape)
+			return 0, fmt.Errorf("gradient bound: tensors %s %v and %s %v are not a (weight, bias) pair: %w", w.Name, w.Shape, b.Name, b.Shape, ErrNoAnalyticBound)
 		}
 		l := layer{c: 1, w: norms[i], b: norms[i+1], p: 1}
 		switch len(w.Shape) {
@@ -56,7 +65,7 @@ func GradBound(m models.Model, norms []float64) (float64, error) {
 			l.c = math.Sqrt(float64(w.Shape[2] * w.Shape[3]))
 			l.p = float64(positions)
 		default:
-			return 0, fmt.Errorf("gradient bound: tensor %s has shape %v, neither linear nor convolution", w.Name, w.Shape)
+			return 0, fmt.Errorf("gradient bound: tensor %s has shape %v, neither linear nor convolution: %w", w.Name, w.Shape, ErrNoAnalyticBound)
 		}
 		layers = append(layers, l)
 	}
@@ -116,7 +125,17 @@ func TinyLR(m models.Model, norms []float64, buf0 float64, h proof.Hyper, k int,
 	if err != nil {
 		return 0, 0, err
 	}
-	d := g + float64(h.WeightDecay*(math.Sqrt(wnorm)+budget))
+	lr, err = TinyLRFor(g, math.Sqrt(wnorm), buf0, h, k, budget)
+	return lr, g, err
+}
+
+// TinyLRFor is TinyLR for a given gradient-norm bound g at parameters of l2 norm at most
+// wnorm (+ budget).
+func TinyLRFor(g, wnorm, buf0 float64, h proof.Hyper, k int, budget float64) (lr float64, err error) {
+	if !(budget > 0) || k <= 0 {
+		return 0, fmt.Errorf("tiny lr: budget %g and k %d must be positive", budget, k)
+	}
+	d := g + float64(h.WeightDecay*(wnorm+budget))
 	step := buf0 + d/(1-h.Momentum)
 	growth := 1.0
 	if h.Gamma > 1 {
@@ -124,7 +143,40 @@ func TinyLR(m models.Model, norms []float64, buf0 float64, h proof.Hyper, k int,
 	}
 	lr = budget / (float64(k) * step * growth)
 	if !(lr > 0) || math.IsInf(lr, 0) {
-		return 0, g, fmt.Errorf("tiny lr: no positive lr (gradient bound %g, momentum %g)", g, h.Momentum)
+		return 0, fmt.Errorf("tiny lr: no positive lr (gradient bound %g, momentum %g)", g, h.Momentum)
 	}
-	return lr, g, nil
+	return lr, nil
+}
+
+// MeasuredGradSafety is the factor MeasuredGradBound puts on the largest gradient norm it
+// measured.
+const MeasuredGradSafety = 10
+
+// MeasuredGradBound stands in for GradBound on a model without an analytic bound
+// (ErrNoAnalyticBound: BatchNorm): MeasuredGradSafety × the largest l2 norm of the batch
+// gradient at each parameter vector of ws over the batches of steps 0 … n−1 (batch(i): row,
+// augmentation seed, augment). An estimate, not a bound: a verifier's re-execution decides
+// whether it held. Gradients run in training mode through s.Gradient (running statistics
+// untouched) and are recorded in s's ledger.
+func MeasuredGradBound(s *prover.Stepper, ws [][]float64, n int, batch func(i int) ([]int32, uint64, bool)) (float64, error) {
+	var most float64
+	for _, w := range ws {
+		for i := range n {
+			row, seed, aug := batch(i)
+			x, y, err := s.Gather(row, seed, aug)
+			if err != nil {
+				return 0, fmt.Errorf("measured gradient bound: %w", err)
+			}
+			g, _, err := s.Gradient(w, x, y, i)
+			if err != nil {
+				return 0, fmt.Errorf("measured gradient bound: %w", err)
+			}
+			var ss float64
+			for _, v := range g {
+				ss += float64(v * v)
+			}
+			most = max(most, math.Sqrt(ss))
+		}
+	}
+	return MeasuredGradSafety * most, nil
 }

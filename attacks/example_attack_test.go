@@ -74,12 +74,14 @@ func (a *lineAttack) Forge(ctx context.Context, t *attacks.Target, out string, o
 			return nil, err
 		}
 		line.At(step, steps, w)
-		if err := forged.WriteCheckpoint(step, forged.Hyper.LRAt(step), w, nil); err != nil {
+		if err := forged.WriteCheckpoint(step, forged.Hyper.LRAt(step), w, nil, t.Buffers); err != nil {
 			return nil, fmt.Errorf("line: %w", err)
 		}
 		opt.Report(i+1, len(ckpts), "line")
 	}
-	// Cost accounting: no gradient; drawing W'0 and one multiply-add per parameter per point.
+	// The model's buffers (BatchNorm running statistics, if any) stay W_T's throughout, as
+	// ForgeInit copies W_T's untested tensors. Cost accounting: no gradient; drawing W'0 and
+	// one multiply-add per parameter per point.
 	cost := autodiff.Cost{Other: attacks.InitFLOPs(t.Model, draws) + 2*float64(len(w0)*len(ckpts))}
 	return forged.Finish("line", out, cost, opt, nil)
 }

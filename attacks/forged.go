@@ -54,6 +54,7 @@ type Forged struct {
 	start  time.Time
 	dt     autodiff.DType
 	buf    []float64
+	bufs   []float64
 	zeros  []float64
 }
 
@@ -209,16 +210,22 @@ func (f *Forged) CheckpointSteps() []int {
 	return proof.CheckpointSteps(f.Manifest.Steps, f.Manifest.K)
 }
 
-// WriteCheckpoint stores the state before update step: params rounded to the run's dtype, the
-// claimed lr, and the momentum buffers (zeros when momentum is nil and the claimed run has
-// momentum; ignored when it has none).
-func (f *Forged) WriteCheckpoint(step int, lr float64, params, momentum []float64) error {
+// WriteCheckpoint stores the state before update step: params and buffers (the model's
+// running statistics; nil for a model without) rounded to the run's dtype, the claimed lr, and
+// the momentum buffers (zeros when momentum is nil and the claimed run has momentum; ignored
+// when it has none).
+func (f *Forged) WriteCheckpoint(step int, lr float64, params, momentum, buffers []float64) error {
 	if len(f.buf) != len(params) {
 		f.buf = make([]float64, len(params))
 	}
 	copy(f.buf, params)
 	f.dt.Round(f.buf)
+	f.bufs = append(f.bufs[:0], buffers...)
+	f.dt.Round(f.bufs)
 	c := &proof.Checkpoint{Step: step, LR: lr, Params: f.buf}
+	if buffers != nil {
+		c.Buffers = f.bufs
+	}
 	if f.Hyper.Momentum != 0 {
 		if momentum == nil {
 			if len(f.zeros) != len(params) {

@@ -42,7 +42,7 @@ func TestCreateForgedMakesAValidProofWithTheTargetsClaims(t *testing.T) {
 	buf := make([]float64, len(tg.Final))
 	for _, s := range f.CheckpointSteps() {
 		line.At(s, 22, buf)
-		if err := f.WriteCheckpoint(s, 1e-9, buf, nil); err != nil {
+		if err := f.WriteCheckpoint(s, 1e-9, buf, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

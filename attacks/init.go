@@ -20,7 +20,8 @@ const maxInitTries = 1000
 // then rank-matches it to wT: the i-th smallest value of e is placed where wT has its i-th
 // smallest value. A KS test ignores order, so the tensor still passes, while the sorted
 // pairing minimises |W'0 − wT| over all orderings of e (rearrangement inequality). Untested
-// tensors are copied from wT.
+// tensors (BatchNorm weights and biases, kaiming-init biases) are copied from wT, as the
+// reference implementations do; W_T's buffers go with them (Target.StartLine).
 //
 // Tensor i draws from data.NewRNG(data.SubSeed(seed, "forge-init/"+name, try)), so the result
 // depends only on seed. It returns W'0 and the total number of draws over all tensors.

@@ -3,6 +3,7 @@ package attacks
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,8 +42,12 @@ var smallScales = []float64{1, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1}
 
 // Start is where a spoofer's line starts.
 type Start struct {
-	W0    []float64 // in the target's dtype
-	Draws int       // KS draws of ForgeInit (0 for InitCommitted)
+	W0 []float64 // in the target's dtype
+	// Buffers are W'0's buffers (BatchNorm running statistics; nil for a model without):
+	// W_T's for InitForged and InitSmall, copied as the reference attacks copy BatchNorm
+	// state; the model's initial buffers for InitCommitted (an honest init).
+	Buffers []float64
+	Draws   int // KS draws of ForgeInit (0 for InitCommitted)
 	// Notes describe the choice for the forged proof's result (per small tensor: its scale
 	// and KS p-value).
 	Notes map[string]string
@@ -67,6 +72,7 @@ func (t *Target) StartLine(mode string, seed uint64, alpha float64, ledger *auto
 		}
 	case InitCommitted:
 		s.W0 = models.Init(t.Model, CommittedInitSeed(seed))
+		s.Buffers = models.InitBuffers(t.Model)
 		ledger.AddOther(float64(len(s.W0)), 0) // one draw per parameter, as the prover's
 	default:
 		return nil, fmt.Errorf("init %q: want %s, %s or %s", mode, InitForged, InitSmall, InitCommitted)
@@ -74,7 +80,11 @@ func (t *Target) StartLine(mode string, seed uint64, alpha float64, ledger *auto
 	if err != nil {
 		return nil, err
 	}
+	if s.Buffers == nil {
+		s.Buffers = slices.Clone(t.Buffers)
+	}
 	t.DType.Round(s.W0)
+	t.DType.Round(s.Buffers)
 	ledger.AddOther(0, time.Since(began))
 	s.Notes["init_to_final_l2"] = strconv.FormatFloat(stats.Distance(s.W0, t.Final).L2, 'g', 6, 64)
 	return s, nil

@@ -17,6 +17,9 @@ import (
 type Target struct {
 	Model models.Model
 	Final []float64 // W_T, flat
+	// Buffers are W_T's buffers (BatchNorm running statistics, flat; nil for a model without
+	// buffers): the reference attacks copy them into W'0 with the untested parameters.
+	Buffers []float64
 	// Manifest is the target proof's manifest: the source of every hyperparameter a forged
 	// proof claims. NewTarget and LoadTargetFile synthesise one from the given claims and Jia
 	// et al.'s defaults.
@@ -64,7 +67,7 @@ func LoadTarget(dir string) (*Target, error) {
 	if train.Fingerprint() != want || train.Len() != m.Dataset.N {
 		return nil, fmt.Errorf("target %s: dataset %s as loaded here (%d points) does not match the proof's fingerprint (%d points)", dir, m.Dataset.Name, train.Len(), m.Dataset.N)
 	}
-	t := &Target{Model: model, Final: last.Params, Manifest: cloneManifest(m), Train: train, DType: dt, Source: dir}
+	t := &Target{Model: model, Final: last.Params, Buffers: last.Buffers, Manifest: cloneManifest(m), Train: train, DType: dt, Source: dir}
 	if c, ok := p.Cost(); ok {
 		t.HonestCost, t.HonestSteps = c, m.Steps
 	}
@@ -80,7 +83,8 @@ const (
 
 // NewTarget builds a Target from bare parts: final weights wT of model (a stolen model file,
 // or a test's), trained on train in dtype dt, claiming plain SGD with hyperparameters h and
-// batch size batch (Jia et al.'s MNIST setting when h is the zero Hyper: lr 0.01).
+// batch size batch (Jia et al.'s MNIST setting when h is the zero Hyper: lr 0.01). A model
+// with buffers gets its initial buffers (models.InitBuffers); set Buffers to W_T's when known.
 func NewTarget(model models.Model, wT []float64, train *data.Dataset, dt autodiff.DType, h proof.Hyper, batch int) (*Target, error) {
 	if len(wT) != model.NumParams() {
 		return nil, fmt.Errorf("target: %d weights, model %s has %d parameters", len(wT), model.Spec(), model.NumParams())
@@ -119,7 +123,9 @@ func NewTarget(model models.Model, wT []float64, train *data.Dataset, dt autodif
 	m.K = DefaultK
 	m.Epochs = 1
 	m.Steps = max(1, data.ScheduleSteps(train.Len(), batch, 1))
-	return &Target{Model: model, Final: append([]float64(nil), wT...), Manifest: m, Train: train, DType: dt, Source: "weights"}, nil
+	buffers := models.InitBuffers(model)
+	dt.Round(buffers)
+	return &Target{Model: model, Final: append([]float64(nil), wT...), Buffers: buffers, Manifest: m, Train: train, DType: dt, Source: "weights"}, nil
 }
 
 // Claims are the training claims of a target that comes without a proof (a bare safetensors
@@ -154,6 +160,7 @@ func LoadTargetFile(path, modelSpec, datasetName string, claims Claims) (*Target
 			return nil, fmt.Errorf("target %s: claimed dtype: %w", path, err)
 		}
 		dt.Round(wT)
+		dt.Round(weights.Buffers)
 	}
 	if claims.Batch < 0 || claims.Epochs < 0 || claims.K < 0 {
 		return nil, fmt.Errorf("target %s: claimed batch %d, epochs %d, k %d: want >= 0 (0 for the default)", path, claims.Batch, claims.Epochs, claims.K)
@@ -166,6 +173,7 @@ func LoadTargetFile(path, modelSpec, datasetName string, claims Claims) (*Target
 	if err != nil {
 		return nil, fmt.Errorf("target %s: %w", path, err)
 	}
+	t.Buffers = weights.Buffers
 	m := t.Manifest
 	if claims.Epochs > 0 {
 		m.Epochs = claims.Epochs

@@ -137,17 +137,22 @@ func TestBufferedResumeGivesTheSameProof(t *testing.T) {
 	sameProof(t, full, dir)
 }
 
-// Stepper.Gradient is an extra pass (an attacker's probe): it never changes the running
-// statistics, so a Step after it is the same as a Step alone. A state without buffers for a
-// model with them is an error, not a silent restart from the initial statistics.
-func TestGradientNeverTrainsBuffers(t *testing.T) {
+// bnStep is the f64 bnConfig's model, training set and one batch.
+func bnStep(t *testing.T) (Config, models.Model, *data.Dataset, []int32) {
 	cfg := bnConfig(autodiff.Float64)
 	m, _ := models.Parse(cfg.Model)
 	train, err := data.Load(cfg.Dataset, data.Train)
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := []int32{3, 1, 4, 1, 5, 9, 2, 6}
+	return cfg, m, train, []int32{3, 1, 4, 1, 5, 9, 2, 6}
+}
+
+// Stepper.Gradient is an extra pass (an attacker's probe): it never changes the running
+// statistics, so a Step after it is the same as a Step alone. A state without buffers for a
+// model with them is an error, not a silent restart from the initial statistics.
+func TestGradientNeverTrainsBuffers(t *testing.T) {
+	cfg, m, train, batch := bnStep(t)
 	step := func(probe bool) *State {
 		s := NewStepper(m, cfg.DType, train, nil, nil)
 		st := &State{LR: 0.1, Params: models.Init(m, 5), Buffers: models.InitBuffers(m)}
@@ -173,7 +178,7 @@ func TestGradientNeverTrainsBuffers(t *testing.T) {
 		t.Error("Step did not update the running statistics")
 	}
 	s := NewStepper(m, cfg.DType, train, nil, nil)
-	err = s.Step(&State{LR: 0.1, Params: models.Init(m, 5)}, proof.Hyper{LR: 0.1}, batch, 0, false)
+	err := s.Step(&State{LR: 0.1, Params: models.Init(m, 5)}, proof.Hyper{LR: 0.1}, batch, 0, false)
 	if err == nil || !strings.Contains(err.Error(), "16 buffer values (running statistics), state has 0") {
 		t.Errorf("state without buffers: %v", err)
 	}
@@ -183,13 +188,7 @@ func TestGradientNeverTrainsBuffers(t *testing.T) {
 // micro-batch is normalised by its own statistics and commits them to the running statistics
 // in turn (M momentum updates per step); the gradient is the size-weighted sum.
 func TestMicrobatchesCommitEveryMicroBatch(t *testing.T) {
-	cfg := bnConfig(autodiff.Float64)
-	m, _ := models.Parse(cfg.Model)
-	train, err := data.Load(cfg.Dataset, data.Train)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batch := []int32{3, 1, 4, 1, 5, 9, 2, 6}
+	cfg, m, train, batch := bnStep(t)
 	s := NewStepper(m, cfg.DType, train, nil, nil)
 	s.Microbatches = 2
 	st := &State{LR: 0.1, Params: models.Init(m, 5), Buffers: models.InitBuffers(m)}

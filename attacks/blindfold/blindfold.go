@@ -2,9 +2,11 @@ package blindfold
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -187,6 +189,9 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 	}
 	w0 := start.W0
 	line := attacks.NewLine(w0, t.Final)
+	// Buffers (running statistics) ride along on their own line, W'0's to W_T's (constant
+	// when W'0 copied W_T's), and the genuine intervals train them.
+	bufLine := attacks.NewLine(start.Buffers, t.Buffers)
 	raisedFrom := 0
 	if attacks.InitModeOr(cfg.Init) == attacks.InitCommitted {
 		if e := epochsFor(b.Norm(line.Dir), cfg, b.Delta); e > cfg.Epochs {
@@ -232,6 +237,7 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 	}
 
 	cur := append([]float64(nil), w0...) // state at the current checkpoint
+	curBuffers := slices.Clone(start.Buffers)
 	var buf []float64
 	if h.Momentum != 0 {
 		buf = make([]float64, n)
@@ -242,19 +248,20 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		opt.Report(written, len(ckpts), "checkpoints")
 	}
 	next := make([]float64, n)
+	nextBuffers := slices.Clone(start.Buffers)
 	for e, g := range groups {
 		// Genuine intervals: honest SGD from the current checkpoint with a claimed lr.
 		for i := g.first; i < g.first+cfg.Q; i++ {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("blindfold: %w", err)
 			}
-			st, update, redos, err := genuineInterval(stepper, f, h, ckpts[i], ckpts[i+1], cur, buf, lr, rep.Target, b, ledger)
+			st, update, redos, err := genuineInterval(stepper, f, h, ckpts[i], ckpts[i+1], cur, buf, curBuffers, lr, rep.Target, b, ledger)
 			if err != nil {
 				return nil, fmt.Errorf("blindfold: interval %d: %w", i, err)
 			}
 			lr = st.claimed
 			rep.Redos += redos
-			if err := f.WriteCheckpoint(ckpts[i], lr, cur, buf); err != nil {
+			if err := f.WriteCheckpoint(ckpts[i], lr, cur, buf, curBuffers); err != nil {
 				return nil, fmt.Errorf("blindfold: %w", err)
 			}
 			report()
@@ -262,7 +269,7 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 			rep.GenuineLR = append(rep.GenuineLR, lr)
 			rep.GenuineUpdate = append(rep.GenuineUpdate, update)
 			rep.GenuineSteps += (ckpts[i+1] - ckpts[i]) * (1 + redos)
-			cur, buf = st.Params, st.Momentum
+			cur, buf, curBuffers = st.Params, st.Momentum, st.Buffers
 			// The next genuine interval aims at the same length.
 			if update > 0 {
 				lr *= rep.Target / update
@@ -274,7 +281,10 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		m := g.end - first
 		line.At(e+1, len(groups), next)
 		t.DType.Round(next)
+		bufLine.At(e+1, len(groups), nextBuffers)
+		t.DType.Round(nextBuffers)
 		seg := attacks.NewLine(cur, next)
+		bufSeg := attacks.NewLine(curBuffers, nextBuffers)
 		gap := b.Norm(seg.Dir) / float64(m)
 		ledger.AddOther(3*float64(n), 0)
 		if gap > gapBudget {
@@ -287,6 +297,15 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		case InterpTiny:
 			norms := maxNorms(attacks.TensorNorms(model, cur), attacks.TensorNorms(model, next))
 			tiny, _, err := attacks.TinyLR(model, norms, l2Norm(buf), h, cfg.K, driftL2)
+			if errors.Is(err, attacks.ErrNoAnalyticBound) {
+				// BatchNorm: the gradient norm measured at both ends of the segment on the
+				// first interpolated interval's batches (non-committing passes, recorded).
+				at := ckpts[first]
+				var g float64
+				if g, err = attacks.MeasuredGradBound(stepper, [][]float64{cur, next}, min(cfg.K, steps-at), func(i int) ([]int32, uint64, bool) { return f.Batch(at + i) }); err == nil {
+					tiny, err = attacks.TinyLRFor(g, math.Max(l2Norm(cur), l2Norm(next)), l2Norm(buf), h, cfg.K, driftL2)
+				}
+			}
 			if err != nil {
 				return nil, fmt.Errorf("blindfold: epoch %d: %w", e, err)
 			}
@@ -296,28 +315,32 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		}
 		rep.InterpLR = append(rep.InterpLR, interp(ckpts[first]))
 		point := make([]float64, n)
+		pointBuffers := slices.Clone(curBuffers)
 		for j := 0; j < m; j++ {
 			var mom []float64
 			if j == 0 {
 				copy(point, cur)
+				copy(pointBuffers, curBuffers)
 				mom = buf // the genuine part's end state, stored exactly
 			} else {
 				began := time.Now()
 				seg.At(j, m, point)
-				ledger.AddOther(attacks.PointFLOPs(n), time.Since(began))
+				bufSeg.At(j, m, pointBuffers)
+				ledger.AddOther(attacks.PointFLOPs(n+len(pointBuffers)), time.Since(began))
 			}
-			if err := f.WriteCheckpoint(ckpts[first+j], interp(ckpts[first+j]), point, mom); err != nil {
+			if err := f.WriteCheckpoint(ckpts[first+j], interp(ckpts[first+j]), point, mom, pointBuffers); err != nil {
 				return nil, fmt.Errorf("blindfold: %w", err)
 			}
 			report()
 		}
 		copy(cur, next)
+		curBuffers = slices.Clone(nextBuffers)
 		if buf != nil {
 			clear(buf)
 		}
 		if e == len(groups)-1 {
 			// The last anchor is W_T itself.
-			if err := f.WriteCheckpoint(ckpts[len(ckpts)-1], interp(steps), t.Final, nil); err != nil {
+			if err := f.WriteCheckpoint(ckpts[len(ckpts)-1], interp(steps), t.Final, nil, t.Buffers); err != nil {
 				return nil, fmt.Errorf("blindfold: %w", err)
 			}
 			report()
@@ -404,20 +427,20 @@ func firstLR(s *prover.Stepper, f *attacks.Forged, w0 []float64, target float64,
 
 // genuineResult is a genuinely computed interval's end state and its claimed lr.
 type genuineResult struct {
-	Params, Momentum []float64
-	claimed          float64
+	Params, Momentum, Buffers []float64
+	claimed                   float64
 }
 
-// genuineInterval runs steps [from, to) honestly with prover.Stepper from (w, buf) at lr,
-// exactly as a verifier re-executes it from the checkpoint (w, buf, lr). If the update's
+// genuineInterval runs steps [from, to) honestly with prover.Stepper from (w, buf, buffers)
+// at lr, exactly as a verifier re-executes it from the checkpoint (w, buf, buffers, lr). If the update's
 // length misses target by more than a factor 2, lr is rescaled by target/|update| and the
 // interval re-run (at most maxRedos times; every run is in the ledger).
-func genuineInterval(s *prover.Stepper, f *attacks.Forged, h proof.Hyper, from, to int, w, buf []float64, lr, target float64, b attacks.Budget, ledger *autodiff.Ledger) (*genuineResult, float64, int, error) {
+func genuineInterval(s *prover.Stepper, f *attacks.Forged, h proof.Hyper, from, to int, w, buf, buffers []float64, lr, target float64, b attacks.Budget, ledger *autodiff.Ledger) (*genuineResult, float64, int, error) {
 	var st *prover.State
 	var update float64
 	redos := 0
 	for {
-		st = &prover.State{Step: from, LR: lr, Params: append([]float64(nil), w...)}
+		st = &prover.State{Step: from, LR: lr, Params: append([]float64(nil), w...), Buffers: slices.Clone(buffers)}
 		if buf != nil {
 			st.Momentum = append([]float64(nil), buf...)
 		}
@@ -441,7 +464,7 @@ func genuineInterval(s *prover.Stepper, f *attacks.Forged, h proof.Hyper, from, 
 		lr *= target / update
 		redos++
 	}
-	return &genuineResult{Params: st.Params, Momentum: st.Momentum, claimed: lr}, update, redos, nil
+	return &genuineResult{Params: st.Params, Momentum: st.Momentum, Buffers: st.Buffers, claimed: lr}, update, redos, nil
 }
 
 func maxNorms(a, b []float64) []float64 {

@@ -2,9 +2,11 @@ package infinitesimal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -86,6 +88,8 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 	// The line and its length in the budget's metric.
 	began := time.Now()
 	line := attacks.NewLine(w0, t.Final)
+	// Buffers (running statistics) on their own line: constant W_T's when W'0 copied them.
+	bufLine := attacks.NewLine(start.Buffers, t.Buffers)
 	d0 := cfg.Budget.Norm(line.Dir)
 	maxNorm := math.Max(cfg.Budget.Norm(w0), cfg.Budget.Norm(t.Final))
 	norms := maxNorms(attacks.TensorNorms(model, w0), attacks.TensorNorms(model, t.Final))
@@ -110,7 +114,8 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 	driftL2 := cfg.Budget.L2Equivalent(cfg.DriftFraction*cfg.Budget.Delta, n)
 	h := t.Manifest.Hyper()
 	lr, gbound, err := attacks.TinyLR(model, norms, 0, h, cfg.K, driftL2)
-	if err != nil {
+	measured := errors.Is(err, attacks.ErrNoAnalyticBound)
+	if err != nil && !measured {
 		return nil, fmt.Errorf("infinitesimal: %w", err)
 	}
 
@@ -122,17 +127,35 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 		return nil, fmt.Errorf("infinitesimal: %w", err)
 	}
 	defer f.Close()
+	if measured {
+		// No analytic bound (BatchNorm): the gradient norm measured at both ends of the line on
+		// the first interval's batches, with a safety factor (2k recorded gradients).
+		s := prover.NewStepper(model, t.DType, t.Train, nil, ledger)
+		gbound, err = attacks.MeasuredGradBound(s, [][]float64{w0, t.Final}, min(cfg.K, steps), f.Batch)
+		if err == nil {
+			var ss float64
+			for _, v := range norms {
+				ss += float64(v * v)
+			}
+			lr, err = attacks.TinyLRFor(gbound, math.Sqrt(ss), 0, h, cfg.K, driftL2)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("infinitesimal: %w", err)
+		}
+	}
 
 	ckpts := f.CheckpointSteps()
 	buf := make([]float64, n)
+	buffers := slices.Clone(start.Buffers)
 	for i, s := range ckpts {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("infinitesimal: %w", err)
 		}
 		began := time.Now()
 		line.At(s, steps, buf)
-		ledger.AddOther(attacks.PointFLOPs(n), time.Since(began))
-		if err := f.WriteCheckpoint(s, lr, buf, nil); err != nil {
+		bufLine.At(s, steps, buffers)
+		ledger.AddOther(attacks.PointFLOPs(n+len(buffers)), time.Since(began))
+		if err := f.WriteCheckpoint(s, lr, buf, nil, buffers); err != nil {
 			return nil, fmt.Errorf("infinitesimal: %w", err)
 		}
 		opt.Report(i+1, len(ckpts), "checkpoints")
@@ -148,14 +171,22 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 		"lr_choice": fmt.Sprintf("analytic: k·lr·(G + wd·|w|)/(1-momentum) <= %g (l2) with gradient-norm bound G = %.4g from tensor norms; no gradient computed",
 			driftL2, gbound),
 		"init_draws":                     strconv.Itoa(tries),
+		"buffers":                        fmt.Sprintf("%d running statistics on the line from W'0's to W_T's", len(buffers)),
 		"flops_per_param_per_checkpoint": fmtG(attacks.PointFLOPs(n) / float64(n)),
 	}
 	maps.Copy(notes, start.Notes)
+	if measured {
+		notes["lr_choice"] = fmt.Sprintf("measured (no analytic bound for %s): k·lr·(G + wd·|w|)/(1-momentum) <= %g (l2) with G = %d × the largest gradient norm at W'0 and W_T on the first interval's batches, %.4g",
+			model.Spec(), driftL2, attacks.MeasuredGradSafety, gbound)
+	}
+	if len(buffers) == 0 {
+		delete(notes, "buffers")
+	}
 	if steps != cfg.Steps {
 		notes["steps_raised"] = fmt.Sprintf("%d -> %d so every gap is <= %.4g", cfg.Steps, steps, gapBudget)
 	}
 	if cfg.CheckFirst {
-		drift, err := checkFirst(t, f, line, lr, steps, cfg.Budget, ledger)
+		drift, err := checkFirst(t, f, line, bufLine.W0, lr, steps, cfg.Budget, ledger)
 		if err != nil {
 			return nil, fmt.Errorf("infinitesimal: checking the first interval: %w", err)
 		}
@@ -170,9 +201,9 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 
 // checkFirst re-executes interval 0 honestly at the claimed lr, as the verifier will, and
 // returns its distance (in the budget's metric) to checkpoint 1.
-func checkFirst(t *attacks.Target, f *attacks.Forged, line *attacks.Line, lr float64, steps int, b attacks.Budget, ledger *autodiff.Ledger) (float64, error) {
+func checkFirst(t *attacks.Target, f *attacks.Forged, line *attacks.Line, buffers0 []float64, lr float64, steps int, b attacks.Budget, ledger *autodiff.Ledger) (float64, error) {
 	n := t.Model.NumParams()
-	st := &prover.State{Step: 0, LR: lr, Params: make([]float64, n)}
+	st := &prover.State{Step: 0, LR: lr, Params: make([]float64, n), Buffers: slices.Clone(buffers0)}
 	copy(st.Params, line.W0)
 	h := f.Hyper
 	if h.Momentum != 0 {

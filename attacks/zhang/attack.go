@@ -426,11 +426,14 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 
 	n := t.Model.NumParams()
 	// The claimed run starts at the schedule's lr of step 0 (a milestone at 0 applies).
-	st := &prover.State{Step: 0, LR: f.hyper.LRAt(0), Params: slices.Clone(w0)}
+	// W'0's buffers (running statistics) are W_T's (or the committed init's); the replay
+	// trains them as the verifier's re-execution will, so every checkpoint stores the
+	// replay's buffers, like its momentum. Crafting (GradMatch) never changes them.
+	st := &prover.State{Step: 0, LR: f.hyper.LRAt(0), Params: slices.Clone(w0), Buffers: slices.Clone(init0.Buffers)}
 	if f.hyper.Momentum != 0 {
 		st.Momentum = make([]float64, n)
 	}
-	if err := forged.WriteCheckpoint(0, st.LR, st.Params, st.Momentum); err != nil {
+	if err := forged.WriteCheckpoint(0, st.LR, st.Params, st.Momentum, st.Buffers); err != nil {
 		return nil, fmt.Errorf("zhang: %w", err)
 	}
 	gstar := make([]float64, n)
@@ -506,9 +509,9 @@ func (a *Attack) Run(ctx context.Context, t *attacks.Target, out string, opt att
 		rep.Intervals = append(rep.Intervals, ivs)
 		rep.MaxReplay = rep.MaxReplay.Max(ivs.Replay)
 		f.ledger.AddOther(3*5*float64(n), 0) // three distances, about 5 FLOPs per parameter each
-		// The forged checkpoint: the line point, with the replay's momentum buffer and lr.
+		// The forged checkpoint: the line point, with the replay's momentum, buffers and lr.
 		copy(st.Params, aim)
-		if err := forged.WriteCheckpoint(hi, st.LR, st.Params, st.Momentum); err != nil {
+		if err := forged.WriteCheckpoint(hi, st.LR, st.Params, st.Momentum, st.Buffers); err != nil {
 			return nil, fmt.Errorf("zhang: %w", err)
 		}
 	}

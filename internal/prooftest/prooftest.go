@@ -19,7 +19,9 @@ import (
 	"slices"
 	"testing"
 
+	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/bntest"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
@@ -33,6 +35,13 @@ func Train(t testing.TB, cfg prover.Config) string {
 		t.Fatalf("honest training: %v", err)
 	}
 	return dir
+}
+
+// BNConfig is a small honest run of a model with BatchNorm buffers (internal/bntest): f32,
+// momentum 0.9, weight decay, batch 8 of 64 points, 4 epochs (T = 32), k = 4.
+func BNConfig() prover.Config {
+	return prover.Config{Model: bntest.Spec, Dataset: bntest.Dataset, DType: autodiff.Float32,
+		Hyper: proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4}, Batch: 8, Epochs: 4, K: 4, Seed: 11}
 }
 
 // OpenAll opens the proof in dir and reads every checkpoint once, so a proof that a test
