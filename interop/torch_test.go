@@ -80,6 +80,7 @@ func exportData(t *testing.T, name string) string {
 type reexecRow struct {
 	Index, Start, End int
 	L1, L2, Linf, Cos float64
+	Buffers           *struct{ L1, L2, Linf, Cos float64 } // running statistics (models with BatchNorm)
 }
 
 // torchReexec re-executes every interval of each proof dirs[i] (on data file files[i]) in PyTorch,

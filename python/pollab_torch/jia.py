@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from .errors import PollabTorchError
-from .models import canonical_spec, tensor_layout
+from .models import buffer_layout, canonical_spec, tensor_layout
 from .proofio import ProofWriter, checkpoint_steps
 from .datasets import batch_hash
 
@@ -102,11 +102,16 @@ def _step_files(src):
     return files
 
 
-def _map_names(net, spec):
-    """[(pollab name, source key)]: by name when the keys are pollab's, else by order with
-    identical shapes (the reference's own module names)."""
-    layout = tensor_layout(spec)
-    keys = [k for k, v in net.items() if isinstance(v, torch.Tensor)]
+_RUNNING = (".running_mean", ".running_var")
+_TRACKED = ".num_batches_tracked"
+
+
+def _map_names(net, spec, buffers=False):
+    """[(pollab name, source key)] of the parameters (buffers: of the BatchNorm running
+    statistics): by name when the keys are pollab's, else by order with identical shapes (the
+    reference's own module names)."""
+    layout = buffer_layout(spec) if buffers else tensor_layout(spec)
+    keys = [k for k, v in net.items() if isinstance(v, torch.Tensor) and not k.endswith(_TRACKED) and k.endswith(_RUNNING) == buffers]
     if sorted(keys) == sorted(n for n, _ in layout):
         pairs = [(n, n) for n, _ in layout]
     elif len(keys) == len(layout):
@@ -150,6 +155,7 @@ def import_jia(src, out, ds, *, model, epochs, augment=False, aug_pad=4, lr=None
 
     given = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "milestones": milestones, "gamma": gamma}
     hyper, pairs, writer, sources = None, None, None, hashlib.sha256()
+    counts = []  # checkpoints whose num_batches_tracked is not their step
     for i, step in enumerate(steps):
         path = files[step]
         with open(path, "rb") as f:
@@ -166,7 +172,7 @@ def import_jia(src, out, ds, *, model, epochs, augment=False, aug_pad=4, lr=None
         if len(opt["param_groups"]) != 1 or g.get("nesterov") or g.get("dampening", 0) != 0:
             raise PollabTorchError(f"{path}: optimizer has {len(opt['param_groups'])} groups or nesterov/dampening; pollab's SGD has neither")
         if pairs is None:
-            pairs = _map_names(net, spec)
+            pairs, bpairs = _map_names(net, spec), _map_names(net, spec, buffers=True)
             dt = {torch.float32: "f32", torch.float64: "f64"}.get(net[pairs[0][1]].dtype)
             if dt is None:
                 raise PollabTorchError(f"{path}: tensors are {net[pairs[0][1]].dtype}, want float32 or float64")
@@ -199,7 +205,11 @@ def import_jia(src, out, ds, *, model, epochs, augment=False, aug_pad=4, lr=None
                         raise PollabTorchError(f"{path}: no momentum buffer for {kk} at step {step}")
                     buf = torch.zeros_like(net[kk])
                 mom.append((n, buf.detach().cpu().numpy()))
-        writer.write_checkpoint(step, float(g["lr"]), params, mom)
+        bufs = [(n, net[kk].detach().cpu().numpy()) for n, kk in bpairs] or None
+        tracked = {int(v) for k, v in net.items() if k.endswith(_TRACKED)}
+        if tracked and tracked != {step}:
+            counts.append(f"{step}:{sorted(tracked)}")
+        writer.write_checkpoint(step, float(g["lr"]), params, mom, bufs)
         if progress:
             progress(i + 1, len(steps))
     hashes = ds.point_hashes()
@@ -215,8 +225,13 @@ def import_jia(src, out, ds, *, model, epochs, augment=False, aug_pad=4, lr=None
     }
     if augment:
         extra["import.flag.augmentation"] = "augmented without recorded randomness: an honest replay cannot match exactly (pollab verifies such a proof in env augment, with its own crop/flip)"
+    renamed += [f"{kk}->{n}" for n, kk in bpairs if n != kk]
     if renamed:
         extra["import.renamed"] = ", ".join(renamed)
+    if bpairs:
+        extra["import.buffers"] = f"{len(bpairs)} BatchNorm running statistics copied; num_batches_tracked written as each checkpoint's step"
+    if counts:
+        extra["import.flag.num_batches_tracked"] = "the source's num_batches_tracked differs from the step at " + ", ".join(counts[:5])
     writer.header["extra"] = extra
     writer.finish(notes="converted by pollab_torch.import_jia from " + os.path.abspath(src))
     return extra

@@ -1,8 +1,9 @@
 """pollab's proof format (pollab-proof/1) in Python: a validating reader and an atomic writer.
 
-A proof is a directory (see docs/ARCHITECTURE.md, package proof): manifest.json (written
-last), ckpt/NNNNNN.safetensors (state before update t: parameters by name, momentum buffers as
-``momentum.<name>``, metadata format/step/lr/model), indices.bin, hashes.bin, optional
+A proof is a directory (see docs/FORMAT.md): manifest.json (written last),
+ckpt/NNNNNN.safetensors (state before update t: parameters by name, momentum buffers as
+``momentum.<name>``, for a model with BatchNorm its running statistics by name and an I64
+scalar ``<module>.num_batches_tracked`` = t, metadata format/step/lr/model), indices.bin, hashes.bin, optional
 augseeds.bin and payload.bin, and unhashed provenance.json. The reader checks every file
 against the manifest's size and SHA-256 and every checkpoint against the model's layout before
 using it; it never unpickles anything.
@@ -22,13 +23,13 @@ import tempfile
 import numpy as np
 
 from .errors import PollabTorchError
-from .models import canonical_spec, tensor_layout
+from .models import buffer_layout, canonical_spec, tensor_layout, tracked_names
 
 FORMAT = "pollab-proof/1"
 CHECKPOINT_FORMAT = "pollab-checkpoint/1"
 MOMENTUM_PREFIX = "momentum."
 MAX_MANIFEST = 16 << 20
-_ST_DTYPES = {"F32": ("<f4", 4), "F64": ("<f8", 8)}
+_ST_DTYPES = {"F32": ("<f4", 4), "F64": ("<f8", 8), "I64": ("<i8", 8)}
 _RUN_DTYPES = {"f32": "F32", "f64": "F64"}
 
 
@@ -57,13 +58,18 @@ def _sha256(b):
 # ---------------------------------------------------------------------------------------------
 # safetensors
 
+def _st_dtype(arr):
+    return {np.dtype(np.float64): "F64", np.dtype(np.int64): "I64"}.get(arr.dtype, "F32")
+
+
 def encode_safetensors(tensors, metadata):
-    """tensors: [(name, np.ndarray)] all F32 or F64; laid out by name (pollab's order for one
-    dtype), header padded with spaces so the buffer starts 8-byte aligned."""
+    """tensors: [(name, np.ndarray)] F32 or F64 (float arrays), I64 (int64 arrays); laid out as
+    pollab lays them out (by descending element size, then name), header padded with spaces so
+    the buffer starts 8-byte aligned."""
     header = {"__metadata__": dict(metadata)}
     bufs, off = [], 0
-    for name, arr in sorted(tensors, key=lambda t: t[0].encode()):
-        st = "F64" if arr.dtype == np.float64 else "F32"
+    for name, arr in sorted(tensors, key=lambda t: (-_ST_DTYPES[_st_dtype(t[1])][1], t[0].encode())):
+        st = _st_dtype(arr)
         b = np.ascontiguousarray(arr, dtype=_ST_DTYPES[st][0]).tobytes()
         header[name] = {"dtype": st, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
         bufs.append(b)
@@ -93,7 +99,7 @@ def decode_safetensors(b, what):
         except (TypeError, KeyError, ValueError):
             raise PollabTorchError(f"{what}: tensor {name!r}: malformed entry") from None
         if dt not in _ST_DTYPES:
-            raise PollabTorchError(f"{what}: tensor {name!r}: dtype {dt}, want F32 or F64")
+            raise PollabTorchError(f"{what}: tensor {name!r}: dtype {dt}, want F32, F64 or I64")
         npdt, size = _ST_DTYPES[dt]
         if not (0 <= begin <= end <= len(buf)) or (end - begin) != size * math.prod(shape):
             raise PollabTorchError(f"{what}: tensor {name!r}: offsets [{begin}, {end}] do not fit shape {shape}")
@@ -135,14 +141,20 @@ def encode_hashes(hashes):
 # reading
 
 class Checkpoint:
-    """The state before update ``step``: flat parameters and momentum (float64 copies of the
-    stored values, in pollab's flat order; momentum None when the run has none), the lr."""
+    """The state before update ``step``: parameters, momentum (None when the run has none) and
+    buffers (BatchNorm running statistics; [] for a model without) as [(name, array)] in
+    pollab's order, the lr."""
 
-    def __init__(self, step, lr, tensors, momentum, dtype):
+    def __init__(self, step, lr, tensors, momentum, dtype, buffers=()):
         self.step, self.lr, self.tensors, self.momentum, self.dtype = step, lr, tensors, momentum, dtype
+        self.buffers = list(buffers)
 
     def flat(self):
         return np.concatenate([t.astype(np.float64).ravel() for _, t in self.tensors])
+
+    def flat_buffers(self):
+        """The buffers as one float64 vector (empty for a model without)."""
+        return np.concatenate([t.astype(np.float64).ravel() for _, t in self.buffers]) if self.buffers else np.zeros(0)
 
 
 class Proof:
@@ -206,6 +218,7 @@ class Proof:
                 raise PollabTorchError(f"{path}/payload.bin: a value is not finite")
             self.payload = (x, recs[:, 4 * dim].astype(np.int64))
         self.layout = tensor_layout(self.model)
+        self.buffer_layout, self.tracked = buffer_layout(self.model), tracked_names(self.model)
 
     def _read(self, ref, limit=None):
         if os.path.isabs(ref.file) or ".." in ref.file.split("/") or "\\" in ref.file:
@@ -244,19 +257,26 @@ class Proof:
             raise PollabTorchError(f"{what}: metadata lr {meta.get('lr')!r} is not a number") from None
         mom = self.hyper["momentum"] != 0
         names = [n for n, _ in self.layout] + ([MOMENTUM_PREFIX + n for n, _ in self.layout] if mom else [])
+        names += [n for n, _ in self.buffer_layout] + self.tracked
         if sorted(tensors) != sorted(names):
             raise PollabTorchError(f"{what}: tensors {sorted(tensors)}, want {sorted(names)}")
         npdt = _ST_DTYPES[_RUN_DTYPES[self.dtype]][0]
-        for name, shape in self.layout:
-            for n in [name] + ([MOMENTUM_PREFIX + name] if mom else []):
-                t = tensors[n]
-                if list(t.shape) != shape or t.dtype != np.dtype(npdt):
-                    raise PollabTorchError(f"{what}: tensor {n} is {t.dtype} {list(t.shape)}, want {npdt} {shape}")
-                if not np.isfinite(t).all():
-                    raise PollabTorchError(f"{what}: tensor {n} has a non-finite value")
+        expect = [(n, s) for name, s in self.layout for n in [name] + ([MOMENTUM_PREFIX + name] if mom else [])]
+        for n, shape in expect + self.buffer_layout:
+            t = tensors[n]
+            if list(t.shape) != shape or t.dtype != np.dtype(npdt):
+                raise PollabTorchError(f"{what}: tensor {n} is {t.dtype} {list(t.shape)}, want {npdt} {shape}")
+            if not np.isfinite(t).all():
+                raise PollabTorchError(f"{what}: tensor {n} has a non-finite value")
+            if n.endswith(".running_var") and (t < 0).any():
+                raise PollabTorchError(f"{what}: tensor {n} has a negative variance")
+        for n in self.tracked:
+            t = tensors[n]
+            if list(t.shape) != [] or t.dtype != np.dtype("<i8") or int(t) != step:
+                raise PollabTorchError(f"{what}: tensor {n} is {t.dtype} {list(t.shape)} {t.tolist()}, want an I64 scalar equal to the step {step}")
         params = [(n, tensors[n]) for n, _ in self.layout]
         momentum = [(n, tensors[MOMENTUM_PREFIX + n]) for n, _ in self.layout] if mom else None
-        return Checkpoint(step, lr, params, momentum, self.dtype)
+        return Checkpoint(step, lr, params, momentum, self.dtype, [(n, tensors[n]) for n, _ in self.buffer_layout])
 
 
 class ManifestRef:
@@ -301,15 +321,25 @@ class ProofWriter:
         self.path, self.header = path, dict(header)
         self.header.setdefault("format", FORMAT)
         self.layout = tensor_layout(self.header["model"])
+        self.buffer_layout, self.tracked = buffer_layout(self.header["model"]), tracked_names(self.header["model"])
         self.checkpoints, self.files = {}, {}
         self.start = datetime.datetime.now(datetime.timezone.utc)
 
-    def write_checkpoint(self, step, lr, params, momentum):
-        """params/momentum: flat float64-convertible arrays or [(name, array)] in layout order;
-        momentum None when the run has none (zeros are written for a momentum run)."""
+    def write_checkpoint(self, step, lr, params, momentum, buffers=None):
+        """params/momentum/buffers: flat float64-convertible arrays or [(name, array)] in layout
+        order; momentum None when the run has none (zeros are written for a momentum run);
+        buffers (BatchNorm running statistics) required exactly when the model has them, written
+        with num_batches_tracked = step."""
         dt = np.float32 if self.header["dtype"] == "f32" else np.float64
         mom = self.header["optimizer"]["momentum"] != 0
         ps = self._split(params, dt, "parameters")
+        if (buffers is None) != (not self.buffer_layout):
+            raise PollabTorchError(f"checkpoint {step}: model {self.header['model']} has {len(self.buffer_layout)} buffer tensors, "
+                                   f"given {'none' if buffers is None else 'some'}")
+        bs = self._split(buffers, dt, "buffers", self.buffer_layout) if buffers is not None else []
+        for n, a in bs:
+            if not np.isfinite(a).all() or (n.endswith(".running_var") and (a < 0).any()):
+                raise PollabTorchError(f"checkpoint {step}: buffer {n} has a non-finite value or a negative variance")
         if mom:
             ms = self._split(momentum, dt, "momentum") if momentum is not None else [(n, np.zeros(s, dt)) for n, s in self.layout]
         elif momentum is not None:
@@ -317,27 +347,31 @@ class ProofWriter:
         for n, a in ps + (ms if mom else []):
             if not np.isfinite(a).all():
                 raise PollabTorchError(f"checkpoint {step}: tensor {n} has a non-finite value")
-        tensors = ps + ([(MOMENTUM_PREFIX + n, a) for n, a in ms] if mom else [])
+        tensors = ps + ([(MOMENTUM_PREFIX + n, a) for n, a in ms] if mom else []) + bs
+        tensors += [(n, np.array(step, dtype=np.int64)) for n in self.tracked]
         meta = {"format": CHECKPOINT_FORMAT, "step": str(step), "lr": repr(float(lr)), "model": self.header["model"]}
         name = checkpoint_name(step)
         ref = write_atomic(os.path.join(self.path, name), encode_safetensors(tensors, meta))
         ref["file"] = name
         self.checkpoints[step] = ref
 
-    def _split(self, values, dt, what):
+    def _split(self, values, dt, what, layout=None):
+        layout = self.layout if layout is None else layout
         if isinstance(values, (list, tuple)) and values and isinstance(values[0], tuple):
             arrs = [np.asarray(a) for _, a in values]
         else:
             flat = np.asarray(values).ravel()
             arrs, off = [], 0
-            for _, s in self.layout:
+            for _, s in layout:
                 size = math.prod(s)
                 arrs.append(flat[off:off + size])
                 off += size
             if off != flat.size:
                 raise PollabTorchError(f"{what}: {flat.size} values, model {self.header['model']} has {off}")
+        if len(arrs) != len(layout):
+            raise PollabTorchError(f"{what}: {len(arrs)} tensors, model {self.header['model']} has {len(layout)}")
         out = []
-        for (n, s), a in zip(self.layout, arrs):
+        for (n, s), a in zip(layout, arrs):
             if a.size != math.prod(s):
                 raise PollabTorchError(f"{what}: tensor {n} has {a.size} values, want shape {s}")
             out.append((n, np.asarray(a, dtype=dt).reshape(s)))

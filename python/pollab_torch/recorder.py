@@ -24,7 +24,7 @@ import torch
 
 from .datasets import Dataset, batch_hash
 from .errors import PollabTorchError
-from .models import canonical_spec, check_model, input_dim
+from .models import TRACKED_SUFFIX, buffer_layout, canonical_spec, check_model, input_dim
 from .proofio import ProofWriter
 
 
@@ -125,7 +125,19 @@ class Recorder:
                     buf = torch.zeros_like(p)
                 mom.append((name, buf.detach().numpy().copy()))
         params = [(n, p.detach().numpy().copy()) for n, p in self.model.named_parameters()]
-        self.writer.write_checkpoint(t, g["lr"], params, mom)
+        self.writer.write_checkpoint(t, g["lr"], params, mom, self._buffers(t))
+
+    def _buffers(self, t):
+        """The model's BatchNorm running statistics at step t (None without): t training-mode
+        forwards must have updated them, one per step (num_batches_tracked = t)."""
+        bufs = dict(self.model.named_buffers())
+        if not bufs:
+            return None
+        for n, b in bufs.items():
+            if n.endswith(TRACKED_SUFFIX) and int(b) != t:
+                raise PollabTorchError(f"BatchNorm {n[:-len(TRACKED_SUFFIX)]} has num_batches_tracked {int(b)} at step {t}: "
+                                       "each step must be exactly one training-mode forward (evaluate under model.eval())")
+        return [(n, bufs[n].detach().numpy().copy()) for n, _ in buffer_layout(self.spec)]
 
     def finish(self):
         """Write the final checkpoint (step T), the index and hash tables and the manifest."""

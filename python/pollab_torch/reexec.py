@@ -90,11 +90,17 @@ class Gatherer:
 
 
 def load_state(model, opt, ckpt):
-    """Copy a checkpoint's parameters and momentum buffers into model and optimizer."""
+    """Copy a checkpoint's parameters, momentum buffers and BatchNorm running statistics (with
+    num_batches_tracked = the step) into model and optimizer."""
     params = list(model.parameters())
+    buffers = dict(model.named_buffers())
     with torch.no_grad():
         for p, (_, a) in zip(params, ckpt.tensors):
             p.copy_(torch.from_numpy(np.array(a)))
+        for n, a in ckpt.buffers:
+            buffers[n].copy_(torch.from_numpy(np.array(a)))
+            if n.endswith(".running_mean"):
+                buffers[n[:-len("running_mean")] + "num_batches_tracked"].fill_(ckpt.step)
     opt.state.clear()
     if ckpt.momentum is not None:
         for p, (_, a) in zip(params, ckpt.momentum):
@@ -106,10 +112,18 @@ def flat_params(model):
     return np.concatenate([p.detach().numpy().astype(np.float64).ravel() for p in model.parameters()])
 
 
+def flat_buffers(model, ckpt):
+    """The model's buffers in the checkpoint's (pollab's) order, as one float64 vector."""
+    bufs = dict(model.named_buffers())
+    return np.concatenate([bufs[n].numpy().astype(np.float64).ravel() for n, _ in ckpt.buffers]) if ckpt.buffers else np.zeros(0)
+
+
 def reexecute(proof_path, ds, span=1, intervals=None, threads=None, progress=None):
     """Re-execute intervals of span·k steps (span consecutive proof intervals each) and return
-    one dict per interval: index, start, end, l1, l2, linf, cos. intervals: indices of the
-    span-grouped intervals (None: all)."""
+    one dict per interval: index, start, end, l1, l2, linf, cos (trainable parameters), and for a
+    model with BatchNorm "buffers": the distances of the re-executed running statistics. Steps
+    run in training mode (PyTorch's: batch statistics, running statistics updated).
+    intervals: indices of the span-grouped intervals (None: all)."""
     proof = open_proof(proof_path)
     check_dataset(proof, ds)
     if proof.augment.get("enabled"):
@@ -119,6 +133,7 @@ def reexecute(proof_path, ds, span=1, intervals=None, threads=None, progress=Non
         torch.set_num_threads(threads)
     h = proof.hyper
     model = build_model(proof.model, TORCH_DTYPES[proof.dtype])
+    model.train()
     opt = torch.optim.SGD(model.parameters(), lr=h["lr"], momentum=h["momentum"], weight_decay=h["weight_decay"])
     gather = Gatherer(proof, ds, proof.dtype)
     last = proof.num_checkpoints() - 1
@@ -140,7 +155,10 @@ def reexecute(proof_path, ds, span=1, intervals=None, threads=None, progress=Non
             lr = lr_after(lr, h, t)
         end = proof.checkpoint(b)
         d = distances(flat_params(model), end.flat())
-        out.append(dict(index=j, start=start.step, end=end.step, **d))
+        row = dict(index=j, start=start.step, end=end.step, **d)
+        if end.buffers:
+            row["buffers"] = distances(flat_buffers(model, end), end.flat_buffers())
+        out.append(row)
         if progress:
             progress(len(out), len(chosen))
     return out
