@@ -78,10 +78,28 @@ class RecorderInput(unittest.TestCase):
         seq = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3)).double()
         opt = torch.optim.SGD(seq.parameters(), lr=0.1)
         self.assertError(lambda: self.rec(model=seq, opt=opt), "parameter 0 is 0.weight")
-        self.assertError(lambda: self.rec(spec="resnet20"), "unknown model")
+        self.assertError(lambda: self.rec(spec="vgg11"), "unknown model")
         self.assertError(lambda: self.rec(model=build_model(SPEC)), "optimizer's parameters are not exactly the model's")
         adam = torch.optim.Adam(self.model.parameters())
         self.assertError(lambda: self.rec(opt=adam), "torch.optim.SGD only")
+
+    def test_batchnorm_extra_forward(self):
+        # A BatchNorm model evaluated in training mode between steps: its running statistics
+        # moved without an update, which no re-execution reproduces.
+        ds = Dataset("synthetic:test", [1, 8, 8], 10, "u8", np.random.default_rng(0).integers(0, 256, (16, 64), dtype=np.uint8),
+                     np.random.default_rng(1).integers(0, 10, 16, dtype=np.uint8))
+        model = build_model("resnet:8:1x8x8", torch.float64)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        table = pol_table(16, 4, 1, np.random.default_rng(1))
+        rec = Recorder(self.out, model, opt, "resnet:8:1x8x8", ds, batch=4, epochs=1, k=2, table=table)
+        def run():
+            for idx in rec.batches():
+                x, y = rec.inputs(idx)
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+                model(x)  # an extra training-mode forward
+        self.assertError(run, "BatchNorm bn1 has num_batches_tracked 4 at step 2")
 
     def test_missing_optimizer_state(self):
         rec = self.rec()
