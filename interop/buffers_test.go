@@ -83,7 +83,7 @@ func TestBatchNormProofsCrossVerify(t *testing.T) {
 		t.Fatalf("record.py: %v\n%s", err, out)
 	}
 	all := verifier.DefaultPolicy()
-	all.Q = 0
+	all.Select.Q = 0
 	for _, j := range jobs {
 		p, err := proof.Open(j.Out)
 		if err != nil {

@@ -22,7 +22,7 @@ func TestBatchNormTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := verifier.DefaultPolicy()
-	all.Q = 0
+	all.Select.Q = 0
 	for _, so := range []string{"symbolic", "central"} {
 		t.Run(so, func(t *testing.T) {
 			cfg := Config{Variant: VariantII, Lambda: -1, Steps: 8, K: 4, Retries: 1, Iters: 3, Seed: 4, SecondOrder: so}
