@@ -61,8 +61,9 @@ type Row struct {
 	FLOPsPerParam  float64 // CostFLOPs / Params
 	ProofGradEquiv float64 // CostFLOPs in gradient computations of one honest batch
 
-	// Extra holds the labels of registered checks' sweep variants (verifier.Variant.Labels),
-	// by column; written after Columns, in column-name order, only when some row has one.
+	// Extra holds the labels of registered checks' sweep variants (verifier.Variant.Labels)
+	// and, for models with buffers, BuffersColumn, by column; written after Columns, in
+	// column-name order, only when some row has one.
 	Extra map[string]string
 }
 

@@ -393,12 +393,16 @@ func (r *runner) rows(vj *verifyJob, ev *verifier.Evidence, points []policyPoint
 		for i := range row.MaxRepro {
 			row.MaxRepro[i], row.MaxReproNorm[i] = math.NaN(), math.NaN()
 		}
+		bufL2 := math.NaN() // re-executed running statistics (models with buffers only)
 		for _, i := range needed {
 			iv := ev.Intervals[i]
 			row.ReexecSteps += iv.Steps()
 			rep := iv.Repro[mode]
 			if rep == nil {
 				continue
+			}
+			if rep.Buffers != nil && !(rep.Buffers.L2 <= bufL2) {
+				bufL2 = rep.Buffers.L2
 			}
 			for mi, m := range Metrics {
 				raw := metricOf(rep.Raw, m)
@@ -410,10 +414,23 @@ func (r *runner) rows(vj *verifyJob, ev *verifier.Evidence, points []policyPoint
 				}
 			}
 		}
+		if !math.IsNaN(bufL2) {
+			// An extra column (written only when some row has it: results of models without
+			// buffers keep their bytes), reported beside the decision, never part of it.
+			if row.Extra == nil {
+				row.Extra = map[string]string{}
+			}
+			row.Extra[BuffersColumn] = ff(bufL2)
+		}
 		out = append(out, row)
 	}
 	return out
 }
+
+// BuffersColumn is results.csv's column of the largest l2 distance between re-executed and
+// claimed running statistics (BatchNorm buffers) over the intervals a point checked; only
+// rows of models with buffers have it.
+const BuffersColumn = "max_repro_buffers_l2"
 
 // fileSHA256 is the hex SHA-256 of a file's bytes.
 func fileSHA256(name string) (string, error) {

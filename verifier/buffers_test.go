@@ -86,3 +86,27 @@ func TestMicrobatchEnvOnBatchNorm(t *testing.T) {
 		t.Errorf("micro-batches reproduced a BatchNorm step to %v of its update: expected a different computation", slices.Min(params))
 	}
 }
+
+// ResNet-20 (the lab's model with buffers; 1×8×8 inputs keep it quick) goes through the same
+// code: its honest proof replays at delta 0 in env exact, all 19 BatchNorms' running
+// statistics bit-exact, and the init check tests its conv and linear weights only.
+func TestHonestResNet20ProofReplaysExactly(t *testing.T) {
+	cfg := testConfig(4, 1, autodiff.Float32)
+	cfg.Model, cfg.Dataset, cfg.Batch = "resnet:20:1x8x8", "synthetic:n=32,test=8,dim=64,classes=10,seed=3", 4
+	dir := prooftest.Train(t, cfg)
+	pol := exactPolicy(0)
+	ev := gather(t, dir, "exact", Options{}, pol)
+	if v := pol.Decide(ev); !v.Accepted {
+		t.Fatalf("honest ResNet-20 proof rejected at delta 0: %+v", v)
+	}
+	for _, iv := range ev.Intervals {
+		r := iv.Repro[HparamsTrustCheckpoint]
+		if r.Raw != (stats.Distances{}) || r.Buffers == nil || *r.Buffers != (stats.Distances{}) {
+			t.Errorf("interval %d: re-execution %+v, buffers %v: want bit-identical", iv.Index, r.Raw, r.Buffers)
+		}
+	}
+	if ev.Init.Tensors != 20 || ev.Init.MinP < 0.01 {
+		t.Errorf("init finding %+v, want ResNet-20's 19 conv weights and the linear weight tested", ev.Init)
+	}
+	t.Logf("ResNet-20 1x8x8: %d intervals replayed bit-exactly, init min p %.3g over %d tensors", len(ev.Intervals), ev.Init.MinP, ev.Init.Tensors)
+}
