@@ -37,9 +37,9 @@ type Builder struct {
 	// transposed while copying from the flat vector, so that the products read it row-major.
 	transposedLeaf func(w *gorgonia.Node) *gorgonia.Node
 
-	// secondOrder builds Linear and the cross-entropy from gorgonia's ops (Mul, Reshape,
-	// BroadcastAdd; max, exp, sum, log, ...) instead of pollab's fused ops (linear.go,
-	// ce.go). The symbolic second-order program sets it: gorgonia sums a node's gradient
+	// secondOrder builds Linear, the cross-entropy and the elementwise steps of Add and
+	// BatchNorm2d from gorgonia's ops (Mul, Reshape, BroadcastAdd; max, exp, sum, log, ...;
+	// Add, Sub, HadamardProd, Square) instead of pollab's ops (linear.go, ce.go, ew.go). The symbolic second-order program sets it: gorgonia sums a node's gradient
 	// terms in the order of its topological sort of the graph, which depends on how many
 	// nodes each op makes, and its dR/dX bits (pinned by results computed before the own
 	// ops) follow that order; and the fused cross-entropy gradient is first-order only.
@@ -235,7 +235,7 @@ func (b *Builder) Add(x, y Node) Node {
 	if xs, ys := x.Shape(), y.Shape(); !tensor.Shape(xs).Eq(tensor.Shape(ys)) {
 		return b.fail(op, fmt.Errorf("shapes %v and %v differ", xs, ys))
 	}
-	out := b.guard(op, func() (*gorgonia.Node, error) { return gorgonia.Add(x.n, y.n) })
+	out := b.guard(op, func() (*gorgonia.Node, error) { return b.elementwise(ewAdd, x.n, y.n) })
 	fx, fy := b.boundOf(x), b.boundOf(y)
 	return b.track(out, func(pm []float64, xm float64) float64 { return fx(pm, xm) + fy(pm, xm) })
 }
@@ -438,11 +438,11 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 			if err != nil {
 				return nil, err
 			}
-			xc, err := gorgonia.Sub(x.n, mb)
+			xc, err := b.elementwise(ewSub, x.n, mb)
 			if err != nil {
 				return nil, err
 			}
-			sq, err := gorgonia.Square(xc)
+			sq, err := b.elementwise(ewSquare, xc)
 			if err != nil {
 				return nil, err
 			}
@@ -468,7 +468,7 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 			if err != nil {
 				return nil, err
 			}
-			y, err := gorgonia.HadamardProd(xc, sb)
+			y, err := b.elementwise(ewMul, xc, sb)
 			if err != nil {
 				return nil, err
 			}
@@ -476,7 +476,7 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 			if err != nil {
 				return nil, err
 			}
-			return gorgonia.Add(y, bb)
+			return b.elementwise(ewAdd, y, bb)
 		}
 		// y = x·s + (β - μ·s), s = γ/√(σ²+ε)
 		scale, err := b.bnScale(gamma.n, runningVar.n)
@@ -495,7 +495,7 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 		if err != nil {
 			return nil, err
 		}
-		y, err := gorgonia.HadamardProd(x.n, sb)
+		y, err := b.elementwise(ewMul, x.n, sb)
 		if err != nil {
 			return nil, err
 		}
@@ -503,7 +503,7 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 		if err != nil {
 			return nil, err
 		}
-		return gorgonia.Add(y, hb)
+		return b.elementwise(ewAdd, y, hb)
 	})
 	if out.n != nil && training {
 		b.stats = append(b.stats, batchStats{mean: statMean, variance: statVar, runningMean: runningMean.n, runningVar: runningVar.n, n: n})
@@ -516,6 +516,25 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 		}
 		return float64(fg(pm, xm)*(fx(pm, xm)+fm(pm, xm))/math.Sqrt(bnEps)) + fb(pm, xm)
 	})
+}
+
+// elementwise applies kind to xs: pollab's op (ew.go), or in a second-order program
+// gorgonia's (see Builder.secondOrder).
+func (b *Builder) elementwise(kind ewKind, xs ...*gorgonia.Node) (*gorgonia.Node, error) {
+	if !b.secondOrder {
+		return newEWOp(kind, xs[0].Shape()).apply(xs...)
+	}
+	switch kind {
+	case ewAdd:
+		return gorgonia.Add(xs[0], xs[1])
+	case ewSub:
+		return gorgonia.Sub(xs[0], xs[1])
+	case ewMul:
+		return gorgonia.HadamardProd(xs[0], xs[1])
+	case ewSquare:
+		return gorgonia.Square(xs[0])
+	}
+	return nil, fmt.Errorf("no gorgonia op for %v", kind)
 }
 
 // BatchNorm2d's constants (PyTorch's defaults).

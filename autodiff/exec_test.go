@@ -13,7 +13,8 @@ import (
 
 // engineCase is one net on one small odd batch, covering every op the models use: linear,
 // tanh and ReLU MLPs, LeNet-5 and cnn-cifar (conv with padding, max-pool), and a BatchNorm
-// net (train and eval mode, global average pool).
+// net (train and eval mode, global average pool), and a ResNet-8 on 3×8×8 (residual
+// additions, channel padding, BatchNorm buffers).
 type engineCase struct {
 	name string
 	net  autodiff.Net
@@ -27,6 +28,7 @@ func engineCases(t *testing.T) []engineCase {
 		{"lenet5", mustParse(t, "lenet5"), 5},
 		{"cnn-cifar", mustParse(t, "cnn-cifar"), 3},
 		{"bn", bnNet{}, 6},
+		{"resnet8", mustParse(t, "resnet:8:3x8x8"), 3},
 	}
 }
 
@@ -117,7 +119,8 @@ func TestExecutorMatchesTapeMachine(t *testing.T) {
 
 // engineGolden pins the SHA-256 of engineOutputs' bits per case and dtype, recorded with
 // gorgonia's TapeMachine and gorgonia's linear, broadcast and cross-entropy ops (the code
-// before pollab's executor and own ops, commit 73ae536, run in a separate checkout): a change of any output bit of any
+// before pollab's executor and own ops, commits 73ae536 and, for resnet8, 36214fe, run in
+// a separate checkout): a change of any output bit of any
 // op fails here. Only with autodiff.Semantics bumped may these change.
 var engineGolden = map[string]string{
 	"mlp-tanh/f32":  "b9da7e010eb2f49576e5b03cb6efd1eedaad8fd56da3cb33a0cf42511b745b99",
@@ -130,6 +133,8 @@ var engineGolden = map[string]string{
 	"cnn-cifar/f64": "af4c5c82eb4a8d5b54e9960f9019b2744a69e1940f31845c8fe06d0e8f09375a",
 	"bn/f32":        "10aaefb9a93827ef7178feccab3462dd62ac389ef8a625be51b504707de4d0c8",
 	"bn/f64":        "e53c74b6a06d041854a5c5743a36f4b6f2fc7aa1a7714d463be597277cbe10c9",
+	"resnet8/f32":   "82719701b670d5efd90d5e16c0b0397a846229107e95bd420a44c8e91a5db57b",
+	"resnet8/f64":   "9b1d1348d610ee30c2a8fd148fade72fadaf0e40c641f87a1b596f25cfc7da56",
 }
 
 // TestEngineGolden: the engine's outputs are the pinned bits.

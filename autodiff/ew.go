@@ -1,0 +1,186 @@
+package autodiff
+
+import (
+	"fmt"
+	"hash"
+
+	"github.com/chewxy/hm"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// The elementwise family, closed under SymDiff: add, sub, mul (Hadamard), neg, square and
+// twice (2x) on tensors of one shape. Each element is one rounded operation, as in
+// gorgonia's Add, Sub, HadamardProd, Neg and Square, and the derivatives are gorgonia's
+// expressions (add: g, g; sub: g, -g; mul: y·g, x·g; neg: -g; square: (x·2)·g), so the
+// values are the same bits; unlike gorgonia's ops they own their output and allocate
+// nothing per run. BatchNorm2d's pieces and residual additions use them in first-order
+// programs.
+type ewKind uint8
+
+const (
+	ewAdd ewKind = iota
+	ewSub
+	ewMul
+	ewNeg
+	ewSquare
+	ewTwice
+)
+
+func (k ewKind) String() string {
+	return [...]string{"Add", "Sub", "Mul", "Neg", "Square", "Twice"}[k]
+}
+
+func (k ewKind) arity() int {
+	if k <= ewMul {
+		return 2
+	}
+	return 1
+}
+
+type ewOp struct {
+	opBase
+	kind  ewKind
+	shape []int
+	out   *owned
+}
+
+func newEWOp(kind ewKind, shape []int) ewOp {
+	op := ewOp{kind: kind, shape: append([]int(nil), shape...)}
+	ins := [][]int{shape, shape}[:kind.arity()]
+	op.out = newOwned(op.String(), shape, ins...)
+	return op
+}
+
+func (op ewOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
+	return gorgonia.ApplyOp(op, in...)
+}
+
+func (op ewOp) Arity() int { return op.kind.arity() }
+
+func (op ewOp) Type() hm.Type {
+	r := len(op.shape)
+	if op.Arity() == 2 {
+		return fnType(r, r, r)
+	}
+	return fnType(r, r)
+}
+
+func (op ewOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape(op.shape).Clone(), nil
+}
+
+func (op ewOp) String() string        { return fmt.Sprintf("pollab.%v%v", op.kind, op.shape) }
+func (op ewOp) WriteHash(h hash.Hash) { writeHash(h, op) }
+func (op ewOp) Hashcode() uint32      { return hashOf(op) }
+
+func (op ewOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, out, err := op.out.run(vs)
+	if err != nil {
+		return nil, err
+	}
+	if out.Dtype() == tensor.Float32 {
+		runEW(op.kind, ts, data[float32](out))
+	} else {
+		runEW(op.kind, ts, data[float64](out))
+	}
+	return out, nil
+}
+
+func (op ewOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return op.Do(vs...)
+}
+
+// ewChunk is the number of elements one goroutine handles at a time; elements are
+// independent, so the split does not change any bit.
+const ewChunk = 1 << 15
+
+func runEW[T float](kind ewKind, ts []tensor.Tensor, out []T) {
+	x := data[T](ts[0])[:len(out)]
+	var y []T
+	if len(ts) > 1 {
+		y = data[T](ts[1])[:len(out)]
+	}
+	parallel((len(out)+ewChunk-1)/ewChunk, func(_, c int) {
+		lo, hi := c*ewChunk, min(len(out), (c+1)*ewChunk)
+		ew(kind, x[lo:hi], y[min(lo, len(y)):min(hi, len(y))], out[lo:hi])
+	})
+}
+
+// ew computes out = kind(x, y) element by element (y is empty for the unary kinds).
+func ew[T float](kind ewKind, x, y, out []T) {
+	out = out[:len(x)]
+	switch kind {
+	case ewAdd:
+		y = y[:len(x)]
+		for i, v := range x {
+			out[i] = v + y[i]
+		}
+	case ewSub:
+		y = y[:len(x)]
+		for i, v := range x {
+			out[i] = v - y[i]
+		}
+	case ewMul:
+		y = y[:len(x)]
+		for i, v := range x {
+			out[i] = v * y[i]
+		}
+	case ewNeg:
+		for i, v := range x {
+			out[i] = -v
+		}
+	case ewSquare:
+		for i, v := range x {
+			out[i] = v * v
+		}
+	case ewTwice:
+		for i, v := range x {
+			out[i] = v * 2
+		}
+	}
+}
+
+func (op ewOp) DiffWRT(n int) []bool {
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = true
+	}
+	return out
+}
+
+func (op ewOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	if len(in) != op.Arity() {
+		return nil, fmt.Errorf("%v: SymDiff of %d inputs, want %d", op, len(in), op.Arity())
+	}
+	ew := func(k ewKind, xs ...*gorgonia.Node) (*gorgonia.Node, error) { return newEWOp(k, op.shape).apply(xs...) }
+	var d0, d1 *gorgonia.Node
+	var err error
+	switch op.kind {
+	case ewAdd:
+		d0, d1 = grad, grad
+	case ewSub:
+		d0 = grad
+		d1, err = ew(ewNeg, grad)
+	case ewMul:
+		if d0, err = ew(ewMul, in[1], grad); err == nil {
+			d1, err = ew(ewMul, in[0], grad)
+		}
+	case ewNeg:
+		d0, err = ew(ewNeg, grad)
+	case ewSquare:
+		var two *gorgonia.Node
+		if two, err = ew(ewTwice, in[0]); err == nil {
+			d0, err = ew(ewMul, two, grad)
+		}
+	case ewTwice:
+		d0, err = ew(ewTwice, grad)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if op.Arity() == 2 {
+		return gorgonia.Nodes{d0, d1}, nil
+	}
+	return gorgonia.Nodes{d0}, nil
+}
