@@ -302,12 +302,16 @@ func decodeSpec(raw []byte, depth int) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse TOML: %w", err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
+	var unknown []string
+	for _, k := range md.Undecoded() {
+		// Nested tables of a check's section are decoded (strictly) into its configuration.
+		if len(k) > 3 && k[0] == "verify" && k[1] == "check" {
+			continue
 		}
-		return nil, fmt.Errorf("unknown keys: %s", strings.Join(keys, ", "))
+		unknown = append(unknown, k.String())
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("unknown keys: %s", strings.Join(unknown, ", "))
 	}
 	if !md.IsDefined("attack") {
 		s.Attacks = baseAttacks

@@ -414,7 +414,7 @@ type Weights struct {
 // name m.
 func ReadWeights(path string, m models.Model) (*Weights, error) {
 	largest := checkpointLayout{model: m, dtype: autodiff.Float64, momentum: true}
-	b, err := readBounded(path, largest.maxFileBytes())
+	b, err := ReadBounded(path, largest.maxFileBytes())
 	if err != nil {
 		return nil, fmt.Errorf("weights %s: %w", path, err)
 	}

@@ -98,6 +98,10 @@ func FuzzManifest(f *testing.F) {
 	}
 	f.Add(mb)
 	f.Add([]byte(`{"format":"pollab-proof/1","model":"lenet5","k":-1}`))
+	// With a seed commitment (valid, then with a malformed hash and nonce).
+	committed := bytes.Replace(mb, []byte(`"seeds":`), []byte(`"commitment":{"nonce":"n","sha256":"`+CommitSeeds(Seeds{}, "n")+`"},"seeds":`), 1)
+	f.Add(committed)
+	f.Add(bytes.Replace(committed, []byte(`"nonce":"n"`), []byte(`"nonce":"\u0007"`), 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeManifest(bytes.NewReader(b))
 		if err != nil {

@@ -201,10 +201,12 @@ type Manifest struct {
 	Steps     int         `json:"steps"` // T, the number of updates
 	// Schedule is the rule that ties Steps to Epochs, Batch and Dataset.N (see CheckSchedule):
 	// ScheduleEpochs (the default when absent) or SchedulePrefix.
-	Schedule    string            `json:"schedule,omitempty"`
-	K           int               `json:"k"` // checkpoint interval
-	Augment     AugmentInfo       `json:"augment"`
-	Seeds       Seeds             `json:"seeds"`
+	Schedule string      `json:"schedule,omitempty"`
+	K        int         `json:"k"` // checkpoint interval
+	Augment  AugmentInfo `json:"augment"`
+	Seeds    Seeds       `json:"seeds"`
+	// Commitment is the prover's seed commitment (optional; proofs without one still verify).
+	Commitment  *SeedCommitment   `json:"commitment,omitempty"`
 	Files       Files             `json:"files"`
 	Checkpoints []CheckpointRef   `json:"checkpoints"`
 	Extra       map[string]string `json:"extra,omitempty"` // free-form, descriptive
@@ -329,6 +331,11 @@ func (m *Manifest) validateHeader() (*manifestContext, error) {
 	}
 	if err := CheckSchedule(m.Schedule, m.Steps, m.Epochs, m.Batch, m.Dataset.N); err != nil {
 		return nil, err
+	}
+	if m.Commitment != nil {
+		if err := m.Commitment.validate(); err != nil {
+			return nil, err
+		}
 	}
 	ctx := &manifestContext{model: model, dtype: dt, shape: model.InputShape(), classes: model.Classes()}
 	ctx.dim = 1

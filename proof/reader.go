@@ -54,7 +54,7 @@ func Open(dir string) (*Proof, error) {
 	if err != nil {
 		return nil, err
 	}
-	mb, err := readBounded(mpath, MaxManifestBytes)
+	mb, err := ReadBounded(mpath, MaxManifestBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ManifestFile, err)
 	}
@@ -195,7 +195,7 @@ func (p *Proof) readRef(ref FileRef, wantSize int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := readBounded(full, ref.Size)
+	b, err := ReadBounded(full, ref.Size)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", ref.File, err)
 	}
@@ -216,9 +216,9 @@ func checkSum(name string, b []byte, want string) error {
 	return nil
 }
 
-// readBounded reads a whole regular file of at most limit bytes, allocating only what the
-// file really holds (it refuses a larger file before reading).
-func readBounded(path string, limit int64) ([]byte, error) {
+// ReadBounded reads a whole regular file of at most limit bytes, allocating only what the
+// file really holds (a FIFO, or a file over the limit, is refused before reading).
+func ReadBounded(path string, limit int64) ([]byte, error) {
 	// Non-blocking: opening a FIFO planted in a proof would otherwise block forever before the
 	// regular-file check below could refuse it (it has no effect on regular files).
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -278,7 +278,7 @@ func (p *Proof) Checkpoint(i int) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %w", err)
 	}
-	b, err := readBounded(full, p.layout.maxFileBytes())
+	b, err := ReadBounded(full, p.layout.maxFileBytes())
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", ref.File, err)
 	}
@@ -316,7 +316,7 @@ func (p *Proof) Provenance() (Provenance, bool) {
 	if err != nil {
 		return Provenance{}, false
 	}
-	b, err := readBounded(full, maxProvenanceBytes)
+	b, err := ReadBounded(full, maxProvenanceBytes)
 	if err != nil {
 		return Provenance{}, false
 	}

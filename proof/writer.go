@@ -175,7 +175,7 @@ func Resume(dir string, m *Manifest) (*Writer, []int, error) {
 	for _, step := range CheckpointSteps(w.m.Steps, w.m.K) {
 		name := CheckpointName(step)
 		full := filepath.Join(dir, filepath.FromSlash(name))
-		b, err := readBounded(full, w.layout.maxFileBytes())
+		b, err := ReadBounded(full, w.layout.maxFileBytes())
 		if errors.Is(err, os.ErrNotExist) {
 			gap = true
 			continue
@@ -208,7 +208,7 @@ func (w *Writer) Checkpoint(step int) (*Checkpoint, error) {
 	if !ok {
 		return nil, fmt.Errorf("proof %s: no checkpoint for step %d", w.dir, step)
 	}
-	b, err := readBounded(filepath.Join(w.dir, filepath.FromSlash(ref.File)), w.layout.maxFileBytes())
+	b, err := ReadBounded(filepath.Join(w.dir, filepath.FromSlash(ref.File)), w.layout.maxFileBytes())
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", ref.File, err)
 	}

@@ -33,6 +33,9 @@ type Config struct {
 	Augment        bool
 	AugPad         int
 	RecordAugSeeds bool
+	// CommitNonce, when set, records a seed commitment (proof.SeedCommitment) under this
+	// nonce, supplied by the verifier or fixed by the task before training; empty: none.
+	CommitNonce string `json:",omitempty"`
 }
 
 // Options control how Train runs, not what it computes.
@@ -113,6 +116,11 @@ func (c Config) validate() error {
 		return fmt.Errorf("dtype %v is not f32 or f64", c.DType)
 	case !(c.Hyper.LR > 0):
 		return fmt.Errorf("lr %v is not positive", c.Hyper.LR)
+	}
+	if c.CommitNonce != "" {
+		if err := proof.CheckNonce(c.CommitNonce); err != nil {
+			return err
+		}
 	}
 	if err := c.Hyper.Validate(); err != nil {
 		return err
@@ -210,6 +218,9 @@ func (r *run) manifest() *proof.Manifest {
 	// Per-step augmentation seeds are never derivable from the manifest: they are either in
 	// augseeds.bin or deliberately absent, so Seeds.Augment stays 0.
 	m.Seeds = proof.Seeds{Init: r.initSeed, Data: r.dataSeed}
+	if r.cfg.CommitNonce != "" {
+		m.Commitment = &proof.SeedCommitment{Nonce: r.cfg.CommitNonce, SHA256: proof.CommitSeeds(m.Seeds, r.cfg.CommitNonce)}
+	}
 	return m
 }
 

@@ -249,7 +249,7 @@ func (c *InitConfig) Flags() []Flag {
 		{Name: "init-alpha", Usage: "KS threshold for W0 (0 or negative: skip the init check)", Default: strconv.FormatFloat(c.Alpha, 'g', -1, 64),
 			Set: floatSetter(&c.Alpha)},
 		{Name: "init-correction", Usage: "combine W0's per-tensor KS p-values: min-p (reference: smallest p < alpha) or holm (family-wise error <= alpha)",
-			Default: c.Correction, Set: func(s string) error { c.Correction = s; return nil }},
+			Default: c.Correction, Set: func(s string) (err error) { c.Correction, err = ParseInitCorrection(s); return err }},
 	}
 }
 
@@ -296,7 +296,7 @@ type HparamsConfig struct {
 
 func (c *HparamsConfig) Flags() []Flag {
 	return []Flag{{Name: "hparams", Usage: "trust-checkpoint (reference) or enforce-manifest", Default: c.Mode,
-		Set: func(s string) error { c.Mode = s; return nil }}}
+		Set: func(s string) (err error) { c.Mode, err = ParseHparams(s); return err }}}
 }
 
 func (c *HparamsConfig) Variants() ([]Variant, error) {
@@ -322,15 +322,14 @@ type ReplayConfig struct {
 func (c *ReplayConfig) Flags() []Flag {
 	return []Flag{
 		{Name: "metrics", Usage: "metrics to rank and threshold", Default: strings.Join(stats.Metrics, ","),
-			Set: func(s string) (err error) {
-				c.Metrics, err = ParseMetrics(s)
-				if err != nil {
-					err = fmt.Errorf("--metrics: %w", err)
-				}
+			Set: func(s string) (err error) { c.Metrics, err = ParseMetrics(s); return err }},
+		{Name: "delta", Usage: "thresholds metric=value,... or one value for all (default: reference l1=1000,l2=10,linf=0.1,cos=0.01; with --normalized 0.008)",
+			Set: func(s string) error {
+				// Parsed again by Variants, on the base --normalized chooses.
+				c.Delta = s
+				_, err := ParseDelta(s, stats.ReferenceDelta)
 				return err
 			}},
-		{Name: "delta", Usage: "thresholds metric=value,... or one value for all (default: reference l1=1000,l2=10,linf=0.1,cos=0.01; with --normalized 0.008)",
-			Set: func(s string) error { c.Delta = s; return nil }},
 		{Name: "normalized", Usage: "read --delta as fractions of d_ref (needs --dref)", Bool: true,
 			Set: func(s string) (err error) { c.Normalized, err = strconv.ParseBool(s); return err }},
 	}
@@ -351,7 +350,7 @@ func (c *ReplayConfig) Variants() ([]Variant, error) {
 		}
 		delta, err := ParseDelta(c.Delta, base)
 		if err != nil {
-			return nil, fmt.Errorf("--delta: %w", err)
+			return nil, err
 		}
 		chk := ReplayCheck{Delta: delta, Metrics: metrics, Normalized: c.Normalized}
 		return One(chk), chk.Validate()
@@ -392,4 +391,50 @@ func floatSetter(p *float64) func(string) error {
 		*p = v
 		return nil
 	}
+}
+
+// CheckExactReplay is the registered name of the exact-replay check.
+const CheckExactReplay = "exact-replay"
+
+func init() {
+	Register(Kind{Name: CheckExactReplay, Order: 110,
+		Usage:     "exact replay: every selected interval re-executes to the proof's checkpoint bit for bit (delta 0)",
+		NewConfig: func() Config { return &ExactReplayConfig{} }})
+}
+
+// ExactReplayCheck is the operating point that optimistic verifiable training proposes:
+// delta 0 in every metric, which pollab's deterministic engine allows in the exact env (an
+// honest proof re-executes bit for bit on any architecture, docs/ARCHITECTURE.md) and which
+// any other env, or any forgery that moves a selected interval at all, fails. Rejections
+// name the check, not top-Q or audit.
+type ExactReplayCheck struct{}
+
+func (ExactReplayCheck) Name() string                     { return CheckExactReplay }
+func (ExactReplayCheck) JudgesReplays()                   {}
+func (ExactReplayCheck) Collect(*Source, *Evidence) error { return nil }
+func (ExactReplayCheck) String() string                   { return CheckExactReplay }
+
+func (ExactReplayCheck) Judge(j *Judging) *Rejection {
+	r := ReplayCheck{Metrics: slices.Clone(stats.Metrics)}.Judge(j)
+	if r != nil && (r.Check == CheckTopQ || r.Check == CheckAudit) {
+		r.Check = CheckExactReplay
+	}
+	return r
+}
+
+// ExactReplayConfig configures the exact-replay check (flag --exact-replay, spec key on).
+type ExactReplayConfig struct {
+	On bool `json:"on,omitempty"`
+}
+
+func (c *ExactReplayConfig) Flags() []Flag {
+	return []Flag{{Name: "exact-replay", Usage: "also require every selected interval to re-execute exactly (delta 0 in every metric)", Bool: true,
+		Set: func(s string) (err error) { c.On, err = strconv.ParseBool(s); return err }}}
+}
+
+func (c *ExactReplayConfig) Variants() ([]Variant, error) {
+	if !c.On {
+		return nil, nil
+	}
+	return One(ExactReplayCheck{}), nil
 }

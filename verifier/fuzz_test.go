@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"encoding/json"
 	"math"
 	"testing"
 
@@ -43,6 +44,32 @@ func FuzzParseDelta(f *testing.F) {
 		back, err := ParseDelta(FormatDelta(d, nil), stats.Distances{})
 		if err != nil || back != d {
 			t.Fatalf("%q -> %v -> %v, %v", s, d, back, err)
+		}
+	})
+}
+
+// A task file is user input: parsing never panics, and an accepted task is valid and
+// survives a JSON round trip unchanged.
+func FuzzParseTask(f *testing.F) {
+	f.Add([]byte("model = \"mlp:8-6-3:relu\"\ndataset = \"synthetic\"\ndtype = \"f32\"\nbatch = 16\nepochs = 1\nsteps = 6\nlr = 0.1\n"), true)
+	f.Add([]byte(`{"model":"lenet5","dataset":"mnist","dtype":"f64","batch":64,"epochs":2,"steps":1874,"lr":0.01,"momentum":0.9,"milestones":[100],"gamma":0.1,"nonce":"n"}`), false)
+	f.Add([]byte(`{"model":"lenet5","steps":-1}`), false)
+	f.Add([]byte("lr = nan\n"), true)
+	f.Fuzz(func(t *testing.T, b []byte, isTOML bool) {
+		task, err := ParseTask(b, isTOML)
+		if err != nil {
+			return
+		}
+		if err := task.Validate(); err != nil {
+			t.Fatalf("accepted an invalid task: %v", err)
+		}
+		enc, err := json.Marshal(task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseTask(enc, false)
+		if err != nil || back.differs(*task) != "" || task.differs(*back) != "" {
+			t.Fatalf("task %+v does not survive JSON: %+v, %v", task, back, err)
 		}
 	})
 }

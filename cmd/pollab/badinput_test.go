@@ -239,6 +239,16 @@ func badRows() []badRow {
 			})},
 		{class: "index table dims vs file size", name: "manifest claims 2^30 x 8 entries", file: m, want: "exceeds 2^31 entries",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Steps = 1 << 30 })},
+		{class: "seed commitment", name: "commitment hash not 64 hex digits", file: m, want: `commitment sha256 "C0FFEE": want 64 lowercase hex digits`,
+			mutate: manifestEdit(func(m *proof.Manifest) { m.Commitment = &proof.SeedCommitment{Nonce: "n", SHA256: "C0FFEE"} })},
+		{class: "seed commitment", name: "commitment nonce with a control character", file: m, want: "holds a non-printable character",
+			mutate: manifestEdit(func(m *proof.Manifest) {
+				m.Commitment = &proof.SeedCommitment{Nonce: "a\x07b", SHA256: proof.CommitSeeds(m.Seeds, "a\x07b")}
+			})},
+		{class: "seed commitment", name: "commitment nonce of 257 bytes", file: m, want: "commitment nonce of 257 bytes: at most 256",
+			mutate: manifestEdit(func(m *proof.Manifest) {
+				m.Commitment = &proof.SeedCommitment{Nonce: strings.Repeat("n", 257), SHA256: strings.Repeat("0", 64)}
+			})},
 		{class: "index table dims vs file size", name: "table truncated and re-signed", file: ix, want: "its header fields need 528",
 			mutate: indices(func(b []byte) []byte { return b[:len(b)-4] })},
 		{class: "index table dims vs file size", name: "wrong magic", file: ix, want: `magic "XLIX"`,

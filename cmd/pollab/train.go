@@ -28,6 +28,7 @@ func init() {
 		Flags: append(trainingFlags(),
 			&cli.Uint64Flag{Name: "seed", Usage: "root seed (init, schedule, augmentation)", Value: 1},
 			&cli.BoolFlag{Name: "record-aug-seeds", Usage: "record the per-step augmentation seeds in the proof"},
+			&cli.StringFlag{Name: "commit-nonce", Usage: "record a seed commitment under this nonce (supplied by the verifier or fixed by the task)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue an interrupted run in --out from its last checkpoint"},
 			&cli.StringFlag{Name: "out", Usage: "proof directory"},
 			&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
@@ -131,7 +132,12 @@ func trainAction(c *cli.Context) error {
 	if err := checkIntervalFits(cfg); err != nil {
 		return err
 	}
-	cfg.Seed, cfg.RecordAugSeeds = c.Uint64("seed"), c.Bool("record-aug-seeds")
+	cfg.Seed, cfg.RecordAugSeeds, cfg.CommitNonce = c.Uint64("seed"), c.Bool("record-aug-seeds"), c.String("commit-nonce")
+	if cfg.CommitNonce != "" {
+		if err := proof.CheckNonce(cfg.CommitNonce); err != nil {
+			return usageError{fmt.Errorf("--commit-nonce: %w", err)}
+		}
+	}
 	// Ctrl-C or SIGTERM stops between steps; the checkpoints written so far stay resumable.
 	ctx, stop := interruptible()
 	defer stop()

@@ -58,6 +58,41 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 	if c := exit("verify", dir, "--epoch-rule", "verify.py", "--delta", "0"); c != exitOK {
 		t.Errorf("honest proof under verify.py's epoch rule: exit %d", c)
 	}
+	// The registered checks' flags: the seed commitment (the prover recorded none, so the
+	// recorded seeds stand for it; a nonce the proof was not committed under rejects), exact
+	// replay, and a task file (the proof's own claims pass; another T rejects; a malformed
+	// file is one line, exit 2).
+	if c := exit("verify", dir, "--commitment", "--exact-replay"); c != exitOK {
+		t.Errorf("honest proof, --commitment --exact-replay: exit %d", c)
+	}
+	if c := exit("verify", dir, "--commit-nonce", "challenge"); c != exitRejected {
+		t.Errorf("uncommitted proof, --commit-nonce: exit %d, want 1", c)
+	}
+	task := verifier.TaskOf(prooftest.ReadManifest(t, dir))
+	taskFile := filepath.Join(t.TempDir(), "task.json")
+	for _, steps := range []int{task.Steps, task.Steps * 10} {
+		task.Steps = steps
+		b, _ := json.Marshal(task)
+		if err := os.WriteFile(taskFile, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want := exitOK
+		if steps != prooftest.ReadManifest(t, dir).Steps {
+			want = exitRejected
+		}
+		if c := exit("verify", dir, "--task", taskFile); c != want {
+			t.Errorf("task with T = %d: exit %d, want %d", steps, c, want)
+		}
+	}
+	badTask := filepath.Join(t.TempDir(), "task.toml")
+	if err := os.WriteFile(badTask, []byte("model = \"mlp:16-8-4:relu\"\nsteps = \"many\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"verify", dir, "--task", badTask, "--workers", "1", "--quiet"}
+	if msg := checkOneLine(t, args, newSandbox(t, pollabBinary(t), dir, badTask).run(args...), exitBadInput); !strings.Contains(msg, "task.toml") {
+		t.Errorf("malformed task file: %q does not name the file", msg)
+	}
+
 	// Flags before the directory work too.
 	if c := exit("verify", "--env", "dtype", "--delta", "0", dir); c != exitRejected {
 		t.Errorf("dtype env at delta 0: exit %d, want 1", c)
@@ -70,6 +105,9 @@ func TestVerifyAndCalibrateCLI(t *testing.T) {
 		{"verify", dir, "--hparams", "trust-nobody"},
 		{"verify", dir, "--epoch-rule", "round"},
 		{"verify", dir, "--init-correction", "bonferroni"},
+		{"verify", dir, "--commit-nonce", "bell\x07"},
+		{"verify", dir, "--task", filepath.Join(dir, "no-such-task.toml")},
+		{"verify", dir, "--task", dir},
 		{"verify", filepath.Join(dir, "missing")},
 		{"verify"},
 		{"calibrate", "--model", verifyTestModel, "--dataset", verifyTestDataset, "--seeds", "1,1", "--out", filepath.Join(t.TempDir(), "x.json")},
