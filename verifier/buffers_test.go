@@ -19,26 +19,33 @@ func bnConfig(dt autodiff.DType) prover.Config {
 	return c
 }
 
+// replaysExactly verifies the honest proof in dir in env exact at delta 0, every interval,
+// and requires bit-identical parameters and running statistics.
+func replaysExactly(t *testing.T, dir string) *Evidence {
+	t.Helper()
+	pol := exactPolicy(0)
+	ev := gather(t, dir, "exact", Options{}, pol)
+	if v := pol.Decide(ev); !v.Accepted {
+		t.Fatalf("honest proof rejected at delta 0: %+v", v)
+	}
+	for _, iv := range ev.Intervals {
+		r := iv.Repro[HparamsTrustCheckpoint]
+		if r == nil || r.Raw != (stats.Distances{}) || r.Buffers == nil || *r.Buffers != (stats.Distances{}) {
+			t.Errorf("interval %d: re-execution %+v, want bit-identical parameters and buffers", iv.Index, r)
+		}
+	}
+	return ev
+}
+
 // An honest proof of a model with buffers replays at delta 0 in env exact with its running
 // statistics bit-exact; the init check tests the conv and linear weights only (BatchNorm
 // never, as Jia et al.'s verify.py).
 func TestHonestBufferedProofReplaysExactly(t *testing.T) {
 	for _, dt := range []autodiff.DType{autodiff.Float32, autodiff.Float64} {
 		t.Run(dt.String(), func(t *testing.T) {
-			dir := prooftest.Train(t, bnConfig(dt))
-			pol := exactPolicy(0)
-			ev := gather(t, dir, "exact", Options{}, pol)
-			if v := pol.Decide(ev); !v.Accepted {
-				t.Fatalf("honest proof rejected at delta 0: %+v", v)
-			}
+			ev := replaysExactly(t, prooftest.Train(t, bnConfig(dt)))
 			if len(ev.Intervals) != 4 {
 				t.Fatalf("%d intervals", len(ev.Intervals))
-			}
-			for _, iv := range ev.Intervals {
-				r := iv.Repro[HparamsTrustCheckpoint]
-				if r == nil || r.Raw != (stats.Distances{}) || r.Buffers == nil || *r.Buffers != (stats.Distances{}) {
-					t.Errorf("interval %d: re-execution %+v (buffers %v), want bit-identical parameters and buffers", iv.Index, r, r.Buffers)
-				}
 			}
 			if !ev.Init.Checked || ev.Init.Tensors != 3 || ev.Init.MinP < 0.01 {
 				t.Errorf("init finding %+v, want the 3 conv/linear weights tested", ev.Init)
@@ -93,18 +100,7 @@ func TestMicrobatchEnvOnBatchNorm(t *testing.T) {
 func TestHonestResNet20ProofReplaysExactly(t *testing.T) {
 	cfg := testConfig(4, 1, autodiff.Float32)
 	cfg.Model, cfg.Dataset, cfg.Batch = "resnet:20:1x8x8", "synthetic:n=32,test=8,dim=64,classes=10,seed=3", 4
-	dir := prooftest.Train(t, cfg)
-	pol := exactPolicy(0)
-	ev := gather(t, dir, "exact", Options{}, pol)
-	if v := pol.Decide(ev); !v.Accepted {
-		t.Fatalf("honest ResNet-20 proof rejected at delta 0: %+v", v)
-	}
-	for _, iv := range ev.Intervals {
-		r := iv.Repro[HparamsTrustCheckpoint]
-		if r.Raw != (stats.Distances{}) || r.Buffers == nil || *r.Buffers != (stats.Distances{}) {
-			t.Errorf("interval %d: re-execution %+v, buffers %v: want bit-identical", iv.Index, r.Raw, r.Buffers)
-		}
-	}
+	ev := replaysExactly(t, prooftest.Train(t, cfg))
 	if ev.Init.Tensors != 20 || ev.Init.MinP < 0.01 {
 		t.Errorf("init finding %+v, want ResNet-20's 19 conv weights and the linear weight tested", ev.Init)
 	}
