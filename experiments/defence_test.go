@@ -13,7 +13,7 @@ import (
 	"pollab/verifier"
 )
 
-// The matrix through the harness: a tiny spec with three defences and naive and adaptive
+// The matrix through the harness: a tiny spec with four defences and naive and adaptive
 // attacks. Every cell is traced back to its proofs' cached Evidence, on which the defence's
 // verifier (built here by hand) gives the cell's verdicts; membership stops Zhang et al.'s
 // crafted points but not the attacker restricted to real points; the matrix tables are
@@ -30,6 +30,9 @@ check.membership.on = true
 [[verify.defence]]
 name = "exact replay"
 delta = 0.0
+[[verify.defence]]
+name = "commitment"
+check.commitment.on = true
 [[attack]]
 kind = "zhang"
 variant = "II"
@@ -62,7 +65,7 @@ delta = [0.008]
 	if m == nil {
 		t.Fatal("no matrix from a spec with defences")
 	}
-	if want := []string{"top-Q", "membership", "exact replay"}; !slices.Equal(m.Defences, want) {
+	if want := []string{"top-Q", "membership", "exact replay", "commitment"}; !slices.Equal(m.Defences, want) {
 		t.Fatalf("defences %q, want the spec's order %q", m.Defences, want)
 	}
 	if want := []string{KindHonest, "infinitesimal-committed", "zhang-II", "zhang-II-real"}; !slices.Equal(m.Kinds, want) {
@@ -77,6 +80,7 @@ delta = [0.008]
 		"top-Q":        l2(ReferenceNormalizedDelta),
 		"membership":   l2(ReferenceNormalizedDelta, verifier.MembershipCheck{}),
 		"exact replay": l2(0),
+		"commitment":   l2(ReferenceNormalizedDelta, verifier.CommitmentCheck{}),
 	}
 	cells := 0
 	for _, env := range m.Envs {
@@ -115,6 +119,17 @@ delta = [0.008]
 	}
 	if c := m.Cell("zhang-II-real", "exact", "membership"); c.RejectedBy[verifier.CheckMembership] != 0 {
 		t.Errorf("membership rejected real points: %+v", c)
+	}
+	// The seed commitment rejects the naive forgeries' W0 or batches, not the adaptive
+	// attacker's committed W0 over the committed schedule, nor honest proofs.
+	if c := m.Cell("zhang-II", "exact", "commitment"); c.RejectedBy[verifier.CheckCommitment] != 2 {
+		t.Errorf("commitment against zhang-II: %+v", c)
+	}
+	if c := m.Cell("infinitesimal-committed", "exact", "commitment"); c.RejectedBy[verifier.CheckCommitment] != 0 {
+		t.Errorf("commitment rejected the committed W0: %+v", c)
+	}
+	if c := m.Cell(KindHonest, "exact", "commitment"); c.Accepted != 2 {
+		t.Errorf("commitment rejected honest proofs: %+v", c)
 	}
 	if c := m.Cell(KindHonest, "exact", "exact replay"); c.Accepted != 2 || !(c.Verifier > 0) {
 		t.Errorf("honest proofs under exact replay in env exact: %+v", c)

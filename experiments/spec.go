@@ -308,6 +308,10 @@ func decodeSpec(raw []byte, depth int) (*Spec, error) {
 		if len(k) > 3 && k[0] == "verify" && k[1] == "check" {
 			continue
 		}
+		// So are a matrix defence's check sections ([[verify.defence]] check.NAME).
+		if len(k) > 4 && k[0] == "verify" && k[1] == "defence" && k[2] == "check" {
+			continue
+		}
 		unknown = append(unknown, k.String())
 	}
 	if len(unknown) > 0 {
