@@ -53,13 +53,19 @@ func TestCommittedTablesRegenerateFromCSV(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads the committed CSVs")
 	}
-	for _, name := range []string{"reference", "paper-reference", "fig4-reference"} {
+	for _, name := range []string{"reference", "paper-reference", "fig4-reference", "matrix-reference"} {
 		rows := committedRows(t, name)
 		dir := filepath.Join("..", "results", name)
 		s := Summarize(rows)
 		cmp := Compare(rows)
-		for file, want := range map[string][]byte{ComparisonMD: ComparisonMarkdown(s.Experiment, cmp),
-			ComparisonCSV: ComparisonCSVBytes(cmp), ComparisonTeX: ComparisonLaTeX(cmp), SummaryTeX: s.LaTeX()} {
+		files := map[string][]byte{ComparisonMD: ComparisonMarkdown(s.Experiment, cmp),
+			ComparisonCSV: ComparisonCSVBytes(cmp), ComparisonTeX: ComparisonLaTeX(cmp), SummaryTeX: s.LaTeX()}
+		if m := BuildMatrix(rows); m != nil {
+			files[MatrixCSV], files[MatrixMD], files[MatrixTeX] = m.CSV(), m.Markdown(), m.LaTeX()
+		} else if name == "matrix-reference" {
+			t.Error("results/matrix-reference has no defence rows")
+		}
+		for file, want := range files {
 			got, err := os.ReadFile(filepath.Join(dir, file))
 			if err != nil || string(got) != string(want) {
 				t.Errorf("results/%s/%s is not what results.csv gives (%v); run pollab figures results/%s", name, file, err, name)
