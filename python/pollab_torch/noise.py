@@ -45,7 +45,7 @@ from .reexec import reexecute
 # this machine; one epoch of n = steps x batch points, so pollab trains exactly `steps` steps).
 CONFIGS = {
     "mlp": dict(spec="mlp:784-128-10:relu", data="mnist", batch=128, lr=0.01, momentum=0.0, wd=0.0,
-                steps=200, ks=[1, 5, 20, 100]),
+                steps=200, ks=[1, 5, 10, 20, 100]),
     "lenet5": dict(spec="lenet5", data="synthetic:n={n},test=64,dim=784,classes=10,seed=1", batch=32, lr=0.05,
                    momentum=0.9, wd=1e-4, steps=20, ks=[1, 5, 20]),
     "cnn-cifar": dict(spec="cnn-cifar", data="synthetic:n={n},test=64,dim=3072,classes=10,seed=1", batch=32,
@@ -60,6 +60,18 @@ def sh(cmd, ok=(0,)):
     if p.returncode not in ok:
         raise PollabTorchError(f"{' '.join(cmd[:3])}: exit {p.returncode}: {p.stderr.strip()[-300:]}")
     return p.stdout
+
+
+def git_state():
+    """The commit this package's checkout is at, and whether it had uncommitted changes (for
+    provenance; "unknown" outside a git checkout). The pollab binary is the caller's to match."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (uncommitted changes)" if dirty else "")
 
 
 def derive(src, dst, k, steps):
@@ -236,6 +248,7 @@ def main(argv):
     ap.add_argument("--from-csv", action="store_true", help="only redo summary.csv, summary.md and the figure from OUT/intervals.csv and OUT/calibration.csv")
     a = ap.parse_args(argv)
     start, t0 = datetime.datetime.now(datetime.timezone.utc), time.time()
+    code = git_state()
     work = a.work or os.path.join(a.out, "proofs")
     rows, calib, log = [], [], []
     if a.from_csv:
@@ -294,6 +307,7 @@ def main(argv):
             "pollab": version, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version(),
             "host": platform.node(), "cpus": os.cpu_count(), "machine": platform.machine(),
             "configs": {m: CONFIGS[m] for m in a.models.split(",")}, "flip_factor": FLIP, "per_model_wall": log,
+            "code": code, "load_average_at_end": list(os.getloadavg()),
             "note": "PyTorch CPU (Debian python3-torch) against pollab's CPU engine; no GPU measured"}
     write_atomic(os.path.join(a.out, "provenance.json"), (json.dumps(prov, indent=2) + "\n").encode())
     if not a.work:
