@@ -29,6 +29,9 @@ type figureContext struct {
 	// matrix is the attack × defence matrix (nil when the rows have no defence rows, which
 	// rows above leave out).
 	matrix *Matrix
+	// measured are honest re-executions measured outside pollab (MeasuredNoiseCSV), drawn by
+	// fig1 beside the simulated envs; none for most results directories.
+	measured []MeasuredInterval
 }
 
 func newFigureContext(all []Row, style Style) *figureContext {
@@ -164,20 +167,24 @@ func FigureNames() []string {
 // newFigure is an empty figure in the context's style.
 func (fc *figureContext) newFigure() *Figure { return &Figure{style: fc.style} }
 
-// BuildFigure builds the named figure from results rows alone, in the given style; a figure
-// without data has Points 0 and no panels.
-func BuildFigure(name string, rows []Row, style Style) (*Figure, error) {
+// BuildFigure builds the named figure from results rows alone (and the measured
+// re-executions of the run's setting, if any), in the given style; a figure without data has
+// Points 0 and no panels.
+func BuildFigure(name string, rows []Row, style Style, measured ...MeasuredInterval) (*Figure, error) {
 	e, ok := figureRegistry[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown figure %q (have %s)", name, strings.Join(FigureNames(), ", "))
 	}
-	return newFigureContext(rows, style).build(e)
+	fc := newFigureContext(rows, style)
+	fc.measured = measured
+	return fc.build(e)
 }
 
 // BuildFigures builds every registered figure that has data in rows (a figure the CSV holds
 // nothing for is left out, not drawn empty).
-func BuildFigures(rows []Row, style Style) ([]*Figure, error) {
+func BuildFigures(rows []Row, style Style, measured ...MeasuredInterval) ([]*Figure, error) {
 	fc := newFigureContext(rows, style)
+	fc.measured = measured
 	var figs []*Figure
 	for _, name := range FigureNames() {
 		f, err := fc.build(figureRegistry[name])
@@ -252,11 +259,11 @@ func (fc *figureContext) sweepPoint(r *Row) bool {
 	return r.Metric == fc.metric && r.Normalized && r.Audit == 0
 }
 
-// DrawFigures builds every figure with data from rows and writes each under dir as
-// NAME.{png,svg,pdf} with its caption NAME.md; files of registered figures the rows hold no
-// data for are removed, so a redraw never leaves a stale figure behind.
-func DrawFigures(rows []Row, dir string, style Style) ([]*Figure, error) {
-	figs, err := BuildFigures(rows, style)
+// DrawFigures builds every figure with data from rows (and measured, if any) and writes each
+// under dir as NAME.{png,svg,pdf} with its caption NAME.md; files of registered figures the
+// rows hold no data for are removed, so a redraw never leaves a stale figure behind.
+func DrawFigures(rows []Row, dir string, style Style, measured ...MeasuredInterval) ([]*Figure, error) {
+	figs, err := BuildFigures(rows, style, measured...)
 	if err != nil {
 		return nil, err
 	}

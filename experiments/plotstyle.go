@@ -109,6 +109,10 @@ var envStyles = map[string]seriesStyle{
 	"noise":      {color: rgb(0x5D3A9B), shape: draw.PlusGlyph{}},
 }
 
+// measuredStyle draws honest re-executions measured by another implementation (solid: they
+// are not one of pollab's simulated envs), in a colour no kind or env uses.
+var measuredStyle = seriesStyle{color: rgb(0xE7298A), shape: draw.PyramidGlyph{}}
+
 // fallbackStyles serve kinds and envs without a fixed style, chosen by a hash of the name so
 // that the choice does not depend on which other kinds or envs a CSV holds.
 var fallbackStyles = []seriesStyle{

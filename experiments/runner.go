@@ -242,7 +242,11 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Report, error) {
 		if style.Name == "" {
 			style, _ = StyleNamed(DefaultStyle)
 		}
-		figs, err := DrawFigures(rows, filepath.Join(opt.Out, FiguresDir), style)
+		measured, err := ReadMeasured(opt.Out) // kept from an earlier `pollab figures --measured`
+		if err != nil {
+			return nil, err
+		}
+		figs, err := DrawFigures(rows, filepath.Join(opt.Out, FiguresDir), style, measured...)
 		if err != nil {
 			return nil, err
 		}

@@ -94,16 +94,35 @@ func TestSweepTwiceThenFigures(t *testing.T) {
 }
 
 func TestFiguresAndSweepBadInput(t *testing.T) {
+	// The demo's results (synthetic data) beside the committed PyTorch noise measurement (MNIST
+	// MLP, synthetic CNNs in other settings): nothing to import, and nothing written.
+	demo := t.TempDir()
+	for _, name := range []string{experiments.ProvenanceJSON, experiments.ResultsCSV + ".gz"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "results", "reference", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(demo, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noise := filepath.Join("..", "..", "results", "torch-noise")
 	for _, args := range [][]string{
-		{"pollab", "figures", t.TempDir()},  // no CSV
-		{"pollab", "figures"},               // no DIR
-		{"pollab", "sweep", "no-such-spec"}, // neither file nor embedded
-		{"pollab", "sweep"},                 // no CONFIG
-		{"pollab", "demo", "extra"},         // demo takes no argument
+		{"pollab", "figures", "--measured", noise, demo},        // no measurement in the demo's setting
+		{"pollab", "figures", "--measured", t.TempDir(), demo},  // not a measurement
+		{"pollab", "figures", "--measured", noise, t.TempDir()}, // no results
+		{"pollab", "figures", t.TempDir()},                      // no CSV
+		{"pollab", "figures"},                                   // no DIR
+		{"pollab", "sweep", "no-such-spec"},                     // neither file nor embedded
+		{"pollab", "sweep"},                                     // no CONFIG
+		{"pollab", "demo", "extra"},                             // demo takes no argument
 		{"pollab", "sweep", "--workers", "-1", "demo"},
 	} {
 		if code := run(args); code != exitBadInput {
 			t.Errorf("%v: exit %d, want %d", args[1:], code, exitBadInput)
 		}
+	}
+	if _, err := os.Stat(filepath.Join(demo, experiments.MeasuredNoiseCSV)); err == nil {
+		t.Errorf("a refused --measured wrote %s", experiments.MeasuredNoiseCSV)
 	}
 }
