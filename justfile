@@ -41,7 +41,7 @@ build-openblas:
     apt-get update && apt-get install -y libopenblas-dev
     CGO_LDFLAGS=-lopenblas go build -tags openblas -o bin/pollab ./cmd/pollab
 
-# PyTorch against pollab: the measured honest re-execution noise (results/torch-noise; about 30 minutes on a loaded 2-core machine).
+# PyTorch against pollab: the measured honest re-execution noise (results/torch-noise; about 40 minutes on a loaded 2-core machine).
 torch-noise out="results/torch-noise":
     go build -o bin/pollab ./cmd/pollab
     PYTHONPATH=python nice -n 10 /usr/bin/python3 -m pollab_torch noise --pollab bin/pollab --out {{out}}

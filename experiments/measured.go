@@ -29,6 +29,7 @@ const MeasuredNoiseCSV = "measured-noise.csv"
 // the proof's next checkpoint, raw (normalised by the run's d_ref when drawn).
 type MeasuredInterval struct {
 	Source                string // the measurement directory, its start time and intervals.csv's SHA-256 prefix
+	Config                string // the measurement's name for the setting and run (e.g. "mlp-paper")
 	Model, Dataset, DType string
 	Batch                 int
 	LR, Momentum, WD      float64
@@ -38,7 +39,7 @@ type MeasuredInterval struct {
 	Dist                  [4]float64 // l1, l2, linf, cos (Metrics order)
 }
 
-var measuredColumns = []string{"source", "model", "dataset", "dtype", "batch", "lr", "momentum", "weight_decay",
+var measuredColumns = []string{"source", "config", "model", "dataset", "dtype", "batch", "lr", "momentum", "weight_decay",
 	"direction", "threads", "k", "interval", "start", "end", "l1", "l2", "linf", "cos"}
 
 // noiseConfig is one setting of a noise measurement's provenance.json ("configs").
@@ -54,9 +55,10 @@ type noiseConfig struct {
 
 // ImportMeasured reads a noise measurement directory (intervals.csv and provenance.json, as
 // `python3 -m pollab_torch noise` writes them) and returns the intervals measured in spec's
-// setting (a model of spec, its dataset, dtype, batch, lr, momentum and weight decay) across
-// implementations: directions naming pollab (one implementation's proof, the other's
-// re-execution); PyTorch replaying itself is left out. It is an error when none match.
+// setting (a model of spec, its dataset, dtype, batch, lr, momentum and weight decay) at the
+// spec's checkpoint intervals k, across implementations: directions naming pollab (one
+// implementation's proof, the other's re-execution); PyTorch replaying itself is left out. It
+// is an error when none match.
 func ImportMeasured(noiseDir string, spec *Spec) ([]MeasuredInterval, error) {
 	var prov struct {
 		Start   string                 `json:"start"`
@@ -82,14 +84,18 @@ func ImportMeasured(noiseDir string, spec *Spec) ([]MeasuredInterval, error) {
 			return nil, fmt.Errorf("measured noise: intervals.csv line %d: model %q has no setting in provenance.json", line+2, rec[col["model"]])
 		}
 		data := strings.ReplaceAll(cfg.Data, "{n}", strconv.Itoa(cfg.Steps*cfg.Batch))
-		if !strings.Contains(rec[col["direction"]], "pollab") || !slices.Contains(spec.Models, cfg.Spec) || data != spec.Dataset || rec[col["dtype"]] != spec.DType ||
+		p := rowParser{rec: rec, col: col}
+		k := p.int("k")
+		if p.err != nil {
+			return nil, fmt.Errorf("measured noise: intervals.csv line %d: %w", line+2, p.err)
+		}
+		if !strings.Contains(rec[col["direction"]], "pollab") || !slices.Contains(spec.Train.K, k) || !slices.Contains(spec.Models, cfg.Spec) || data != spec.Dataset || rec[col["dtype"]] != spec.DType ||
 			cfg.Batch != spec.Train.Batch || cfg.LR != spec.Train.LR || cfg.Momentum != spec.Train.Momentum || cfg.WD != spec.Train.WeightDecay {
 			continue
 		}
-		p := rowParser{rec: rec, col: col}
-		m := MeasuredInterval{Source: source, Model: cfg.Spec, Dataset: data, DType: spec.DType, Batch: cfg.Batch,
+		m := MeasuredInterval{Source: source, Config: rec[col["model"]], Model: cfg.Spec, Dataset: data, DType: spec.DType, Batch: cfg.Batch,
 			LR: cfg.LR, Momentum: cfg.Momentum, WD: cfg.WD, Direction: rec[col["direction"]],
-			Threads: p.int("threads"), K: p.int("k"), Interval: p.int("interval"), Start: p.int("start"), End: p.int("end")}
+			Threads: p.int("threads"), K: k, Interval: p.int("interval"), Start: p.int("start"), End: p.int("end")}
 		for i, name := range Metrics {
 			m.Dist[i] = p.float(name)
 		}
@@ -133,7 +139,7 @@ func WriteMeasured(dir string, ms []MeasuredInterval) error {
 	cw := csv.NewWriter(&buf)
 	_ = cw.Write(measuredColumns) // a bytes.Buffer does not fail
 	for _, m := range ms {
-		rec := []string{m.Source, m.Model, m.Dataset, m.DType, strconv.Itoa(m.Batch), ff(m.LR), ff(m.Momentum), ff(m.WD),
+		rec := []string{m.Source, m.Config, m.Model, m.Dataset, m.DType, strconv.Itoa(m.Batch), ff(m.LR), ff(m.Momentum), ff(m.WD),
 			m.Direction, strconv.Itoa(m.Threads), strconv.Itoa(m.K), strconv.Itoa(m.Interval), strconv.Itoa(m.Start), strconv.Itoa(m.End)}
 		for _, d := range m.Dist {
 			rec = append(rec, ff(d))
@@ -161,7 +167,7 @@ func ReadMeasured(dir string) ([]MeasuredInterval, error) {
 	var out []MeasuredInterval
 	for line, rec := range recs {
 		p := rowParser{rec: rec, col: col}
-		m := MeasuredInterval{Source: rec[col["source"]], Model: rec[col["model"]], Dataset: rec[col["dataset"]], DType: rec[col["dtype"]],
+		m := MeasuredInterval{Source: rec[col["source"]], Config: rec[col["config"]], Model: rec[col["model"]], Dataset: rec[col["dataset"]], DType: rec[col["dtype"]],
 			Batch: p.int("batch"), LR: p.float("lr"), Momentum: p.float("momentum"), WD: p.float("weight_decay"),
 			Direction: rec[col["direction"]], Threads: p.int("threads"), K: p.int("k"), Interval: p.int("interval"),
 			Start: p.int("start"), End: p.int("end")}
@@ -200,7 +206,7 @@ type measuredRun struct {
 }
 
 // measuredRuns groups the intervals of interval k into whole-proof re-executions (one per
-// source, direction and threads), in a fixed order.
+// source, measured run, model, direction and threads), in a fixed order.
 func measuredRuns(ms []MeasuredInterval, k int) []measuredRun {
 	idx := map[string]int{}
 	var out []measuredRun
@@ -208,7 +214,7 @@ func measuredRuns(ms []MeasuredInterval, k int) []measuredRun {
 		if m.K != k {
 			continue
 		}
-		key := m.Source + "\x00" + m.Model + "\x00" + m.Direction + "\x00" + strconv.Itoa(m.Threads)
+		key := m.Source + "\x00" + m.Config + "\x00" + m.Model + "\x00" + m.Direction + "\x00" + strconv.Itoa(m.Threads)
 		i, ok := idx[key]
 		if !ok {
 			i = len(out)

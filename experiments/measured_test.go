@@ -38,8 +38,9 @@ func TestImportMeasuredKeepsTheRunsSetting(t *testing.T) {
 		"mlp,f32,torch→pollab,1,4,0,0,4,1e-3,2e-3,3e-4,0,0.1\n"+
 		"mlp,f64,torch→pollab,1,4,0,0,4,1e-15,2e-15,3e-16,0,0.1\n"+ // another dtype
 		"mlp,f32,torch1→torch2,2,4,0,0,4,1,2,3,0,0.1\n"+ // PyTorch against itself
+		"mlp,f32,pollab→torch,1,8,0,0,8,1,2,3,0,0.1\n"+ // a k the run does not have
 		"cnn,f32,pollab→torch,2,4,0,0,4,1,2,3,0,0.1\n") // another model
-	spec := &Spec{Models: []string{"mlp:4-3-2:relu"}, Dataset: "synthetic", DType: "f32", Train: TrainSpec{Batch: 8, LR: 0.05}}
+	spec := &Spec{Models: []string{"mlp:4-3-2:relu"}, Dataset: "synthetic", DType: "f32", Train: TrainSpec{Batch: 8, LR: 0.05, K: []int{4, 16}}}
 	ms, err := ImportMeasured(dir, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -48,14 +49,14 @@ func TestImportMeasuredKeepsTheRunsSetting(t *testing.T) {
 		t.Fatalf("kept %d intervals, want the one f32 MLP interval: %+v", len(ms), ms)
 	}
 	m := ms[0]
-	if m.Model != "mlp:4-3-2:relu" || m.Direction != "torch→pollab" || m.K != 4 || m.End != 4 || m.Dist != [4]float64{1e-3, 2e-3, 3e-4, 0} {
+	if m.Config != "mlp" || m.Model != "mlp:4-3-2:relu" || m.Direction != "torch→pollab" || m.K != 4 || m.End != 4 || m.Dist != [4]float64{1e-3, 2e-3, 3e-4, 0} {
 		t.Errorf("imported %+v", m)
 	}
 	if !strings.HasPrefix(m.Source, "torch-noise (measured 2026-12-02T10:00:00+00:00, intervals.csv sha256 ") {
 		t.Errorf("source %q", m.Source)
 	}
 	// The CNN's synthetic dataset is named with n = steps x batch filled in.
-	cnn := &Spec{Models: []string{"lenet5"}, Dataset: "synthetic:n=640,seed=1", DType: "f32", Train: TrainSpec{Batch: 32, LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4}}
+	cnn := &Spec{Models: []string{"lenet5"}, Dataset: "synthetic:n=640,seed=1", DType: "f32", Train: TrainSpec{Batch: 32, LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4, K: []int{4}}}
 	if ms, err := ImportMeasured(dir, cnn); err != nil || len(ms) != 1 || ms[0].Threads != 2 {
 		t.Errorf("lenet5: %+v, %v", ms, err)
 	}
@@ -84,9 +85,14 @@ func TestImportMeasuredKeepsTheRunsSetting(t *testing.T) {
 			t.Errorf("%+v: %d intervals, %v", s.Train, len(ms), err)
 		}
 	}
-	bad := writeNoiseDir(t, noiseHeader+"mlp,f32,torch→pollab,one,4,0,0,4,1,2,3,0,0.1\n")
+	bad := writeNoiseDir(t, noiseHeader+
+		"mlp,f32,torch→pollab,one,4,0,0,4,1,2,3,0,0.1\n")
 	if _, err := ImportMeasured(bad, spec); err == nil || !strings.Contains(err.Error(), "line 2: column threads") {
 		t.Errorf("a malformed row: %v", err)
+	}
+	badK := writeNoiseDir(t, noiseHeader+"mlp,f32,torch→pollab,1,4,0,0,4,1,2,3,0,0.1\nmlp,f32,torch→pollab,1,x,0,0,4,1,2,3,0,0.1\n")
+	if _, err := ImportMeasured(badK, spec); err == nil || !strings.Contains(err.Error(), "line 3: column k") {
+		t.Errorf("a malformed k: %v", err)
 	}
 	if _, err := ImportMeasured(t.TempDir(), spec); err == nil {
 		t.Error("a directory without a measurement: no error")
@@ -109,6 +115,9 @@ func TestFig1MeasuredPanel(t *testing.T) {
 	ms = append(ms, run("torch→pollab", 4, 0.001, 0.004)...) // max 0.004: 0.002 d_ref
 	ms = append(ms, run("pollab→torch", 4, 0.05, 0.01)...)   // max 0.05: 0.025 d_ref
 	ms = append(ms, run("pollab→torch", 8, 9, 9)...)         // another k: not these proofs
+	longer := run("torch→pollab", 4, 0.002)                  // another measured run, same direction: its own proof
+	longer[0].Config, longer[0].End = "longer", 12
+	ms = append(ms, longer...)
 	other := run("torch→pollab", 4, 9)
 	other[0].Model = "lenet5" // no d_ref in this run
 	ms = append(ms, other...)
@@ -126,7 +135,7 @@ func TestFig1MeasuredPanel(t *testing.T) {
 	if got == nil {
 		t.Fatalf("no measured series in %v", f.Series)
 	}
-	wantX, wantY := []float64{1e-4, 1e-3, 0.008, 0.03, 0.1, 1}, []float64{1, 1, 0.5, 0, 0, 0}
+	wantX, wantY := []float64{1e-4, 1e-3, 0.008, 0.03, 0.1, 1}, []float64{1, 2.0 / 3, 1.0 / 3, 0, 0, 0}
 	if !slices.Equal(got.X, wantX) || !slices.Equal(got.Y, wantY) {
 		t.Errorf("measured false-reject at %v: %v, want %v", got.X, got.Y, wantY)
 	}
@@ -142,7 +151,7 @@ func TestFig1MeasuredPanel(t *testing.T) {
 	}
 	// honest k = 4 proofs at Q = all: error envErr x (1 + seed/10), the largest at seed 2.
 	want := "honest threshold (l2 / d_ref accepting every honest proof at k = 4, every interval re-executed): dtype 0.0048, exact 0, " +
-		"noise:0.01 0.06; measured 0.025 (max over 2 re-executions of proofs in this setting by another implementation, 2 of steps 0-8: test)"
+		"noise:0.01 0.06; measured 0.025 (max over 3 re-executions of proofs in this setting by another implementation, 2 of steps 0-8, 1 of steps 0-12: test)"
 	if !slices.Contains(f.LegendLabels(), want) {
 		t.Errorf("no note %q in %q", want, f.LegendLabels())
 	}
