@@ -38,6 +38,18 @@ func TestPaperCIFARIsThePapersSetting(t *testing.T) {
 	if m := prover.MilestoneSteps(tr.Milestones, 50000, tr.Batch); !slices.Equal(m, []int{39062, 58594}) {
 		t.Errorf("milestones %v", m)
 	}
+	// It plans on a CIFAR-10 directory: ResNet-20 takes its 3x32x32 points; three honest
+	// proofs and 3 x (three Zhang II lengths, Zhang III, infinitesimal, Blindfold) forgeries.
+	dir := t.TempDir()
+	cifartest.Write(t, dir, 8, 8)
+	t.Setenv("POLLAB_CIFAR_DIR", dir)
+	p, err := NewPlan(s, Options{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, f := len(p.Stages[0].Jobs), len(p.Stages[2].Jobs); h != 3 || f != 18 {
+		t.Errorf("plan: %d honest and %d forge jobs, want 3 and 18", h, f)
+	}
 	kinds := map[string]bool{}
 	for _, a := range s.Attacks {
 		kinds[a.Config.Label()] = true
