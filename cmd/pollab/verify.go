@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -75,6 +76,7 @@ type evidenceSummary struct {
 	Data            verifier.DataFinding       `json:"data"`
 	Membership      verifier.MembershipFinding `json:"membership"`
 	Hparams         verifier.HparamsFinding    `json:"hparams"`
+	Findings        map[string]json.RawMessage `json:"findings,omitempty"` // other checks' (commitment, task, ...)
 	TopQ            []int                      `json:"topq_intervals"`
 	Audited         []int                      `json:"audited_intervals"`
 	MaxRepro        *stats.Distances           `json:"max_repro,omitempty"`
@@ -269,7 +271,7 @@ func summarize(ev *verifier.Evidence, top, audit []int) evidenceSummary {
 	s := evidenceSummary{
 		Manifest: ev.Manifest, Model: ev.Model, Dataset: ev.Dataset, Steps: ev.Steps, K: ev.K,
 		StepsPerEpoch: ev.StepsPerEpoch, Intervals: len(ev.Intervals), Init: ev.Init, Data: ev.Data,
-		Membership: ev.Membership, Hparams: ev.Hparams, TopQ: top, Audited: audit,
+		Membership: ev.Membership, Hparams: ev.Hparams, Findings: ev.Findings, TopQ: top, Audited: audit,
 		AuditNonce: ev.AuditNonce, ReexecutedSteps: ev.ReexecutedSteps, CacheHits: ev.CacheHits, DRef: ev.DRef,
 	}
 	if s.TopQ == nil {
