@@ -66,7 +66,7 @@ func LoadSpecWith(nameOrPath string, o Overrides) (*Spec, error) {
 	if o.Empty() {
 		return LoadSpec(nameOrPath)
 	}
-	s, err := loadRaw(nameOrPath, 0)
+	s, err := loadRaw(nameOrPath, 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -220,7 +220,7 @@ func EmbeddedNames() []string {
 // LoadSpec reads a spec from a file path, or, when no such file exists, from the embedded
 // spec of that name ("demo", "paper", "fig1", ...).
 func LoadSpec(nameOrPath string) (*Spec, error) {
-	s, err := loadRaw(nameOrPath, 0)
+	s, err := loadRaw(nameOrPath, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -234,30 +234,37 @@ func LoadSpec(nameOrPath string) (*Spec, error) {
 // maxExtends bounds the extends chain (and so rejects cycles).
 const maxExtends = 4
 
-func readSpecBytes(nameOrPath string) ([]byte, error) {
-	raw, err := os.ReadFile(nameOrPath)
-	if err == nil {
-		return raw, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
+// readSpecBytes reads the spec file nameOrPath, or, when there is no such regular file (or
+// inEmbedded: the name comes from an embedded spec's extends, which must not depend on the
+// working directory), the embedded spec of that name; embedded says which.
+func readSpecBytes(nameOrPath string, inEmbedded bool) (raw []byte, embeddedSpec bool, err error) {
+	if !inEmbedded {
+		if fi, err := os.Stat(nameOrPath); err == nil && !fi.IsDir() {
+			raw, err := os.ReadFile(nameOrPath)
+			if err != nil {
+				return nil, false, fmt.Errorf("spec %s: %w", nameOrPath, err)
+			}
+			return raw, false, nil
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, false, fmt.Errorf("spec %s: %w", nameOrPath, err)
+		}
 	}
 	name := strings.TrimSuffix(path.Base(nameOrPath), ".toml")
 	raw, err = embedded.ReadFile("configs/" + name + ".toml")
 	if err != nil {
-		return nil, fmt.Errorf("spec %q: no such file and no embedded spec of that name (embedded: %s)",
+		return nil, false, fmt.Errorf("spec %q: no such file and no embedded spec of that name (embedded: %s)",
 			nameOrPath, strings.Join(EmbeddedNames(), ", "))
 	}
-	return raw, nil
+	return raw, true, nil
 }
 
 // loadRaw decodes a spec and its extends chain, without defaults.
-func loadRaw(nameOrPath string, depth int) (*Spec, error) {
-	raw, err := readSpecBytes(nameOrPath)
+func loadRaw(nameOrPath string, depth int, inEmbedded bool) (*Spec, error) {
+	raw, fromEmbedded, err := readSpecBytes(nameOrPath, inEmbedded)
 	if err != nil {
 		return nil, err
 	}
-	s, err := decodeSpec(raw, depth)
+	s, err := decodeSpec(raw, depth, fromEmbedded)
 	if err != nil {
 		return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
 	}
@@ -266,7 +273,7 @@ func loadRaw(nameOrPath string, depth int) (*Spec, error) {
 
 // ParseSpec decodes a TOML spec, rejects unknown keys, fills defaults and validates it.
 func ParseSpec(raw []byte) (*Spec, error) {
-	s, err := decodeSpec(raw, 0)
+	s, err := decodeSpec(raw, 0, false)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +284,8 @@ func ParseSpec(raw []byte) (*Spec, error) {
 	return s, nil
 }
 
-func decodeSpec(raw []byte, depth int) (*Spec, error) {
+// decodeSpec decodes raw; embeddedSpec: raw is an embedded spec, whose extends names an embedded spec.
+func decodeSpec(raw []byte, depth int, embeddedSpec bool) (*Spec, error) {
 	var head struct {
 		Extends string `toml:"extends"`
 	}
@@ -290,7 +298,7 @@ func decodeSpec(raw []byte, depth int) (*Spec, error) {
 		if depth >= maxExtends {
 			return nil, fmt.Errorf("extends %q: chain longer than %d (a cycle?)", head.Extends, maxExtends)
 		}
-		base, err := loadRaw(head.Extends, depth+1)
+		base, err := loadRaw(head.Extends, depth+1, embeddedSpec)
 		if err != nil {
 			return nil, fmt.Errorf("extends: %w", err)
 		}

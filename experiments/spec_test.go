@@ -127,3 +127,31 @@ func TestSpecJSONRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// An embedded spec's extends names an embedded spec whatever the working directory holds
+// (fig4 extends paper: a file or folder called "paper" in the cwd must not change it), and a
+// folder named like a spec is not a spec file.
+func TestEmbeddedExtendsIgnoresWorkingDirectory(t *testing.T) {
+	want, err := LoadSpec("fig4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "paper"), []byte("name = \"impostor\"\nseeds = [7, 8]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "demo"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	got, err := LoadSpec("fig4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Hash() != want.Hash() {
+		t.Fatal("fig4 read the working directory's paper file as its base")
+	}
+	if _, err := LoadSpec("demo"); err != nil {
+		t.Fatalf("a folder named demo hid the embedded spec: %v", err)
+	}
+}
