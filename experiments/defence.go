@@ -55,22 +55,22 @@ func (d DefenceSpec) DeltaNorm() float64 {
 
 // policy is the verifier the defence stands for.
 func (d DefenceSpec) policy(v VerifySpec) (verifier.Policy, error) {
+	if _, ok := d.Check[verifier.CheckReplay]; ok {
+		return verifier.Policy{}, fmt.Errorf("check.%s: a defence's replay check is its delta", verifier.CheckReplay)
+	}
+	cfgs, err := v.configsOver("check", d.Check)
+	if err != nil {
+		return verifier.Policy{}, err
+	}
 	sel := verifier.Selection{Q: d.q(), Audit: d.Audit, AuditSeed: v.AuditSeed, Metrics: []string{stats.MetricL2}}
 	var checks []verifier.Check
-	for _, k := range verifier.Kinds() {
+	for i, k := range verifier.Kinds() {
 		if k.Name == verifier.CheckReplay {
 			checks = append(checks, verifier.ReplayCheck{Delta: stats.Distances{L2: d.DeltaNorm()},
 				Metrics: []string{stats.MetricL2}, Normalized: true})
 			continue
 		}
-		sec := map[string]any{}
-		maps.Copy(sec, v.flatCheckKeys()[k.Name])
-		maps.Copy(sec, d.Check[k.Name])
-		cfg := k.NewConfig()
-		if err := decodeStrict(sec, cfg); err != nil {
-			return verifier.Policy{}, fmt.Errorf("check.%s: %w", k.Name, err)
-		}
-		vs, err := cfg.Variants()
+		vs, err := cfgs[i].Variants()
 		if err != nil {
 			return verifier.Policy{}, fmt.Errorf("check.%s: %w", k.Name, err)
 		}
@@ -80,14 +80,6 @@ func (d DefenceSpec) policy(v VerifySpec) (verifier.Policy, error) {
 			checks = append(checks, vs[0].Check)
 		default:
 			return verifier.Policy{}, fmt.Errorf("check.%s: %d variants: a defence is one verifier (sweep in [verify.check.%s])", k.Name, len(vs), k.Name)
-		}
-	}
-	for name := range d.Check {
-		if name == verifier.CheckReplay {
-			return verifier.Policy{}, fmt.Errorf("check.%s: a defence's replay check is its delta", name)
-		}
-		if _, err := verifier.LookupKind(name); err != nil {
-			return verifier.Policy{}, fmt.Errorf("check: %w", err)
 		}
 	}
 	p := verifier.NewPolicy(sel, checks...)

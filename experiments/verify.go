@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -33,24 +34,26 @@ type policyPoint struct {
 // from the spec: a check's [verify.check.NAME] section, over the flat [verify] keys of the
 // lab's own checks (flatCheckKeys).
 func (v *VerifySpec) checkConfigs() ([]verifier.Config, error) {
+	return v.configsOver("verify.check", v.Check)
+}
+
+// configsOver is one configuration of every registered check, in verifier.Kinds order: the
+// flat [verify] keys overridden by sections[NAME] (named where in errors), decoded strictly.
+func (v *VerifySpec) configsOver(where string, sections map[string]map[string]any) ([]verifier.Config, error) {
 	var out []verifier.Config
 	for _, k := range verifier.Kinds() {
 		sec := map[string]any{}
-		for key, val := range v.flatCheckKeys()[k.Name] {
-			sec[key] = val
-		}
-		for key, val := range v.Check[k.Name] {
-			sec[key] = val
-		}
+		maps.Copy(sec, v.flatCheckKeys()[k.Name])
+		maps.Copy(sec, sections[k.Name])
 		cfg := k.NewConfig()
 		if err := decodeStrict(sec, cfg); err != nil {
-			return nil, fmt.Errorf("verify.check.%s: %w", k.Name, err)
+			return nil, fmt.Errorf("%s.%s: %w", where, k.Name, err)
 		}
 		out = append(out, cfg)
 	}
-	for name := range v.Check {
+	for name := range sections {
 		if _, err := verifier.LookupKind(name); err != nil {
-			return nil, fmt.Errorf("verify.check: %w", err)
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 	}
 	return out, nil
