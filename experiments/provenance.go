@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"runtime"
 	"time"
 
 	"pollab/internal/buildinfo"
@@ -13,19 +12,12 @@ import (
 
 // Provenance is provenance.json: what produced a results directory, and on what.
 type Provenance struct {
-	Pollab    string    `json:"pollab_version"`
-	Commit    string    `json:"git_commit,omitempty"`
-	Modified  bool      `json:"git_modified,omitempty"`
-	GoVersion string    `json:"go_version"`
-	Command   []string  `json:"command,omitempty"`
-	Spec      *Spec     `json:"spec"`
-	SpecHash  string    `json:"spec_hash"`
-	Seeds     []uint64  `json:"seeds"`
-	Start     time.Time `json:"start"`
-	End       time.Time `json:"end"`
-	WallS     float64   `json:"wall_s"`
-	Machine   Machine   `json:"machine"`
-	Ledger    RunLedger `json:"ledger"`
+	buildinfo.Header
+	Spec     *Spec    `json:"spec"`
+	SpecHash string   `json:"spec_hash"`
+	Seeds    []uint64 `json:"seeds"`
+	buildinfo.Span
+	Ledger RunLedger `json:"ledger"`
 	// DRef is the calibration per model: the distance between the final weights of the
 	// honest proofs of Spec.Verify.CalibrationSeeds.
 	DRef map[string]stats.Distances `json:"d_ref"`
@@ -36,21 +28,15 @@ type Provenance struct {
 
 // RunRecord is one later run of a spec: who ran it, when, and what it computed.
 type RunRecord struct {
-	Pollab   string    `json:"pollab_version"`
-	Commit   string    `json:"git_commit,omitempty"`
-	Modified bool      `json:"git_modified,omitempty"`
-	Command  []string  `json:"command,omitempty"`
-	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"`
-	WallS    float64   `json:"wall_s"`
-	Machine  Machine   `json:"machine"`
-	Ledger   RunLedger `json:"ledger"`
+	buildinfo.Version
+	Command []string `json:"command,omitempty"`
+	buildinfo.Span
+	Ledger RunLedger `json:"ledger"`
 }
 
 // record is p as a RunRecord.
 func (p *Provenance) record() RunRecord {
-	return RunRecord{Pollab: p.Pollab, Commit: p.Commit, Modified: p.Modified, Command: p.Command, Start: p.Start,
-		End: p.End, WallS: p.WallS, Machine: p.Machine, Ledger: p.Ledger}
+	return RunRecord{Version: p.Version, Command: p.Command, Span: p.Span, Ledger: p.Ledger}
 }
 
 // appendRun returns what provenance.json should hold after run p: p itself, or, when dir
@@ -70,18 +56,11 @@ func appendRun(path string, p *Provenance) *Provenance {
 type Machine = buildinfo.Machine
 
 func newProvenance(spec *Spec, opt Options, start time.Time, rep *Report, dref map[string]stats.Distances) *Provenance {
-	commit, modified := gitCommit()
-	end := time.Now()
 	return &Provenance{
-		Pollab: opt.Version, Commit: commit, Modified: modified, GoVersion: runtime.Version(), Command: opt.Command,
-		Spec: spec, SpecHash: spec.Hash(), Seeds: spec.Seeds, Start: start.UTC(), End: end.UTC(),
-		WallS: end.Sub(start).Seconds(), Machine: machine(), Ledger: rep.Ledger, DRef: dref,
+		Header: buildinfo.NewHeader(opt.Version, opt.Command), Spec: spec, SpecHash: spec.Hash(), Seeds: spec.Seeds,
+		Span: buildinfo.NewSpan(start, time.Now()), Ledger: rep.Ledger, DRef: dref,
 	}
 }
-
-func gitCommit() (string, bool) { return buildinfo.GitCommit() }
-
-func machine() Machine { return buildinfo.Host() }
 
 // jnum makes a float JSON-safe: NaN becomes null and ±Inf the strings "inf"/"-inf".
 func jnum(x float64) any {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -362,32 +361,24 @@ func (r *Report) write(out string) error {
 
 // Provenance is provenance.json: what produced the results, and on what.
 type Provenance struct {
-	Pollab    string   `json:"pollab_version"`
-	Commit    string   `json:"git_commit,omitempty"`
-	Modified  bool     `json:"git_modified,omitempty"`
-	GoVersion string   `json:"go_version"`
-	Command   []string `json:"command,omitempty"`
-	Spec      *Spec    `json:"spec"`
-	SpecHash  string   `json:"spec_hash"`
-	Seeds     []uint64 `json:"seeds"`
+	buildinfo.Header
+	Spec     *Spec    `json:"spec"`
+	SpecHash string   `json:"spec_hash"`
+	Seeds    []uint64 `json:"seeds"`
 	// Seeding: every random choice derives from data.SubSeed(seed, label, i).
-	Seeding string            `json:"seeding"`
-	Start   time.Time         `json:"start"`
-	End     time.Time         `json:"end"`
-	WallS   float64           `json:"wall_s"` // of this invocation (a resumed run counts only its part)
-	Machine buildinfo.Machine `json:"machine"`
+	Seeding string `json:"seeding"`
+	// Span's wall_s is of this invocation (a resumed run counts only its part).
+	buildinfo.Span
 	// FLOPs: peers' and validator's compute over every run (ledger; deterministic).
 	PeerFLOPs      float64 `json:"peer_flops"`
 	ValidatorFLOPs float64 `json:"validator_flops"`
 }
 
 func newProvenance(s *Spec, opt Options) *Provenance {
-	commit, modified := buildinfo.GitCommit()
-	return &Provenance{Pollab: opt.Version, Commit: commit, Modified: modified, GoVersion: runtime.Version(), Command: opt.Command,
-		Spec: s, SpecHash: s.Hash(), Seeds: s.Seeds,
+	return &Provenance{Header: buildinfo.NewHeader(opt.Version, opt.Command), Spec: s, SpecHash: s.Hash(), Seeds: s.Seeds,
 		Seeding: "data.SubSeed(seed, label, i): init (W0), assign:<uid> (a peer's data, i = window), offdata:<uid>, " +
 			"peer:<uid> (noise, copied victim), choose (validator's bin and peers), own-slice:<uid>, rand-slice:<uid>",
-		Start: time.Now().UTC(), Machine: buildinfo.Host()}
+		Span: buildinfo.Span{Start: time.Now().UTC(), Machine: buildinfo.Host()}}
 }
 
 func (p *Provenance) finish(out string, r *Report) error {

@@ -67,3 +67,38 @@ func Host() Machine {
 	}
 	return m
 }
+
+// Version is the code that produced a record: pollab's version and the git checkout it was
+// built from. Records embed it, so its JSON fields stand first and in this order.
+type Version struct {
+	Pollab   string `json:"pollab_version"`
+	Commit   string `json:"git_commit,omitempty"`
+	Modified bool   `json:"git_modified,omitempty"`
+}
+
+// Header opens a provenance file: the code (Version), the Go toolchain and the command line.
+type Header struct {
+	Version
+	GoVersion string   `json:"go_version"`
+	Command   []string `json:"command,omitempty"`
+}
+
+// NewHeader is the header of a run of pollab version pollab started with command, built
+// from the checkout GitCommit finds, with this Go toolchain.
+func NewHeader(pollab string, command []string) Header {
+	commit, modified := GitCommit()
+	return Header{Version: Version{Pollab: pollab, Commit: commit, Modified: modified}, GoVersion: runtime.Version(), Command: command}
+}
+
+// Span is when and where a run ran: its start and end (UTC), wall seconds and the host.
+type Span struct {
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	WallS   float64   `json:"wall_s"`
+	Machine Machine   `json:"machine"`
+}
+
+// NewSpan is the span of a run from start to end on this host.
+func NewSpan(start, end time.Time) Span {
+	return Span{Start: start.UTC(), End: end.UTC(), WallS: end.Sub(start).Seconds(), Machine: Host()}
+}
