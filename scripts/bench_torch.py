@@ -14,12 +14,16 @@ scripts/bench.py imports workload() and rate() and interleaves them with pollab'
 Run directly: "bench_torch.py [STEPS [THREADS]]" prints "<name> <steps_per_sec>" per workload.
 Tested with PyTorch 1.13.
 """
+import os
 import sys
 import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+from pollab_torch.models import build_model  # noqa: E402
 
 
 def mlp(act):
@@ -40,30 +44,9 @@ def cnn_cifar():
         nn.Linear(2048, 64), nn.ReLU(), nn.Linear(64, 10))
 
 
-class Block(nn.Module):
-    """ResNet basic block with the option-A (strided channel-pad) shortcut."""
-
-    def __init__(self, cin, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.pad = planes // 4 if stride != 1 or cin != planes else 0
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        sc = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad)) if self.pad else x
-        return F.relu(out + sc)
-
-
 def resnet20():
-    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
-    for planes, stride in ((16, 1), (32, 2), (64, 2)):
-        for s in (stride, 1, 1):
-            layers.append(Block(cin, planes, s))
-            cin = planes
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    """pollab_torch's ResNet-20 (the PoL reference model.py's, option-A shortcuts)."""
+    return build_model("resnet20")
 
 
 def rate(step, steps):
