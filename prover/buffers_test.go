@@ -24,6 +24,31 @@ func bnConfig(dt autodiff.DType) Config {
 	return c
 }
 
+// replayIntervals re-executes every interval of p with s from its starting checkpoint's state
+// (step, lr, parameters, momentum and buffers, copied) to the next checkpoint's step and hands
+// check the interval's index, both checkpoints and the replayed state.
+func replayIntervals(t *testing.T, p *proof.Proof, s *Stepper, check func(i int, c, next *proof.Checkpoint, st *State)) {
+	t.Helper()
+	h := p.Manifest().Hyper()
+	for i := 0; i+1 < p.NumCheckpoints(); i++ {
+		c, err := p.Checkpoint(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := p.Checkpoint(i + 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &State{Step: c.Step, LR: c.LR, Params: slices.Clone(c.Params), Momentum: slices.Clone(c.Momentum), Buffers: slices.Clone(c.Buffers)}
+		for st.Step < next.Step {
+			if err := s.Step(st, h, p.Table().Row(st.Step), 0, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check(i, c, next, st)
+	}
+}
+
 // An honest proof of a model with buffers: the running statistics move with training, each
 // checkpoint holds them, and re-executing every interval from its checkpoint (parameters,
 // momentum and buffers) gives the next checkpoint bit for bit, buffers included. The test
@@ -47,34 +72,19 @@ func TestBufferedProofReplaysBitExactly(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := NewStepper(m, dt, train, nil, nil)
-			h := p.Manifest().Hyper()
 			var prev []float64
-			for i := 0; i+1 < p.NumCheckpoints(); i++ {
-				c, err := p.Checkpoint(i)
-				if err != nil {
-					t.Fatal(err)
-				}
-				next, err := p.Checkpoint(i + 1)
-				if err != nil {
-					t.Fatal(err)
-				}
+			replayIntervals(t, p, s, func(i int, c, next *proof.Checkpoint, st *State) {
 				if i == 0 && !slices.Equal(c.Buffers, models.InitBuffers(m)) {
 					t.Fatalf("checkpoint 0 buffers %v, want the initial ones", c.Buffers)
 				}
 				if slices.Equal(c.Buffers, prev) {
 					t.Errorf("checkpoint %d: buffers did not move", c.Step)
 				}
-				prev = slices.Clone(c.Buffers)
-				st := &State{Step: c.Step, LR: c.LR, Params: c.Params, Momentum: c.Momentum, Buffers: c.Buffers}
-				for st.Step < next.Step {
-					if err := s.Step(st, h, p.Table().Row(st.Step), 0, false); err != nil {
-						t.Fatal(err)
-					}
-				}
+				prev = c.Buffers
 				if !slices.Equal(st.Params, next.Params) || !slices.Equal(st.Momentum, next.Momentum) || !slices.Equal(st.Buffers, next.Buffers) {
 					t.Errorf("interval %d: re-execution differs from checkpoint %d (buffers %v vs %v)", i, next.Step, st.Buffers, next.Buffers)
 				}
-			}
+			})
 
 			last, err := p.Checkpoint(p.NumCheckpoints() - 1)
 			if err != nil {
