@@ -73,28 +73,16 @@ func TestBatchNormProofsCrossVerify(t *testing.T) {
 
 	var jobs []recordJob
 	for _, dt := range []string{"f64", "f32"} {
-		jobs = append(jobs, recordJob{Data: data, Spec: cfg.Model, DType: dt, Out: filepath.Join(t.TempDir(), "rec"+dt),
-			Batch: cfg.Batch, Epochs: cfg.Epochs, K: cfg.K, LR: cfg.Hyper.LR, Momentum: cfg.Hyper.Momentum,
-			WeightDecay: cfg.Hyper.WeightDecay, Milestones: cfg.Hyper.Milestones, Gamma: cfg.Hyper.Gamma, Seed: 2, Threads: 1})
+		jobs = append(jobs, newRecordJob(data, cfg, dt, filepath.Join(t.TempDir(), "rec"+dt), 2))
 	}
-	spec, _ := json.Marshal(jobs)
-	abs, _ := filepath.Abs("testdata/record.py")
-	if out, err := pyRun(abs, string(spec)); err != nil {
-		t.Fatalf("record.py: %v\n%s", err, out)
-	}
-	all := verifier.DefaultPolicy()
-	all.Select.Q = 0
+	record(t, jobs)
 	for _, j := range jobs {
 		p, err := proof.Open(j.Out)
 		if err != nil {
 			t.Fatalf("%s: %v", j.DType, err)
 		}
-		nonce := uint64(1)
-		ev, err := verifier.Gather(context.Background(), p, verifier.Env{Name: "exact"}, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
-		if err != nil {
-			t.Fatalf("%s: %v", j.DType, err)
-		}
-		if v := all.Decide(ev); !v.Accepted {
+		ev, v := verifyEvery(t, p)
+		if !v.Accepted {
 			t.Errorf("%s: recorded ResNet proof rejected: %s %s", j.DType, v.Check, v.Reason)
 		}
 		var worst, worstBuf float64

@@ -200,6 +200,38 @@ type recordJob struct {
 	Threads     int     `json:"threads"`
 }
 
+// newRecordJob is the record.py job that trains cfg's model and hyperparameters in dtype dt on
+// the exported data file data into out, seeded with seed, on one thread.
+func newRecordJob(data string, cfg prover.Config, dt, out string, seed uint64) recordJob {
+	return recordJob{Data: data, Spec: cfg.Model, DType: dt, Out: out, Batch: cfg.Batch, Epochs: cfg.Epochs, K: cfg.K,
+		LR: cfg.Hyper.LR, Momentum: cfg.Hyper.Momentum, WeightDecay: cfg.Hyper.WeightDecay,
+		Milestones: cfg.Hyper.Milestones, Gamma: cfg.Hyper.Gamma, Seed: seed, Threads: 1}
+}
+
+// record runs testdata/record.py on jobs.
+func record(t *testing.T, jobs []recordJob) {
+	t.Helper()
+	spec, _ := json.Marshal(jobs)
+	abs, _ := filepath.Abs("testdata/record.py")
+	if out, err := pyRun(abs, string(spec)); err != nil {
+		t.Fatalf("record.py: %v\n%s", err, out)
+	}
+}
+
+// verifyEvery verifies p with pollab's verifier in the exact env, every interval re-executed
+// (Q = 0, audit nonce 1): the evidence and the default policy's verdict on it.
+func verifyEvery(t *testing.T, p *proof.Proof) (*verifier.Evidence, verifier.Verdict) {
+	t.Helper()
+	all := verifier.DefaultPolicy()
+	all.Select.Q = 0
+	nonce := uint64(1)
+	ev, err := verifier.Gather(context.Background(), p, verifier.Env{Name: "exact"}, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev, all.Decide(ev)
+}
+
 // f32Band bounds an f32 interval's cross-implementation replay error relative to the
 // interval's update (l2): results/torch-noise measures 3e-7 to 4e-6 of the update without a
 // kink flip and 3.1e-3 at most (a ReLU flip in a one-step interval of the MNIST MLP).
@@ -217,30 +249,17 @@ func TestTorchRecordedProofsVerifyInPollab(t *testing.T) {
 			dataFiles[cfg.Dataset] = exportData(t, cfg.Dataset)
 		}
 		for _, dt := range []string{"f64", "f32"} {
-			jobs = append(jobs, recordJob{Data: dataFiles[cfg.Dataset], Spec: cfg.Model, DType: dt,
-				Out: filepath.Join(t.TempDir(), fmt.Sprint("proof", i, dt)), Batch: cfg.Batch, Epochs: cfg.Epochs, K: cfg.K,
-				LR: cfg.Hyper.LR, Momentum: cfg.Hyper.Momentum, WeightDecay: cfg.Hyper.WeightDecay,
-				Milestones: cfg.Hyper.Milestones, Gamma: cfg.Hyper.Gamma, Seed: uint64(i + 1), Threads: 1})
+			jobs = append(jobs, newRecordJob(dataFiles[cfg.Dataset], cfg, dt, filepath.Join(t.TempDir(), fmt.Sprint("proof", i, dt)), uint64(i+1)))
 		}
 	}
-	spec, _ := json.Marshal(jobs)
-	abs, _ := filepath.Abs("testdata/record.py")
-	if out, err := pyRun(abs, string(spec)); err != nil {
-		t.Fatalf("record.py: %v\n%s", err, out)
-	}
-	all := verifier.DefaultPolicy()
-	all.Select.Q = 0
+	record(t, jobs)
 	for _, j := range jobs {
 		p, err := proof.Open(j.Out)
 		if err != nil {
 			t.Fatalf("%s %s: %v", j.Spec, j.DType, err)
 		}
-		nonce := uint64(1)
-		ev, err := verifier.Gather(context.Background(), p, verifier.Env{Name: "exact"}, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
-		if err != nil {
-			t.Fatalf("%s %s: %v", j.Spec, j.DType, err)
-		}
-		if v := all.Decide(ev); !v.Accepted {
+		ev, v := verifyEvery(t, p)
+		if !v.Accepted {
 			t.Errorf("%s %s: rejected: %s %s", j.Spec, j.DType, v.Check, v.Reason)
 		}
 		worst := 0.0
@@ -326,14 +345,8 @@ func TestJiaProofConvertsAndVerifies(t *testing.T) {
 			t.Errorf("manifest extra lacks %s", key)
 		}
 	}
-	all := verifier.DefaultPolicy()
-	all.Select.Q = 0
-	nonce := uint64(1)
-	ev, err := verifier.Gather(context.Background(), p, verifier.Env{Name: "exact"}, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := all.Decide(ev); !v.Accepted {
+	ev, v := verifyEvery(t, p)
+	if !v.Accepted {
 		t.Fatalf("converted proof rejected: %s %s", v.Check, v.Reason)
 	}
 	for _, iv := range ev.Intervals {
