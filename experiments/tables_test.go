@@ -53,7 +53,7 @@ func TestCommittedTablesRegenerateFromCSV(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads the committed CSVs")
 	}
-	for _, name := range []string{"reference", "paper-reference", "fig4-reference", "matrix-reference"} {
+	for _, name := range []string{"reference", "paper-reference", "fig4-reference", "matrix-reference", "resnet-fmnist-reference"} {
 		rows := committedRows(t, name)
 		dir := filepath.Join("..", "results", name)
 		s := Summarize(rows)
