@@ -30,11 +30,11 @@ func bnConfig(dt autodiff.DType) Config {
 func replayIntervals(t *testing.T, p *proof.Proof, s *Stepper, check func(i int, c, next *proof.Checkpoint, st *State)) {
 	t.Helper()
 	h := p.Manifest().Hyper()
+	c, err := p.Checkpoint(0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i+1 < p.NumCheckpoints(); i++ {
-		c, err := p.Checkpoint(i)
-		if err != nil {
-			t.Fatal(err)
-		}
 		next, err := p.Checkpoint(i + 1)
 		if err != nil {
 			t.Fatal(err)
@@ -46,6 +46,7 @@ func replayIntervals(t *testing.T, p *proof.Proof, s *Stepper, check func(i int,
 			}
 		}
 		check(i, c, next, st)
+		c = next
 	}
 }
 
