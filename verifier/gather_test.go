@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	"pollab/autodiff"
@@ -20,32 +19,13 @@ import (
 	"pollab/stats"
 )
 
-// Shared honest proofs (training is the slow part of these tests).
-var (
-	honestOnce sync.Once
-	honestDir  string
-	honestErr  error
-)
+var honest prooftest.Shared
 
-// honestProof: 4 epochs x 8 steps, k = 4: 8 intervals, 2 per epoch... kept in a temp dir
-// that outlives the test that created it.
+// honestProof: 4 epochs x 8 steps, k = 4: 8 intervals, 2 per epoch, trained once into the
+// package's shared temp dir.
 func honestProof(t *testing.T) string {
-	t.Helper()
-	honestOnce.Do(func() {
-		tb := &onceTB{T: t}
-		honestDir = prooftest.Train(tb, testConfig(4, 4, autodiff.Float64))
-	})
-	if honestErr != nil {
-		t.Fatal(honestErr)
-	}
-	return honestDir
+	return honest.Dir(t, testConfig(4, 4, autodiff.Float64), filepath.Join(sharedTempDir(t), "proof"))
 }
-
-// onceTB keeps the first caller's TempDir alive for the whole package run: TempDir of the
-// first test would be removed when it ends, so it uses the package-level temp root.
-type onceTB struct{ *testing.T }
-
-func (o *onceTB) TempDir() string { return sharedTempDir(o.T) }
 
 func open(t *testing.T, dir string) *proof.Proof {
 	t.Helper()

@@ -85,27 +85,15 @@ const (
 	honestBatch   = 8
 )
 
-var (
-	honestOnce sync.Once
-	honestDir  string
-	honestErr  error
-)
+var honest prooftest.Shared
 
 // honestProof trains the shared honest proof once; callers copy it before changing anything.
 func honestProof(t *testing.T) string {
-	t.Helper()
-	honestOnce.Do(func() {
-		honestDir = filepath.Join(harnessDir, "honest")
-		cfg := prover.Config{
-			Model: honestModel, Dataset: honestDataset, DType: autodiff.Float32,
-			Hyper: proof.Hyper{LR: 0.1, Momentum: 0.9, Gamma: 0.1}, Batch: honestBatch, Epochs: 2, K: honestK, Seed: 5,
-		}
-		_, honestErr = prover.Train(context.Background(), cfg, honestDir, prover.Options{})
-	})
-	if honestErr != nil {
-		t.Fatal(honestErr)
+	cfg := prover.Config{
+		Model: honestModel, Dataset: honestDataset, DType: autodiff.Float32,
+		Hyper: proof.Hyper{LR: 0.1, Momentum: 0.9, Gamma: 0.1}, Batch: honestBatch, Epochs: 2, K: honestK, Seed: 5,
 	}
-	return honestDir
+	return honest.Dir(t, cfg, filepath.Join(harnessDir, "honest"))
 }
 
 // Long proofs of a small model with k = 1 (N = 72, B = 8: 9 steps per epoch), so the number

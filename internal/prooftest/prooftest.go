@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"pollab/autodiff"
@@ -35,6 +36,28 @@ func Train(t testing.TB, cfg prover.Config) string {
 		t.Fatalf("honest training: %v", err)
 	}
 	return dir
+}
+
+// Shared is an honest proof trained once per test binary and shared by the tests that ask
+// for it (training is the slow part of their set-up); callers copy it before changing it.
+type Shared struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// Dir trains cfg into dir on the first call (dir must outlive the test that makes that call)
+// and returns the proof's directory; every call fails its test if that training failed.
+func (s *Shared) Dir(t testing.TB, cfg prover.Config, dir string) string {
+	t.Helper()
+	s.once.Do(func() {
+		s.dir = dir
+		_, s.err = prover.Train(context.Background(), cfg, dir, prover.Options{})
+	})
+	if s.err != nil {
+		t.Fatalf("honest training: %v", s.err)
+	}
+	return s.dir
 }
 
 // BNConfig is a small honest run of a model with BatchNorm buffers (internal/bntest): f32,
