@@ -350,10 +350,7 @@ func TestMalformedProofsAreRejected(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			dir := t.TempDir()
-			copyDir(t, base, dir)
-			row.mutate(t, dir)
-			err := openAndReadAll(dir)
+			err := openMutated(t, base, row.mutate)
 			if err == nil {
 				t.Fatalf("malformed proof accepted")
 			}
@@ -362,6 +359,16 @@ func TestMalformedProofsAreRejected(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openMutated copies the proof base into a fresh directory, lets mutate change the copy and
+// opens it with openAndReadAll.
+func openMutated(t *testing.T, base string, mutate func(*testing.T, string)) error {
+	t.Helper()
+	dir := t.TempDir()
+	copyDir(t, base, dir)
+	mutate(t, dir)
+	return openAndReadAll(dir)
 }
 
 // openAndReadAll opens a proof and reads every checkpoint, turning a panic into an error so
