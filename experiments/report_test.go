@@ -16,8 +16,9 @@ import (
 	"pollab/verifier"
 )
 
-func TestCSVRoundTrip(t *testing.T) {
-	rows := syntheticRows()
+// csvRoundTrip writes rows as results.csv and reads them back: the CSV and the rows read.
+func csvRoundTrip(t *testing.T, rows []Row) ([]byte, []Row) {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, rows); err != nil {
 		t.Fatal(err)
@@ -26,6 +27,12 @@ func TestCSVRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return buf.Bytes(), back
+}
+
+func TestCSVRoundTrip(t *testing.T) {
+	rows := syntheticRows()
+	csv, back := csvRoundTrip(t, rows)
 	if len(back) != len(rows) {
 		t.Fatalf("read %d rows, wrote %d", len(back), len(rows))
 	}
@@ -33,16 +40,16 @@ func TestCSVRoundTrip(t *testing.T) {
 	if err := WriteCSV(&again, back); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(buf.Bytes(), again.Bytes()) {
+	if !bytes.Equal(csv, again.Bytes()) {
 		t.Fatal("CSV -> rows -> CSV is not byte-identical")
 	}
 	// Every documented column is present exactly once, then the matrix's defence label.
-	header := strings.Split(strings.SplitN(buf.String(), "\n", 2)[0], ",")
+	header := strings.Split(strings.SplitN(string(csv), "\n", 2)[0], ",")
 	if !reflect.DeepEqual(header, append(slices.Clone(Columns), ColumnDefence)) {
 		t.Fatalf("header %v != Columns + %s", header, ColumnDefence)
 	}
 	// Without defence rows the header is Columns alone (committed results keep their bytes).
-	buf.Reset()
+	var buf bytes.Buffer
 	if err := WriteCSV(&buf, withoutDefences(rows)); err != nil {
 		t.Fatal(err)
 	}
@@ -97,14 +104,7 @@ func TestReadCSVRejectsMalformed(t *testing.T) {
 
 // TestSummaryFromCSV recomputes summary numbers by hand from the CSV's rows.
 func TestSummaryFromCSV(t *testing.T) {
-	var buf bytes.Buffer
-	if err := WriteCSV(&buf, syntheticRows()); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := ReadCSV(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, rows := csvRoundTrip(t, syntheticRows())
 	s := Summarize(rows)
 	if s.Metric != "l2" || s.Q != 1 {
 		t.Fatalf("summary metric/Q = %s/%d, want l2/1", s.Metric, s.Q)
@@ -363,14 +363,7 @@ func TestSummarySeparationIsExact(t *testing.T) {
 	add("zhang-I", "i1", 0.001, verifier.CheckData, false) // tiny distance, but the data check rejects it
 	add(KindBlindfold, "b1", 1e-5, "", true)               // re-execution fails: rejected at every delta
 	add(KindInfinitesimal, "f1", 0.029, "", false)
-	var buf bytes.Buffer
-	if err := WriteCSV(&buf, rows); err != nil {
-		t.Fatal(err)
-	}
-	back, err := ReadCSV(bytes.NewReader(buf.Bytes()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, back := csvRoundTrip(t, rows)
 	s := Summarize(back)
 	got := map[string]SummaryRow{}
 	for _, r := range s.Rows {
