@@ -250,12 +250,26 @@ func convForwardK[T float](g convGeom, x, w, bias, y []T, s *convScratch[T]) {
 	copy(s.wt, w)
 	clear(s.wt[g.O*K:])
 	s.ensure(workers(g.B), K*Np, O4*Np)
+	direct := Np == N && O4 == g.O // the output is already a whole number of blocks
 	parallel(g.B, func(wk, b int) {
 		col, c := s.a[wk], s.c[wk]
 		im2col(x[b*g.chw():(b+1)*g.chw()], g, col, Np)
+		yb := y[b*g.O*N : (b+1)*g.O*N]
+		if direct { // the same blocks and sums, written in place
+			clear(yb)
+			mulAdd(g.O, N, K, s.wt, K, col, N, yb, N)
+			if bias != nil {
+				for o, bv := range bias {
+					row := yb[o*N : (o+1)*N]
+					for i, v := range row {
+						row[i] = v + bv
+					}
+				}
+			}
+			return
+		}
 		clear(c)
 		mulAdd(O4, Np, K, s.wt, K, col, Np, c, Np)
-		yb := y[b*g.O*N : (b+1)*g.O*N]
 		for o := 0; o < g.O; o++ {
 			src, dst := c[o*Np:o*Np+N], yb[o*N:(o+1)*N]
 			if bias == nil {
@@ -286,8 +300,12 @@ func convDataK[T float](g convGeom, d, w, dx []T, s *convScratch[T]) {
 	parallel(g.B, func(wk, b int) {
 		dp, c := s.a[wk], s.c[wk]
 		db := d[b*g.O*N : (b+1)*g.O*N]
-		for o := 0; o < g.O; o++ {
-			copy(dp[o*Np:o*Np+N], db[o*N:(o+1)*N])
+		if Np == N {
+			dp = db // already whole blocks: no padded copy
+		} else {
+			for o := 0; o < g.O; o++ {
+				copy(dp[o*Np:o*Np+N], db[o*N:(o+1)*N])
+			}
 		}
 		clear(c)
 		mulAdd(K4, Np, g.O, s.wt, g.O, dp, Np, c, Np)
