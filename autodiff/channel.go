@@ -95,15 +95,15 @@ func runChan[T float](op chanOp, in, out []T) {
 	for _, d := range op.shape[2:] {
 		hw *= d
 	}
-	if op.kind == chanBcast {
-		for b := 0; b < B; b++ {
+	if op.kind == chanBcast { // copies: samples are independent
+		parallel(B, func(_, b int) {
 			for c := 0; c < C; c++ {
 				seg := out[(b*C+c)*hw : (b*C+c+1)*hw]
 				for i := range seg {
 					seg[i] = in[c]
 				}
 			}
-		}
+		})
 		return
 	}
 	if op.fromFirst { // [B,C] only: gorgonia's order, row 0 copied, then rows added in order
