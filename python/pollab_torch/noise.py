@@ -52,6 +52,10 @@ CONFIGS = {
                       epochs=2, steps=937, ks=[1, 10], dtypes=["f32"]),
     "lenet5": dict(spec="lenet5", data="synthetic:n={n},test=64,dim=784,classes=10,seed=1", batch=32, lr=0.05,
                    momentum=0.9, wd=1e-4, steps=20, ks=[1, 5, 20]),
+    # ResNet-20 (PyTorch names, option-A shortcuts, BatchNorm running statistics in the proofs),
+    # shorter: one step costs about 20 MLP steps
+    "resnet20": dict(spec="resnet20", data="synthetic:n={n},test=64,dim=3072,classes=10,seed=1", batch=32,
+                     lr=0.05, momentum=0.9, wd=5e-4, steps=10, ks=[1, 5, 10]),
     "cnn-cifar": dict(spec="cnn-cifar", data="synthetic:n={n},test=64,dim=3072,classes=10,seed=1", batch=32,
                       lr=0.05, momentum=0.9, wd=5e-4, steps=20, ks=[1, 5, 20]),
 }
@@ -250,6 +254,7 @@ def main(argv):
     ap.add_argument("--work", help="directory for the proofs (default OUT/proofs, not committed)")
     ap.add_argument("--models", default=",".join(CONFIGS), help="comma-separated subset of " + ",".join(CONFIGS))
     ap.add_argument("--dtypes", default="f32,f64")
+    ap.add_argument("--add", action="store_true", help="add the measured --models to the measurement already in OUT (their old rows replaced; this run recorded in provenance.json's added_runs)")
     ap.add_argument("--from-csv", action="store_true", help="only redo summary.csv, summary.md and the figure from OUT/intervals.csv and OUT/calibration.csv")
     a = ap.parse_args(argv)
     start, t0 = datetime.datetime.now(datetime.timezone.utc), time.time()
@@ -303,6 +308,13 @@ def main(argv):
             write_atomic(os.path.join(work, "raw.json"), json.dumps({"rows": rows, "calib": calib, "log": log}).encode())  # partial results
             print(f"{tag} done in {time.time() - t1:.0f} s", file=sys.stderr, flush=True)
     os.makedirs(a.out, exist_ok=True)
+    prev = None
+    if a.add:
+        measured = set(a.models.split(","))
+        with open(os.path.join(a.out, "provenance.json")) as f:
+            prev = json.load(f)
+        rows = [r for r in read_csv(os.path.join(a.out, "intervals.csv")) if r["model"] not in measured] + rows
+        calib = [c for c in read_csv(os.path.join(a.out, "calibration.csv")) if c["model"] not in measured] + calib
     write_csv(os.path.join(a.out, "intervals.csv"), [{k: r[k] for k in INTERVAL_COLUMNS} for r in rows], exact=True)
     write_csv(os.path.join(a.out, "calibration.csv"), calib, exact=True)
     write_tables(a.out, read_csv(os.path.join(a.out, "intervals.csv")), read_csv(os.path.join(a.out, "calibration.csv")))
@@ -314,6 +326,10 @@ def main(argv):
             "configs": {m: CONFIGS[m] for m in a.models.split(",")}, "flip_factor": FLIP, "per_model_wall": log,
             "code": code, "load_average_at_end": list(os.getloadavg()),
             "note": "PyTorch CPU (Debian python3-torch) against pollab's CPU engine; no GPU measured"}
+    if prev is not None:  # the first run's record stays; this one is added with its settings
+        prev["configs"].update(prov.pop("configs"))
+        prev.setdefault("added_runs", []).append(prov)
+        prov = prev
     write_atomic(os.path.join(a.out, "provenance.json"), (json.dumps(prov, indent=2) + "\n").encode())
     if not a.work:
         shutil.rmtree(work)
