@@ -13,7 +13,8 @@ import (
 )
 
 // defaultGFLOPS converts planned FLOPs into CPU time: the rate of one core of the lab's
-// machine on the MNIST MLP (honest training in results/paper-reference measured 23-25
+// machine on the MNIST MLP (honest training in the idle paper run of 2026-11, since regenerated
+// under heavy load, measured 23-25
 // GFLOP/s in the Ledger, forgeries 13-16; small models run far slower per FLOP).
 const defaultGFLOPS = 15
 
