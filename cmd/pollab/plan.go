@@ -13,9 +13,9 @@ import (
 )
 
 // defaultGFLOPS converts planned FLOPs into CPU time: the rate of one core of the lab's
-// machine on the MNIST MLP (honest training in the idle paper run of 2026-11, since regenerated
-// under heavy load, measured 23-25
-// GFLOP/s in the Ledger, forgeries 13-16; small models run far slower per FLOP).
+// machine on the MNIST MLP (the previous engine's paper run on an idle machine measured 23-25
+// GFLOP/s for honest training in the Ledger, forgeries 13-16; the regenerated
+// results/paper-reference ran under heavy load; small models run far slower per FLOP).
 const defaultGFLOPS = 15
 
 func init() {
