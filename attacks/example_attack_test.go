@@ -111,8 +111,8 @@ steps = [6]
 	}
 	var line, honest int
 	for _, r := range rows {
-		if r.Env != "exact" || r.Q != 0 || r.Audit != 0 || r.Metric != "l2" || !r.Normalized ||
-			r.DeltaNorm != stats.ReferenceNormalizedDelta {
+		if r.Env != "exact" || r.Q != 0 || r.Audit != 0 || r.Metric() != "l2" || !r.Normalized() ||
+			r.DeltaNorm() != stats.ReferenceNormalizedDelta {
 			continue
 		}
 		switch r.Kind {

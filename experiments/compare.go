@@ -21,9 +21,10 @@ func DiffResults(a, b string) (string, error) {
 	if len(ra) != len(rb) {
 		return fmt.Sprintf("%d rows in %s, %d in %s", len(ra), a, len(rb), b), nil
 	}
+	checks := checkColumns()
 	for i := range ra {
 		ra[i].CostWallS, rb[i].CostWallS = 0, 0
-		if x, y := ra[i].record(), rb[i].record(); !slices.Equal(x, y) {
+		if x, y := ra[i].record(checks), rb[i].record(checks); !slices.Equal(x, y) {
 			return fmt.Sprintf("row %d: %s\nvs %s", i+1, strings.Join(x, ","), strings.Join(y, ",")), nil
 		}
 	}

@@ -120,8 +120,7 @@ func (r *runner) defencePoints() ([]policyPoint, error) {
 		if err != nil {
 			return nil, fmt.Errorf("verify.defence %q: %w", d.Name, err)
 		}
-		pts = append(pts, policyPoint{policy: p, metric: stats.MetricL2, normalized: true,
-			deltaNorm: d.DeltaNorm(), labels: []verifier.Label{{Column: ColumnDefence, Value: d.Name}}})
+		pts = append(pts, policyPoint{policy: p, labels: []verifier.Label{{Column: ColumnDefence, Value: d.Name}}})
 	}
 	return pts, nil
 }

@@ -76,7 +76,7 @@ func (fc *figureContext) trapPanel(f *Figure, title, env string, q int) (*plot.P
 	rateAxis(&p.Y)
 	at := func(r *Row) bool { return r.Q == q && r.Env == env && fc.sweepPoint(r) }
 	pts := &errPoints{}
-	for _, rt := range acceptRates(fc.honestRows(at), func(r *Row) float64 { return r.DeltaNorm }) {
+	for _, rt := range acceptRates(fc.honestRows(at), func(r *Row) float64 { return r.DeltaNorm() }) {
 		pts.addRate(rt.x, 0, 1-rt.p, rt.se)
 	}
 	sr := Series{Label: "honest false-reject", Key: "kind:" + KindHonest, Kind: KindHonest, Env: env}
@@ -85,7 +85,7 @@ func (fc *figureContext) trapPanel(f *Figure, title, env string, q int) (*plot.P
 	}
 	for _, kind := range fc.kinds {
 		pts := &errPoints{}
-		for _, rt := range acceptRates(fc.forgeryRows(kind, at), func(r *Row) float64 { return r.DeltaNorm }) {
+		for _, rt := range acceptRates(fc.forgeryRows(kind, at), func(r *Row) float64 { return r.DeltaNorm() }) {
 			pts.addRate(rt.x, 0, rt.p, rt.se)
 		}
 		sr := Series{Label: kind + " spoof-accept", Key: "kind:" + kind, Kind: kind, Env: env}
@@ -129,7 +129,7 @@ func (fc *figureContext) measuredPanel(f *Figure) (*plot.Plot, error) {
 	at := func(r *Row) bool { return r.Q == 0 && fc.sweepPoint(r) }
 	dref, grid := map[string]float64{}, map[float64]bool{}
 	for _, r := range fc.honestRows(at) {
-		dref[r.Model], grid[r.DeltaNorm] = r.DRef, true
+		dref[r.Model], grid[r.DeltaNorm()] = r.DRef(), true
 	}
 	runs := slices.DeleteFunc(measuredRuns(fc.measured, fc.targetK), func(r measuredRun) bool { return !(dref[r.model] > 0) })
 	if len(runs) == 0 {
@@ -142,7 +142,7 @@ func (fc *figureContext) measuredPanel(f *Figure) (*plot.Plot, error) {
 	for _, env := range fc.envs {
 		rows := fc.honestRows(func(r *Row) bool { return at(r) && r.Env == env })
 		pts, t := &errPoints{}, 0.0
-		for _, rt := range acceptRates(rows, func(r *Row) float64 { return r.DeltaNorm }) {
+		for _, rt := range acceptRates(rows, func(r *Row) float64 { return r.DeltaNorm() }) {
 			pts.addRate(rt.x, 0, 1-rt.p, rt.se)
 		}
 		for _, r := range rows {

@@ -29,11 +29,11 @@ func (fc *figureContext) fig2TradeOff() (*Figure, error) {
 			for qi, q := range fc.qs {
 				at := func(r *Row) bool { return r.Q == q && r.Env == env && fc.sweepPoint(r) }
 				honest := map[float64]rate{}
-				for _, rt := range acceptRates(fc.honestRows(at), func(r *Row) float64 { return r.DeltaNorm }) {
+				for _, rt := range acceptRates(fc.honestRows(at), func(r *Row) float64 { return r.DeltaNorm() }) {
 					honest[rt.x] = rt
 				}
 				pts := &errPoints{}
-				for _, rt := range acceptRates(fc.forgeryRows(kind, at), func(r *Row) float64 { return r.DeltaNorm }) {
+				for _, rt := range acceptRates(fc.forgeryRows(kind, at), func(r *Row) float64 { return r.DeltaNorm() }) {
 					if h, ok := honest[rt.x]; ok {
 						pts.addRate(1-h.p, h.se, rt.p, rt.se)
 					}

@@ -18,12 +18,12 @@ func init() { registerFigure("fig5_blindfold", (*figureContext).fig5Blindfold) }
 func nearestDelta(rows []*Row, want float64) float64 {
 	best, bestD := math.NaN(), math.Inf(1)
 	for _, r := range rows {
-		if !(r.DeltaNorm > 0) {
+		if !(r.DeltaNorm() > 0) {
 			continue
 		}
-		d := math.Abs(math.Log(r.DeltaNorm / want))
-		if d < bestD || (d == bestD && r.DeltaNorm < best) {
-			best, bestD = r.DeltaNorm, d
+		d := math.Abs(math.Log(r.DeltaNorm() / want))
+		if d < bestD || (d == bestD && r.DeltaNorm() < best) {
+			best, bestD = r.DeltaNorm(), d
 		}
 	}
 	return best
@@ -54,7 +54,7 @@ func fig5PanelDeltas(rows []*Row) (wanted, grid []float64) {
 func honestRejections(rows []*Row) map[float64]bool {
 	rejected := map[float64]bool{}
 	for _, r := range rows {
-		rejected[r.DeltaNorm] = rejected[r.DeltaNorm] || !r.Accepted
+		rejected[r.DeltaNorm()] = rejected[r.DeltaNorm()] || !r.Accepted
 	}
 	return rejected
 }
@@ -81,11 +81,11 @@ const fig5XLabel = "verifier's Q (intervals / epoch)"
 func (fc *figureContext) fig5Blindfold() (*Figure, error) {
 	f := fc.newFigure()
 	rows := fc.forgeryRows(KindBlindfold, func(r *Row) bool {
-		return r.Env == fc.env && r.Metric == fc.metric && r.Normalized
+		return r.Env == fc.env && r.Metric() == fc.metric && r.Normalized()
 	})
 	wanted, deltas := fig5PanelDeltas(rows)
 	honestRejected := honestRejections(fc.honestRows(func(r *Row) bool {
-		return r.Env == fc.env && r.Metric == fc.metric && r.Normalized
+		return r.Env == fc.env && r.Metric() == fc.metric && r.Normalized()
 	}))
 	honestSafe := tightestHonestDelta(honestRejected)
 	// Q = 0 (every interval) is drawn one past the largest Q.
@@ -125,7 +125,7 @@ func (fc *figureContext) fig5Blindfold() (*Figure, error) {
 		// Curves of different audit counts often coincide (all 0 or all 1): they are drawn
 		// unshifted with nested hollow markers, the first audit count's largest.
 		for i, a := range sortedKeys(audits) {
-			rates := acceptRates(slices.DeleteFunc(slices.Clone(rows), func(r *Row) bool { return r.Audit != a || r.DeltaNorm != delta }),
+			rates := acceptRates(slices.DeleteFunc(slices.Clone(rows), func(r *Row) bool { return r.Audit != a || r.DeltaNorm() != delta }),
 				func(r *Row) float64 { return qx(r.Q) })
 			ep := &errPoints{}
 			for _, rt := range rates {

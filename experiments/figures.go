@@ -256,7 +256,7 @@ func (fc *figureContext) honestRows(keep func(*Row) bool) []*Row {
 
 // sweepPoint: a normalised-delta point of the summary metric, without audits.
 func (fc *figureContext) sweepPoint(r *Row) bool {
-	return r.Metric == fc.metric && r.Normalized && r.Audit == 0
+	return r.Metric() == fc.metric && r.Normalized() && r.Audit == 0
 }
 
 // DrawFigures builds every figure with data from rows (and measured, if any) and writes each

@@ -59,11 +59,11 @@ func csvRates(rows []Row) map[pointKey][2]int {
 	}
 	out := map[pointKey][2]int{}
 	for _, r := range rows {
-		if r.Metric != "l2" || !r.Normalized || (r.Kind == KindHonest && r.K != targetK) ||
+		if r.Metric() != "l2" || !r.Normalized() || (r.Kind == KindHonest && r.K != targetK) ||
 			(gap008[r.Kind] && r.AttackDelta != ReferenceNormalizedDelta) {
 			continue
 		}
-		k := pointKey{r.Kind, r.Env, r.Q, r.Audit, r.DeltaNorm}
+		k := pointKey{r.Kind, r.Env, r.Q, r.Audit, r.DeltaNorm()}
 		c := out[k]
 		c[1]++
 		if r.Accepted {
@@ -226,8 +226,8 @@ func TestTradeOffAndBlindfoldMatchCSV(t *testing.T) {
 func deltasOf(rows []Row) map[float64]bool {
 	out := map[float64]bool{}
 	for _, r := range rows {
-		if r.Metric == "l2" && r.Normalized {
-			out[r.DeltaNorm] = true
+		if r.Metric() == "l2" && r.Normalized() {
+			out[r.DeltaNorm()] = true
 		}
 	}
 	return out

@@ -5,13 +5,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"pollab/stats"
 )
 
 // gridRows returns one normalised row per delta, in the given order.
 func gridRows(deltas ...float64) []*Row {
 	var rows []*Row
 	for _, d := range deltas {
-		rows = append(rows, &Row{Kind: KindBlindfold, Normalized: true, DeltaNorm: d})
+		r := replayed(Row{Kind: KindBlindfold}, l2Replay(d, true), stats.Distances{L2: 1})
+		rows = append(rows, &r)
 	}
 	return rows
 }
@@ -51,7 +54,10 @@ func TestFig5PanelDeltas(t *testing.T) {
 
 // TestTightestHonestDelta: the smallest delta from which on no honest row is rejected.
 func TestTightestHonestDelta(t *testing.T) {
-	row := func(d float64, ok bool) *Row { return &Row{Kind: KindHonest, DeltaNorm: d, Accepted: ok} }
+	row := func(d float64, ok bool) *Row {
+		r := replayed(Row{Kind: KindHonest, Accepted: ok}, l2Replay(d, true), stats.Distances{L2: 1})
+		return &r
+	}
 	cases := []struct {
 		name string
 		rows []*Row
@@ -79,7 +85,7 @@ func TestFig5MarksDeltasThatRejectHonestProofs(t *testing.T) {
 	rows := syntheticRows()
 	for i := range rows {
 		r := &rows[i]
-		if r.Kind == KindHonest && r.Env == "exact" && r.Metric == "l2" && r.Normalized && r.DeltaNorm <= 1e-3 && r.Seed == 2 {
+		if r.Kind == KindHonest && r.Env == "exact" && r.Metric() == "l2" && r.Normalized() && r.DeltaNorm() <= 1e-3 && r.Seed == 2 {
 			r.Accepted = false
 		}
 	}

@@ -230,8 +230,8 @@ func TestFig1MeasuredFromCommittedResults(t *testing.T) {
 	}
 	var dref float64
 	for _, r := range rows {
-		if r.Metric == "l2" {
-			dref = r.DRef
+		if r.Metric() == "l2" {
+			dref = r.DRef()
 			break
 		}
 	}

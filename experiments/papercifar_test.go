@@ -100,7 +100,7 @@ func TestPaperCIFARScaledDownRuns(t *testing.T) {
 	honest := map[string]float64{}
 	for _, r := range rows {
 		kinds[r.Kind] = true
-		if r.Kind == KindHonest && r.Metric == "l2" {
+		if r.Kind == KindHonest && r.Metric() == "l2" {
 			if r.Steps != 20 {
 				t.Errorf("honest proof of %d steps, want 2 epochs x 10", r.Steps)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"gonum.org/v1/plot/vg"
 
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -45,7 +46,7 @@ func TestCSVRoundTrip(t *testing.T) {
 	}
 	// Every documented column is present exactly once, then the matrix's defence label.
 	header := strings.Split(strings.SplitN(string(csv), "\n", 2)[0], ",")
-	if !reflect.DeepEqual(header, append(slices.Clone(Columns), ColumnDefence)) {
+	if !reflect.DeepEqual(header, append(Columns(), ColumnDefence)) {
 		t.Fatalf("header %v != Columns + %s", header, ColumnDefence)
 	}
 	// Without defence rows the header is Columns alone (committed results keep their bytes).
@@ -53,7 +54,7 @@ func TestCSVRoundTrip(t *testing.T) {
 	if err := WriteCSV(&buf, withoutDefences(rows)); err != nil {
 		t.Fatal(err)
 	}
-	if header := strings.Split(strings.SplitN(buf.String(), "\n", 2)[0], ","); !reflect.DeepEqual(header, Columns) {
+	if header := strings.Split(strings.SplitN(buf.String(), "\n", 2)[0], ","); !reflect.DeepEqual(header, Columns()) {
 		t.Fatalf("header without defence rows %v != Columns", header)
 	}
 }
@@ -122,7 +123,7 @@ func TestSummaryFromCSV(t *testing.T) {
 	// accepted_ref for honest in noise:0.01, counted directly from the rows.
 	yes, n := 0, 0
 	for _, r := range rows {
-		if r.Kind == KindHonest && r.Env == "noise:0.01" && r.Metric == MetricAll && !r.Normalized && r.Q == 1 && r.Audit == 0 {
+		if r.Kind == KindHonest && r.Env == "noise:0.01" && r.Metric() == MetricAll && !r.Normalized() && r.Q == 1 && r.Audit == 0 {
 			n++
 			if r.Accepted {
 				yes++
@@ -150,7 +151,7 @@ func TestSummaryFromCSV(t *testing.T) {
 	// read here from the CSV rows the summary policy (l2, Q = 1, no audit) decides on.
 	least := math.Inf(1)
 	for _, r := range rows {
-		if r.Kind == "zhang-II" && r.Env == "exact" && r.Metric == "l2" && r.Normalized && r.Q == 1 && r.Audit == 0 {
+		if r.Kind == "zhang-II" && r.Env == "exact" && r.Metric() == "l2" && r.Normalized() && r.Q == 1 && r.Audit == 0 {
 			least = math.Min(least, r.MaxReproNorm[1])
 		}
 	}
@@ -328,10 +329,10 @@ func TestSummaryIgnoresRowOrder(t *testing.T) {
 func thresholdRows(kind, env, id string, dist float64, failed string, reexecFails bool) []Row {
 	var rows []Row
 	for _, d := range []float64{0.001, 0.01, 0.03, 0.1} {
-		r := Row{Experiment: "thresholds", ProofID: id, Kind: kind, Model: "mlp:4-3-2:relu", Dataset: "synthetic",
+		r := replayed(Row{Experiment: "thresholds", ProofID: id, Kind: kind, Model: "mlp:4-3-2:relu", Dataset: "synthetic",
 			DType: "f32", Params: 23, K: 4, Steps: 64, Checkpoints: 17, TargetSteps: 64, TargetK: 4,
-			AttackDelta: math.NaN(), Env: env, Q: 1, Metric: "l2", Normalized: true, DeltaNorm: d, DRef: 2,
-			Delta: 2 * d, FailedInterval: -1, Checked: 1, ReexecSteps: 4, CostFraction: 1, HonestFLOPs: 1e6, CostFLOPs: 1e6}
+			AttackDelta: math.NaN(), Env: env, Q: 1, FailedInterval: -1, Checked: 1, ReexecSteps: 4,
+			CostFraction: 1, HonestFLOPs: 1e6, CostFLOPs: 1e6}, l2Replay(d, true), stats.Distances{L2: 2})
 		for i := range Metrics {
 			r.MaxReproNorm[i], r.MaxRepro[i] = dist, 2*dist
 		}

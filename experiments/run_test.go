@@ -104,7 +104,7 @@ func TestRunTwiceReexecutesNothing(t *testing.T) {
 					r.ProofID, r.CostFLOPs, r.HonestFLOPs, r.Steps, want)
 			}
 		}
-		if r.Metric != MetricAll && !(r.DRef > 0) {
+		if r.Metric() != MetricAll && !(r.DRef() > 0) {
 			t.Fatalf("row without d_ref: %+v", r)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"pollab/internal/atomicfile"
+	"pollab/verifier"
 )
 
 // Row is one line of results.csv: one proof, verified in one env, decided under one policy
@@ -36,14 +37,12 @@ type Row struct {
 	AttackDelta float64 // infinitesimal/blindfold crafting gap (normalised l2); NaN otherwise
 	AttackQ     int     // blindfold genuinely computed intervals per epoch; 0 otherwise
 
-	Env        string
-	Q          int // verifier top-Q per epoch; 0 = every interval
-	Audit      int // random audits per proof
-	Metric     string
-	Delta      float64 // threshold in raw units of the metric
-	Normalized bool    // the point was specified in units of d_ref
-	DeltaNorm  float64 // Delta / d_ref(metric)
-	DRef       float64 // d_ref of Metric: distance between two honest seeds' final weights
+	Env   string
+	Q     int // verifier top-Q per epoch; 0 = every interval
+	Audit int // random audits per proof
+	// Here the header has the registered checks' columns (verifier.Kind.Columns; the replay
+	// check's metric, delta, normalized, delta_norm, d_ref), held in Extra and read through
+	// the accessors below.
 
 	Accepted       bool
 	FailedCheck    string // empty when accepted
@@ -61,21 +60,96 @@ type Row struct {
 	FLOPsPerParam  float64 // CostFLOPs / Params
 	ProofGradEquiv float64 // CostFLOPs in gradient computations of one honest batch
 
-	// Extra holds the labels of registered checks' sweep variants (verifier.Variant.Labels)
-	// and, for models with buffers, BuffersColumn, by column; written after Columns, in
-	// column-name order, only when some row has one.
+	// Extra holds the check columns by name: those of the registered checks (Columns, at
+	// their place in the header), the labels of checks' sweep variants
+	// (verifier.Variant.Labels) and, for models with buffers, BuffersColumn; the latter two
+	// are written after Columns, in column-name order, only when some row has one.
 	Extra map[string]string
 }
 
-// Columns is the CSV header, in order.
-var Columns = []string{
-	"experiment", "proof_id", "kind", "seed", "model", "dataset", "dtype", "params",
-	"k", "steps", "checkpoints", "target_steps", "target_k", "attack_delta", "attack_q",
-	"env", "q", "audit", "metric", "delta", "normalized", "delta_norm", "d_ref",
-	"accepted", "failed_check", "failed_interval", "checked_intervals", "reexec_steps",
-	"max_repro_l1", "max_repro_l2", "max_repro_linf", "max_repro_cos",
-	"max_repro_norm_l1", "max_repro_norm_l2", "max_repro_norm_linf", "max_repro_norm_cos",
-	"cost_flops", "cost_wall_s", "honest_flops_same_T", "cost_fraction", "flops_per_param", "cost_grad_equiv",
+// The replay check's columns (verifier.CheckReplay's Kind.Columns), as the figures and
+// tables read them.
+
+// Metric is the replay check's one metric, or MetricAll.
+func (r *Row) Metric() string { return r.label("metric") }
+
+// Delta is the replay threshold in raw units of the metric (NaN for MetricAll).
+func (r *Row) Delta() float64 { return r.labelFloat("delta") }
+
+// Normalized reports whether the point was specified in units of d_ref.
+func (r *Row) Normalized() bool { return r.label("normalized") == "1" }
+
+// DeltaNorm is Delta / d_ref(metric).
+func (r *Row) DeltaNorm() float64 { return r.labelFloat("delta_norm") }
+
+// DRef is d_ref of Metric: the distance between two honest seeds' final weights.
+func (r *Row) DRef() float64 { return r.labelFloat("d_ref") }
+
+// label is the row's value of a check column: its Extra value, or the registered check's
+// value for a row decided without it.
+func (r *Row) label(column string) string {
+	if v, ok := r.Extra[column]; ok {
+		return v
+	}
+	for _, l := range checkColumns() {
+		if l.Column == column {
+			return l.Value
+		}
+	}
+	return ""
+}
+
+func (r *Row) labelFloat(column string) float64 {
+	v, err := strconv.ParseFloat(r.label(column), 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
+// setLabels stores labels in Extra.
+func (r *Row) setLabels(labels []verifier.Label) {
+	if r.Extra == nil {
+		r.Extra = make(map[string]string, len(labels))
+	}
+	for _, l := range labels {
+		r.Extra[l.Column] = l.Value
+	}
+}
+
+// The fixed columns before and after the registered checks' columns.
+var (
+	columnsHead = []string{
+		"experiment", "proof_id", "kind", "seed", "model", "dataset", "dtype", "params",
+		"k", "steps", "checkpoints", "target_steps", "target_k", "attack_delta", "attack_q",
+		"env", "q", "audit",
+	}
+	columnsTail = []string{
+		"accepted", "failed_check", "failed_interval", "checked_intervals", "reexec_steps",
+		"max_repro_l1", "max_repro_l2", "max_repro_linf", "max_repro_cos",
+		"max_repro_norm_l1", "max_repro_norm_l2", "max_repro_norm_linf", "max_repro_norm_cos",
+		"cost_flops", "cost_wall_s", "honest_flops_same_T", "cost_fraction", "flops_per_param", "cost_grad_equiv",
+	}
+)
+
+// checkColumns are the registered checks' columns (verifier.Kind.Columns) in check order,
+// each with its value on a row decided without the check.
+func checkColumns() []verifier.Label {
+	var out []verifier.Label
+	for _, k := range verifier.Kinds() {
+		out = append(out, k.Columns...)
+	}
+	return out
+}
+
+// Columns is the CSV header, in order: the proof and selection columns, the registered
+// checks' columns, the decision and cost columns.
+func Columns() []string {
+	out := slices.Clone(columnsHead)
+	for _, l := range checkColumns() {
+		out = append(out, l.Column)
+	}
+	return append(out, columnsTail...)
 }
 
 func ff(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
@@ -87,15 +161,22 @@ func fb(b bool) string {
 	return "0"
 }
 
-func (r *Row) record() []string {
+func (r *Row) record(checks []verifier.Label) []string {
 	rec := []string{
 		r.Experiment, r.ProofID, r.Kind, strconv.FormatUint(r.Seed, 10), r.Model, r.Dataset, r.DType,
 		strconv.Itoa(r.Params), strconv.Itoa(r.K), strconv.Itoa(r.Steps), strconv.Itoa(r.Checkpoints),
 		strconv.Itoa(r.TargetSteps), strconv.Itoa(r.TargetK), ff(r.AttackDelta), strconv.Itoa(r.AttackQ),
-		r.Env, strconv.Itoa(r.Q), strconv.Itoa(r.Audit), r.Metric, ff(r.Delta), fb(r.Normalized),
-		ff(r.DeltaNorm), ff(r.DRef),
-		fb(r.Accepted), r.FailedCheck, strconv.Itoa(r.FailedInterval), strconv.Itoa(r.Checked), strconv.Itoa(r.ReexecSteps),
+		r.Env, strconv.Itoa(r.Q), strconv.Itoa(r.Audit),
 	}
+	for _, l := range checks {
+		v, ok := r.Extra[l.Column]
+		if !ok {
+			v = l.Value
+		}
+		rec = append(rec, v)
+	}
+	rec = append(rec,
+		fb(r.Accepted), r.FailedCheck, strconv.Itoa(r.FailedInterval), strconv.Itoa(r.Checked), strconv.Itoa(r.ReexecSteps))
 	for _, v := range r.MaxRepro {
 		rec = append(rec, ff(v))
 	}
@@ -168,8 +249,7 @@ func (p *rowParser) row() Row {
 		Model: p.str("model"), Dataset: p.str("dataset"), DType: p.str("dtype"), Params: p.int("params"),
 		K: p.int("k"), Steps: p.int("steps"), Checkpoints: p.int("checkpoints"), TargetSteps: p.int("target_steps"), TargetK: p.int("target_k"),
 		AttackDelta: p.float("attack_delta"), AttackQ: p.int("attack_q"),
-		Env: p.str("env"), Q: p.int("q"), Audit: p.int("audit"), Metric: p.str("metric"),
-		Delta: p.float("delta"), Normalized: p.bool("normalized"), DeltaNorm: p.float("delta_norm"), DRef: p.float("d_ref"),
+		Env: p.str("env"), Q: p.int("q"), Audit: p.int("audit"),
 		Accepted: p.bool("accepted"), FailedCheck: p.str("failed_check"), FailedInterval: p.int("failed_interval"),
 		Checked: p.int("checked_intervals"), ReexecSteps: p.int("reexec_steps"),
 		CostFLOPs: p.float("cost_flops"), CostWallS: p.float("cost_wall_s"), HonestFLOPs: p.float("honest_flops_same_T"),
@@ -207,12 +287,12 @@ func SortRows(rows []Row) {
 			return a.Q < b.Q
 		case a.Audit != b.Audit:
 			return a.Audit < b.Audit
-		case a.Metric != b.Metric:
-			return metricIndex(a.Metric) < metricIndex(b.Metric)
-		case a.Normalized != b.Normalized:
-			return !a.Normalized
+		case a.Metric() != b.Metric():
+			return metricIndex(a.Metric()) < metricIndex(b.Metric())
+		case a.Normalized() != b.Normalized():
+			return !a.Normalized()
 		default:
-			return a.Delta < b.Delta
+			return a.Delta() < b.Delta()
 		}
 	})
 }
@@ -233,9 +313,12 @@ func metricIndex(m string) int {
 	return len(Metrics)
 }
 
-// extraColumns is the sorted union of the rows' Extra columns.
+// extraColumns is the sorted union of the rows' Extra columns that are not in Columns.
 func extraColumns(rows []Row) []string {
 	seen := map[string]bool{}
+	for _, c := range Columns() {
+		seen[c] = true
+	}
 	var out []string
 	for i := range rows {
 		for c := range rows[i].Extra {
@@ -254,11 +337,12 @@ func extraColumns(rows []Row) []string {
 func WriteCSV(w io.Writer, rows []Row) error {
 	cw := csv.NewWriter(w)
 	extra := extraColumns(rows)
-	if err := cw.Write(append(slices.Clone(Columns), extra...)); err != nil {
+	if err := cw.Write(append(Columns(), extra...)); err != nil {
 		return fmt.Errorf("write CSV header: %w", err)
 	}
+	checks := checkColumns()
 	for i := range rows {
-		rec := rows[i].record()
+		rec := rows[i].record(checks)
 		for _, c := range extra {
 			rec = append(rec, rows[i].Extra[c])
 		}
@@ -273,8 +357,8 @@ func WriteCSV(w io.Writer, rows []Row) error {
 	return nil
 }
 
-// ReadCSV parses a results CSV written by WriteCSV (columns are found by name; a column not
-// in Columns goes to Row.Extra).
+// ReadCSV parses a results CSV written by WriteCSV (columns are found by name; the checks'
+// columns, registered or not, go to Row.Extra).
 func ReadCSV(r io.Reader) ([]Row, error) {
 	cr := csv.NewReader(r)
 	header, err := cr.Read()
@@ -285,7 +369,7 @@ func ReadCSV(r io.Reader) ([]Row, error) {
 	var extra []int
 	for i, h := range header {
 		col[h] = i
-		if !slices.Contains(Columns, h) {
+		if !slices.Contains(columnsHead, h) && !slices.Contains(columnsTail, h) {
 			extra = append(extra, i)
 		}
 	}

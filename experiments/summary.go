@@ -15,7 +15,7 @@ import (
 
 // MetricAll marks a policy point that applies every metric at once (the union of their top-Q
 // intervals): Jia et al.'s reference thresholds, or one normalised delta for all four.
-const MetricAll = "all"
+const MetricAll = verifier.MetricAll
 
 // SummaryRow is one line of the summary table: one proof kind in one env. Every number is
 // computed from results.csv rows by Summarize.
@@ -90,7 +90,7 @@ type DRefSummary struct {
 func summaryMetric(rows []Row) string {
 	seen := map[string]bool{}
 	for i := range rows {
-		seen[rows[i].Metric] = true
+		seen[rows[i].Metric()] = true
 	}
 	for _, m := range []string{"l2", "l1", "linf", "cos"} {
 		if seen[m] {
@@ -142,8 +142,8 @@ func Summarize(rows []Row) *Summary {
 	dref := map[string]float64{}
 	for i := range rows {
 		r := &rows[i]
-		if r.Metric != MetricAll && !math.IsNaN(r.DRef) {
-			dref[r.Metric] = r.DRef
+		if r.Metric() != MetricAll && !math.IsNaN(r.DRef()) {
+			dref[r.Metric()] = r.DRef()
 		}
 		k := key{r.Kind, r.Env}
 		if perProof[k] == nil {
@@ -163,17 +163,17 @@ func Summarize(rows []Row) *Summary {
 			continue
 		}
 		switch {
-		case r.Metric == s.Metric && r.Normalized:
-			if r.Accepted && r.DeltaNorm < p.pass {
-				p.pass = r.DeltaNorm
+		case r.Metric() == s.Metric && r.Normalized():
+			if r.Accepted && r.DeltaNorm() < p.pass {
+				p.pass = r.DeltaNorm()
 			}
 			if mi := metricIndex(s.Metric); mi < len(Metrics) {
 				p.threshold.add(r, r.MaxReproNorm[mi])
 			}
-		case r.Metric == MetricAll && !r.Normalized:
+		case r.Metric() == MetricAll && !r.Normalized():
 			p.seenRef, p.acceptRef = true, r.Accepted
 			p.failedRef = r.FailedCheck
-		case r.Metric == MetricAll && r.Normalized && r.DeltaNorm == ReferenceNormalizedDelta:
+		case r.Metric() == MetricAll && r.Normalized() && r.DeltaNorm() == ReferenceNormalizedDelta:
 			p.seenNrm, p.acceptNrm = true, r.Accepted
 		}
 	}
@@ -278,7 +278,7 @@ func (t *proofThreshold) add(r *Row, dist float64) {
 	switch {
 	case r.Accepted:
 		t.accepted = true
-	case verifier.DeltaIndependent(r.FailedCheck) || !(dist > r.DeltaNorm):
+	case verifier.DeltaIndependent(r.FailedCheck) || !(dist > r.DeltaNorm()):
 		t.never = true
 	}
 }

@@ -2,8 +2,26 @@ package experiments
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+
+	"pollab/stats"
+	"pollab/verifier"
 )
+
+// replayed is r labelled as decided under the replay check c for a model whose d_ref is
+// dref (the check's own columns, as the harness labels its rows).
+func replayed(r Row, c verifier.ReplayCheck, dref stats.Distances) Row {
+	r.Extra = maps.Clone(r.Extra)
+	r.setLabels(c.Labels(&dref))
+	return r
+}
+
+// l2Replay is the replay check of the l2 distance at d, in units of d_ref or raw.
+func l2Replay(d float64, normalized bool) verifier.ReplayCheck {
+	return verifier.ReplayCheck{Delta: stats.Distances{L2: d}, Metrics: []string{stats.MetricL2}, Normalized: normalized}
+}
 
 // syntheticRows builds a small results table with known structure: honest proofs whose
 // reproduction error depends on the env, forgeries whose error is fixed per kind, and
@@ -12,6 +30,7 @@ import (
 func syntheticRows() []Row {
 	envErr := map[string]float64{"exact": 0, "dtype": 0.004, "noise:0.01": 0.05}
 	dref := [4]float64{100, 2, 0.5, 0.3}
+	drefs := stats.Distances{L1: dref[0], L2: dref[1], Linf: dref[2], Cos: dref[3]}
 	var rows []Row
 	proof := func(kind string, seed uint64, k, steps int, attackDelta float64, attackQ int, cost float64, errOf func(env string, q, audit int) float64) {
 		id := fmt.Sprintf("%s-%d-%d-%d-%g", kind, seed, k, steps, attackDelta)
@@ -42,21 +61,16 @@ func syntheticRows() []Row {
 				for _, audit := range []int{0, 2} {
 					base := base(env, q, audit)
 					for _, d := range []float64{1e-4, 1e-3, 0.008, 0.03, 0.1, 1} {
-						r := base
-						r.Metric, r.Normalized, r.DeltaNorm, r.DRef, r.Delta = "l2", true, d, dref[1], d*dref[1]
-						rows = append(rows, decide(r, d))
+						rows = append(rows, decide(replayed(base, l2Replay(d, true), drefs), d))
 					}
 					for _, d := range []float64{1, 10} {
-						r := base
-						r.Metric, r.Normalized, r.DeltaNorm, r.DRef, r.Delta = "l2", false, d/dref[1], dref[1], d
-						rows = append(rows, decide(r, d/dref[1]))
+						rows = append(rows, decide(replayed(base, l2Replay(d, false), drefs), d/dref[1]))
 					}
-					ref := base
-					ref.Metric, ref.Delta, ref.DeltaNorm, ref.DRef = MetricAll, math.NaN(), math.NaN(), math.NaN()
-					rows = append(rows, decide(ref, 10/dref[1]))
-					norm := base
-					norm.Metric, norm.Normalized, norm.Delta, norm.DeltaNorm, norm.DRef = MetricAll, true, math.NaN(), ReferenceNormalizedDelta, math.NaN()
-					rows = append(rows, decide(norm, ReferenceNormalizedDelta))
+					all := slices.Clone(stats.Metrics)
+					ref := verifier.ReplayCheck{Delta: stats.ReferenceDelta, Metrics: all}
+					rows = append(rows, decide(replayed(base, ref, drefs), 10/dref[1]))
+					norm := verifier.ReplayCheck{Delta: stats.Uniform(ReferenceNormalizedDelta), Metrics: all, Normalized: true}
+					rows = append(rows, decide(replayed(base, norm, drefs), ReferenceNormalizedDelta))
 				}
 			}
 			// The matrix's defence rows (top-1, l2 at 0.008): top-Q alone; membership, which
@@ -66,9 +80,8 @@ func syntheticRows() []Row {
 				if d == "audit 2" {
 					r = base(env, 1, 2)
 				}
-				r.Metric, r.Normalized, r.DeltaNorm, r.DRef, r.Delta = "l2", true, ReferenceNormalizedDelta, dref[1], ReferenceNormalizedDelta*dref[1]
 				r.Extra = map[string]string{ColumnDefence: d}
-				r = decide(r, ReferenceNormalizedDelta)
+				r = decide(replayed(r, l2Replay(ReferenceNormalizedDelta, true), drefs), ReferenceNormalizedDelta)
 				if d == "membership" && kind == "zhang-II" {
 					r.Accepted, r.FailedCheck, r.FailedInterval = false, "membership", -1
 				}

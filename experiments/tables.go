@@ -301,7 +301,7 @@ func blindfoldAccept(rows []Row) (float64, int) {
 	yes, n := 0, 0
 	for _, r := range rows {
 		if r.Kind == KindBlindfold && r.Env == "exact" && r.Audit == 0 && r.Q > 0 && r.Q <= r.AttackQ &&
-			r.Metric == "l2" && r.Normalized && r.DeltaNorm == ReferenceNormalizedDelta {
+			r.Metric() == "l2" && r.Normalized() && r.DeltaNorm() == ReferenceNormalizedDelta {
 			n++
 			if r.Accepted {
 				yes++

@@ -20,14 +20,24 @@ import (
 	"pollab/verifier"
 )
 
-// policyPoint is one point of the verifier grid, with the CSV labels it is reported under.
+// policyPoint is one point of the verifier grid, with the CSV labels it is reported under
+// beside its checks' own (verifier.Labeller, per model's d_ref).
 type policyPoint struct {
-	policy     verifier.Policy
-	metric     string // the replay check's metric, or MetricAll
-	delta      float64
-	normalized bool
-	deltaNorm  float64 // filled per model from d_ref (NaN for MetricAll absolute)
-	labels     []verifier.Label
+	policy verifier.Policy
+	labels []verifier.Label
+}
+
+// labels are the CSV labels of a point decided for a proof whose calibration is dref: the
+// registered checks' columns (from the point's Labeller checks; a check the point lacks
+// leaves its columns at their values for "off"), then the point's own labels.
+func (pt *policyPoint) rowLabels(dref *stats.Distances) []verifier.Label {
+	var out []verifier.Label
+	for _, c := range pt.policy.Checks {
+		if l, ok := c.(verifier.Labeller); ok {
+			out = append(out, l.Labels(dref)...)
+		}
+	}
+	return append(out, pt.labels...)
 }
 
 // checkConfigs is one configuration of every registered check (verifier.Kinds), filled
@@ -106,8 +116,8 @@ func decodeStrict(sec map[string]any, cfg any) error {
 // grid expands the spec's verifier grid into policy points: every interval selection (Q x
 // audit; audits only apply under top-Q, Q = 0 already checks every interval) with every
 // combination of the registered checks' variants (verifier.Config.Variants, in check
-// order). A point is labelled by its replay check's metric and delta (the typed columns)
-// and by the other variants' labels (extra columns).
+// order). A point is labelled by its checks (verifier.Labeller: the replay check's metric
+// and delta) and by its variants' labels (extra columns).
 func (r *runner) grid() ([]policyPoint, error) {
 	v := r.spec.Verify
 	variants, err := v.checkVariants()
@@ -131,14 +141,13 @@ func (r *runner) grid() ([]policyPoint, error) {
 				continue
 			}
 			for _, combo := range combos {
-				pt := policyPoint{metric: MetricAll, delta: math.NaN(), deltaNorm: math.NaN()}
+				var pt policyPoint
 				pt.policy.Select = verifier.Selection{Q: q, Audit: audit, AuditSeed: v.AuditSeed}
 				for _, x := range combo {
 					pt.policy.Checks = append(pt.policy.Checks, x.Check)
 					pt.labels = append(pt.labels, x.Labels...)
 					if rc, ok := x.Check.(verifier.ReplayCheck); ok {
 						pt.policy.Select.Metrics = rc.Metrics
-						pt.label(rc)
 					}
 				}
 				pts = append(pts, pt)
@@ -147,24 +156,6 @@ func (r *runner) grid() ([]policyPoint, error) {
 	}
 	defences, err := r.defencePoints()
 	return append(pts, defences...), err
-}
-
-// label sets the point's typed CSV labels from its replay check: one metric and its
-// threshold, or MetricAll (the reference thresholds; normalised: ReferenceNormalizedDelta).
-func (pt *policyPoint) label(rc verifier.ReplayCheck) {
-	pt.normalized = rc.Normalized
-	if len(rc.Metrics) != 1 {
-		if rc.Normalized {
-			pt.deltaNorm = metricOf(rc.Delta, Metrics[0])
-		}
-		return
-	}
-	pt.metric = rc.Metrics[0]
-	if rc.Normalized {
-		pt.deltaNorm = metricOf(rc.Delta, pt.metric)
-	} else {
-		pt.delta = metricOf(rc.Delta, pt.metric)
-	}
 }
 
 func metricOf(d stats.Distances, m string) float64 {
@@ -370,24 +361,8 @@ func (r *runner) rows(vj *verifyJob, ev *verifier.Evidence, points []policyPoint
 	var out []Row
 	for _, pt := range points {
 		row := base
-		row.Q, row.Audit, row.Metric, row.Normalized = pt.policy.Select.Q, pt.policy.Select.Audit, pt.metric, pt.normalized
-		for _, l := range pt.labels {
-			if row.Extra == nil {
-				row.Extra = map[string]string{}
-			}
-			row.Extra[l.Column] = l.Value
-		}
-		if pt.metric == MetricAll {
-			row.Delta, row.DeltaNorm, row.DRef = math.NaN(), pt.deltaNorm, math.NaN()
-		} else {
-			ref := metricOf(dref, pt.metric)
-			row.DRef = ref
-			if pt.normalized {
-				row.DeltaNorm, row.Delta = pt.deltaNorm, pt.deltaNorm*ref
-			} else {
-				row.Delta, row.DeltaNorm = pt.delta, pt.delta/ref
-			}
-		}
+		row.Q, row.Audit = pt.policy.Select.Q, pt.policy.Select.Audit
+		row.setLabels(pt.rowLabels(&dref))
 		v := pt.policy.Decide(ev)
 		row.Accepted, row.FailedCheck, row.FailedInterval = v.Accepted, v.Check, v.Interval
 		needed := pt.policy.Needed(ev)
@@ -420,10 +395,7 @@ func (r *runner) rows(vj *verifyJob, ev *verifier.Evidence, points []policyPoint
 		if !math.IsNaN(bufL2) {
 			// An extra column (written only when some row has it: results of models without
 			// buffers keep their bytes), reported beside the decision, never part of it.
-			if row.Extra == nil {
-				row.Extra = map[string]string{}
-			}
-			row.Extra[BuffersColumn] = ff(bufL2)
+			row.setLabels([]verifier.Label{{Column: BuffersColumn, Value: ff(bufL2)}})
 		}
 		out = append(out, row)
 	}

@@ -11,6 +11,7 @@ import (
 	"pollab/data"
 	"pollab/models"
 	"pollab/proof"
+	"pollab/stats"
 )
 
 // Check is one defence of a Policy. Gather lets it collect its finding from the proof (no
@@ -129,6 +130,19 @@ type Kind struct {
 	Order int
 	// NewConfig returns the check's configuration with its defaults set.
 	NewConfig func() Config
+	// Columns are the results-CSV columns that label every row of a sweep with this check's
+	// setting (the replay check's metric, delta, normalized, delta_norm, d_ref), in header
+	// order, each with its Value on a row decided without the check. A check of a Kind with
+	// Columns implements Labeller. Labels of single variants (Variant.Labels) need none.
+	Columns []Label
+}
+
+// Labeller is a check whose setting labels its rows in the columns its Kind declares
+// (Kind.Columns, in that order): their values for a proof whose calibration (the distance
+// between two honest runs' final weights) is dref, nil when there is none.
+type Labeller interface {
+	Check
+	Labels(dref *stats.Distances) []Label
 }
 
 // Config is a check's typed configuration: a pointer to a struct with json tags (a spec's

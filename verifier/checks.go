@@ -23,12 +23,18 @@ func init() {
 	Register(Kind{Name: CheckHparams, Order: 40, Usage: "checkpoints' lr and momentum state must follow the manifest's schedule (enforce-manifest)",
 		NewConfig: func() Config { return &HparamsConfig{Mode: HparamsTrustCheckpoint} }})
 	Register(Kind{Name: CheckReplay, Order: 100, Usage: "re-executed top-Q and audited intervals within delta of the proof's checkpoints",
-		NewConfig: func() Config { return &ReplayConfig{} }})
+		NewConfig: func() Config { return &ReplayConfig{} },
+		Columns: []Label{{Column: "metric", Value: MetricAll}, {Column: "delta", Value: "NaN"},
+			{Column: "normalized", Value: "0"}, {Column: "delta_norm", Value: "NaN"}, {Column: "d_ref", Value: "NaN"}}})
 }
 
 // CheckReplay is the registered name of the replay check (its rejections name CheckTopQ or
 // CheckAudit).
 const CheckReplay = "replay"
+
+// MetricAll is the replay check's metric label when it thresholds every metric at once
+// (the union of their top-Q selections, each metric at its own delta).
+const MetricAll = "all"
 
 // InitCheck rejects a W0 whose tested tensors fail the KS test at Alpha under Correction
 // (InitMinP, the default "", or InitHolm).
@@ -222,6 +228,36 @@ func (c ReplayCheck) Judge(j *Judging) *Rejection {
 		}
 	}
 	return nil
+}
+
+// Labels are the replay check's columns (Kind.Columns): its one metric (or MetricAll), its
+// threshold raw and in units of d_ref (converted through dref's value of the metric),
+// whether it was given normalised, and that d_ref. A check of every metric has no raw delta
+// nor d_ref (NaN), and, normalised, the delta of the first metric.
+func (c ReplayCheck) Labels(dref *stats.Distances) []Label {
+	metric, delta, deltaNorm, ref := MetricAll, math.NaN(), math.NaN(), math.NaN()
+	switch {
+	case len(c.Metrics) == 1:
+		metric = c.Metrics[0]
+		d, _ := c.Delta.Get(metric) // a validated check's metric
+		if dref != nil {
+			ref, _ = dref.Get(metric)
+		}
+		if c.Normalized {
+			deltaNorm, delta = d, d*ref
+		} else {
+			delta, deltaNorm = d, d/ref
+		}
+	case c.Normalized:
+		deltaNorm, _ = c.Delta.Get(stats.Metrics[0])
+	}
+	ff := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	normalized := "0"
+	if c.Normalized {
+		normalized = "1"
+	}
+	return []Label{{Column: "metric", Value: metric}, {Column: "delta", Value: ff(delta)},
+		{Column: "normalized", Value: normalized}, {Column: "delta_norm", Value: ff(deltaNorm)}, {Column: "d_ref", Value: ff(ref)}}
 }
 
 func (c ReplayCheck) String() string {

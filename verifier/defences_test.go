@@ -33,7 +33,7 @@ func runTiny(t *testing.T, name, verify string) []experiments.Row {
 	}
 	var out []experiments.Row
 	for _, r := range rows {
-		if r.Q == 0 && r.Metric == experiments.MetricAll && r.Normalized && r.DeltaNorm == stats.ReferenceNormalizedDelta {
+		if r.Q == 0 && r.Metric() == experiments.MetricAll && r.Normalized() && r.DeltaNorm() == stats.ReferenceNormalizedDelta {
 			out = append(out, r)
 		}
 	}

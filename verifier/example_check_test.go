@@ -114,8 +114,8 @@ floor = [0.001, 0.5]
 	}
 	count := map[string]int{}
 	for _, r := range rows {
-		if r.Env != "exact" || r.Q != 0 || r.Metric != experiments.MetricAll || !r.Normalized ||
-			r.DeltaNorm != stats.ReferenceNormalizedDelta {
+		if r.Env != "exact" || r.Q != 0 || r.Metric() != experiments.MetricAll || !r.Normalized() ||
+			r.DeltaNorm() != stats.ReferenceNormalizedDelta {
 			continue
 		}
 		floor := r.Extra["lr_floor"]
