@@ -405,8 +405,10 @@ func (b *Builder) sqDist(a, c []*gorgonia.Node) Node {
 // Builder.Buffer). training normalises with the batch's mean and biased variance and
 // records them, so that Engine.TrainGrad can commit the running statistics after a real
 // training step (PyTorch's train mode); otherwise the running statistics normalise (eval
-// mode). It is built from differentiable pieces (channel sums and broadcasts, gorgonia's
-// elementwise ops), so it differentiates any number of times.
+// mode). Training mode is pollab's fused op family (bn.go: statistics in one op, the
+// normalisation in another, fused backward ops whose own derivatives are built from
+// differentiable pieces); eval mode is composed of channel broadcasts and elementwise ops.
+// Both differentiate any number of times.
 func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, training bool) Node {
 	const op = "BatchNorm2d"
 	if !b.ok(op, x, gamma, beta, runningMean, runningVar) {
@@ -425,59 +427,18 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 	if training && n < 2 {
 		return b.fail(op, fmt.Errorf("input %v: training needs more than one value per channel", xs))
 	}
-	var mean, variance, statMean, statVar *gorgonia.Node
+	var stats *gorgonia.Node
 	out := b.guard(op, func() (*gorgonia.Node, error) {
-		bcast := func(v *gorgonia.Node) (*gorgonia.Node, error) { return newChanOp(chanBcast, xs, false).apply(v) }
-		var err error
 		if training {
-			// mean = Σx/n, xc = x - mean, var = Σxc²/n, y = xc·(γ/√(var+ε)) + β
-			if mean, err = b.channelMean(x.n, xs, n); err != nil {
+			// The fused family (bn.go): the batch's [mean; biased variance], then
+			// (x - mean)·γ/√(var+ε) + β.
+			var err error
+			if stats, err = newBNOp(bnStats, false, xs).apply(x.n); err != nil {
 				return nil, err
 			}
-			mb, err := bcast(mean)
-			if err != nil {
-				return nil, err
-			}
-			xc, err := b.elementwise(ewSub, x.n, mb)
-			if err != nil {
-				return nil, err
-			}
-			sq, err := b.elementwise(ewSquare, xc)
-			if err != nil {
-				return nil, err
-			}
-			if variance, err = b.channelMean(sq, xs, n); err != nil {
-				return nil, err
-			}
-			// The statistics the engine reads after the run, as copies in own buffers: a
-			// gorgonia op may overwrite its input in place once its last reader has run
-			// (the variance's Add of ε did, program output or not).
-			stat := newChanOp(chanBcast, []int{1, xs[1], 1, 1}, false)
-			if statMean, err = stat.apply(mean); err != nil {
-				return nil, err
-			}
-			stat = newChanOp(chanBcast, []int{1, xs[1], 1, 1}, false)
-			if statVar, err = stat.apply(variance); err != nil {
-				return nil, err
-			}
-			scale, err := b.bnScale(gamma.n, variance)
-			if err != nil {
-				return nil, err
-			}
-			sb, err := bcast(scale)
-			if err != nil {
-				return nil, err
-			}
-			y, err := b.elementwise(ewMul, xc, sb)
-			if err != nil {
-				return nil, err
-			}
-			bb, err := bcast(beta.n)
-			if err != nil {
-				return nil, err
-			}
-			return b.elementwise(ewAdd, y, bb)
+			return newBNOp(bnNorm, false, xs).apply(x.n, gamma.n, beta.n, stats)
 		}
+		bcast := func(v *gorgonia.Node) (*gorgonia.Node, error) { return newChanOp(chanBcast, xs, false).apply(v) }
 		// y = x·s + (β - μ·s), s = γ/√(σ²+ε)
 		scale, err := b.bnScale(gamma.n, runningVar.n)
 		if err != nil {
@@ -506,7 +467,7 @@ func (b *Builder) BatchNorm2d(x, gamma, beta, runningMean, runningVar Node, trai
 		return b.elementwise(ewAdd, y, hb)
 	})
 	if out.n != nil && training {
-		b.stats = append(b.stats, batchStats{mean: statMean, variance: statVar, runningMean: runningMean.n, runningVar: runningVar.n, n: n})
+		b.stats = append(b.stats, batchStats{stats: stats, runningMean: runningMean.n, runningVar: runningVar.n, n: n})
 	}
 	fg, fb, fm := b.boundOf(gamma), b.boundOf(beta), b.boundOf(runningMean)
 	fx := b.boundOf(x)
@@ -543,22 +504,13 @@ const (
 	bnMomentum = 0.1
 )
 
-// batchStats is what a training-mode BatchNorm2d records: its batch statistics (mean and
-// biased variance over n values per channel, as [1,C,1,1] copies) and the buffers they
+// batchStats is what a training-mode BatchNorm2d records: its batch statistics (bnStats:
+// [2,C], the mean and the biased variance over n values per channel) and the buffers they
 // update.
 type batchStats struct {
-	mean, variance          *gorgonia.Node
+	stats                   *gorgonia.Node
 	runningMean, runningVar *gorgonia.Node
 	n                       int
-}
-
-// channelMean is Σ over all but the channel axis of v (shape xs), divided by n: [C].
-func (b *Builder) channelMean(v *gorgonia.Node, xs []int, n int) (*gorgonia.Node, error) {
-	s, err := newChanOp(chanSum, xs, false).apply(v)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Mul(s, b.scalar(1/float64(n)))
 }
 
 // bnScale is γ / √(variance + ε).

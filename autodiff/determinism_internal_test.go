@@ -35,8 +35,28 @@ func (seqConvNet) Forward(b *Builder, x Node, p []Node) Node {
 	return b.Linear(b.Flatten(x), p[4], p[5])
 }
 
+// seqBNNet is a residual block with BatchNorm2d (1×12×12 input): h = ReLU(BN(conv 4@3×3
+// pad 1)), z = ReLU(h + BN(conv 4@3×3 pad 1 of h)), global average pool, linear 4→10; its
+// buffers are the two BatchNorm2d's running statistics.
+type seqBNNet struct{}
+
+func (seqBNNet) InputShape() []int       { return []int{1, 12, 12} }
+func (seqBNNet) Classes() int            { return 10 }
+func (seqBNNet) FLOPsPerSample() float64 { return 1 }
+func (seqBNNet) Symbolic2nd() bool       { return true }
+func (seqBNNet) ParamShapes() [][]int {
+	return [][]int{{4, 1, 3, 3}, {4}, {4}, {4, 4, 3, 3}, {4}, {4}, {10, 4}, {10}}
+}
+func (seqBNNet) BufferShapes() [][]int { return [][]int{{4}, {4}, {4}, {4}} }
+func (seqBNNet) Forward(b *Builder, x Node, p []Node) Node {
+	h := b.ReLU(b.BatchNorm2d(b.Conv2d(x, p[0], Node{}, 1, 1), p[1], p[2], b.Buffer(0), b.Buffer(1), b.Training()))
+	z := b.BatchNorm2d(b.Conv2d(h, p[3], Node{}, 1, 1), p[4], p[5], b.Buffer(2), b.Buffer(3), b.Training())
+	return b.Linear(b.Flatten(b.GlobalAvgPool(b.ReLU(b.Add(h, z)))), p[6], p[7])
+}
+
 // trainHash runs, in float32 and float64, three SGD training steps and one symbolic
-// GradMatch of seqConvNet on a batch of 19 (more than two backward-filter chunks) and
+// GradMatch of seqConvNet and of seqBNNet (with its buffers after the steps) on a batch of
+// 19 (more than two backward-filter chunks, more channels and planes than workers) and
 // returns the SHA-256 of every resulting bit.
 func trainHash(t *testing.T) string {
 	t.Helper()
@@ -46,7 +66,13 @@ func trainHash(t *testing.T) string {
 			binary.Write(h, binary.LittleEndian, math.Float64bits(v))
 		}
 	}
-	net := seqConvNet{}
+	trainHashNet(t, seqConvNet{}, put)
+	trainHashNet(t, seqBNNet{}, put)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func trainHashNet(t *testing.T, net Net, put func(vs ...float64)) {
+	t.Helper()
 	r := rand.New(rand.NewPCG(5, 6))
 	n := 0
 	for _, s := range net.ParamShapes() {
@@ -71,6 +97,15 @@ func trainHash(t *testing.T) string {
 	}
 	for _, dt := range []DType{Float32, Float64} {
 		e := NewEngine(net, dt, nil)
+		if bn, ok := net.(BufferedNet); ok {
+			buf := make([]float64, 0, 16)
+			for i := range bn.BufferShapes() {
+				buf = append(buf, float64(i%2), float64(i%2), float64(i%2), float64(i%2))
+			}
+			if err := e.SetBuffers(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
 		w := append([]float64(nil), w0...)
 		dt.Round(w)
 		xs := append([]float64(nil), x...)
@@ -95,8 +130,8 @@ func trainHash(t *testing.T) string {
 		}
 		put(r)
 		put(dRdX...)
+		put(e.Buffers()...)
 	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // TestTrainingBitIdentical: training steps and symbolic GradMatch through the conv and pool

@@ -85,7 +85,7 @@ type program struct {
 // progStats is a training-mode BatchNorm2d's batch statistics (program outputs) and the
 // indices of the buffers they update.
 type progStats struct {
-	mean, variance  *gorgonia.Node
+	stats           *gorgonia.Node // [2,C]: mean, biased variance
 	meanBuf, varBuf int
 	n               int
 }
@@ -389,9 +389,9 @@ func (e *Engine) compileWith(k kind, B int, transposeWeights bool) (p *program, 
 		}
 		outputs = append(outputs, p.grads...)
 		for _, st := range b.stats {
-			p.stats = append(p.stats, progStats{mean: st.mean, variance: st.variance,
+			p.stats = append(p.stats, progStats{stats: st.stats,
 				meanBuf: bufIndex[st.runningMean], varBuf: bufIndex[st.runningVar], n: st.n})
-			outputs = append(outputs, st.mean, st.variance)
+			outputs = append(outputs, st.stats)
 		}
 	case kindInputGrad:
 		gs, err := gorgonia.Grad(p.loss, x)
@@ -605,19 +605,15 @@ func (e *Engine) TrainGrad(params, x []float64, labels []int, grad []float64) (f
 		offs[i+1] = offs[i] + n
 	}
 	for _, st := range p.stats {
-		for _, u := range []struct {
-			node  *gorgonia.Node
-			buf   int
-			scale float64
-		}{{st.mean, st.meanBuf, 1}, {st.variance, st.varBuf, float64(st.n) / float64(st.n-1)}} {
-			dst := e.buffers[offs[u.buf]:offs[u.buf+1]]
-			e.statsTmp = grow(e.statsTmp, len(dst))
-			if _, err := readValue(p.value(u.node), e.statsTmp); err != nil {
-				return 0, fmt.Errorf("autodiff: TrainGrad: %w", err)
-			}
-			commitStats(dst, e.statsTmp, u.scale)
-			e.dt.Round(dst)
+		mean, variance := e.buffers[offs[st.meanBuf]:offs[st.meanBuf+1]], e.buffers[offs[st.varBuf]:offs[st.varBuf+1]]
+		e.statsTmp = grow(e.statsTmp, len(mean)+len(variance))
+		if _, err := readValue(p.value(st.stats), e.statsTmp); err != nil {
+			return 0, fmt.Errorf("autodiff: TrainGrad: %w", err)
 		}
+		commitStats(mean, e.statsTmp[:len(mean)], 1)
+		commitStats(variance, e.statsTmp[len(mean):], float64(st.n)/float64(st.n-1))
+		e.dt.Round(mean)
+		e.dt.Round(variance)
 	}
 	return loss, nil
 }

@@ -165,7 +165,9 @@ func data[T float](t tensor.Tensor) []T {
 // The calling goroutine is worker 0; the others are lent by a pool of long-lived helper
 // goroutines (starting goroutines per call allocated on every op of every step). A helper
 // that is not free in time is cancelled and the caller does its share, so a call never
-// waits for a helper that is busy elsewhere.
+// waits for a helper that is busy elsewhere. Jobs are recycled (jobPool): each use has its
+// own generation, so a helper that receives a cancelled task of an earlier use claims
+// nothing.
 func parallel(n int, f func(worker, i int)) {
 	w := workers(n)
 	if w <= 1 {
@@ -174,24 +176,36 @@ func parallel(n int, f func(worker, i int)) {
 		}
 		return
 	}
-	j := &parJob{f: f, n: int64(n), claim: make([]atomic.Int32, w)}
+	j, _ := jobPool.Get().(*parJob)
+	if j == nil || len(j.claim) < w {
+		j = &parJob{claim: make([]atomic.Int64, w)}
+	}
+	j.gen++
+	j.f, j.n = f, int64(n)
+	j.next.Store(0)
+	free, cancelled := j.state(parFree), j.state(parCancelled)
+	for k := 1; k < w; k++ {
+		j.claim[k].Store(free)
+	}
 	helpers.start(w - 1)
 	j.wg.Add(w - 1)
 	for k := 1; k < w; k++ {
 		select {
-		case helpers.q <- parTask{j, k}:
+		case helpers.q <- parTask{j, k, j.gen}:
 		default:
-			j.claim[k].Store(parCancelled)
+			j.claim[k].Store(cancelled)
 			j.wg.Done()
 		}
 	}
 	j.work(0)
 	for k := 1; k < w; k++ {
-		if j.claim[k].CompareAndSwap(parFree, parCancelled) {
+		if j.claim[k].CompareAndSwap(free, cancelled) {
 			j.wg.Done()
 		}
 	}
 	j.wg.Wait()
+	j.f = nil
+	jobPool.Put(j)
 }
 
 // parJob is one parallel call: items [0,n) handed out in order by next.
@@ -199,15 +213,21 @@ type parJob struct {
 	f     func(worker, i int)
 	n     int64
 	next  atomic.Int64
-	claim []atomic.Int32 // per worker: parFree, parTaken or parCancelled
+	gen   int64          // this use's generation
+	claim []atomic.Int64 // per worker: the generation and parFree, parTaken or parCancelled
 	wg    sync.WaitGroup
 }
 
+var jobPool sync.Pool
+
 const (
-	parFree int32 = iota
+	parFree int64 = iota
 	parTaken
 	parCancelled
 )
+
+// state is the claim value of state s in this use of the job.
+func (j *parJob) state(s int64) int64 { return j.gen<<2 | s }
 
 func (j *parJob) work(k int) {
 	for {
@@ -220,8 +240,9 @@ func (j *parJob) work(k int) {
 }
 
 type parTask struct {
-	j *parJob
-	k int
+	j   *parJob
+	k   int
+	gen int64
 }
 
 // helperPool is the set of long-lived helper goroutines parallel lends work to.
@@ -240,7 +261,7 @@ func (h *helperPool) start(n int) {
 	for ; h.n < n; h.n++ {
 		go func() {
 			for t := range h.q {
-				if t.j.claim[t.k].CompareAndSwap(parFree, parTaken) {
+				if t.j.claim[t.k].CompareAndSwap(t.gen<<2|parFree, t.gen<<2|parTaken) {
 					t.j.work(t.k)
 					t.j.wg.Done()
 				}

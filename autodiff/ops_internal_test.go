@@ -131,7 +131,7 @@ func opCases() []opCase {
 		opCase{name: "batchnorm/eval", shapes: [][]int{{2, 4, 3, 2}, c4, c4, c4, c4}, diff: all(5),
 			positive: []bool{false, false, false, false, true}, build: bn(false)},
 	)
-	return cases
+	return append(cases, bnOpCases()...)
 }
 
 // opGraph is a case built into a graph: L = Σ R⊙y² (quadratic, so that every op has a

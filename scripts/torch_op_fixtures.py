@@ -103,6 +103,8 @@ def main():
         pool("globalavgpool", "globalavgpool", [2, 3, 4, 5], 0, 1, 0),
         batchnorm("batchnorm/train", [3, 4, 3, 2], True),
         batchnorm("batchnorm/eval", [2, 4, 3, 2], False),
+        batchnorm("batchnorm/train-batch1-1ch-nonsquare", [1, 1, 3, 5], True),
+        batchnorm("batchnorm/train-1x7", [2, 3, 1, 7], True),
     ]
     doc = {"generator": "scripts/torch_op_fixtures.py", "torch": torch.__version__, "cases": cases}
     with open(out + ".tmp", "w") as f:
