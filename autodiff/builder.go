@@ -38,8 +38,10 @@ type Builder struct {
 	transposedLeaf func(w *gorgonia.Node) *gorgonia.Node
 
 	// secondOrder builds Linear, the cross-entropy and the elementwise steps of Add and
-	// BatchNorm2d from gorgonia's ops (Mul, Reshape, BroadcastAdd; max, exp, sum, log, ...;
-	// Add, Sub, HadamardProd, Square) instead of pollab's ops (linear.go, ce.go, ew.go). The symbolic second-order program sets it: gorgonia sums a node's gradient
+	// eval-mode BatchNorm2d from gorgonia's ops (Mul, Reshape, BroadcastAdd; max, exp, sum,
+	// log, ...; Add, Sub, HadamardProd, Square) instead of pollab's ops (linear.go, ce.go,
+	// ew.go); training-mode BatchNorm2d is the fused family (bn.go) in every program. The
+	// symbolic second-order program sets it: gorgonia sums a node's gradient
 	// terms in the order of its topological sort of the graph, which depends on how many
 	// nodes each op makes, and its dR/dX bits (pinned by results computed before the own
 	// ops) follow that order; and the fused cross-entropy gradient is first-order only.

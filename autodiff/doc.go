@@ -4,8 +4,8 @@
 // A Net (see package models) describes its forward pass with the Builder vocabulary
 // (Linear, Conv2d, MaxPool2d, AvgPool2d, GlobalAvgPool, BatchNorm2d, ReLU, Tanh, Flatten).
 // Linear, conv, pooling, batch norm, ReLU, reshapes and elementwise arithmetic are pollab's
-// own gorgonia ops (linear.go, conv.go, pool.go, channel.go, pad.go, relu.go, reshape.go,
-// ew.go; ops.go has what they share), each family closed under SymDiff so that double backprop works through
+// own gorgonia ops (linear.go, conv.go, pool.go, channel.go, bn.go, pad.go, relu.go,
+// reshape.go, ew.go; ops.go has what they share), each family closed under SymDiff so that double backprop works through
 // whole CNNs; their kernels own and reuse their buffers and give the same bits for any
 // GOMAXPROCS and with or without the SIMD GEMM kernels (-tags purego). A BufferedNet has
 // buffers (BatchNorm2d's running statistics) that only TrainGrad updates.
