@@ -432,10 +432,7 @@ func col2im[T float](col []T, ld int, g convGeom, dx []T) {
 					dst := plane[ih*g.W : (ih+1)*g.W]
 					seg := row[oh*g.OW : (oh+1)*g.OW]
 					if g.Stride == 1 && lo < hi {
-						d, sg := dst[lo-g.Pad+kj:hi-g.Pad+kj], seg[lo:hi]
-						for i, v := range sg[:len(d)] {
-							d[i] += v
-						}
+						addTo(dst[lo-g.Pad+kj:hi-g.Pad+kj], seg[lo:hi])
 						continue
 					}
 					for ow := lo; ow < hi; ow++ {

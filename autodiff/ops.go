@@ -299,3 +299,11 @@ func grow[T float](s []T, n int) []T {
 	}
 	return s[:n]
 }
+
+// addToGo is addTo's pure-Go loop.
+func addToGo[T float](dst, src []T) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
+}

@@ -1,0 +1,36 @@
+//go:build amd64 && !purego
+
+package autodiff
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+//go:noescape
+func vadd32(n int, dst, src *float32)
+
+//go:noescape
+func vadd64(n int, dst, src *float64)
+
+var haveVAdd = cpu.X86.HasAVX2
+
+// addTo adds src into dst element by element (dst[i] += src[i], len(src) >= len(dst)): the
+// AVX2 loop over whole vectors, then the pure-Go loop; every element is one IEEE addition
+// either way, so the bits are those of the pure-Go loop.
+func addTo[T float](dst, src []T) {
+	src = src[:len(dst)]
+	n := 0
+	if haveVAdd && len(dst) >= 8 {
+		d, s := unsafe.Pointer(&dst[0]), unsafe.Pointer(&src[0])
+		if unsafe.Sizeof(dst[0]) == 4 {
+			n = len(dst) &^ 7
+			vadd32(n, (*float32)(d), (*float32)(s))
+		} else {
+			n = len(dst) &^ 3
+			vadd64(n, (*float64)(d), (*float64)(s))
+		}
+	}
+	addToGo(dst[n:], src[n:])
+}
