@@ -120,15 +120,32 @@ func gemmRows[T float](i0, i1, n, k int, a []T, ai, ap int, b []T, ldb int, c []
 	iFull := i0 + (i1-i0)/4*4
 	jFull := 0
 	if kern != nil {
+		kern8 := kernel8For(kern)
 		jFull = n / width * width
 		for j0 := 0; j0 < jFull; j0 += width {
-			for i := i0; i < iFull; i += 4 {
+			i := i0
+			if kern8 != nil {
+				for ; i+8 <= iFull; i += 8 {
+					kern8(k, &a[i*ai], ai, ap, &b[j0], ldb, &c[i*ldc+j0], ldc)
+				}
+			}
+			for ; i < iFull; i += 4 {
 				kern(k, &a[i*ai], ai, ap, &b[j0], ldb, &c[i*ldc+j0], ldc)
 			}
 		}
 	}
 	gemmGo(i0, iFull, jFull, n, k, a, ai, ap, b, ldb, c, ldc)
 	gemmGo(iFull, i1, 0, n, k, a, ai, ap, b, ldb, c, ldc)
+}
+
+// kernel8For returns the 8-row kernel of kern's dtype (nil when there is none): the same
+// arithmetic per element on 8 rows at once.
+func kernel8For[T float](kern kernel4[T]) kernel4[T] {
+	var z T
+	if _, ok := any(z).(float32); ok {
+		return any(sgemmKernel8).(kernel4[T])
+	}
+	return any(dgemmKernel8).(kernel4[T])
 }
 
 // gemmGo adds A·B into the block rows [i0,i1) × columns [j0,j1) of C, in the same order and
