@@ -324,8 +324,8 @@ func TestReluMaskBits(t *testing.T) {
 		x32[i], g32[i] = float32(xs[i]), float32(gs[i])
 	}
 	out64, out32 := make([]float64, len(xs)), make([]float32, len(xs))
-	runRelu([]tensor.Tensor{tensor.New(tensor.WithBacking(xs)), tensor.New(tensor.WithBacking(gs))}, out64)
-	runRelu([]tensor.Tensor{tensor.New(tensor.WithBacking(x32)), tensor.New(tensor.WithBacking(g32))}, out32)
+	runRelu(&reluState{}, []tensor.Tensor{tensor.New(tensor.WithBacking(xs)), tensor.New(tensor.WithBacking(gs))}, out64)
+	runRelu(&reluState{}, []tensor.Tensor{tensor.New(tensor.WithBacking(x32)), tensor.New(tensor.WithBacking(g32))}, out32)
 	for i := range xs {
 		m64, m32 := 0.0, float32(0)
 		if xs[i] >= 0 {

@@ -20,12 +20,13 @@ type reluOp struct {
 	mask  bool // reluMask(x, g) instead of relu(x)
 	shape []int
 	out   *owned
+	st    *reluState
 }
 
 func newReluOp(mask bool, shape []int) reluOp {
 	ins := [][]int{shape, shape}[:1+b2i(mask)]
 	op := reluOp{mask: mask, shape: append([]int(nil), shape...)}
-	op.out = newOwned(op.String(), shape, ins...)
+	op.out, op.st = newOwned(op.String(), shape, ins...), &reluState{}
 	return op
 }
 
@@ -67,9 +68,9 @@ func (op reluOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 		return nil, err
 	}
 	if out.Dtype() == tensor.Float32 {
-		runRelu(ts, data[float32](out))
+		runRelu(op.st, ts, data[float32](out))
 	} else {
-		runRelu(ts, data[float64](out))
+		runRelu(op.st, ts, data[float64](out))
 	}
 	return out, nil
 }
@@ -78,12 +79,54 @@ func (op reluOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia
 	return op.Do(vs...)
 }
 
-func runRelu[T float](ts []tensor.Tensor, out []T) {
-	x := data[T](ts[0])
-	v := x
-	if len(ts) > 1 {
-		v = data[T](ts[1])
+// reluRun is an op's kernel for one dtype with the current run's slices, kept with the op
+// so that a run allocates nothing; chunks of reluChunk elements run in parallel (elements
+// are independent: the split does not change any bit).
+type reluRun[T float] struct {
+	x, v, out []T
+	f         func(worker, i int)
+}
+
+type reluState struct {
+	r32 *reluRun[float32]
+	r64 *reluRun[float64]
+}
+
+const reluChunk = 1 << 14
+
+func runRelu[T float](st *reluState, ts []tensor.Tensor, out []T) {
+	var r *reluRun[T]
+	switch p := any(&r).(type) {
+	case **reluRun[float32]:
+		if st.r32 == nil {
+			st.r32 = &reluRun[float32]{}
+			st.r32.f = st.r32.chunk
+		}
+		*p = st.r32
+	case **reluRun[float64]:
+		if st.r64 == nil {
+			st.r64 = &reluRun[float64]{}
+			st.r64.f = st.r64.chunk
+		}
+		*p = st.r64
 	}
+	r.x, r.out = data[T](ts[0]), out
+	r.v = r.x
+	if len(ts) > 1 {
+		r.v = data[T](ts[1])
+	}
+	parallel((len(out)+reluChunk-1)/reluChunk, r.f)
+}
+
+func (r *reluRun[T]) chunk(_, c int) {
+	lo, hi := c*reluChunk, min(len(r.out), (c+1)*reluChunk)
+	reluMul(r.x[lo:hi], r.v[lo:hi], r.out[lo:hi])
+}
+
+// reluMulGo writes out[i] = v[i]·m[i], m = 0 for negative non-zero x[i], else 1 (x = v:
+// relu; v a gradient: its mask).
+func reluMulGo[T float](x, v, out []T) {
+	v, out = v[:len(x)], out[:len(x)]
 	switch x := any(x).(type) {
 	case []float32:
 		for i, xi := range x {

@@ -34,3 +34,27 @@ func addTo[T float](dst, src []T) {
 	}
 	addToGo(dst[n:], src[n:])
 }
+
+//go:noescape
+func relu32(n int, x, v, out *float32)
+
+//go:noescape
+func relu64(n int, x, v, out *float64)
+
+// reluMul is reluMulGo with the AVX2 loop over whole vectors (the same mask and the same
+// multiplication per element: the same bits).
+func reluMul[T float](x, v, out []T) {
+	v, out = v[:len(x)], out[:len(x)]
+	n := 0
+	if haveVAdd && len(x) >= 8 {
+		px, pv, po := unsafe.Pointer(&x[0]), unsafe.Pointer(&v[0]), unsafe.Pointer(&out[0])
+		if unsafe.Sizeof(x[0]) == 4 {
+			n = len(x) &^ 7
+			relu32(n, (*float32)(px), (*float32)(pv), (*float32)(po))
+		} else {
+			n = len(x) &^ 3
+			relu64(n, (*float64)(px), (*float64)(pv), (*float64)(po))
+		}
+	}
+	reluMulGo(x[n:], v[n:], out[n:])
+}
