@@ -14,8 +14,9 @@ import (
 // History: 1 (implicit) until FMA-free updates, PyTorch's float32 SGD and arch-independent
 // exp/log/tanh; 2 until the fused training-mode BatchNorm2d (float64 channel sums, another summation
 // order: BatchNorm/ResNet numbers moved; nets without BatchNorm2d compute the same bits);
-// 3 since.
-const Semantics = 3
+// 3 until normal-law initialisations (kaiming, ResNet) drew by the polar method
+// (internal/detmath.Normal) instead of math/rand/v2's NormFloat64; 4 since.
+const Semantics = 4
 
 // Build names what produced a proof: the engine semantics, the GEMM/BLAS build, the
 // architecture and the Go version. Recorded in every proof's provenance.json.

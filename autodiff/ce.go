@@ -8,6 +8,8 @@ import (
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"pollab/internal/detmath"
 )
 
 // The mean cross-entropy of logits z [B,K] against one-hot labels y [B,K] as one op, and
@@ -148,10 +150,10 @@ func ceRows[T float](op ceOp, z []T, s *ceScratch[T], row func(b int, m, sum, ls
 		var sum T
 		for j, v := range zr {
 			sh[j] = v - m
-			e[j] = T(detExp(float64(sh[j])))
+			e[j] = T(detmath.Exp(float64(sh[j])))
 			sum += e[j]
 		}
-		row(b, m, sum, T(detLog(float64(sum))))
+		row(b, m, sum, T(detmath.Log(float64(sum))))
 	}
 }
 

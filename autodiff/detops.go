@@ -8,9 +8,11 @@ import (
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"pollab/internal/detmath"
 )
 
-// detUnary is an elementwise gorgonia op computing exp, log or tanh with detmath.go's
+// detUnary is an elementwise gorgonia op computing exp, log or tanh with internal/detmath's
 // functions instead of package math's (whose bits depend on the architecture). float32
 // tensors are computed in float64 and rounded once. Its symbolic derivative is built from
 // gorgonia's arithmetic ops and from detUnary itself, so it can be differentiated twice.
@@ -25,11 +27,11 @@ var (
 func (op detUnary) f(x float64) float64 {
 	switch op.name {
 	case "exp":
-		return detExp(x)
+		return detmath.Exp(x)
 	case "log":
-		return detLog(x)
+		return detmath.Log(x)
 	}
-	return detTanh(x)
+	return detmath.Tanh(x)
 }
 
 // apply adds op(x) to x's graph.

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math"
-	"runtime"
 	"testing"
 
 	"pollab/autodiff"
@@ -126,7 +125,10 @@ func TestExecutorMatchesTapeMachine(t *testing.T) {
 // hashes were re-recorded with the fused training-mode BatchNorm2d (bn.go, semantics 3:
 // float64 channel sums, another summation order), whose values are checked against the
 // composition, PyTorch and central differences in bn_internal_test.go and
-// reference_internal_test.go.
+// reference_internal_test.go. resnet8 again with semantics 4: its kaiming weights drawn by
+// internal/detmath.Normal, the polar method (the draws pinned against Python by models'
+// TestInitNormalGolden; before the BatchNorm change, this swap alone, run at 36214fe, gave
+// resnet8 f32 f296b87d..., f64 9597dd7e... and reproduced every other case).
 var engineGolden = map[string]string{
 	"mlp-tanh/f32":  "b9da7e010eb2f49576e5b03cb6efd1eedaad8fd56da3cb33a0cf42511b745b99",
 	"mlp-tanh/f64":  "e40e9556268b68e6ea9a3feb71ee51c00ad39e2c2634e6a8a9c5a913a87a131c",
@@ -138,21 +140,14 @@ var engineGolden = map[string]string{
 	"cnn-cifar/f64": "af4c5c82eb4a8d5b54e9960f9019b2744a69e1940f31845c8fe06d0e8f09375a",
 	"bn/f32":        "fd26c2d784af9ca60f7bbba3030b368a51e0e0fe82f347cf3339e9b731098f65",
 	"bn/f64":        "34ef4682a32434dc1ae4c9cfbc9df45d65fa9cd26aeb4ecd2d6d4c4d96ebc953",
-	"resnet8/f32":   "ee9c6df1cea542fa487a4e01dc960b987aa59575f7314415023c59736e9b3e1c",
-	"resnet8/f64":   "90a707c0a1a3e1ea8d7350a69a9aa0bb2d6a86f685572e2d8704c8c5d3382bf9",
+	"resnet8/f32":   "ae23e95886a46875751861b68f3933938e7fe6fe7b9f8a94f90d0ef24956eb43",
+	"resnet8/f64":   "b463b8d74f271c58b1ca80be27886fdb67c62570d6dfc56228309d98cbae7ba1",
 }
 
 // TestEngineGolden: the engine's outputs are the pinned bits.
 func TestEngineGolden(t *testing.T) {
 	for _, c := range engineCases(t) {
 		for _, dt := range []autodiff.DType{autodiff.Float32, autodiff.Float64} {
-			if c.name == "resnet8" && dt == autodiff.Float64 && runtime.GOARCH != "amd64" {
-				// models.Init's normal law draws with math/rand/v2's NormFloat64, whose tail
-				// uses package math's Log (assembly on amd64): one ResNet-8 weight differs by
-				// an ulp on arm64, so the f64 outputs do (rounding hides it in f32).
-				t.Logf("%s/%v: skipped on %s: models.Init's normal draws are not the same bits there", c.name, dt, runtime.GOARCH)
-				continue
-			}
 			h := sha256.New()
 			for _, v := range engineOutputs(t, c, dt, false) {
 				binary.Write(h, binary.LittleEndian, math.Float64bits(v))

@@ -24,9 +24,11 @@ func resnetSetup(t *testing.T, spec string, B int, seed uint64) (*autodiff.Engin
 }
 
 // TestResnetGradients: ResNet-20's parameter and input gradients (float64, training mode,
-// batch 2) match central differences of the loss on a subset of coordinates.
+// batch 2) match central differences of the loss on a subset of coordinates. A step of 1e-6
+// can cross a ReLU kink: of seeds 1-8 (the polar-method initialisation), seed 5 did
+// (relative error 4e-4), the others agreed to 4e-8.
 func TestResnetGradients(t *testing.T) {
-	e, m, w, x, y := resnetSetup(t, "resnet20", 2, 5)
+	e, m, w, x, y := resnetSetup(t, "resnet20", 2, 4)
 	pidx := subset(len(w), 24, 1)
 	// and one coordinate of each of a few tensors the random draw may miss
 	off := models.Offsets(m)
@@ -43,11 +45,13 @@ func TestResnetGradients(t *testing.T) {
 // option-A channel pad and the residual adds) equals the central-difference GradMatch
 // (<= 1e-5), and both match finite differences of R. The central path perturbs all 270k
 // weights by up to 1e-6 at once, and on ResNet-20 that usually moves some of its ~190k ReLU
-// pre-activations per sample across zero: of 8 batches tried (batch 1 and 2, seeds 1-4),
-// only this one crossed no kink (symbolic vs central 7e-10; the others 20 to 540 relative
-// error; on one of them a step of 1e-7 agreed with the symbolic result to 3e-9).
+// pre-activations per sample across zero, and the finite differences of R (step 1e-5) can
+// cross one too: of batch 2, seeds 1-8 (the polar-method initialisation), seeds 4 and 7
+// crossed none (symbolic vs central about 5e-10, both vs finite differences about 4e-7);
+// in the others the central path, the finite differences or both were off by 0.5 to 70
+// relative. (Under the previous ziggurat initialisation seed 2 was the one of 8 tried.)
 func TestResnetGradMatch(t *testing.T) {
-	e, _, w, x, y := resnetSetup(t, "resnet20", 2, 2)
+	e, _, w, x, y := resnetSetup(t, "resnet20", 2, 4)
 	checkGradMatch(t, e, w, x, y, matchTarget(t, e, w, x, y), 6)
 }
 

@@ -3,6 +3,8 @@ package models
 import (
 	"math"
 	"math/rand/v2"
+
+	"pollab/internal/detmath"
 )
 
 // LawKind names a family of initialization distributions.
@@ -52,13 +54,15 @@ func step(x, at float64) float64 {
 	return 1
 }
 
-// Sample draws one value from the law.
+// Sample draws one value from the law: uniform as Low + (High-Low)·r.Float64(), normal as
+// Std·detmath.Normal(r) (Marsaglia's polar method: the same bits on every architecture, unlike
+// r.NormFloat64), constant without drawing.
 func (l Law) Sample(r *rand.Rand) float64 {
 	switch l.Kind {
 	case Uniform:
 		return l.Low + float64((l.High-l.Low)*r.Float64())
 	case Normal:
-		return l.Std * r.NormFloat64()
+		return l.Std * detmath.Normal(r)
 	}
 	return l.Value
 }

@@ -46,8 +46,11 @@ func (b crossBuild) goBuild(t *testing.T, out string, args ...string) {
 // GEMM kernels) and for arm64 (run under qemu-aarch64; Go fuses multiply-adds there and
 // package math's Exp/Log differ) produces byte-identical proofs (every file but
 // provenance.json), f32 and f64, and each build accepts the others' proofs at delta 0 on every
-// interval. The arm64 and purego test binaries of autodiff and prover also pass their numeric
-// goldens (FMA32, detmath, the PyTorch SGD golden, dataset/schedule/init/proof digests).
+// interval: an MLP (uniform init) and a ResNet-8 (kaiming-normal init, BatchNorm; seed 1,
+// whose W0 the former NormFloat64 draw gave one weight an ulp apart on arm64). The arm64 and
+// purego test binaries of internal/detmath, autodiff, models and prover also pass their
+// numeric goldens (FMA32, detmath, the normal sampler and kaiming Init against Python, the
+// engine, the PyTorch SGD golden, dataset/schedule/init/proof digests).
 func TestCrossArchitecture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiles and runs pollab under qemu")
@@ -66,8 +69,8 @@ func TestCrossArchitecture(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	for _, b := range builds[1:] {
-		for _, pkg := range []string{"autodiff", "prover"} {
-			bin := filepath.Join(tmp, b.name+"-"+pkg+".test")
+		for _, pkg := range []string{"internal/detmath", "autodiff", "models", "prover"} {
+			bin := filepath.Join(tmp, b.name+"-"+strings.ReplaceAll(pkg, "/", "-")+".test")
 			b.goBuild(t, bin, "test", "-c", "pollab/"+pkg)
 			cmd := b.command(bin, "-test.short", "-test.run", "FMA32|DetMath|SGDGolden|Golden")
 			cmd.Dir = filepath.Join("..", "..", pkg) // testdata
@@ -77,36 +80,47 @@ func TestCrossArchitecture(t *testing.T) {
 		}
 	}
 
-	args := []string{"train", "--model", "mlp:16-8-4:tanh", "--dataset", "synthetic:n=128,test=32,dim=16,classes=4,seed=3",
-		"--epochs", "2", "--batch", "16", "--lr", "0.1", "--momentum", "0.9", "--weight-decay", "5e-4",
-		"--milestones", "1", "-k", "4", "--quiet"}
+	runs := []struct {
+		name string
+		args []string
+	}{
+		{"mlp", []string{"train", "--model", "mlp:16-8-4:tanh", "--dataset", "synthetic:n=128,test=32,dim=16,classes=4,seed=3",
+			"--epochs", "2", "--batch", "16", "--lr", "0.1", "--momentum", "0.9", "--weight-decay", "5e-4",
+			"--milestones", "1", "-k", "4", "--quiet"}},
+		{"resnet8", []string{"train", "--model", "resnet:8:1x8x8", "--dataset", "synthetic:n=16,test=8,dim=64,classes=10,seed=3",
+			"--epochs", "1", "--batch", "8", "--lr", "0.1", "--momentum", "0.9", "--weight-decay", "5e-4",
+			"-k", "1", "--seed", "1", "--quiet"}},
+	}
 	bins := map[string]string{}
 	for _, b := range builds {
 		bins[b.name] = filepath.Join(tmp, "pollab-"+b.name)
 		b.goBuild(t, bins[b.name], "build", "pollab/cmd/pollab")
 	}
-	for _, dt := range []string{"f32", "f64"} {
-		dirs := map[string]string{}
-		digests := map[string]string{}
-		for _, b := range builds {
-			dirs[b.name] = filepath.Join(tmp, dt+"-"+b.name)
-			cmd := b.command(bins[b.name], append(args, "--dtype", dt, "--out", dirs[b.name])...)
-			if o, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("%s train %s: %v\n%s", b.name, dt, err, o)
+	for _, run := range runs {
+		for _, dt := range []string{"f32", "f64"} {
+			what := run.name + " " + dt
+			dirs := map[string]string{}
+			digests := map[string]string{}
+			for _, b := range builds {
+				dirs[b.name] = filepath.Join(tmp, run.name+"-"+dt+"-"+b.name)
+				cmd := b.command(bins[b.name], append(run.args, "--dtype", dt, "--out", dirs[b.name])...)
+				if o, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%s train %s: %v\n%s", b.name, what, err, o)
+				}
+				digests[b.name] = dirDigest(t, dirs[b.name])
 			}
-			digests[b.name] = dirDigest(t, dirs[b.name])
-		}
-		for _, b := range builds[1:] {
-			if digests[b.name] != digests["amd64"] {
-				t.Errorf("%s: %s proof differs from amd64's:\n%s\n%s", dt, b.name, digests[b.name], digests["amd64"])
+			for _, b := range builds[1:] {
+				if digests[b.name] != digests["amd64"] {
+					t.Errorf("%s: %s proof differs from amd64's:\n%s\n%s", what, b.name, digests[b.name], digests["amd64"])
+				}
 			}
-		}
-		// Each build verifies the next one's proof at delta 0, every interval.
-		for i, b := range builds {
-			other := builds[(i+1)%len(builds)]
-			cmd := b.command(bins[b.name], "verify", dirs[other.name], "--q", "0", "--delta", "0", "--workers", "1", "--quiet")
-			if o, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("%s verifying %s's %s proof at delta 0: %v\n%s", b.name, other.name, dt, err, o)
+			// Each build verifies the next one's proof at delta 0, every interval.
+			for i, b := range builds {
+				other := builds[(i+1)%len(builds)]
+				cmd := b.command(bins[b.name], "verify", dirs[other.name], "--q", "0", "--delta", "0", "--workers", "1", "--quiet")
+				if o, err := cmd.CombinedOutput(); err != nil {
+					t.Errorf("%s verifying %s's %s proof at delta 0: %v\n%s", b.name, other.name, what, err, o)
+				}
 			}
 		}
 	}
@@ -145,7 +159,7 @@ func TestNoCompilerFMA(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles pollab for arm64 with -S")
 	}
-	pkgs := []string{"autodiff", "models", "data", "proof", "prover", "stats", "verifier", "attacks/...", "experiments"}
+	pkgs := []string{"internal/detmath", "autodiff", "models", "data", "proof", "prover", "stats", "verifier", "attacks/...", "experiments"}
 	var patterns []string
 	for _, p := range pkgs {
 		patterns = append(patterns, "pollab/"+p)

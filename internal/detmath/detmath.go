@@ -1,17 +1,21 @@
-package autodiff
+// Package detmath is floating-point math whose bits are the same on every architecture: the
+// exp, log and tanh of the engine (autodiff's cross-entropy and Tanh) and the normal deviates
+// of models' initialisation laws.
+//
+// math.Exp, math.Log and math.Tanh are assembly on amd64 (Exp, Log) and arm64 (Exp) and pure
+// Go elsewhere, and the pure Go is compiled with fused multiply-adds on arm64: the last bits
+// differ by architecture, and a proof trained on one machine would not replay bit for bit on
+// another. Exp, Log and Tanh are Go's pure-Go algorithms (FreeBSD's msun, as in
+// src/math/exp.go, log.go and tanh.go) with every product rounded before its sum
+// (float64(x*y) + z), so they give the same bits on every architecture. Accuracy is Go's:
+// under 1 ulp. math.Sqrt, Frexp and Ldexp are exact or correctly rounded (IEEE 754)
+// everywhere and are used as they are.
+package detmath
 
 import "math"
 
-// The engine's transcendental functions. math.Exp, math.Log and math.Tanh are assembly on
-// amd64 (Exp, Log) and arm64 (Exp) and pure Go elsewhere, and the pure Go is compiled with
-// fused multiply-adds on arm64: the last bits differ by architecture, and a proof trained on
-// one machine would not replay bit for bit on another. These are Go's pure-Go algorithms
-// (FreeBSD's msun, as in src/math/exp.go, log.go and tanh.go) with every product rounded
-// before its sum (float64(x*y) + z), so they give the same bits on every architecture.
-// Accuracy is Go's: under 1 ulp.
-
-// detExp is e**x.
-func detExp(x float64) float64 {
+// Exp is e**x.
+func Exp(x float64) float64 {
 	const (
 		ln2Hi     = 6.93147180369123816490e-01
 		ln2Lo     = 1.90821492927058770002e-10
@@ -39,11 +43,11 @@ func detExp(x float64) float64 {
 	}
 	hi := x - float64(float64(k)*ln2Hi)
 	lo := float64(float64(k) * ln2Lo)
-	return detExpMulti(hi, lo, k)
+	return expMulti(hi, lo, k)
 }
 
-// detExpMulti is e**r × 2**k where r = hi - lo and |r| ≤ ln(2)/2.
-func detExpMulti(hi, lo float64, k int) float64 {
+// expMulti is e**r × 2**k where r = hi - lo and |r| ≤ ln(2)/2.
+func expMulti(hi, lo float64, k int) float64 {
 	const (
 		p1 = 1.66666666666666657415e-01
 		p2 = -2.77777777770155933842e-03
@@ -58,8 +62,8 @@ func detExpMulti(hi, lo float64, k int) float64 {
 	return math.Ldexp(y, k)
 }
 
-// detLog is the natural logarithm.
-func detLog(x float64) float64 {
+// Log is the natural logarithm.
+func Log(x float64) float64 {
 	const (
 		ln2Hi = 6.93147180369123816490e-01
 		ln2Lo = 1.90821492927058770002e-10
@@ -96,8 +100,8 @@ func detLog(x float64) float64 {
 	return float64(k*ln2Hi) - ((hfsq - (float64(s*(hfsq+R)) + float64(k*ln2Lo))) - f)
 }
 
-// detTanh is the hyperbolic tangent.
-func detTanh(x float64) float64 {
+// Tanh is the hyperbolic tangent.
+func Tanh(x float64) float64 {
 	const maxLog = 8.8029691931113054295988e+01 // log(2**127)
 	p := [...]float64{-9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3}
 	q := [...]float64{1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3}
@@ -109,7 +113,7 @@ func detTanh(x float64) float64 {
 		}
 		return 1
 	case z >= 0.625:
-		s := detExp(2 * z)
+		s := Exp(2 * z)
 		z = 1 - 2/(s+1)
 		if x < 0 {
 			z = -z
