@@ -385,6 +385,15 @@ func validRange(out, size, stride, pad, k int) (int, int) {
 // im2col writes one sample's patches as rows (c,ki,kj) × columns (oh,ow) with leading
 // dimension ld; columns past OH·OW are left as they are (zero).
 func im2col[T float](x []T, g convGeom, col []T, ld int) {
+	if g.same() {
+		im2colSame(x, g, col, ld)
+		return
+	}
+	im2colRows(x, g, col, ld)
+}
+
+// im2colRows is im2col row by row (any geometry).
+func im2colRows[T float](x []T, g convGeom, col []T, ld int) {
 	N := g.n()
 	for c := 0; c < g.C; c++ {
 		plane := x[c*g.H*g.W : (c+1)*g.H*g.W]
@@ -418,6 +427,15 @@ func im2col[T float](x []T, g convGeom, col []T, ld int) {
 // col2im adds the patch gradients col (rows (c,ki,kj), leading dimension ld) into one
 // sample's input gradient dx, row by row in a fixed order.
 func col2im[T float](col []T, ld int, g convGeom, dx []T) {
+	if g.same() {
+		col2imSame(col, ld, g, dx)
+		return
+	}
+	col2imRows(col, ld, g, dx)
+}
+
+// col2imRows is col2im row by row (any geometry).
+func col2imRows[T float](col []T, ld int, g convGeom, dx []T) {
 	for c := 0; c < g.C; c++ {
 		plane := dx[c*g.H*g.W : (c+1)*g.H*g.W]
 		for ki := 0; ki < g.KH; ki++ {
@@ -438,6 +456,84 @@ func col2im[T float](col []T, ld int, g convGeom, dx []T) {
 					for ow := lo; ow < hi; ow++ {
 						dst[ow*g.Stride-g.Pad+kj] += seg[ow]
 					}
+				}
+			}
+		}
+	}
+}
+
+// same reports a stride-1 convolution whose output has the input's size (kernel 2·pad+1):
+// then a patch row (c,ki,kj) is, flat over the output positions, the input plane shifted by
+// (ki-pad)·W + kj-pad, except for the kj-pad columns at each row's edge that fall into the
+// padding. im2colSame and col2imSame move whole planes at once on that basis.
+func (g convGeom) same() bool { return g.Stride == 1 && g.OH == g.H && g.OW == g.W }
+
+// sameRow is patch row (c,ki,kj)'s flat range [lo, hi) of output positions whose input row
+// is inside the plane, and the flat shift off from output position to input position (the
+// edge columns aside).
+func (g convGeom) sameRow(ki, kj int) (lo, hi, off int) {
+	ohLo, ohHi := validRange(g.OH, g.H, 1, g.Pad, ki)
+	return ohLo * g.W, ohHi * g.W, (ki-g.Pad)*g.W + kj - g.Pad
+}
+
+// inPlane narrows [lo, hi) to the positions n whose n+off lies in [0, hw): a <= b.
+func inPlane(lo, hi, off, hw int) (a, b int) {
+	a = min(max(lo, -off), hi)
+	return a, max(a, min(hi, hw-off))
+}
+
+// zeroEdges zeroes, in the output rows [lo, hi) of a patch row, the columns whose input
+// column kj-pad away falls into the padding.
+func zeroEdges[T float](row []T, g convGeom, lo, hi, kj int) {
+	d := kj - g.Pad
+	for r := lo; r < hi; r += g.W {
+		for k := 0; k < min(-d, g.W); k++ {
+			row[r+k] = 0
+		}
+		for k := max(g.W-d, 0); k < g.W; k++ {
+			row[r+k] = 0
+		}
+	}
+}
+
+// im2colSame is im2col for same() geometries: one copy per patch row, then its edge columns
+// and the rows outside the plane zeroed; the same values in the same places.
+func im2colSame[T float](x []T, g convGeom, col []T, ld int) {
+	N, hw := g.n(), g.H*g.W
+	for c := 0; c < g.C; c++ {
+		plane := x[c*hw : (c+1)*hw]
+		for ki := 0; ki < g.KH; ki++ {
+			for kj := 0; kj < g.KW; kj++ {
+				row := col[((c*g.KH+ki)*g.KW+kj)*ld:][:N]
+				lo, hi, off := g.sameRow(ki, kj)
+				a, b := inPlane(lo, hi, off, hw)
+				clear(row[:a])
+				if a < b {
+					copy(row[a:b], plane[a+off:b+off])
+				}
+				clear(row[b:])
+				zeroEdges(row, g, lo, hi, kj)
+			}
+		}
+	}
+}
+
+// col2imSame is col2im for same() geometries: per patch row, its edge columns are zeroed (col
+// is scratch) and the row is added to the plane in one vector add. Every input position gets
+// the terms col2im adds, in the same (ki,kj) order, plus +0 for an edge column, which leaves
+// it unchanged: dx starts at +0 and a sum that starts at +0 is never -0, so x + (+0) = x.
+func col2imSame[T float](col []T, ld int, g convGeom, dx []T) {
+	hw := g.H * g.W
+	for c := 0; c < g.C; c++ {
+		plane := dx[c*hw : (c+1)*hw]
+		for ki := 0; ki < g.KH; ki++ {
+			for kj := 0; kj < g.KW; kj++ {
+				row := col[((c*g.KH+ki)*g.KW+kj)*ld:]
+				lo, hi, off := g.sameRow(ki, kj)
+				zeroEdges(row, g, lo, hi, kj)
+				a, b := inPlane(lo, hi, off, hw)
+				if a < b {
+					addTo(plane[a+off:b+off], row[a:b])
 				}
 			}
 		}
