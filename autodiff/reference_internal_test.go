@@ -43,6 +43,21 @@ type refInput struct {
 	diff  bool
 }
 
+// weightedSum is L = Σ r⊙y, r first: gorgonia's elementwise ops may overwrite their first
+// operand in place once it has no later reader, program output or not.
+func weightedSum(t *testing.T, r, y *gorgonia.Node) *gorgonia.Node {
+	t.Helper()
+	prod, err := gorgonia.HadamardProd(r, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := gorgonia.Sum(prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func refGraph(t *testing.T, ins []refInput, build func(b *Builder, in []Node) Node) refResult {
 	t.Helper()
 	g := gorgonia.NewGraph()
@@ -66,19 +81,10 @@ func refGraph(t *testing.T, ins []refInput, build func(b *Builder, in []Node) No
 	if err := b.Err(); err != nil {
 		t.Fatal(err)
 	}
-	r := mk("R", y.Shape(), fixtureTensor(99, y.Shape(), false))
-	// R first: gorgonia's elementwise ops may overwrite their first operand in place once it
-	// has no later reader, program output or not.
-	prod, err := gorgonia.HadamardProd(r, y.n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := gorgonia.Sum(prod)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := weightedSum(t, mk("R", y.Shape(), fixtureTensor(99, y.Shape(), false)), y.n)
 	var grads gorgonia.Nodes
 	if len(wrt) > 0 {
+		var err error
 		if grads, err = gorgonia.Grad(l, wrt...); err != nil {
 			t.Fatal(err)
 		}

@@ -89,6 +89,14 @@ def batchnorm(name, xs, training):
     return case
 
 
+def write_json(out, doc):
+    """Writes doc to out compactly, through a temporary file renamed into place."""
+    with open(out + ".tmp", "w") as f:
+        json.dump(doc, f, indent=None, separators=(",", ":"))
+        f.write("\n")
+    os.replace(out + ".tmp", out)
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "autodiff", "testdata", "torch_ops.json")
     cases = [
@@ -106,11 +114,7 @@ def main():
         batchnorm("batchnorm/train-batch1-1ch-nonsquare", [1, 1, 3, 5], True),
         batchnorm("batchnorm/train-1x7", [2, 3, 1, 7], True),
     ]
-    doc = {"generator": "scripts/torch_op_fixtures.py", "torch": torch.__version__, "cases": cases}
-    with open(out + ".tmp", "w") as f:
-        json.dump(doc, f, indent=None, separators=(",", ":"))
-        f.write("\n")
-    os.replace(out + ".tmp", out)
+    write_json(out, {"generator": "scripts/torch_op_fixtures.py", "torch": torch.__version__, "cases": cases})
     print(f"wrote {len(cases)} cases to {out}")
 
 
