@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"pollab/internal/filetest"
 	"pollab/models"
 )
 
@@ -47,16 +48,7 @@ func run(t *testing.T, s *Spec, out string, opt Options) (*Report, error) {
 var resultFiles = []string{"peers.csv", "global.csv", "summary.md", "summary.csv", "summary.json"}
 
 func readResults(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	m := map[string][]byte{}
-	for _, f := range resultFiles {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m[f] = b
-	}
-	return m
+	return filetest.Read(t, dir, resultFiles...)
 }
 
 // TestDeterministicAndResumable: the same spec and seed give the same bytes, whatever the

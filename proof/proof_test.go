@@ -18,6 +18,7 @@ import (
 	"pollab/autodiff"
 	"pollab/data"
 	"pollab/internal/bntest"
+	"pollab/internal/filetest"
 	"pollab/models"
 )
 
@@ -272,7 +273,7 @@ func TestSameInputsGiveIdenticalFiles(t *testing.T) {
 	b1 := buildProof(t, d1, smallFixture, 3)
 	time.Sleep(2 * time.Millisecond) // provenance times differ; nothing else may
 	b2 := buildProof(t, d2, smallFixture, 3)
-	f1, f2 := listFiles(t, d1), listFiles(t, d2)
+	f1, f2 := filetest.Files(t, d1), filetest.Files(t, d2)
 	if fmt.Sprint(f1) != fmt.Sprint(f2) {
 		t.Fatalf("identical runs wrote different files:\n%v\n%v", f1, f2)
 	}
@@ -306,24 +307,6 @@ func TestSameInputsGiveIdenticalFiles(t *testing.T) {
 			t.Fatalf("provenance %+v (ok %v), want ledger %+v", prov, ok, c.want)
 		}
 	}
-}
-
-// listFiles lists every file under dir (slash-separated, relative, sorted).
-func listFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		out = append(out, filepath.ToSlash(rel))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 func TestLRAtIsMultiStepLRPerIteration(t *testing.T) {

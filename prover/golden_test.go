@@ -6,15 +6,15 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
+	"maps"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/filetest"
 	"pollab/models"
 	"pollab/proof"
 )
@@ -104,28 +104,11 @@ func TestDataScheduleInitGoldens(t *testing.T) {
 // "path\x00sha256\n" lines in path order.
 func proofDigest(t *testing.T, dir string) string {
 	t.Helper()
-	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if rel != proof.ProvenanceFile {
-			files = append(files, filepath.ToSlash(rel))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(files)
+	files := filetest.ReadTree(t, dir)
+	delete(files, proof.ProvenanceFile)
 	var list []byte
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(dir, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		list = fmt.Appendf(list, "%s\x00%s\n", f, sha(b))
+	for _, f := range slices.Sorted(maps.Keys(files)) {
+		list = fmt.Appendf(list, "%s\x00%s\n", f, sha(files[f]))
 	}
 	return sha(list)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/filetest"
 	"pollab/models"
 	"pollab/proof"
 )
@@ -37,30 +37,11 @@ func testConfig() Config {
 // provenance.json (times, command line, and the ledger with its wall time).
 var unhashed = map[string]bool{proof.ProvenanceFile: true}
 
-// proofFiles reads every file of a proof directory, keyed by relative path.
-func proofFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		b, err := os.ReadFile(path)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
-}
-
 // sameProof fails unless dirs a and b hold the same files with the same bytes (but unhashed),
 // and their provenance.json ledgers count the same work (wall time aside).
 func sameProof(t *testing.T, a, b string) {
 	t.Helper()
-	fa, fb := proofFiles(t, a), proofFiles(t, b)
+	fa, fb := filetest.ReadTree(t, a), filetest.ReadTree(t, b)
 	var names []string
 	for n := range fa {
 		names = append(names, n)
@@ -188,7 +169,7 @@ func TestTrainIsDeterministicAndReExecutable(t *testing.T) {
 	if _, err := Train(context.Background(), cfg, c, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Equal(proofFiles(t, a)["ckpt/000000.safetensors"], proofFiles(t, c)["ckpt/000000.safetensors"]) {
+	if bytes.Equal(filetest.ReadTree(t, a)["ckpt/000000.safetensors"], filetest.ReadTree(t, c)["ckpt/000000.safetensors"]) {
 		t.Error("seeds 9 and 10 gave the same initial checkpoint")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"pollab/autodiff"
+	"pollab/internal/filetest"
 	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/proof"
@@ -109,7 +110,7 @@ func TestAttacksFromABareSafetensorsFile(t *testing.T) {
 		"--delta", "0.05", "--steps", "64", "--k", "8"); code != exitOK {
 		t.Fatalf("infinitesimal from the directory: exit %d", code)
 	}
-	a, b := readAll(t, inf), readAll(t, fromDir)
+	a, b := filetest.ReadTree(t, inf), filetest.ReadTree(t, fromDir)
 	if len(a) != len(b) {
 		t.Errorf("%d files forged from the file, %d from the directory", len(a), len(b))
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"pollab/internal/filetest"
 	"pollab/proof"
 )
 
@@ -204,7 +205,7 @@ func TestFullDiskLeavesNoPartialFile(t *testing.T) {
 		if out, err := exec.Command(bin, append(trainArgs, "--out", refDir)...).CombinedOutput(); err != nil {
 			t.Fatalf("reference run: %v\n%s", err, out)
 		}
-		ref := readAll(t, refDir)
+		ref := filetest.ReadTree(t, refDir)
 		out := filepath.Join(mountTiny(t), "proof")
 		args := append(trainArgs, "--out", out)
 		r := newSandbox(t, bin).run(args...)
@@ -212,7 +213,7 @@ func TestFullDiskLeavesNoPartialFile(t *testing.T) {
 		if !strings.Contains(msg, "no space left on device") {
 			t.Errorf("message %q does not say the disk is full", msg)
 		}
-		got := readAll(t, out)
+		got := filetest.ReadTree(t, out)
 		if _, ok := got[proof.ManifestFile]; ok {
 			t.Error("a failed run wrote manifest.json")
 		}
@@ -239,7 +240,7 @@ func TestFullDiskLeavesNoPartialFile(t *testing.T) {
 		if o, err := exec.Command(bin, append(trainArgs, "--out", moved, "--resume")...).CombinedOutput(); err != nil {
 			t.Fatalf("resume after a full disk: %v\n%s", err, o)
 		}
-		resumed := readAll(t, moved)
+		resumed := filetest.ReadTree(t, moved)
 		for name, want := range ref {
 			if name != proof.ProvenanceFile && !bytes.Equal(resumed[name], want) {
 				t.Errorf("%s differs after resuming the full-disk run", name)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,27 +14,6 @@ import (
 	"pollab/internal/prooftest"
 	"pollab/proof"
 )
-
-// captureStderr runs f with os.Stderr redirected and returns what it wrote.
-func captureStderr(t *testing.T, f func()) string {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := os.Stderr
-	os.Stderr = w
-	out := make(chan string)
-	go func() { b, _ := io.ReadAll(r); out <- string(b) }()
-	defer func() {
-		os.Stderr = saved
-		w.Close()
-	}()
-	f()
-	os.Stderr = saved
-	w.Close()
-	return <-out
-}
 
 // The last-resort guard turns a panic anywhere below the CLI's main goroutine into exit 2
 // and one line, even when the panic value spans several lines.

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -341,3 +342,33 @@ func checkOneLine(t *testing.T, args []string, r procResult, want int) string {
 	}
 	return msg
 }
+
+// capture runs f with *stream (os.Stdout or os.Stderr) redirected to a pipe and returns what
+// was written to it; the stream is restored even when f panics.
+func capture(t *testing.T, stream **os.File, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := *stream
+	*stream = w
+	out := make(chan string)
+	go func() { b, _ := io.ReadAll(r); out <- string(b) }()
+	restore := func() {
+		if *stream == w {
+			*stream = saved
+			w.Close()
+		}
+	}
+	defer restore()
+	f()
+	restore()
+	return <-out
+}
+
+// captureStdout is what f printed to os.Stdout.
+func captureStdout(t *testing.T, f func()) []byte { return []byte(capture(t, &os.Stdout, f)) }
+
+// captureStderr is what f wrote to os.Stderr.
+func captureStderr(t *testing.T, f func()) string { return capture(t, &os.Stderr, f) }

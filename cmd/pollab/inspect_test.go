@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,20 +16,10 @@ import (
 )
 
 // captureRun runs the CLI in-process and returns its exit code and stdout.
-func captureRun(t *testing.T, args ...string) (int, string) {
+func captureRun(t *testing.T, args ...string) (code int, stdout string) {
 	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	saved := os.Stdout
-	os.Stdout = w
-	outc := make(chan string)
-	go func() { b, _ := io.ReadAll(r); outc <- string(b) }()
-	code := run(append([]string{"pollab"}, args...))
-	os.Stdout = saved
-	w.Close()
-	return code, <-outc
+	stdout = capture(t, &os.Stdout, func() { code = run(append([]string{"pollab"}, args...)) })
+	return code, stdout
 }
 
 func TestInspectReportsTheProof(t *testing.T) {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,26 +11,6 @@ import (
 
 	"pollab/experiments"
 )
-
-// captureStdout runs f with os.Stdout redirected and returns what it printed.
-func captureStdout(t *testing.T, f func()) []byte {
-	t.Helper()
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stdout
-	os.Stdout = w
-	done := make(chan []byte)
-	go func() {
-		b, _ := io.ReadAll(r)
-		done <- b
-	}()
-	f()
-	os.Stdout = old
-	w.Close()
-	return <-done
-}
 
 // TestSweepTwiceThenFigures runs the tiny test spec twice through the CLI (the second run
 // must re-execute nothing and write the same CSV), then redraws from the CSV alone.

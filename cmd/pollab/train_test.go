@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"pollab/internal/filetest"
 	"pollab/proof"
 )
 
@@ -42,25 +42,6 @@ func checkpointsOnDisk(dir string) int {
 		}
 	}
 	return n
-}
-
-// readAll maps every file under dir (relative slash path) to its bytes.
-func readAll(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	files := map[string][]byte{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		b, err := os.ReadFile(p)
-		files[filepath.ToSlash(rel)] = b
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
 }
 
 // testKill9AndResume kills `pollab train` with SIGKILL at random moments after it has written a
@@ -145,7 +126,7 @@ func testKill9AndResume(t *testing.T, bin string) {
 		t.Errorf("resume report: resumed from %d, %d steps, %d backward passes", rep.ResumedFrom, rep.Steps, rep.Ledger.Backward)
 	}
 
-	a, b := readAll(t, full), readAll(t, dir)
+	a, b := filetest.ReadTree(t, full), filetest.ReadTree(t, dir)
 	if len(a) != len(b) {
 		t.Errorf("%d files uninterrupted, %d after kill and resume", len(a), len(b))
 	}
