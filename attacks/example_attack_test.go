@@ -16,6 +16,7 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/experiments"
+	"pollab/internal/labtest"
 	"pollab/stats"
 )
 
@@ -90,25 +91,13 @@ func (a *lineAttack) Forge(ctx context.Context, t *attacks.Target, out string, o
 // verified and reported like the built-in attacks', and the verifier rejects them.
 func TestLineAttackThroughTheHarness(t *testing.T) {
 	// The tests' tiny spec (two seeds; honest proofs at k 2 and 3 of T = 6 steps) with the
-	// new attack as its only one.
-	spec, err := experiments.ParseSpec([]byte(`
-extends = "../experiments/testdata/tiny.toml"
+	// new attack as its only one, run by experiments.Run; the rows of its results.csv.
+	rows := labtest.RunTiny(t, `
 name = "line-example"
 [[attack]]
 kind = "line"
 steps = [6]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := experiments.Run(context.Background(), spec, experiments.Options{Out: t.TempDir(), Workers: 2, NoFigures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := experiments.ReadCSVFile(rep.CSV)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	var line, honest int
 	for _, r := range rows {
 		if r.Env != "exact" || r.Q != 0 || r.Audit != 0 || r.Metric() != "l2" || !r.Normalized() ||

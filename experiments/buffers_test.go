@@ -1,7 +1,6 @@
 package experiments
 
 import (
-	"context"
 	"maps"
 	"slices"
 	"strconv"
@@ -28,14 +27,7 @@ delta = [0.008]
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Run(context.Background(), spec, Options{Out: t.TempDir(), Workers: 2, NoFigures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := ReadCSVFile(rep.CSV)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := runRows(t, spec, t.TempDir())
 	kinds := map[string]bool{}
 	for _, r := range rows {
 		v, ok := r.Extra[BuffersColumn]

@@ -2,7 +2,6 @@ package experiments
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,14 +52,7 @@ delta = [0.008]
 		t.Fatal(err)
 	}
 	out := t.TempDir()
-	rep, err := Run(context.Background(), spec, Options{Out: out, Workers: 2, NoFigures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := ReadCSVFile(rep.CSV)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := runRows(t, spec, out)
 	m := BuildMatrix(rows)
 	if m == nil {
 		t.Fatal("no matrix from a spec with defences")

@@ -2,7 +2,6 @@ package experiments
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"math"
@@ -88,14 +87,7 @@ func TestPaperCIFARScaledDownRuns(t *testing.T) {
 		t.Fatalf("milestones %v, want the schedule's shape [1 1.5]", s.Train.Milestones)
 	}
 	out := t.TempDir()
-	rep, err := Run(context.Background(), s, Options{Out: out, Workers: 2, NoFigures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := ReadCSVFile(rep.CSV)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := runRows(t, s, out)
 	kinds := map[string]bool{}
 	honest := map[string]float64{}
 	for _, r := range rows {

@@ -21,6 +21,20 @@ func loadTiny(t *testing.T) *Spec {
 	return s
 }
 
+// runRows runs spec into out (two workers, no figures) and returns its results.csv rows.
+func runRows(t *testing.T, spec *Spec, out string) []Row {
+	t.Helper()
+	rep, err := Run(context.Background(), spec, Options{Out: out, Workers: 2, NoFigures: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadCSVFile(rep.CSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
 // TestRunTwiceReexecutesNothing runs a tiny spec twice into one directory: the second run
 // must find every proof and Evidence in the cache, re-execute no step and write the same CSV.
 func TestRunTwiceReexecutesNothing(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"pollab/autodiff"
 	"pollab/experiments"
+	"pollab/internal/labtest"
 	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
@@ -19,20 +20,8 @@ import (
 // metrics at normalised 0.008 of d_ref.
 func runTiny(t *testing.T, name, verify string) []experiments.Row {
 	t.Helper()
-	spec, err := experiments.ParseSpec([]byte("extends = \"../experiments/testdata/tiny.toml\"\nname = \"" + name + "\"\n" + verify))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := experiments.Run(context.Background(), spec, experiments.Options{Out: t.TempDir(), Workers: 2, NoFigures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := experiments.ReadCSVFile(rep.CSV)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []experiments.Row
-	for _, r := range rows {
+	for _, r := range labtest.RunTiny(t, "name = \""+name+"\"\n"+verify) {
 		if r.Q == 0 && r.Metric() == experiments.MetricAll && r.Normalized() && r.DeltaNorm() == stats.ReferenceNormalizedDelta {
 			out = append(out, r)
 		}

@@ -7,12 +7,12 @@ package verifier_test
 // spec's [verify.check.lr-floor] run it (a list of floors sweeps, one CSV column lr_floor).
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"testing"
 
 	"pollab/experiments"
+	"pollab/internal/labtest"
 	"pollab/stats"
 	"pollab/verifier"
 )
@@ -95,23 +95,11 @@ func (c *lrFloorConfig) Variants() ([]verifier.Variant, error) {
 // honest proofs pass it, the infinitesimal attack's proofs fail it at both, and every row
 // is labelled with its floor.
 func TestLRFloorThroughTheHarness(t *testing.T) {
-	spec, err := experiments.ParseSpec([]byte(`
-extends = "../experiments/testdata/tiny.toml"
+	rows := labtest.RunTiny(t, `
 name = "lr-floor-example"
 [verify.check.lr-floor]
 floor = [0.001, 0.5]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := experiments.Run(context.Background(), spec, experiments.Options{Out: t.TempDir(), Workers: 2, NoFigures: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := experiments.ReadCSVFile(rep.CSV)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	count := map[string]int{}
 	for _, r := range rows {
 		if r.Env != "exact" || r.Q != 0 || r.Metric() != experiments.MetricAll || !r.Normalized() ||
