@@ -9,7 +9,7 @@ import (
 	"pollab/attacks"
 	_ "pollab/attacks/all"
 	"pollab/autodiff"
-	"pollab/internal/prooftest"
+	"pollab/internal/attacktest"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
@@ -24,10 +24,7 @@ import (
 func TestStartLine(t *testing.T) {
 	cfg := prover.Config{Model: "mlp:16-12-10:relu", Dataset: "synthetic:n=256,test=64,dim=16,classes=10,seed=3",
 		DType: autodiff.Float32, Hyper: proof.Hyper{LR: 0.2}, Batch: 16, Epochs: 8, K: 16, Seed: 3}
-	tg, err := attacks.LoadTarget(prooftest.Train(t, cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := attacktest.Target(t, cfg)
 	m := tg.Model
 	forged, err := tg.StartLine(attacks.InitForged, 9, stats.DefaultInitAlpha, autodiff.NewLedger())
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/attacktest"
 	"pollab/internal/pynumpy"
 	"pollab/proof"
 	"pollab/prover"
@@ -224,11 +225,7 @@ func verifyEvery(t *testing.T, p *proof.Proof) (*verifier.Evidence, verifier.Ver
 	t.Helper()
 	all := verifier.DefaultPolicy()
 	all.Select.Q = 0
-	nonce := uint64(1)
-	ev, err := verifier.Gather(context.Background(), p, verifier.Env{Name: "exact"}, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := attacktest.Gather(t, p, "exact", all)
 	return ev, all.Decide(ev)
 }
 

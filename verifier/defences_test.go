@@ -1,12 +1,12 @@
 package verifier_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"pollab/autodiff"
 	"pollab/experiments"
+	"pollab/internal/attacktest"
 	"pollab/internal/labtest"
 	"pollab/internal/prooftest"
 	"pollab/proof"
@@ -119,12 +119,7 @@ func commitProof(t *testing.T, nonce string) string {
 func decide(t *testing.T, dir string, c verifier.Check) verifier.Verdict {
 	t.Helper()
 	pol := verifier.Reference(verifier.Selection{Metrics: stats.Metrics}, stats.Distances{}, c)
-	nonce := uint64(1)
-	ev, err := verifier.Gather(context.Background(), prooftest.OpenAll(t, dir), verifier.Env{}, []verifier.Policy{pol}, verifier.Options{Workers: 1, AuditNonce: &nonce})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pol.Decide(ev)
+	return pol.Decide(attacktest.Gather(t, prooftest.OpenAll(t, dir), "exact", pol))
 }
 
 // The nonce and the hash: a proof committed under the verifier's nonce passes; another

@@ -8,6 +8,7 @@ import (
 
 	"pollab/attacks"
 	"pollab/autodiff"
+	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
@@ -22,13 +23,7 @@ const (
 
 // honestTarget trains a tiny honest run (batch 8: 32 steps per epoch) as the target.
 func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Target {
-	t.Helper()
-	cfg := prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 8, Epochs: 4, K: 8, Seed: 11}
-	tg, err := attacks.LoadTarget(prooftest.Train(t, cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg
+	return attacktest.Target(t, prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 8, Epochs: 4, K: 8, Seed: 11})
 }
 
 // testDelta is an l2 threshold the small layout can meet: d0/8.
@@ -51,22 +46,15 @@ func forge(t *testing.T, tg *attacks.Target, cfg Config) (*Report, *proof.Proof)
 	return rep, p
 }
 
+// gatherAll is the real verifier's Evidence on p with every interval re-executed (under
+// enforce-manifest with hparams so).
 func gatherAll(t *testing.T, p *proof.Proof, env string, hparams string) *verifier.Evidence {
 	t.Helper()
-	e, err := verifier.ParseEnv(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nonce := uint64(7)
 	all := verifier.Reference(verifier.Selection{Metrics: []string{stats.MetricL2}}, stats.Distances{})
 	if hparams == verifier.HparamsEnforceManifest {
 		all = verifier.Reference(all.Select, stats.Distances{}, verifier.HparamsCheck{})
 	}
-	ev, err := verifier.Gather(context.Background(), p, e, []verifier.Policy{all}, verifier.Options{Workers: 1, AuditNonce: &nonce})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return attacktest.Gather(t, p, env, all)
 }
 
 func policy(delta float64, q, audit int, seed uint64) verifier.Policy {
@@ -254,10 +242,10 @@ func TestCommittedInitKeepsTheCommitmentAtAHigherCost(t *testing.T) {
 	cfg.Init = attacks.InitCommitted
 	committed, pc := forge(t, tg, cfg)
 
-	if w0OK, tabOK := prooftest.Commitment(t, pn); w0OK || !tabOK {
+	if w0OK, tabOK := attacktest.Commitment(t, pn); w0OK || !tabOK {
 		t.Errorf("naive forgery: W0 commitment %v (want false), batches %v (want true)", w0OK, tabOK)
 	}
-	if w0OK, tabOK := prooftest.Commitment(t, pc); !w0OK || !tabOK {
+	if w0OK, tabOK := attacktest.Commitment(t, pc); !w0OK || !tabOK {
 		t.Errorf("committed forgery breaks its commitment (W0 %v, batches %v)", w0OK, tabOK)
 	}
 	ev := gatherAll(t, pc, "exact", verifier.HparamsTrustCheckpoint)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"pollab/attacks"
+	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/stats"
 	"pollab/verifier"
@@ -15,10 +16,7 @@ import (
 // analytic bound through BatchNorm) carry buffers on the line to W_T's; the real verifier
 // accepts at Q <= q.
 func TestBatchNormTarget(t *testing.T) {
-	tg, err := attacks.LoadTarget(prooftest.Train(t, prooftest.BNConfig()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := attacktest.Target(t, prooftest.BNConfig())
 	delta := 2 * testDelta(t, tg, 1)
 	b, _ := attacks.NewBudget("l2", delta, nil)
 	for _, interp := range []string{InterpTiny, InterpGenuine} {

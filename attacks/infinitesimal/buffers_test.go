@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"pollab/attacks"
+	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/stats"
@@ -17,10 +18,7 @@ import (
 // the lr comes from measured gradients (no analytic bound through BatchNorm), and the real
 // verifier accepts the forgery at the delta it targeted, re-executing buffers alongside.
 func TestBatchNormTarget(t *testing.T) {
-	tg, err := attacks.LoadTarget(prooftest.Train(t, prooftest.BNConfig()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := attacktest.Target(t, prooftest.BNConfig())
 	if slices.Equal(tg.Buffers, models.InitBuffers(tg.Model)) || len(tg.Buffers) != 16 {
 		t.Fatalf("target buffers %v: want W_T's trained running statistics", tg.Buffers)
 	}

@@ -10,6 +10,7 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/proof"
@@ -24,15 +25,8 @@ const (
 )
 
 // honestTarget trains a tiny honest run (64 steps) and loads it as the attack's target.
-func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) (*attacks.Target, string) {
-	t.Helper()
-	cfg := prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 16, Epochs: 4, K: 8, Seed: 11}
-	dir := prooftest.Train(t, cfg)
-	tg, err := attacks.LoadTarget(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tg, dir
+func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Target {
+	return attacktest.Target(t, prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 16, Epochs: 4, K: 8, Seed: 11})
 }
 
 func forge(t *testing.T, tg *attacks.Target, cfg Config) (*attacks.Result, *proof.Proof) {
@@ -47,17 +41,7 @@ func forge(t *testing.T, tg *attacks.Target, cfg Config) (*attacks.Result, *proo
 }
 
 func gather(t *testing.T, p *proof.Proof, envName string, pols []verifier.Policy) *verifier.Evidence {
-	t.Helper()
-	env, err := verifier.ParseEnv(envName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nonce := uint64(99)
-	ev, err := verifier.Gather(context.Background(), p, env, pols, verifier.Options{Workers: 1, AuditNonce: &nonce})
-	if err != nil {
-		t.Fatalf("gather %s: %v", envName, err)
-	}
-	return ev
+	return attacktest.Gather(t, p, envName, pols...)
 }
 
 func l2Policy(delta float64, q int, hparams string) verifier.Policy {
@@ -71,7 +55,7 @@ func l2Policy(delta float64, q int, hparams string) verifier.Policy {
 // The forged proof is accepted by init + data + top-Q at the delta it targeted, for every
 // Q, in the exact and the noisy envs; enforce-manifest rejects it; no gradient was computed.
 func TestAcceptedAtTargetedDeltaAndRejectedByEnforceManifest(t *testing.T) {
-	tg, _ := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
+	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
 	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, stats.DefaultInitAlpha)
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +125,7 @@ func TestAcceptedAtTargetedDeltaAndRejectedByEnforceManifest(t *testing.T) {
 // With momentum and weight decay claimed, the analytic lr still keeps re-execution within
 // delta, and the momentum buffers are written.
 func TestMomentumAndWeightDecay(t *testing.T) {
-	tg, _ := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4})
+	tg := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4})
 	b, _ := attacks.NewBudget("linf", 0.05, nil)
 	_, p := forge(t, tg, Config{Budget: b, Steps: 60, K: 6, Seed: 2, CheckFirst: true})
 	pol := verifier.Reference(verifier.Selection{Metrics: []string{stats.MetricLinf}}, stats.Distances{Linf: 0.05})
@@ -202,7 +186,7 @@ func TestGradBoundHolds(t *testing.T) {
 // The reference code's "rank matching" (indexing the sample with argsort of W_T) is a random
 // permutation: its W'0 is far further from W_T than a correctly rank-matched one.
 func TestCorrectRankMatchingVersusReferenceIndexing(t *testing.T) {
-	tg, _ := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05})
+	tg := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05})
 	m := tg.Model
 	w0, _, err := attacks.ForgeInit(m, tg.Final, 4, stats.DefaultInitAlpha)
 	if err != nil {
@@ -245,8 +229,8 @@ func TestCorrectRankMatchingVersusReferenceIndexing(t *testing.T) {
 // verifier's init, data and top-Q checks accept it at the delta it aimed at; its line is
 // longer, so it needs more checkpoints and costs more than the naive attack at the same delta.
 func TestCommittedInitKeepsTheCommitmentAtAHigherCost(t *testing.T) {
-	tg, honestDir := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
-	if w0OK, tabOK := prooftest.Commitment(t, prooftest.OpenAll(t, honestDir)); !w0OK || !tabOK {
+	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
+	if w0OK, tabOK := attacktest.Commitment(t, prooftest.OpenAll(t, tg.Source)); !w0OK || !tabOK {
 		t.Fatalf("the honest proof breaks its commitment (W0 %v, batches %v)", w0OK, tabOK)
 	}
 	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, stats.DefaultInitAlpha)
@@ -261,10 +245,10 @@ func TestCommittedInitKeepsTheCommitmentAtAHigherCost(t *testing.T) {
 	naive, pn := forge(t, tg, Config{Budget: b, Steps: 40, K: 5, Seed: 1})
 	committed, pc := forge(t, tg, Config{Budget: b, Steps: 40, K: 5, Seed: 1, Init: attacks.InitCommitted})
 
-	if w0OK, tabOK := prooftest.Commitment(t, pn); w0OK || !tabOK {
+	if w0OK, tabOK := attacktest.Commitment(t, pn); w0OK || !tabOK {
 		t.Errorf("naive forgery: W0 commitment %v (want false), batches %v (want true)", w0OK, tabOK)
 	}
-	if w0OK, tabOK := prooftest.Commitment(t, pc); !w0OK || !tabOK {
+	if w0OK, tabOK := attacktest.Commitment(t, pc); !w0OK || !tabOK {
 		t.Errorf("committed forgery breaks its commitment (W0 %v, batches %v)", w0OK, tabOK)
 	}
 	pol := l2Policy(delta, 1, verifier.HparamsTrustCheckpoint)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"pollab/attacks"
+	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/stats"
 	"pollab/verifier"
@@ -48,10 +49,10 @@ func TestAdaptiveVariantsThroughVerifier(t *testing.T) {
 	if real.Cost.SecondOrder != 0 || real.Cost.Backward != int64(32*4+32) || !(real.Cost.FLOPs < naive.Cost.FLOPs) {
 		t.Errorf("real points cost %+v; naive %g FLOPs", real.Cost, naive.Cost.FLOPs)
 	}
-	if w0OK, tabOK := prooftest.Commitment(t, prooftest.OpenAll(t, realDir)); w0OK || tabOK {
+	if w0OK, tabOK := attacktest.Commitment(t, prooftest.OpenAll(t, realDir)); w0OK || tabOK {
 		t.Errorf("real points: commitment W0 %v, batches %v; want both broken", w0OK, tabOK)
 	}
-	if w0OK, tabOK := prooftest.Commitment(t, prooftest.OpenAll(t, committedDir)); !w0OK || tabOK {
+	if w0OK, tabOK := attacktest.Commitment(t, prooftest.OpenAll(t, committedDir)); !w0OK || tabOK {
 		t.Errorf("committed: commitment W0 %v (want true), batches %v (want false)", w0OK, tabOK)
 	}
 	if !(committed.InitToWT > 2*naive.InitToWT && committed.MaxReplay.L2 > naive.MaxReplay.L2) {

@@ -9,6 +9,7 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/data"
+	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/proof"
@@ -30,13 +31,8 @@ func honestTarget(t *testing.T, momentum bool) *attacks.Target {
 	if momentum {
 		h.Momentum, h.WeightDecay = 0.9, 1e-3
 	}
-	cfg := prover.Config{Model: synthModel, Dataset: synthName, DType: autodiff.Float64, Hyper: h,
-		Batch: 16, Epochs: 2, K: 4, Seed: 5}
-	tgt, err := attacks.LoadTarget(prooftest.Train(t, cfg))
-	if err != nil {
-		t.Fatalf("load target: %v", err)
-	}
-	return tgt
+	return attacktest.Target(t, prover.Config{Model: synthModel, Dataset: synthName, DType: autodiff.Float64, Hyper: h,
+		Batch: 16, Epochs: 2, K: 4, Seed: 5})
 }
 
 // replayProof re-executes every interval of a proof with a fresh prover.Stepper, as a
@@ -255,10 +251,7 @@ func TestForgedThroughSharedWriterKeepsClaims(t *testing.T) {
 	h := proof.Hyper{LR: 0.05, Milestones: []int{0, 6}, Gamma: 0.5}
 	cfg := prover.Config{Model: synthModel, Dataset: synthName, DType: autodiff.Float64, Hyper: h,
 		Batch: 16, Epochs: 1, K: 4, Seed: 5, Augment: true, RecordAugSeeds: true}
-	tgt, err := attacks.LoadTarget(prooftest.Train(t, cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tgt := attacktest.Target(t, cfg)
 	out := filepath.Join(t.TempDir(), "forged")
 	zc := Config{Variant: VariantII, Lambda: -1, Steps: 8, K: 4, Retries: 1, Seed: 3}
 	rep, err := (&Attack{Config: zc}).Run(context.Background(), tgt, out, attacks.Options{})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"pollab/attacks"
+	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/stats"
 	"pollab/verifier"
@@ -17,10 +18,7 @@ import (
 // and every checkpoint stores the replay's buffers, so the real verifier's re-execution
 // reproduces them bit for bit and measures the attack's own replay distances.
 func TestBatchNormTarget(t *testing.T) {
-	tg, err := attacks.LoadTarget(prooftest.Train(t, prooftest.BNConfig()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tg := attacktest.Target(t, prooftest.BNConfig())
 	all := verifier.DefaultPolicy()
 	all.Select.Q = 0
 	for _, so := range []string{"symbolic", "central"} {

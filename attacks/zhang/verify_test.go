@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	"pollab/attacks"
-	"pollab/proof"
+	"pollab/internal/attacktest"
+	"pollab/internal/prooftest"
 	"pollab/stats"
 	"pollab/verifier"
 )
@@ -16,19 +17,7 @@ import (
 // policies, re-executing what they need.
 func verifyForged(t *testing.T, dir string, pols []verifier.Policy) (*verifier.Evidence, []verifier.Verdict) {
 	t.Helper()
-	p, err := proof.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, err := verifier.ParseEnv("exact")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nonce := uint64(1)
-	ev, err := verifier.Gather(context.Background(), p, env, pols, verifier.Options{Workers: 1, AuditNonce: &nonce})
-	if err != nil {
-		t.Fatalf("gather: %v", err)
-	}
+	ev := attacktest.Gather(t, prooftest.OpenAll(t, dir), "exact", pols...)
 	var out []verifier.Verdict
 	for _, pol := range pols {
 		out = append(out, pol.Decide(ev))

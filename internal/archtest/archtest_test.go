@@ -89,7 +89,7 @@ func position(order []string, pkg string) int {
 }
 
 // Outside the chain: the helpers only tests import, the test-only interop package and this one.
-var unordered = map[string]bool{"internal/prooftest": true, "internal/filetest": true, "internal/labtest": true, "internal/bntest": true, "internal/pynumpy": true, "internal/cifartest": true, "interop": true, "internal/archtest": true}
+var unordered = map[string]bool{"internal/prooftest": true, "internal/filetest": true, "internal/labtest": true, "internal/attacktest": true, "internal/bntest": true, "internal/pynumpy": true, "internal/cifartest": true, "interop": true, "internal/archtest": true}
 
 func TestImportOrderMatchesArchitecture(t *testing.T) {
 	root := moduleRoot(t)

@@ -16,14 +16,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 
 	"pollab/autodiff"
-	"pollab/data"
 	"pollab/internal/bntest"
-	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
 )
@@ -213,32 +210,4 @@ func EditHeader(t testing.TB, b []byte, edit func(header string) string) []byte 
 	}
 	out := binary.LittleEndian.AppendUint64(nil, uint64(len(h)))
 	return append(append(out, h...), b[8+n:]...)
-}
-
-// Commitment reports whether p keeps a seed commitment: W0 is exactly the model's init from
-// the recorded init seed (rounded to the run's dtype), and the batch table is exactly the
-// first T rows of the schedule from the recorded data seed over the declared dataset. (What
-// the adaptive attacks' tests assert until the verifier has a seed-commitment check.)
-func Commitment(t testing.TB, p *proof.Proof) (initOK, batchesOK bool) {
-	t.Helper()
-	m := p.Manifest()
-	model, err := models.Parse(m.Model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dt, err := m.RunDType()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c0, err := p.Checkpoint(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w0 := models.Init(model, m.Seeds.Init)
-	dt.Round(w0)
-	initOK = slices.Equal(w0, c0.Params)
-	full := data.Schedule(m.Dataset.N, m.Batch, m.Epochs, m.Seeds.Data)
-	tab := p.Table()
-	batchesOK = full.Steps >= m.Steps && tab.Batch == m.Batch && slices.Equal(full.Idx[:m.Steps*m.Batch], tab.Idx)
-	return initOK, batchesOK
 }
