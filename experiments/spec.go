@@ -8,10 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
-	"os"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -20,6 +17,7 @@ import (
 
 	"pollab/attacks"
 	_ "pollab/attacks/all" // every attack shipped with the lab registers itself
+	"pollab/internal/specfile"
 	"pollab/stats"
 )
 
@@ -102,16 +100,8 @@ func (a *AttackSpec) UnmarshalTOML(v any) error {
 		return fmt.Errorf("attack %s: %w", kind, err)
 	}
 	cfg := k.NewConfig()
-	md, err := toml.NewDecoder(&buf).Decode(cfg)
-	if err != nil {
+	if _, err := specfile.Decode(buf.Bytes(), cfg, nil); err != nil {
 		return fmt.Errorf("attack %s: %w", kind, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, u := range und {
-			keys[i] = u.String()
-		}
-		return fmt.Errorf("attack %s: unknown keys: %s", kind, strings.Join(keys, ", "))
 	}
 	a.Kind, a.Config = kind, cfg
 	return nil
@@ -202,20 +192,7 @@ type VerifySpec struct {
 var embedded embed.FS
 
 // EmbeddedNames lists the specs compiled into the binary, sorted.
-func EmbeddedNames() []string {
-	entries, err := fs.ReadDir(embedded, "configs")
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, e := range entries {
-		if n, ok := strings.CutSuffix(e.Name(), ".toml"); ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
+func EmbeddedNames() []string { return specfile.Names(embedded, "configs") }
 
 // LoadSpec reads a spec from a file path, or, when no such file exists, from the embedded
 // spec of that name ("demo", "paper", "fig1", ...).
@@ -234,33 +211,9 @@ func LoadSpec(nameOrPath string) (*Spec, error) {
 // maxExtends bounds the extends chain (and so rejects cycles).
 const maxExtends = 4
 
-// readSpecBytes reads the spec file nameOrPath, or, when there is no such regular file (or
-// inEmbedded: the name comes from an embedded spec's extends, which must not depend on the
-// working directory), the embedded spec of that name; embedded says which.
-func readSpecBytes(nameOrPath string, inEmbedded bool) (raw []byte, embeddedSpec bool, err error) {
-	if !inEmbedded {
-		if fi, err := os.Stat(nameOrPath); err == nil && !fi.IsDir() {
-			raw, err := os.ReadFile(nameOrPath)
-			if err != nil {
-				return nil, false, fmt.Errorf("spec %s: %w", nameOrPath, err)
-			}
-			return raw, false, nil
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, false, fmt.Errorf("spec %s: %w", nameOrPath, err)
-		}
-	}
-	name := strings.TrimSuffix(path.Base(nameOrPath), ".toml")
-	raw, err = embedded.ReadFile("configs/" + name + ".toml")
-	if err != nil {
-		return nil, false, fmt.Errorf("spec %q: no such file and no embedded spec of that name (embedded: %s)",
-			nameOrPath, strings.Join(EmbeddedNames(), ", "))
-	}
-	return raw, true, nil
-}
-
 // loadRaw decodes a spec and its extends chain, without defaults.
 func loadRaw(nameOrPath string, depth int, inEmbedded bool) (*Spec, error) {
-	raw, fromEmbedded, err := readSpecBytes(nameOrPath, inEmbedded)
+	raw, fromEmbedded, err := specfile.Read(embedded, "configs", nameOrPath, inEmbedded)
 	if err != nil {
 		return nil, err
 	}
@@ -306,24 +259,14 @@ func decodeSpec(raw []byte, depth int, embeddedSpec bool) (*Spec, error) {
 		// An [[attack]] list in the overlay replaces the base's instead of merging into it.
 		s.Attacks = nil
 	}
-	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(s)
+	md, err := specfile.Decode(raw, s, func(k toml.Key) bool {
+		// Nested tables of a check's section are decoded (strictly) into its configuration,
+		// and so are a matrix defence's check sections ([[verify.defence]] check.NAME).
+		return len(k) > 3 && k[0] == "verify" && k[1] == "check" ||
+			len(k) > 4 && k[0] == "verify" && k[1] == "defence" && k[2] == "check"
+	})
 	if err != nil {
-		return nil, fmt.Errorf("parse TOML: %w", err)
-	}
-	var unknown []string
-	for _, k := range md.Undecoded() {
-		// Nested tables of a check's section are decoded (strictly) into its configuration.
-		if len(k) > 3 && k[0] == "verify" && k[1] == "check" {
-			continue
-		}
-		// So are a matrix defence's check sections ([[verify.defence]] check.NAME).
-		if len(k) > 4 && k[0] == "verify" && k[1] == "defence" && k[2] == "check" {
-			continue
-		}
-		unknown = append(unknown, k.String())
-	}
-	if len(unknown) > 0 {
-		return nil, fmt.Errorf("unknown keys: %s", strings.Join(unknown, ", "))
+		return nil, err
 	}
 	if !md.IsDefined("attack") {
 		s.Attacks = baseAttacks

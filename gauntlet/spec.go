@@ -1,7 +1,6 @@
 package gauntlet
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -9,13 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"slices"
-	"strings"
-
-	"github.com/BurntSushi/toml"
 
 	"pollab/autodiff"
+	"pollab/internal/specfile"
 )
 
 //go:embed specs/*.toml
@@ -72,32 +68,13 @@ type PopulationSpec struct {
 }
 
 // Embedded lists the specs compiled into pollab.
-func Embedded() []string {
-	ents, _ := embedded.ReadDir("specs")
-	var names []string
-	for _, e := range ents {
-		names = append(names, strings.TrimSuffix(e.Name(), ".toml"))
-	}
-	return names
-}
+func Embedded() []string { return specfile.Names(embedded, "specs") }
 
 // LoadSpec reads a spec file, or else an embedded spec by name.
 func LoadSpec(nameOrPath string) (*Spec, error) {
-	var raw []byte
-	fi, err := os.Stat(nameOrPath)
-	if err == nil && !fi.IsDir() {
-		if raw, err = os.ReadFile(nameOrPath); err != nil {
-			return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
-		}
-	} else {
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
-		}
-		var eerr error
-		raw, eerr = embedded.ReadFile("specs/" + nameOrPath + ".toml")
-		if eerr != nil {
-			return nil, fmt.Errorf("spec %q: no such file and no embedded spec of that name (embedded: %s)", nameOrPath, strings.Join(Embedded(), ", "))
-		}
+	raw, _, err := specfile.Read(embedded, "specs", nameOrPath, false)
+	if err != nil {
+		return nil, err
 	}
 	s, err := ParseSpec(raw)
 	if err != nil {
@@ -109,12 +86,8 @@ func LoadSpec(nameOrPath string) (*Spec, error) {
 // ParseSpec decodes and validates a TOML spec; unknown keys are errors.
 func ParseSpec(raw []byte) (*Spec, error) {
 	var s Spec
-	md, err := toml.NewDecoder(bytes.NewReader(raw)).Decode(&s)
-	if err != nil {
+	if _, err := specfile.Decode(raw, &s, nil); err != nil {
 		return nil, err
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return nil, fmt.Errorf("unknown key %q", und[0].String())
 	}
 	if err := s.validate(); err != nil {
 		return nil, err

@@ -9,9 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/BurntSushi/toml"
-
 	"pollab/autodiff"
+	"pollab/internal/specfile"
 	"pollab/models"
 	"pollab/proof"
 )
@@ -78,12 +77,8 @@ func LoadTask(path string) (*Task, error) {
 func ParseTask(b []byte, isTOML bool) (*Task, error) {
 	var t Task
 	if isTOML {
-		md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&t)
-		if err != nil {
-			return nil, fmt.Errorf("parse TOML: %w", err)
-		}
-		if und := md.Undecoded(); len(und) > 0 {
-			return nil, fmt.Errorf("unknown key %s", und[0])
+		if _, err := specfile.Decode(b, &t, nil); err != nil {
+			return nil, err
 		}
 	} else {
 		dec := json.NewDecoder(bytes.NewReader(b))
