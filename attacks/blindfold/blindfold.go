@@ -1,6 +1,7 @@
 package blindfold
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,33 +77,15 @@ type Config struct {
 // When a claimed epoch is shorter than q·k + k steps this leaves S <= 0, which Run rejects:
 // the verifier's epochs are too short for q genuine intervals and a bridge to the anchor.
 func (c Config) Defaults(t *attacks.Target) Config {
-	if c.Epochs == 0 {
-		c.Epochs = DefaultEpochs
-	}
-	if c.Q == 0 {
-		c.Q = DefaultQ
-	}
-	if c.K == 0 {
-		c.K = DefaultK
-	}
-	if c.SpoofSteps == 0 {
-		c.SpoofSteps = int(t.StepsPerEpoch())/c.K*c.K - c.Q*c.K
-	}
-	if c.InitAlpha == 0 {
-		c.InitAlpha = stats.DefaultInitAlpha
-	}
-	if c.GapFraction == 0 {
-		c.GapFraction = DefaultGapFraction
-	}
-	if c.DriftFraction == 0 {
-		c.DriftFraction = DefaultDriftFraction
-	}
-	if c.MinRatio == 0 {
-		c.MinRatio = DefaultMinRatio
-	}
-	if c.InterpLR == "" {
-		c.InterpLR = InterpManifest
-	}
+	c.Epochs = cmp.Or(c.Epochs, DefaultEpochs)
+	c.Q = cmp.Or(c.Q, DefaultQ)
+	c.K = cmp.Or(c.K, DefaultK)
+	c.SpoofSteps = cmp.Or(c.SpoofSteps, int(t.StepsPerEpoch())/c.K*c.K-c.Q*c.K)
+	c.InitAlpha = cmp.Or(c.InitAlpha, stats.DefaultInitAlpha)
+	c.GapFraction = cmp.Or(c.GapFraction, DefaultGapFraction)
+	c.DriftFraction = cmp.Or(c.DriftFraction, DefaultDriftFraction)
+	c.MinRatio = cmp.Or(c.MinRatio, DefaultMinRatio)
+	c.InterpLR = cmp.Or(c.InterpLR, InterpManifest)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package infinitesimal
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,15 +63,9 @@ func (a *Attack) Forge(ctx context.Context, t *attacks.Target, out string, opt a
 	if cfg.Budget.Delta <= 0 {
 		return nil, fmt.Errorf("infinitesimal: delta %g must be positive", cfg.Budget.Delta)
 	}
-	if cfg.InitAlpha == 0 {
-		cfg.InitAlpha = stats.DefaultInitAlpha
-	}
-	if cfg.GapFraction == 0 {
-		cfg.GapFraction = DefaultGapFraction
-	}
-	if cfg.DriftFraction == 0 {
-		cfg.DriftFraction = DefaultDriftFraction
-	}
+	cfg.InitAlpha = cmp.Or(cfg.InitAlpha, stats.DefaultInitAlpha)
+	cfg.GapFraction = cmp.Or(cfg.GapFraction, DefaultGapFraction)
+	cfg.DriftFraction = cmp.Or(cfg.DriftFraction, DefaultDriftFraction)
 	if cfg.GapFraction <= 0 || cfg.DriftFraction <= 0 || cfg.GapFraction+cfg.DriftFraction > 1 {
 		return nil, fmt.Errorf("infinitesimal: gap fraction %g and drift fraction %g must be positive with sum <= 1", cfg.GapFraction, cfg.DriftFraction)
 	}

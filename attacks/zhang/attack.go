@@ -1,6 +1,7 @@
 package zhang
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,48 +80,22 @@ type Config struct {
 
 // Defaults returns c with every zero field set to its published default, for target t.
 func (c Config) Defaults(t *attacks.Target) Config {
-	if c.Variant == 0 {
-		c.Variant = VariantII
-	}
-	if c.Steps == 0 {
-		c.Steps = t.Manifest.Steps
-	}
-	if c.K == 0 {
-		c.K = t.Manifest.K
-	}
-	if c.Iters == 0 {
-		c.Iters = c.Variant.defaultIters()
-	}
+	c.Variant = cmp.Or(c.Variant, VariantII)
+	c.Steps = cmp.Or(c.Steps, t.Manifest.Steps)
+	c.K = cmp.Or(c.K, t.Manifest.K)
+	c.Iters = cmp.Or(c.Iters, c.Variant.defaultIters())
 	if c.Lambda < 0 {
 		c.Lambda = c.Variant.defaultLambda()
 	}
-	if c.Retries == 0 {
-		c.Retries = DefaultRetries
-	}
-	if c.MaxResidual == 0 {
-		c.MaxResidual = DefaultMaxResidual
-	}
-	if c.MaxNormR2 == 0 {
-		c.MaxNormR2 = DefaultMaxNormR2
-	}
-	if c.AttackerData == "" {
-		c.AttackerData = AttackerFull
-	}
-	if c.SecondOrder == "" {
-		c.SecondOrder = "auto"
-	}
-	if c.Batch == 0 {
-		c.Batch = t.Manifest.Batch
-	}
-	if c.LR == 0 {
-		c.LR = t.Manifest.Optimizer.LR
-	}
-	if c.InitAlpha == 0 {
-		c.InitAlpha = stats.DefaultInitAlpha
-	}
-	if c.Points == "" {
-		c.Points = PointsCrafted
-	}
+	c.Retries = cmp.Or(c.Retries, DefaultRetries)
+	c.MaxResidual = cmp.Or(c.MaxResidual, DefaultMaxResidual)
+	c.MaxNormR2 = cmp.Or(c.MaxNormR2, DefaultMaxNormR2)
+	c.AttackerData = cmp.Or(c.AttackerData, AttackerFull)
+	c.SecondOrder = cmp.Or(c.SecondOrder, "auto")
+	c.Batch = cmp.Or(c.Batch, t.Manifest.Batch)
+	c.LR = cmp.Or(c.LR, t.Manifest.Optimizer.LR)
+	c.InitAlpha = cmp.Or(c.InitAlpha, stats.DefaultInitAlpha)
+	c.Points = cmp.Or(c.Points, PointsCrafted)
 	return c
 }
 
