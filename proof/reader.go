@@ -265,6 +265,24 @@ func (p *Proof) CheckpointStep(i int) int {
 	return p.m.Checkpoints[i].Step
 }
 
+// Scan reads every checkpoint once, in order (Checkpoint), and calls fn with it and the one
+// before it (nil for checkpoint 0), so at most two are held at a time. It stops at the first
+// error: a checkpoint that does not read (the error names its file), or fn's.
+func (p *Proof) Scan(fn func(i int, prev, c *Checkpoint) error) error {
+	var prev *Checkpoint
+	for i := range p.NumCheckpoints() {
+		c, err := p.Checkpoint(i)
+		if err != nil {
+			return err
+		}
+		if err := fn(i, prev, c); err != nil {
+			return err
+		}
+		prev = c
+	}
+	return nil
+}
+
 // Checkpoint reads checkpoint i (0-based, in step order) and checks its SHA-256 against the
 // manifest, then its tensors: exactly the model's parameters (plus every momentum buffer when
 // momentum is non-zero), the model's shapes, the run's dtype, finite values, and metadata

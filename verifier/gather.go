@@ -409,14 +409,9 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, src *Source, ledger *aut
 	ev.Intervals = make([]Interval, n-1)
 	src.States = make([]CheckpointState, 0, n)
 	epochs := stats.IntervalEpochs(stats.EpochRuleStart, proof.CheckpointSteps(m.Steps, m.K), m.Batch, m.Dataset.N, m.Epochs)
-	var prev *proof.Checkpoint
-	for i := 0; i < n; i++ {
+	return p.Scan(func(i int, prev, c *proof.Checkpoint) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("verification cancelled: %w", err)
-		}
-		c, err := p.Checkpoint(i)
-		if err != nil {
-			return err // names the checkpoint's file
 		}
 		if len(c.Params) != model.NumParams() {
 			return fmt.Errorf("checkpoint %d: %d parameters, model %s has %d", i, len(c.Params), model.Spec(), model.NumParams())
@@ -433,10 +428,9 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, src *Source, ledger *aut
 			iv.Update = stats.Distance(prev.Params, c.Params)
 			ledger.AddOther(stats.DistanceFLOPs(len(c.Params)), time.Since(t0))
 		}
-		prev = c
 		progress(i+1, n, "reading checkpoints")
-	}
-	return nil
+		return nil
+	})
 }
 
 // hparamsMismatch compares a checkpoint's stored optimizer state with the manifest's

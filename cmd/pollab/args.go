@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -65,4 +66,13 @@ func findCommand(cmds []*cli.Command, name string) *cli.Command {
 		}
 	}
 	return nil
+}
+
+// oneArg is the one positional argument of command cmd (what names it in the error), or a
+// usage error when there is not exactly one.
+func oneArg(c *cli.Context, cmd, what string) (string, error) {
+	if n := c.Args().Len(); n != 1 {
+		return "", usageError{fmt.Errorf("%s: want exactly one %s, got %d arguments", cmd, what, n)}
+	}
+	return c.Args().First(), nil
 }

@@ -32,10 +32,10 @@ func init() {
 }
 
 func figuresAction(c *cli.Context) error {
-	if c.Args().Len() != 1 {
-		return usageError{fmt.Errorf("figures: want exactly one results DIR, got %d arguments", c.Args().Len())}
+	dir, err := oneArg(c, "figures", "results DIR")
+	if err != nil {
+		return err
 	}
-	dir := c.Args().First()
 	csvPath, err := experiments.FindResultsCSV(dir)
 	if err != nil {
 		return usageError{fmt.Errorf("figures: %w", err)}

@@ -63,11 +63,10 @@ type inspectReport struct {
 
 func inspectAction(c *cli.Context) error {
 	jsonOut := c.Bool("json")
-	if c.Args().Len() != 1 {
-		return usageError{fmt.Errorf("inspect: want exactly one proof directory, got %d arguments", c.Args().Len())}
+	dir, err := oneArg(c, "inspect", "proof directory")
+	if err != nil {
+		return err
 	}
-	args := c.Args().Slice()
-	dir := args[0]
 	p, err := proof.Open(dir)
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", dir, err)
@@ -88,21 +87,19 @@ func inspectAction(c *cli.Context) error {
 		rep.TestAccuracy = notedAccuracy(prov.Notes)
 		rep.Ledger = prov.Ledger
 	}
-	prev, err := p.Checkpoint(0)
-	if err != nil {
-		return fmt.Errorf("inspect %s: %w", dir, err)
-	}
-	rep.Params = len(prev.Params)
-	for i := 1; i < p.NumCheckpoints(); i++ {
-		next, err := p.Checkpoint(i)
-		if err != nil {
-			return fmt.Errorf("inspect %s: %w", dir, err)
+	err = p.Scan(func(i int, prev, c *proof.Checkpoint) error {
+		if prev == nil {
+			rep.Params = len(c.Params)
+			return nil
 		}
 		rep.Intervals = append(rep.Intervals, intervalReport{
-			Interval: i - 1, From: prev.Step, To: next.Step, LR: prev.LR,
-			Update: stats.Distance(prev.Params, next.Params),
+			Interval: i - 1, From: prev.Step, To: c.Step, LR: prev.LR,
+			Update: stats.Distance(prev.Params, c.Params),
 		})
-		prev = next
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("inspect %s: %w", dir, err)
 	}
 	if jsonOut {
 		return printJSON(rep)

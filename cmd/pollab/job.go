@@ -33,15 +33,16 @@ func init() {
 }
 
 func jobRun(c *cli.Context) error {
-	if c.Args().Len() != 1 {
-		return usageError{fmt.Errorf("job run: want exactly one CONFIG argument, got %d", c.Args().Len())}
+	config, err := oneArg(c, "job run", "CONFIG")
+	if err != nil {
+		return err
 	}
-	spec, opt, err := loadSpecDirs(c, c.Args().First())
+	spec, opt, err := loadSpecDirs(c, config)
 	if err != nil {
 		return err
 	}
 	if h := c.String("spec-hash"); h != "" && h != spec.Hash() {
-		return usageError{fmt.Errorf("job run: spec %s hashes to %s, the sweep was submitted for %s (was the spec edited?)", c.Args().First(), spec.Hash()[:12], h[:min(12, len(h))])}
+		return usageError{fmt.Errorf("job run: spec %s hashes to %s, the sweep was submitted for %s (was the spec edited?)", config, spec.Hash()[:12], h[:min(12, len(h))])}
 	}
 	if c.Int("index") < 0 || c.Int("workers") < 0 {
 		return usageError{fmt.Errorf("job run: --index %d, --workers %d: want >= 0", c.Int("index"), c.Int("workers"))}

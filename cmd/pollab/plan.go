@@ -35,13 +35,14 @@ func init() {
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as one JSON document"},
 		}, specFlags()...),
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageError{fmt.Errorf("plan: want exactly one CONFIG argument, got %d", c.Args().Len())}
+			config, err := oneArg(c, "plan", "CONFIG")
+			if err != nil {
+				return err
 			}
 			if !(c.Float64("gflops") > 0) {
 				return usageError{fmt.Errorf("plan: --gflops %g: want > 0", c.Float64("gflops"))}
 			}
-			spec, opt, err := loadSpecDirs(c, c.Args().First())
+			spec, opt, err := loadSpecDirs(c, config)
 			if err != nil {
 				return err
 			}

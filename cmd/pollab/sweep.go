@@ -30,16 +30,17 @@ func init() {
 			"spec and its hash are in provenance.json.",
 		Flags: append(append(runFlags(), specFlags()...), slurmFlags()...),
 		Action: func(c *cli.Context) error {
-			if c.Args().Len() != 1 {
-				return usageError{fmt.Errorf("sweep: want exactly one CONFIG argument, got %d", c.Args().Len())}
+			config, err := oneArg(c, "sweep", "CONFIG")
+			if err != nil {
+				return err
 			}
 			if c.Bool("slurm") || c.Bool("emit-only") {
-				return slurmSweep(c, c.Args().First())
+				return slurmSweep(c, config)
 			}
 			if err := slurmFlagsUnset(c); err != nil {
 				return err
 			}
-			return runSpec(c, c.Args().First())
+			return runSpec(c, config)
 		},
 	})
 }

@@ -154,10 +154,10 @@ func verifyPolicy(c *cli.Context) (verifier.Policy, *verifier.Calibration, error
 }
 
 func verifyAction(c *cli.Context) error {
-	if c.Args().Len() != 1 {
-		return usageError{fmt.Errorf("verify: want exactly one proof directory, got %d arguments", c.Args().Len())}
+	dir, err := oneArg(c, "verify", "proof directory")
+	if err != nil {
+		return err
 	}
-	dir := c.Args().First()
 	pol, cal, err := verifyPolicy(c)
 	if err != nil {
 		return err
