@@ -53,29 +53,19 @@ func Load(name string, split Split) (*Dataset, error) {
 		load func() (*Dataset, error)
 		sub  subset
 	)
-	switch base {
-	case "mnist", "fashion-mnist", "cifar10", "cifar100":
+	switch fam, ok := fileBacked[base]; {
+	case ok:
 		var err error
 		if sub, err = parseSubset(name, base); err != nil {
 			return nil, fmt.Errorf("load %q: %w", name, err)
 		}
-	}
-	switch base {
-	case "mnist", "fashion-mnist":
-		dir, err := mnistFamilyDir(base)
+		dir, err := fam.dir(base)
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", base, err)
 		}
 		key = base + "|" + dir
-		load = func() (*Dataset, error) { return loadMNISTFamily(base, dir, split) }
-	case "cifar10", "cifar100":
-		dir, err := cifarDir(base)
-		if err != nil {
-			return nil, fmt.Errorf("load %s: %w", base, err)
-		}
-		key = base + "|" + dir
-		load = func() (*Dataset, error) { return loadCIFAR(base, dir, split) }
-	case "synthetic":
+		load = func() (*Dataset, error) { return fam.load(base, dir, split) }
+	case base == "synthetic":
 		cfg, err := parseSynthetic(name)
 		if err != nil {
 			return nil, fmt.Errorf("load %q: %w", name, err)
@@ -95,6 +85,18 @@ func Load(name string, split Split) (*Dataset, error) {
 		n = full.Len()
 	}
 	return cached(subName+"|"+key+"|"+split.String(), func() (*Dataset, error) { return full.prefix(n, subName, split) })
+}
+
+// fileBacked are the datasets read from files: where a family's files are, and how a split
+// of them is read.
+var fileBacked = map[string]struct {
+	dir  func(base string) (string, error)
+	load func(base, dir string, split Split) (*Dataset, error)
+}{
+	"mnist":         {mnistFamilyDir, loadMNISTFamily},
+	"fashion-mnist": {mnistFamilyDir, loadMNISTFamily},
+	"cifar10":       {cifarDir, loadCIFAR},
+	"cifar100":      {cifarDir, loadCIFAR},
 }
 
 // cacheEntry holds one (possibly in-progress) load; concurrent callers wait on once.

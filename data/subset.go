@@ -14,31 +14,47 @@ type subset struct{ n, test int }
 // parseSubset reads the options after base: in "base:n=N,test=M" (either or both).
 func parseSubset(name, base string) (subset, error) {
 	var s subset
-	_, opts, has := strings.Cut(name, ":")
-	if !has {
-		return s, nil
-	}
-	seen := map[string]bool{}
-	for _, kv := range strings.Split(opts, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || (k != "n" && k != "test") {
-			return s, fmt.Errorf("option %q: %s takes n=N and test=M (the first N training, M test points)", kv, base)
+	err := eachOption(name, func(k, v string) error {
+		if k != "n" && k != "test" {
+			return fmt.Errorf("option %q: %s takes n=N and test=M (the first N training, M test points)", k+"="+v, base)
 		}
-		if seen[k] {
-			return s, fmt.Errorf("option %q given twice", k)
-		}
-		seen[k] = true
 		x, err := strconv.Atoi(v)
 		if err != nil || x < 1 {
-			return s, fmt.Errorf("option %s=%s: want a positive integer", k, v)
+			return fmt.Errorf("option %s=%s: want a positive integer", k, v)
 		}
 		if k == "n" {
 			s.n = x
 		} else {
 			s.test = x
 		}
+		return nil
+	})
+	return s, err
+}
+
+// eachOption calls fn with every option of a dataset name "base:k=v,k=v,..." (none without
+// ':'), in order, refusing an option that is not key=value or a key given twice; it stops at
+// fn's first error.
+func eachOption(name string, fn func(k, v string) error) error {
+	_, opts, has := strings.Cut(name, ":")
+	if !has {
+		return nil
 	}
-	return s, nil
+	seen := map[string]bool{}
+	for _, kv := range strings.Split(opts, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("option %q is not key=value", kv)
+		}
+		if seen[k] {
+			return fmt.Errorf("option %q given twice", k)
+		}
+		seen[k] = true
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // name is the canonical name of the subset of base.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
 )
 
 // syntheticConfig describes a synthetic dataset; its canonical name lists every key.
@@ -36,31 +35,18 @@ func (c syntheticConfig) name() string {
 // seed (defaults 2048, 512, 64, 10, 1), each at most once.
 func parseSynthetic(name string) (syntheticConfig, error) {
 	c := syntheticConfig{n: 2048, test: 512, dim: 64, classes: 10, seed: 1}
-	_, opts, has := strings.Cut(name, ":")
-	if !has {
-		return c, nil
-	}
-	seen := map[string]bool{}
-	for _, kv := range strings.Split(opts, ",") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return c, fmt.Errorf("option %q is not key=value", kv)
-		}
-		if seen[k] {
-			return c, fmt.Errorf("option %q given twice", k)
-		}
-		seen[k] = true
+	err := eachOption(name, func(k, v string) error {
 		if k == "seed" {
 			s, err := strconv.ParseUint(v, 10, 64)
 			if err != nil {
-				return c, fmt.Errorf("option seed: %w", err)
+				return fmt.Errorf("option seed: %w", err)
 			}
 			c.seed = s
-			continue
+			return nil
 		}
 		x, err := strconv.Atoi(v)
 		if err != nil {
-			return c, fmt.Errorf("option %s: %w", k, err)
+			return fmt.Errorf("option %s: %w", k, err)
 		}
 		switch k {
 		case "n":
@@ -72,8 +58,12 @@ func parseSynthetic(name string) (syntheticConfig, error) {
 		case "classes":
 			c.classes = x
 		default:
-			return c, fmt.Errorf("unknown option %q (want n, test, dim, classes, seed)", k)
+			return fmt.Errorf("unknown option %q (want n, test, dim, classes, seed)", k)
 		}
+		return nil
+	})
+	if err != nil {
+		return c, err
 	}
 	switch {
 	case c.n < 1 || c.n > syntheticMaxPoints:

@@ -28,8 +28,9 @@ const (
 	payloadMagic  = "PLPL"
 
 	indicesHeaderLen  = 16
-	hashesHeaderLen   = 12
-	augSeedsHeaderLen = 12
+	perStepHeaderLen  = 12 // magic, version, steps: the header of a table of one record per step
+	hashesHeaderLen   = perStepHeaderLen
+	augSeedsHeaderLen = perStepHeaderLen
 	payloadHeaderLen  = 16
 )
 
@@ -53,18 +54,17 @@ func sizeOf(header, count, each int64) int64 {
 	return header + count*each
 }
 
-func hashesFileSize(steps int) int64 {
-	if steps < 0 || steps > maxTableDim {
-		return -1
-	}
-	return hashesHeaderLen + 32*int64(steps)
-}
+func hashesFileSize(steps int) int64 { return perStepFileSize(steps, 32) }
 
-func augSeedsFileSize(steps int) int64 {
+func augSeedsFileSize(steps int) int64 { return perStepFileSize(steps, 8) }
+
+// perStepFileSize is the exact size of a table of one width-byte record per step after a
+// 12-byte header (hashes.bin, augseeds.bin), or -1 on overflow.
+func perStepFileSize(steps, width int) int64 {
 	if steps < 0 || steps > maxTableDim {
 		return -1
 	}
-	return augSeedsHeaderLen + 8*int64(steps)
+	return perStepHeaderLen + int64(width)*int64(steps)
 }
 
 // payloadPointBytes is the on-disk size of one payload point of dimension dim.
@@ -164,22 +164,33 @@ func writeHashes(w io.Writer, hashes [][32]byte) error {
 }
 
 func decodeHashes(b []byte, wantSteps int) ([][32]byte, error) {
-	h, err := checkHeader(b, hashesMagic, 1)
+	steps, err := checkPerStep(b, hashesMagic, wantSteps, 32, "hashes")
 	if err != nil {
 		return nil, err
-	}
-	steps := h[0]
-	if wantSteps >= 0 && steps != wantSteps {
-		return nil, fmt.Errorf("header says %d steps, manifest says %d", steps, wantSteps)
-	}
-	if size := hashesFileSize(steps); int64(len(b)) != size {
-		return nil, fmt.Errorf("%d bytes, %d hashes need %d", len(b), steps, size)
 	}
 	out := make([][32]byte, steps)
 	for i := range out {
 		copy(out[i][:], b[hashesHeaderLen+32*i:])
 	}
 	return out, nil
+}
+
+// checkPerStep checks a table of one width-byte record per step (hashes.bin, augseeds.bin):
+// its header, its step count against the manifest's (wantSteps < 0: unchecked) and its size;
+// it returns the step count. what names the records in errors.
+func checkPerStep(b []byte, magic string, wantSteps, width int, what string) (int, error) {
+	h, err := checkHeader(b, magic, 1)
+	if err != nil {
+		return 0, err
+	}
+	steps := h[0]
+	if wantSteps >= 0 && steps != wantSteps {
+		return 0, fmt.Errorf("header says %d steps, manifest says %d", steps, wantSteps)
+	}
+	if size := perStepFileSize(steps, width); int64(len(b)) != size {
+		return 0, fmt.Errorf("%d bytes, %d %s need %d", len(b), steps, what, size)
+	}
+	return steps, nil
 }
 
 func writeAugSeeds(w io.Writer, seeds []uint64) error {
@@ -196,16 +207,9 @@ func writeAugSeeds(w io.Writer, seeds []uint64) error {
 }
 
 func decodeAugSeeds(b []byte, wantSteps int) ([]uint64, error) {
-	h, err := checkHeader(b, augSeedsMagic, 1)
+	steps, err := checkPerStep(b, augSeedsMagic, wantSteps, 8, "seeds")
 	if err != nil {
 		return nil, err
-	}
-	steps := h[0]
-	if wantSteps >= 0 && steps != wantSteps {
-		return nil, fmt.Errorf("header says %d steps, manifest says %d", steps, wantSteps)
-	}
-	if size := augSeedsFileSize(steps); int64(len(b)) != size {
-		return nil, fmt.Errorf("%d bytes, %d seeds need %d", len(b), steps, size)
 	}
 	out := make([]uint64, steps)
 	for i := range out {
