@@ -28,11 +28,7 @@ func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Targe
 
 // testDelta is an l2 threshold the small layout can meet: d0/8.
 func testDelta(t *testing.T, tg *attacks.Target, seed uint64) float64 {
-	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, seed, stats.DefaultInitAlpha)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stats.Distance(w0, tg.Final).L2 / 8
+	return attacktest.InitDistance(t, tg, seed) / 8
 }
 
 func forge(t *testing.T, tg *attacks.Target, cfg Config) (*Report, *proof.Proof) {
@@ -75,7 +71,7 @@ func acceptRate(ev *verifier.Evidence, delta float64, q, audit, seeds int) float
 func TestGenuineIntervalsReproduceAndLeadTheirEpochs(t *testing.T) {
 	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
 	delta := testDelta(t, tg, 1)
-	b, _ := attacks.NewBudget("l2", delta, nil)
+	b := attacktest.L2Budget(t, delta)
 	cfg := Config{Epochs: 3, Q: 2, K: 2, Budget: b, Seed: 1, InterpLR: InterpGenuine}
 	rep, p := forge(t, tg, cfg)
 	if rep.VerifierEpochs != 3 || rep.Steps != 96 || len(rep.GenuineIntervals) != 6 {
@@ -141,7 +137,7 @@ func TestGenuineIntervalsReproduceAndLeadTheirEpochs(t *testing.T) {
 func TestTinyInterpolatedLRPassesAudits(t *testing.T) {
 	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
 	delta := testDelta(t, tg, 2)
-	b, _ := attacks.NewBudget("l2", delta, nil)
+	b := attacktest.L2Budget(t, delta)
 	rep, p := forge(t, tg, Config{Epochs: 3, Q: 2, K: 2, Budget: b, Seed: 2, InterpLR: InterpTiny})
 	for _, env := range []string{"exact", "microbatch:4"} {
 		ev := gatherAll(t, p, env, verifier.HparamsTrustCheckpoint)
@@ -161,7 +157,7 @@ func TestTinyInterpolatedLRPassesAudits(t *testing.T) {
 func TestMomentumGenuineIntervalsExact(t *testing.T) {
 	tg := honestTarget(t, autodiff.Float64, proof.Hyper{LR: 0.05, Momentum: 0.9, WeightDecay: 1e-4})
 	delta := testDelta(t, tg, 3)
-	b, _ := attacks.NewBudget("l2", delta, nil)
+	b := attacktest.L2Budget(t, delta)
 	rep, p := forge(t, tg, Config{Epochs: 2, Q: 3, K: 2, Budget: b, Seed: 3})
 	ev := gatherAll(t, p, "exact", verifier.HparamsTrustCheckpoint)
 	for _, i := range rep.GenuineIntervals {
@@ -176,7 +172,7 @@ func TestMomentumGenuineIntervalsExact(t *testing.T) {
 
 func TestEpochTooShortIsAnError(t *testing.T) {
 	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
-	b, _ := attacks.NewBudget("l2", 0.1, nil)
+	b := attacktest.L2Budget(t, 0.1)
 	_, err := (&Attack{Config: Config{Epochs: 2, Q: 16, K: 2, SpoofSteps: 2, Budget: b}}).Run(context.Background(), tg, filepath.Join(t.TempDir(), "x"), attacks.Options{})
 	if err == nil {
 		t.Fatal("a layout with no interpolated interval per epoch was accepted")
@@ -189,7 +185,7 @@ func TestEpochTooShortIsAnError(t *testing.T) {
 func TestManifestLRAuditAcceptRates(t *testing.T) {
 	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.5})
 	delta := testDelta(t, tg, 4)
-	b, _ := attacks.NewBudget("l2", delta, nil)
+	b := attacktest.L2Budget(t, delta)
 	rep, p := forge(t, tg, Config{Epochs: 3, Q: 2, K: 2, Budget: b, Seed: 4})
 	if rep.Config.InterpLR != InterpManifest {
 		t.Fatalf("default interpolated lr %q", rep.Config.InterpLR)
@@ -236,7 +232,7 @@ func TestVerifierEpochsFollowTheVerifierRule(t *testing.T) {
 func TestCommittedInitKeepsTheCommitmentAtAHigherCost(t *testing.T) {
 	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
 	delta := testDelta(t, tg, 1)
-	b, _ := attacks.NewBudget("l2", delta, nil)
+	b := attacktest.L2Budget(t, delta)
 	cfg := Config{Epochs: 3, Q: 1, K: 4, Budget: b, Seed: 1}
 	naive, pn := forge(t, tg, cfg)
 	cfg.Init = attacks.InitCommitted

@@ -4,7 +4,6 @@ import (
 	"slices"
 	"testing"
 
-	"pollab/attacks"
 	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/stats"
@@ -18,7 +17,7 @@ import (
 func TestBatchNormTarget(t *testing.T) {
 	tg := attacktest.Target(t, prooftest.BNConfig())
 	delta := 2 * testDelta(t, tg, 1)
-	b, _ := attacks.NewBudget("l2", delta, nil)
+	b := attacktest.L2Budget(t, delta)
 	for _, interp := range []string{InterpTiny, InterpGenuine} {
 		t.Run(interp, func(t *testing.T) {
 			rep, p := forge(t, tg, Config{Epochs: 4, Q: 1, K: 2, Budget: b, Seed: 1, InterpLR: interp})

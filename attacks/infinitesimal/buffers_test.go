@@ -5,11 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"pollab/attacks"
 	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/models"
-	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -22,15 +20,9 @@ func TestBatchNormTarget(t *testing.T) {
 	if slices.Equal(tg.Buffers, models.InitBuffers(tg.Model)) || len(tg.Buffers) != 16 {
 		t.Fatalf("target buffers %v: want W_T's trained running statistics", tg.Buffers)
 	}
-	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, stats.DefaultInitAlpha)
-	if err != nil {
-		t.Fatal(err)
-	}
-	delta := stats.Distance(w0, tg.Final).L2 / 8
-	b, err := attacks.NewBudget("l2", delta, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d0 := attacktest.InitDistance(t, tg, 1)
+	delta := d0 / 8
+	b := attacktest.L2Budget(t, delta)
 	res, p := forge(t, tg, Config{Budget: b, Steps: 32, K: 4, Seed: 1})
 	if !strings.HasPrefix(res.Notes["lr_choice"], "measured") {
 		t.Errorf("lr choice %q, want the measured fallback", res.Notes["lr_choice"])

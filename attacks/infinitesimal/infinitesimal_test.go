@@ -56,17 +56,10 @@ func l2Policy(delta float64, q int, hparams string) verifier.Policy {
 // Q, in the exact and the noisy envs; enforce-manifest rejects it; no gradient was computed.
 func TestAcceptedAtTargetedDeltaAndRejectedByEnforceManifest(t *testing.T) {
 	tg := honestTarget(t, autodiff.Float32, proof.Hyper{LR: 0.05})
-	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, stats.DefaultInitAlpha)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d0 := stats.Distance(w0, tg.Final).L2
+	d0 := attacktest.InitDistance(t, tg, 1)
 	// A delta that makes the requested 100 steps too few, so the attack must add steps.
 	delta := d0 / 12
-	b, err := attacks.NewBudget("l2", delta, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := attacktest.L2Budget(t, delta)
 	res, p := forge(t, tg, Config{Budget: b, Steps: 40, K: 5, Seed: 1})
 	if res.Cost.Forward != 0 || res.Cost.Backward != 0 || res.Cost.SecondOrder != 0 || res.Cost.FLOPs != 0 {
 		t.Fatalf("the attack computed gradients: %+v", res.Cost)
@@ -233,15 +226,9 @@ func TestCommittedInitKeepsTheCommitmentAtAHigherCost(t *testing.T) {
 	if w0OK, tabOK := attacktest.Commitment(t, prooftest.OpenAll(t, tg.Source)); !w0OK || !tabOK {
 		t.Fatalf("the honest proof breaks its commitment (W0 %v, batches %v)", w0OK, tabOK)
 	}
-	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, 1, stats.DefaultInitAlpha)
-	if err != nil {
-		t.Fatal(err)
-	}
-	delta := stats.Distance(w0, tg.Final).L2 / 12
-	b, err := attacks.NewBudget("l2", delta, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d0 := attacktest.InitDistance(t, tg, 1)
+	delta := d0 / 12
+	b := attacktest.L2Budget(t, delta)
 	naive, pn := forge(t, tg, Config{Budget: b, Steps: 40, K: 5, Seed: 1})
 	committed, pc := forge(t, tg, Config{Budget: b, Steps: 40, K: 5, Seed: 1, Init: attacks.InitCommitted})
 

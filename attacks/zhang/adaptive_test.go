@@ -1,8 +1,6 @@
 package zhang
 
 import (
-	"context"
-	"path/filepath"
 	"testing"
 
 	"pollab/attacks"
@@ -25,12 +23,7 @@ func TestAdaptiveVariantsThroughVerifier(t *testing.T) {
 	run := func(cfg Config) (*Report, string) {
 		t.Helper()
 		cfg.Variant, cfg.Steps, cfg.K, cfg.Retries, cfg.Seed, cfg.Lambda = VariantII, 32, 4, 4, 4, -1
-		out := filepath.Join(t.TempDir(), "forged")
-		rep, err := (&Attack{Config: cfg}).Run(context.Background(), tgt, out, attacks.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rep, out
+		return forge(t, tgt, cfg)
 	}
 	naive, naiveDir := run(Config{})
 	real, realDir := run(Config{Points: PointsReal})

@@ -35,6 +35,17 @@ func honestTarget(t *testing.T, momentum bool) *attacks.Target {
 		Batch: 16, Epochs: 2, K: 4, Seed: 5})
 }
 
+// forge runs the attack with cfg on tgt into a fresh directory: the report and the directory.
+func forge(t *testing.T, tgt *attacks.Target, cfg Config) (*Report, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "forged")
+	rep, err := (&Attack{Config: cfg}).Run(context.Background(), tgt, out, attacks.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep, out
+}
+
 // replayProof re-executes every interval of a proof with a fresh prover.Stepper, as a
 // verifier does, and returns the distances between each replayed end and the proof's
 // end checkpoint.
@@ -96,11 +107,7 @@ func TestVariantsReplayAsReported(t *testing.T) {
 			tgt := honestTarget(t, tc.momentum)
 			cfg := tc.cfg
 			cfg.Steps, cfg.K, cfg.Retries, cfg.Seed = 8, 4, 2, 9
-			out := filepath.Join(t.TempDir(), "forged")
-			rep, err := (&Attack{Config: cfg}).Run(context.Background(), tgt, out, attacks.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep, out := forge(t, tgt, cfg)
 			got := replayProof(t, out)
 			if len(got) != len(rep.Intervals) {
 				t.Fatalf("%d intervals replayed, report has %d", len(got), len(rep.Intervals))
@@ -252,12 +259,7 @@ func TestForgedThroughSharedWriterKeepsClaims(t *testing.T) {
 	cfg := prover.Config{Model: synthModel, Dataset: synthName, DType: autodiff.Float64, Hyper: h,
 		Batch: 16, Epochs: 1, K: 4, Seed: 5, Augment: true, RecordAugSeeds: true}
 	tgt := attacktest.Target(t, cfg)
-	out := filepath.Join(t.TempDir(), "forged")
-	zc := Config{Variant: VariantII, Lambda: -1, Steps: 8, K: 4, Retries: 1, Seed: 3}
-	rep, err := (&Attack{Config: zc}).Run(context.Background(), tgt, out, attacks.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, out := forge(t, tgt, Config{Variant: VariantII, Lambda: -1, Steps: 8, K: 4, Retries: 1, Seed: 3})
 	p := prooftest.OpenAll(t, out)
 	m := p.Manifest()
 	if m.Augment != tgt.Manifest.Augment || !m.Augment.Enabled || len(p.AugSeeds()) != 8 {

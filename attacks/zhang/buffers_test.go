@@ -1,12 +1,9 @@
 package zhang
 
 import (
-	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"pollab/attacks"
 	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/stats"
@@ -24,11 +21,7 @@ func TestBatchNormTarget(t *testing.T) {
 	for _, so := range []string{"symbolic", "central"} {
 		t.Run(so, func(t *testing.T) {
 			cfg := Config{Variant: VariantII, Lambda: -1, Steps: 8, K: 4, Retries: 1, Iters: 3, Seed: 4, SecondOrder: so}
-			out := filepath.Join(t.TempDir(), "forged")
-			rep, err := (&Attack{Config: cfg}).Run(context.Background(), tg, out, attacks.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep, out := forge(t, tg, cfg)
 			p := prooftest.OpenAll(t, out)
 			c0, err := p.Checkpoint(0)
 			if err != nil {

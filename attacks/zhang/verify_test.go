@@ -1,12 +1,9 @@
 package zhang
 
 import (
-	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 
-	"pollab/attacks"
 	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/stats"
@@ -53,11 +50,7 @@ func TestForgedProofsThroughVerifier(t *testing.T) {
 			tgt := honestTarget(t, tc.momentum)
 			cfg := tc.cfg
 			cfg.Steps, cfg.K, cfg.Retries, cfg.Seed = 32, 4, 1, 4
-			out := filepath.Join(t.TempDir(), "forged")
-			rep, err := (&Attack{Config: cfg}).Run(context.Background(), tgt, out, attacks.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep, out := forge(t, tgt, cfg)
 			ev, verdicts := verifyForged(t, out, pols)
 			if !(ev.Init.MinP >= 0.01) || !ev.Data.OK() {
 				t.Fatalf("init p %.3g, data %+v: a forged proof must pass both", ev.Init.MinP, ev.Data)
@@ -102,10 +95,7 @@ func verdictWord(v verifier.Verdict) string {
 func TestCostReport(t *testing.T) {
 	tgt := honestTarget(t, false)
 	cfg := Config{Variant: VariantIII, Lambda: -1, Steps: 8, K: 4, Retries: 1, Iters: 10, Seed: 2}
-	rep, err := (&Attack{Config: cfg}).Run(context.Background(), tgt, filepath.Join(t.TempDir(), "f"), attacks.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep, _ := forge(t, tgt, cfg)
 	c := rep.Cost
 	evals := 0
 	for _, s := range rep.StepStats {

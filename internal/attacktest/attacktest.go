@@ -12,6 +12,7 @@ import (
 	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
+	"pollab/stats"
 	"pollab/verifier"
 )
 
@@ -54,4 +55,25 @@ func Commitment(t testing.TB, p *proof.Proof) (initOK, batchesOK bool) {
 		t.Fatalf("no commitment finding (%v)", err)
 	}
 	return f.FirstBadParam == -1, f.FirstBadStep == -1
+}
+
+// InitDistance is d0, the l2 distance from the forged W'0 of seed (attacks.ForgeInit at the
+// default KS level) to W_T: the line a spoofer must cover, the scale of the tests' thresholds.
+func InitDistance(t testing.TB, tg *attacks.Target, seed uint64) float64 {
+	t.Helper()
+	w0, _, err := attacks.ForgeInit(tg.Model, tg.Final, seed, stats.DefaultInitAlpha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stats.Distance(w0, tg.Final).L2
+}
+
+// L2Budget is the budget of a spoofer targeting an absolute l2 threshold delta.
+func L2Budget(t testing.TB, delta float64) attacks.Budget {
+	t.Helper()
+	b, err := attacks.NewBudget(stats.MetricL2, delta, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
