@@ -138,6 +138,12 @@ func TestMalformedProofsAreRejected(t *testing.T) {
 		}
 		return b.Bytes()
 	}
+	// inHeader replaces old by new in the checkpoint's safetensors header (once).
+	inHeader := func(old, new string) func(t *testing.T, dir string) {
+		return func(t *testing.T, dir string) {
+			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string { return strings.Replace(h, old, new, 1) }))
+		}
+	}
 
 	rows := []struct {
 		name   string
@@ -154,11 +160,7 @@ func TestMalformedProofsAreRejected(t *testing.T) {
 			binary.LittleEndian.PutUint64(b, 1<<40)
 			replaceFile(t, dir, ck, b)
 		}, "limit"},
-		{"overlapping offsets", func(t *testing.T, dir string) {
-			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string {
-				return strings.Replace(h, `"data_offsets":[24,120]`, `"data_offsets":[16,112]`, 1)
-			}))
-		}, "overlaps"},
+		{"overlapping offsets", inHeader(`"data_offsets":[24,120]`, `"data_offsets":[16,112]`), "overlaps"},
 		{"NaN weight", func(t *testing.T, dir string) {
 			b := append([]byte(nil), ckBytes...)
 			binary.LittleEndian.PutUint64(b[len(b)-8:], math.Float64bits(math.NaN()))
@@ -176,39 +178,13 @@ func TestMalformedProofsAreRejected(t *testing.T) {
 		{"momentum buffers missing", func(t *testing.T, dir string) {
 			replaceFile(t, dir, ck, encodeWith(checkpointLayout{model: model, dtype: autodiff.Float64}, 2))
 		}, "tensors, want"},
-		{"duplicate tensor", func(t *testing.T, dir string) {
-			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string {
-				return strings.Replace(h, `"momentum.fc2.bias"`, `"fc2.bias"`, 1)
-			}))
-		}, "duplicate key"},
-		{"foreign tensor", func(t *testing.T, dir string) {
-			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string {
-				return strings.Replace(h, `"momentum.fc2.bias"`, `"momentum.fc9.bias"`, 1)
-			}))
-		}, `missing tensor "momentum.fc2.bias"`},
-		{"shape mismatch", func(t *testing.T, dir string) {
-			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string {
-				return strings.Replace(h, `"shape":[3,4]`, `"shape":[4,3]`, 1)
-			}))
-		}, "shape [4 3]"},
-		{"metadata step differs", func(t *testing.T, dir string) {
-			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string {
-				return strings.Replace(h, `"step":"2"`, `"step":"3"`, 1)
-			}))
-		}, "metadata step 3"},
-		{"metadata lr not a number", func(t *testing.T, dir string) {
-			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string {
-				return strings.Replace(h, `"lr":"0.1"`, `"lr":"NaN"`, 1)
-			}))
-		}, "metadata lr"},
-		{"metadata model differs", func(t *testing.T, dir string) {
-			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string {
-				return strings.Replace(h, `"model":"mlp:4-3-2:relu"`, `"model":"mlp:4-3-2:tanh"`, 1)
-			}))
-		}, "metadata model"},
-		{"header is not JSON", func(t *testing.T, dir string) {
-			replaceFile(t, dir, ck, editHeader(t, ckBytes, func(h string) string { return strings.Replace(h, `}`, `]`, 1) }))
-		}, "invalid JSON"},
+		{"duplicate tensor", inHeader(`"momentum.fc2.bias"`, `"fc2.bias"`), "duplicate key"},
+		{"foreign tensor", inHeader(`"momentum.fc2.bias"`, `"momentum.fc9.bias"`), `missing tensor "momentum.fc2.bias"`},
+		{"shape mismatch", inHeader(`"shape":[3,4]`, `"shape":[4,3]`), "shape [4 3]"},
+		{"metadata step differs", inHeader(`"step":"2"`, `"step":"3"`), "metadata step 3"},
+		{"metadata lr not a number", inHeader(`"lr":"0.1"`, `"lr":"NaN"`), "metadata lr"},
+		{"metadata model differs", inHeader(`"model":"mlp:4-3-2:relu"`, `"model":"mlp:4-3-2:tanh"`), "metadata model"},
+		{"header is not JSON", inHeader(`}`, `]`), "invalid JSON"},
 		{"truncated checkpoint", func(t *testing.T, dir string) {
 			os.WriteFile(filepath.Join(dir, ck), ckBytes[:len(ckBytes)-8], 0o644)
 		}, "truncated"},

@@ -39,10 +39,7 @@ func fixtureLayout(tb testing.TB) checkpointLayout {
 
 func FuzzSafetensors(f *testing.F) {
 	dir, _ := fuzzProof(f)
-	ck, err := os.ReadFile(filepath.Join(dir, CheckpointName(0)))
-	if err != nil {
-		f.Fatal(err)
-	}
+	ck := readFile(f, dir, CheckpointName(0))
 	f.Add(ck)
 	bnDir := f.TempDir()
 	buildProof(f, bnDir, bnFixture, 1)
@@ -92,10 +89,7 @@ func FuzzSafetensors(f *testing.F) {
 
 func FuzzManifest(f *testing.F) {
 	dir, _ := fuzzProof(f)
-	mb, err := os.ReadFile(filepath.Join(dir, ManifestFile))
-	if err != nil {
-		f.Fatal(err)
-	}
+	mb := readFile(f, dir, ManifestFile)
 	f.Add(mb)
 	f.Add([]byte(`{"format":"pollab-proof/1","model":"lenet5","k":-1}`))
 	// With a seed commitment (valid, then with a malformed hash and nonce).
@@ -131,10 +125,7 @@ func FuzzManifest(f *testing.F) {
 
 func FuzzIndexTable(f *testing.F) {
 	dir, _ := fuzzProof(f)
-	ib, err := os.ReadFile(filepath.Join(dir, IndicesFile))
-	if err != nil {
-		f.Fatal(err)
-	}
+	ib := readFile(f, dir, IndicesFile)
 	f.Add(ib)
 	f.Add([]byte("PLIX\x01\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, b []byte) {

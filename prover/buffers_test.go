@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -58,15 +57,7 @@ func TestBufferedProofReplaysBitExactly(t *testing.T) {
 	for _, dt := range []autodiff.DType{autodiff.Float32, autodiff.Float64} {
 		t.Run(dt.String(), func(t *testing.T) {
 			cfg := bnConfig(dt)
-			dir := filepath.Join(t.TempDir(), "proof")
-			res, err := Train(context.Background(), cfg, dir, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := proof.Open(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res, p := trainOpen(t, cfg)
 			m, _ := models.Parse(cfg.Model)
 			train, err := data.Load(cfg.Dataset, data.Train)
 			if err != nil {

@@ -74,14 +74,31 @@ func sameProof(t *testing.T, a, b string) {
 	}
 }
 
-// provenanceLedger is the cost recorded in dir's provenance.json; it fails when there is none.
-func provenanceLedger(t *testing.T, dir string) autodiff.Cost {
+// trainOpen trains cfg into a fresh directory and opens the proof.
+func trainOpen(t *testing.T, cfg Config) (*Result, *proof.Proof) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "proof")
+	res, err := Train(context.Background(), cfg, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, openProof(t, dir)
+}
+
+// openProof opens the proof in dir (failing the test when it does not open).
+func openProof(t *testing.T, dir string) *proof.Proof {
 	t.Helper()
 	p, err := proof.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, ok := p.Provenance()
+	return p
+}
+
+// provenanceLedger is the cost recorded in dir's provenance.json; it fails when there is none.
+func provenanceLedger(t *testing.T, dir string) autodiff.Cost {
+	t.Helper()
+	prov, ok := openProof(t, dir).Provenance()
 	if !ok || prov.Ledger == nil {
 		t.Fatalf("%s: no ledger in %s (%+v, ok %v)", dir, proof.ProvenanceFile, prov, ok)
 	}
@@ -117,10 +134,7 @@ func TestTrainIsDeterministicAndReExecutable(t *testing.T) {
 
 	// The proof opens, and re-executing every interval from its checkpoint with the same
 	// Stepper reproduces the next checkpoint bit for bit (CPU gradients are deterministic).
-	p, err := proof.Open(a)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openProof(t, a)
 	man := p.Manifest()
 	if man.Producer != Producer || man.Steps != 32 || man.Augment.Enabled || p.AugSeeds() != nil {
 		t.Errorf("manifest: producer %q steps %d augment %+v", man.Producer, man.Steps, man.Augment)
@@ -252,15 +266,7 @@ func TestResumeGivesTheSameProof(t *testing.T) {
 func TestRecordedAugSeedsAndCalibrate(t *testing.T) {
 	cfg := testConfig()
 	cfg.Augment, cfg.RecordAugSeeds = true, true
-	dir := t.TempDir()
-	res, err := Train(context.Background(), cfg, dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := proof.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, p := trainOpen(t, cfg)
 	seeds := p.AugSeeds()
 	if len(seeds) != res.Steps || seeds[3] != AugSeed(cfg.Seed, 3) || !p.Manifest().Augment.SeedsRecorded {
 		t.Fatalf("augseeds: %d recorded, want %d matching AugSeed", len(seeds), res.Steps)

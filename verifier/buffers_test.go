@@ -19,13 +19,21 @@ func bnConfig(dt autodiff.DType) prover.Config {
 	return c
 }
 
+// atDeltaZero verifies the proof in dir in env exact at delta 0, every interval re-executed:
+// the evidence and the verdict.
+func atDeltaZero(t *testing.T, dir string) (*Evidence, Verdict) {
+	t.Helper()
+	pol := exactPolicy(0)
+	ev := gather(t, dir, "exact", Options{}, pol)
+	return ev, pol.Decide(ev)
+}
+
 // replaysExactly verifies the honest proof in dir in env exact at delta 0, every interval,
 // and requires bit-identical parameters and running statistics.
 func replaysExactly(t *testing.T, dir string) *Evidence {
 	t.Helper()
-	pol := exactPolicy(0)
-	ev := gather(t, dir, "exact", Options{}, pol)
-	if v := pol.Decide(ev); !v.Accepted {
+	ev, v := atDeltaZero(t, dir)
+	if !v.Accepted {
 		t.Fatalf("honest proof rejected at delta 0: %+v", v)
 	}
 	for _, iv := range ev.Intervals {
@@ -60,9 +68,8 @@ func TestHonestBufferedProofReplaysExactly(t *testing.T) {
 func TestBufferTamperIsReportedNotDecided(t *testing.T) {
 	dir := prooftest.Copy(t, prooftest.Train(t, bnConfig(autodiff.Float64)))
 	editCheckpoint(t, dir, 2, []string{"bn1.running_mean", "bn2.running_var"}, func(_ string, j int, v float64) float64 { return v + 0.5 })
-	pol := exactPolicy(0)
-	ev := gather(t, dir, "exact", Options{}, pol)
-	if v := pol.Decide(ev); !v.Accepted {
+	ev, v := atDeltaZero(t, dir)
+	if !v.Accepted {
 		t.Errorf("a buffer change decided the verdict: %+v", v)
 	}
 	for _, iv := range ev.Intervals {

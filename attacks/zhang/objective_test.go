@@ -24,17 +24,8 @@ func (m tinyMLP) FLOPsPerSample() float64 {
 }
 func (m tinyMLP) Symbolic2nd() bool { return true }
 
-func numParams(n autodiff.Net) int {
-	tot := 0
-	for _, s := range n.ParamShapes() {
-		k := 1
-		for _, d := range s {
-			k *= d
-		}
-		tot += k
-	}
-	return tot
-}
+// numParams is the length of the flat parameter vector (ParamShapes: two weights, two biases).
+func (m tinyMLP) numParams() int { return m.hidden*m.in + m.hidden + m.classes*m.hidden + m.classes }
 
 // newObjective builds a random objective on the tiny MLP. Base points are drawn inside
 // (0.1, 0.9) so that a perturbation of a few tenths moves some across the clamp.
@@ -43,7 +34,7 @@ func newObjective(t *testing.T, mode autodiff.SecondOrder, lambda float64) (*Obj
 	net := tinyMLP{in: 6, hidden: 5, classes: 3}
 	rng := rand.New(rand.NewPCG(7, 11))
 	const B = 4
-	params := make([]float64, numParams(net))
+	params := make([]float64, net.numParams())
 	for i := range params {
 		params[i] = rng.NormFloat64() * 0.6
 	}
