@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
-	"sync"
 
+	"pollab/internal/registry"
 	"pollab/stats"
 )
 
@@ -102,31 +101,21 @@ type Flag struct {
 	Value       flag.Value
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Kind{}
-)
+// kinds holds the registered spoofers.
+var kinds = registry.New[Kind]("attacks")
 
 // Register makes a spoofer available by name. It panics when the name is empty or taken
 // (a programming error, found at start-up).
 func Register(k Kind) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	name := k.Name
-	if name == "" || k.NewConfig == nil {
-		panic("attacks: Register of a kind without a name or NewConfig")
+	if k.NewConfig == nil {
+		panic("attacks: Register of a kind without NewConfig")
 	}
-	if _, dup := registry[name]; dup {
-		panic("attacks: Register called twice for " + name)
-	}
-	registry[name] = k
+	kinds.Register(k.Name, k)
 }
 
 // Lookup returns the registered spoofer of that name.
 func Lookup(name string) (Kind, error) {
-	registryMu.RLock()
-	k, ok := registry[name]
-	registryMu.RUnlock()
+	k, ok := kinds.Lookup(name)
 	if !ok {
 		return Kind{}, fmt.Errorf("attack kind %q: want one of %v", name, Names())
 	}
@@ -134,16 +123,7 @@ func Lookup(name string) (Kind, error) {
 }
 
 // Names lists the registered spoofers, sorted.
-func Names() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func Names() []string { return kinds.Sorted() }
 
 // AtLeastOne checks that every given option is >= 1, in name order.
 func AtLeastOne(opts map[string]Opt[int]) error {

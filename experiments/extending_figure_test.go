@@ -49,7 +49,7 @@ func (fc *figureContext) figCheckpoints() (*Figure, error) {
 // checks its data against the CSV and draws it with its caption.
 func TestExtendingFigureExample(t *testing.T) {
 	registerFigure("fig7_checkpoints", (*figureContext).figCheckpoints)
-	t.Cleanup(func() { delete(figureRegistry, "fig7_checkpoints") })
+	t.Cleanup(func() { figureRegistry.Remove("fig7_checkpoints") })
 	rows := syntheticRows()
 	f, err := BuildFigure("fig7_checkpoints", rows, testStyle())
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+
+	"pollab/internal/registry"
 )
 
 // figureContext holds the choices every figure shares, all derived from the CSV.
@@ -148,21 +149,16 @@ type figureEntry struct {
 }
 
 // figureRegistry holds every figure, registered by the init function of its own file.
-var figureRegistry = map[string]figureEntry{}
+var figureRegistry = registry.New[figureEntry]("experiments: figures")
 
 // registerFigure adds a figure under name; a second registration of a name is a programming
 // error.
 func registerFigure(name string, build func(*figureContext) (*Figure, error)) {
-	if _, dup := figureRegistry[name]; dup {
-		panic("experiments: figure " + name + " registered twice")
-	}
-	figureRegistry[name] = figureEntry{name: name, build: build}
+	figureRegistry.Register(name, figureEntry{name: name, build: build})
 }
 
 // FigureNames returns the registered figures' names in drawing order (sorted by name).
-func FigureNames() []string {
-	return slices.Sorted(maps.Keys(figureRegistry))
-}
+func FigureNames() []string { return figureRegistry.Sorted() }
 
 // newFigure is an empty figure in the context's style.
 func (fc *figureContext) newFigure() *Figure { return &Figure{style: fc.style} }
@@ -171,7 +167,7 @@ func (fc *figureContext) newFigure() *Figure { return &Figure{style: fc.style} }
 // re-executions of the run's setting, if any), in the given style; a figure without data has
 // Points 0 and no panels.
 func BuildFigure(name string, rows []Row, style Style, measured ...MeasuredInterval) (*Figure, error) {
-	e, ok := figureRegistry[name]
+	e, ok := figureRegistry.Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("unknown figure %q (have %s)", name, strings.Join(FigureNames(), ", "))
 	}
@@ -187,7 +183,8 @@ func BuildFigures(rows []Row, style Style, measured ...MeasuredInterval) ([]*Fig
 	fc.measured = measured
 	var figs []*Figure
 	for _, name := range FigureNames() {
-		f, err := fc.build(figureRegistry[name])
+		e, _ := figureRegistry.Lookup(name)
+		f, err := fc.build(e)
 		if err != nil {
 			return nil, err
 		}

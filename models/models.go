@@ -9,9 +9,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"pollab/autodiff"
+	"pollab/internal/registry"
 )
 
 // Tensor describes one parameter tensor of a model.
@@ -207,33 +207,20 @@ func (m *seqModel) addParams(name string, wshape []int, fanIn int, kaiming bool)
 // be the canonical spec, ":kaiming" included, which Parse maps back to an equal model.
 type Constructor func(parts []string, kaiming bool) (Model, error)
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Constructor{}
-	families   []string // in registration order
-)
+// families holds the registered model families (Names: registration order).
+var families = registry.New[Constructor]("models")
 
 // Register makes a model family available to Parse by name (a spec's first part), the way
 // attacks register themselves. It panics on an empty or taken name.
 func Register(name string, c Constructor) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if name == "" || c == nil {
-		panic("models: Register without a name or constructor")
+	if c == nil {
+		panic("models: Register of " + name + " without a constructor")
 	}
-	if _, dup := registry[name]; dup {
-		panic("models: Register called twice for " + name)
-	}
-	registry[name] = c
-	families = append(families, name)
+	families.Register(name, c)
 }
 
 // Names lists the registered model families in registration order (the lab's own first).
-func Names() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	return slices.Clone(families)
-}
+func Names() []string { return families.Names() }
 
 // sequential is the Constructor of a family of layer lists: parse checks the spec and
 // returns the layers with the canonical spec, then the parameters are laid out.
@@ -272,9 +259,7 @@ func Parse(spec string) (Model, error) {
 		kaiming = true
 		parts = parts[:n-1]
 	}
-	registryMu.RLock()
-	build, ok := registry[parts[0]]
-	registryMu.RUnlock()
+	build, ok := families.Lookup(parts[0])
 	if !ok {
 		names := Names()
 		want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]

@@ -6,9 +6,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"pollab/data"
+	"pollab/internal/registry"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/stats"
@@ -175,33 +175,21 @@ type Flag struct {
 	Set         func(string) error
 }
 
-var (
-	kindsMu sync.RWMutex
-	kinds   = map[string]Kind{}
-)
+// kinds holds the registered checks.
+var kinds = registry.New[Kind]("verifier")
 
 // Register makes a check available by name. It panics when the name is empty, taken or a
 // reserved Verdict check (a programming error, found at start-up).
 func Register(k Kind) {
-	kindsMu.Lock()
-	defer kindsMu.Unlock()
-	if k.Name == "" || k.NewConfig == nil {
-		panic("verifier: Register of a check without a name or NewConfig")
+	if k.NewConfig == nil || slices.Contains([]string{CheckTopQ, CheckAudit, CheckIncomplete}, k.Name) {
+		panic("verifier: Register of a check without NewConfig or under a reserved name: " + k.Name)
 	}
-	if _, dup := kinds[k.Name]; dup || slices.Contains([]string{CheckTopQ, CheckAudit, CheckIncomplete}, k.Name) {
-		panic("verifier: Register called twice for " + k.Name)
-	}
-	kinds[k.Name] = k
+	kinds.Register(k.Name, k)
 }
 
 // Kinds lists the registered checks in their Order (then name).
 func Kinds() []Kind {
-	kindsMu.RLock()
-	defer kindsMu.RUnlock()
-	out := make([]Kind, 0, len(kinds))
-	for _, k := range kinds {
-		out = append(out, k)
-	}
+	out := kinds.All()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Order != out[j].Order {
 			return out[i].Order < out[j].Order
@@ -213,9 +201,7 @@ func Kinds() []Kind {
 
 // LookupKind returns the registered check of that name.
 func LookupKind(name string) (Kind, error) {
-	kindsMu.RLock()
-	k, ok := kinds[name]
-	kindsMu.RUnlock()
+	k, ok := kinds.Lookup(name)
 	if !ok {
 		var names []string
 		for _, k := range Kinds() {
