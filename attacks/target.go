@@ -97,12 +97,8 @@ func NewTarget(model models.Model, wT []float64, train *data.Dataset, dt autodif
 	if train == nil || train.Len() == 0 {
 		return nil, errors.New("target: no training data")
 	}
-	dim := 1
-	for _, d := range model.InputShape() {
-		dim *= d
-	}
-	if train.Dim() != dim || train.Classes != model.Classes() {
-		return nil, fmt.Errorf("target: model %s takes %d features and %d classes, dataset %s has %d and %d", model.Spec(), dim, model.Classes(), train.Name, train.Dim(), train.Classes)
+	if err := train.Fits(model.Spec(), model.InputShape(), model.Classes()); err != nil {
+		return nil, fmt.Errorf("target: %w", err)
 	}
 	if h.LR == 0 {
 		h.LR = DefaultLR

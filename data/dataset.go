@@ -173,6 +173,26 @@ func (d *Dataset) Dim() int {
 	return d.pointBytes / d.Enc.bytesPerFeature()
 }
 
+// Features is the number of values of one point of the given shape: the product of its
+// dimensions (a model's per-sample input shape, flattened).
+func Features(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// Fits is nil when d's points feed a model (spec names it) of per-sample input shape and
+// classes: as many features and classes; otherwise the error names both sides.
+func (d *Dataset) Fits(spec string, shape []int, classes int) error {
+	if dim := Features(shape); d.Dim() != dim || d.Classes != classes {
+		return fmt.Errorf("model %s takes %d features and %d classes, dataset %s has %d and %d",
+			spec, dim, classes, d.Name, d.Dim(), d.Classes)
+	}
+	return nil
+}
+
 // PointBytes is the size of one point's raw encoding.
 func (d *Dataset) PointBytes() int { return d.pointBytes }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"pollab/data"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/stats"
@@ -283,7 +284,7 @@ func proofBytes(j *proofJob, batch int) int64 {
 	}
 	b := int64(ckpts)*int64(m.NumParams()*8+checkpointOverhead) + int64(j.steps)*int64(batch*4+32) + proofOverhead
 	if j.attack != nil {
-		b += int64(j.steps) * int64(j.attack.Config.Plan().PayloadBatches*batch*inputDim(m)*4)
+		b += int64(j.steps) * int64(j.attack.Config.Plan().PayloadBatches*batch*data.Features(m.InputShape())*4)
 	}
 	return b
 }

@@ -332,8 +332,8 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("spec model: %w", err)
 		}
-		if dim := inputDim(m); dim != train.Dim() {
-			return nil, nil, fmt.Errorf("spec: model %s takes %d inputs, dataset %s has %d", spec, dim, s.Dataset, train.Dim())
+		if err := train.Fits(spec, m.InputShape(), m.Classes()); err != nil {
+			return nil, nil, fmt.Errorf("spec: %w", err)
 		}
 		targets := map[uint64]*proofJob{}
 		for _, k := range s.Train.K {
@@ -396,14 +396,6 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 		}
 	}
 	return honest, forged, nil
-}
-
-func inputDim(m models.Model) int {
-	d := 1
-	for _, x := range m.InputShape() {
-		d *= x
-	}
-	return d
 }
 
 // estimate sets the progress total: proofs not yet on disk plus the verification they need.

@@ -110,6 +110,9 @@ func newJob(s *Spec, scenario string, seed uint64, dir string) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := train.Fits(m.Spec(), m.InputShape(), m.Classes()); err != nil {
+		return nil, err
+	}
 	j := &job{
 		spec: s, scenario: scenario, seed: seed, dir: dir, model: m, dt: dt, trainSet: train,
 		hyper: proof.Hyper{LR: s.Peer.LR, Gamma: 1}, peers: s.Population(scenario), rating: TemplarModel(),

@@ -63,10 +63,7 @@ type Stepper struct {
 // dataset (batch entries i >= 0); payload holds the proof's extra points (entries i < 0 are
 // payload point -i-1) and may be nil. Engine work is recorded in ledger (may be nil).
 func NewStepper(m models.Model, dt autodiff.DType, train, payload *data.Dataset, ledger *autodiff.Ledger) *Stepper {
-	dim := 1
-	for _, d := range m.InputShape() {
-		dim *= d
-	}
+	dim := data.Features(m.InputShape())
 	return &Stepper{
 		model:   m,
 		dt:      dt,

@@ -152,15 +152,8 @@ func prepare(cfg Config) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	dim := 1
-	for _, d := range m.InputShape() {
-		dim *= d
-	}
-	if train.Dim() != dim {
-		return nil, fmt.Errorf("model %s takes %d features, dataset %s has %d", m.Spec(), dim, train.Name, train.Dim())
-	}
-	if train.Classes != m.Classes() {
-		return nil, fmt.Errorf("model %s has %d classes, dataset %s has %d", m.Spec(), m.Classes(), train.Name, train.Classes)
+	if err := train.Fits(m.Spec(), m.InputShape(), m.Classes()); err != nil {
+		return nil, err
 	}
 	if cfg.Batch > train.Len() {
 		return nil, fmt.Errorf("batch %d exceeds the %d training points of %s", cfg.Batch, train.Len(), train.Name)
