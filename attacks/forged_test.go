@@ -53,10 +53,7 @@ func TestCreateForgedMakesAValidProofWithTheTargetsClaims(t *testing.T) {
 	if res.Checkpoints != 6 || res.Steps != 22 {
 		t.Fatalf("result %+v", res)
 	}
-	p, err := proof.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := prooftest.OpenAll(t, out)
 	m := p.Manifest()
 	if m.Model != tg.Manifest.Model || m.Batch != 16 || m.Optimizer.LR != 0.1 || m.Optimizer.Momentum != 0.9 ||
 		len(m.Optimizer.Milestones) != 1 || m.Dataset.Fingerprint != tg.Manifest.Dataset.Fingerprint || m.Epochs != 3 {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/internal/pynumpy"
 	"pollab/proof"
 	"pollab/prover"
@@ -77,10 +78,7 @@ func TestBatchNormProofsCrossVerify(t *testing.T) {
 	}
 	record(t, jobs)
 	for _, j := range jobs {
-		p, err := proof.Open(j.Out)
-		if err != nil {
-			t.Fatalf("%s: %v", j.DType, err)
-		}
+		p := prooftest.OpenAll(t, j.Out)
 		ev, v := verifyEvery(t, p)
 		if !v.Accepted {
 			t.Errorf("%s: recorded ResNet proof rejected: %s %s", j.DType, v.Check, v.Reason)

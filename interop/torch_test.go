@@ -17,6 +17,7 @@ import (
 	"pollab/autodiff"
 	"pollab/data"
 	"pollab/internal/attacktest"
+	"pollab/internal/prooftest"
 	"pollab/internal/pynumpy"
 	"pollab/proof"
 	"pollab/prover"
@@ -105,10 +106,7 @@ func torchReexec(t *testing.T, dirs, files []string) [][]reexecRow {
 // updateL2 is the l2 length of each interval's update, read from the proof's checkpoints.
 func updateL2(t *testing.T, dir string) []float64 {
 	t.Helper()
-	p, err := proof.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := prooftest.OpenAll(t, dir)
 	var out []float64
 	var prev []float64
 	for i := range p.NumCheckpoints() {
@@ -251,10 +249,7 @@ func TestTorchRecordedProofsVerifyInPollab(t *testing.T) {
 	}
 	record(t, jobs)
 	for _, j := range jobs {
-		p, err := proof.Open(j.Out)
-		if err != nil {
-			t.Fatalf("%s %s: %v", j.Spec, j.DType, err)
-		}
+		p := prooftest.OpenAll(t, j.Out)
 		ev, v := verifyEvery(t, p)
 		if !v.Accepted {
 			t.Errorf("%s %s: rejected: %s %s", j.Spec, j.DType, v.Check, v.Reason)
@@ -329,10 +324,7 @@ func TestJiaProofConvertsAndVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := proof.Open(conv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := prooftest.OpenAll(t, conv)
 	m := p.Manifest()
 	if m.Steps != 16 || m.K != 4 || m.Batch != 16 || m.DType != "f32" || m.Optimizer.Momentum != 0.9 || !slices.Equal(m.Optimizer.Milestones, []int{6}) {
 		t.Fatalf("converted manifest: steps %d k %d batch %d %s optimizer %+v", m.Steps, m.K, m.Batch, m.DType, m.Optimizer)

@@ -29,10 +29,7 @@ func honestProof(t *testing.T) string {
 
 func open(t *testing.T, dir string) *proof.Proof {
 	t.Helper()
-	p, err := proof.Open(dir)
-	if err != nil {
-		t.Fatalf("open %s: %v", dir, err)
-	}
+	p := prooftest.OpenAll(t, dir)
 	return p
 }
 

@@ -51,10 +51,7 @@ func forge(t *testing.T, tgt *attacks.Target, cfg Config) (*Report, string) {
 // end checkpoint.
 func replayProof(t *testing.T, dir string) []stats.Distances {
 	t.Helper()
-	p, err := proof.Open(dir)
-	if err != nil {
-		t.Fatalf("open forged proof: %v", err)
-	}
+	p := prooftest.OpenAll(t, dir)
 	m := p.Manifest()
 	tgt, err := attacks.LoadTarget(dir) // same model and dataset loading as a verifier
 	if err != nil {
@@ -117,10 +114,7 @@ func TestVariantsReplayAsReported(t *testing.T) {
 					t.Errorf("interval %d: independent replay at %+v, attack reported %+v", i, d, want)
 				}
 			}
-			p, err := proof.Open(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := prooftest.OpenAll(t, out)
 			last, err := p.Checkpoint(p.NumCheckpoints() - 1)
 			if err != nil {
 				t.Fatal(err)

@@ -67,10 +67,7 @@ func TestAttacksFromABareSafetensorsFile(t *testing.T) {
 		Hyper: proof.Hyper{LR: 0.05}, Batch: 16, Epochs: 2, K: 4, Seed: 5,
 	}
 	honest := prooftest.Train(t, cfg)
-	p, err := proof.Open(honest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := prooftest.OpenAll(t, honest)
 	final, err := p.Checkpoint(p.NumCheckpoints() - 1)
 	if err != nil {
 		t.Fatal(err)

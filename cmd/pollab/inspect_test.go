@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"pollab/autodiff"
+	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
 	"pollab/stats"
@@ -60,10 +61,7 @@ func TestInspectReportsTheProof(t *testing.T) {
 	if rep.Bytes != size || size == 0 {
 		t.Errorf("bytes on disk %d, want %d", rep.Bytes, size)
 	}
-	p, err := proof.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := prooftest.OpenAll(t, dir)
 	for i, iv := range rep.Intervals {
 		a, _ := p.Checkpoint(i)
 		b, _ := p.Checkpoint(i + 1)
