@@ -22,11 +22,9 @@ func init() {
 			Flags: append([]cli.Flag{
 				&cli.StringFlag{Name: "stage", Required: true, Usage: "honest, calibrate, forge, verify or merge"},
 				&cli.IntFlag{Name: "index", Value: -1, Usage: "job index within the stage (an array task's SLURM_ARRAY_TASK_ID)"},
-				&cli.StringFlag{Name: "out", Usage: "results directory (default results/<spec name>)"},
-				&cli.StringFlag{Name: "cache", Usage: "proof and evidence cache (default <out>/cache)"},
 				&cli.IntFlag{Name: "workers", Usage: "worker goroutines of the merge job (0: one per CPU)"},
 				&cli.StringFlag{Name: "spec-hash", Usage: "refuse to run unless CONFIG hashes to this (the submitted spec)"},
-			}, specFlags()...),
+			}, append(dirFlags(), specFlags()...)...),
 			Action: jobRun,
 		}},
 	})

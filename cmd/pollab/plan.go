@@ -27,13 +27,11 @@ func init() {
 			"(re-executions, one job per proof and env) -> merge (rows, summary, figures). FLOPs are\n" +
 			"gradient steps times the model's 3*F*B; CPU time assumes R GFLOP/s per core; disk is the\n" +
 			"proofs (float64 checkpoints, indices, crafted data), Evidence and re-execution files.",
-		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "out", Usage: "results directory (default results/<spec name>)"},
-			&cli.StringFlag{Name: "cache", Usage: "proof and evidence cache (default <out>/cache)"},
+		Flags: append(append(dirFlags(),
 			&cli.Float64Flag{Name: "gflops", Value: defaultGFLOPS, Usage: "GFLOP/s of one core, for the CPU-time column"},
 			&cli.BoolFlag{Name: "jobs", Usage: "list every job"},
 			&cli.BoolFlag{Name: "json", Usage: "print the plan as one JSON document"},
-		}, specFlags()...),
+		), specFlags()...),
 		Action: func(c *cli.Context) error {
 			config, err := oneArg(c, "plan", "CONFIG")
 			if err != nil {
@@ -59,8 +57,17 @@ func init() {
 	})
 }
 
+// dirFlags are a spec run's directories, which loadSpecDirs reads: sweep, plan and job run
+// take them.
+func dirFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "out", Usage: "results directory (default results/<spec name>)"},
+		&cli.StringFlag{Name: "cache", Usage: "proof and evidence cache, shareable between specs (default <out>/cache)"},
+	}
+}
+
 // loadSpecDirs loads CONFIG with the spec flags and resolves --out (default
-// results/<name>) and --cache.
+// results/<name>) and --cache (dirFlags).
 func loadSpecDirs(c *cli.Context, config string) (*experiments.Spec, experiments.Options, error) {
 	spec, _, err := loadSpec(c, config)
 	if err != nil {

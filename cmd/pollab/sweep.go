@@ -46,40 +46,32 @@ func init() {
 }
 
 func runFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "out", Usage: "results directory (default results/<spec name>)"},
-		&cli.StringFlag{Name: "cache", Usage: "proof and evidence cache, shareable between specs (default <out>/cache)"},
+	return append(dirFlags(),
 		&cli.IntFlag{Name: "workers", Usage: "worker goroutines (0: the spec's, else one per CPU)"},
 		&cli.BoolFlag{Name: "quiet", Usage: "no progress bar"},
 		&cli.BoolFlag{Name: "json", Usage: "print the run report as one JSON document"},
-	}
+	)
 }
 
 // runSpec loads a spec, runs it, and prints where the results are.
 func runSpec(c *cli.Context, config string) error {
-	spec, _, err := loadSpec(c, config)
+	spec, opt, err := loadSpecDirs(c, config)
 	if err != nil {
 		return err
 	}
 	if c.Int("workers") < 0 {
 		return usageError{fmt.Errorf("--workers %d: want >= 0", c.Int("workers"))}
 	}
-	out := c.String("out")
-	if out == "" {
-		out = filepath.Join("results", spec.Name)
-	}
 	ctx, stop := interruptible()
 	defer stop()
-	cache := c.String("cache")
+	cache := opt.CacheDir
 	if cache == "" {
-		cache = filepath.Join(out, "cache")
+		cache = filepath.Join(opt.Out, "cache")
 	}
 	resumeHint = fmt.Sprintf("rerun the same command to resume: finished proofs and evidence are cached in %s", cache)
 	phases := newPhaseProgress(os.Stderr, c.Bool("quiet") || c.Bool("json"), term.IsTerminal(int(os.Stderr.Fd())))
-	rep, err := experiments.Run(ctx, spec, experiments.Options{
-		Out: out, CacheDir: c.String("cache"), Workers: c.Int("workers"), Version: pollabVersion(), Command: os.Args,
-		Phase: phases.Update,
-	})
+	opt.Workers, opt.Phase = c.Int("workers"), phases.Update
+	rep, err := experiments.Run(ctx, spec, opt)
 	phases.Done()
 	if err != nil {
 		return fmt.Errorf("experiment %s: %w", spec.Name, err)
