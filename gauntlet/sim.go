@@ -94,23 +94,12 @@ type job struct {
 }
 
 func newJob(s *Spec, scenario string, seed uint64, dir string) (*job, error) {
-	m, err := models.Parse(s.Model)
-	if err != nil {
-		return nil, err
-	}
 	dt, err := autodiff.ParseDType(s.DType)
 	if err != nil {
 		return nil, err
 	}
-	train, err := data.Load(s.Dataset, data.Train)
+	m, train, test, err := prover.Setup(s.Model, s.Dataset)
 	if err != nil {
-		return nil, err
-	}
-	test, err := data.Load(s.Dataset, data.Test)
-	if err != nil {
-		return nil, err
-	}
-	if err := train.Fits(m.Spec(), m.InputShape(), m.Classes()); err != nil {
 		return nil, err
 	}
 	j := &job{

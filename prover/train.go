@@ -135,24 +135,31 @@ func (c Config) augPad() int {
 	return c.AugPad
 }
 
+// Setup resolves what a run trains: the model of modelSpec (models.Parse) and the training
+// and test splits of dataset (data.Load), which must fit the model (data.Dataset.Fits).
+func Setup(modelSpec, dataset string) (m models.Model, train, test *data.Dataset, err error) {
+	if m, err = models.Parse(modelSpec); err != nil {
+		return nil, nil, nil, err
+	}
+	if train, err = data.Load(dataset, data.Train); err != nil {
+		return nil, nil, nil, err
+	}
+	if test, err = data.Load(dataset, data.Test); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := train.Fits(m.Spec(), m.InputShape(), m.Classes()); err != nil {
+		return nil, nil, nil, err
+	}
+	return m, train, test, nil
+}
+
 // prepare loads the data and model and builds the schedule; no files are touched.
 func prepare(cfg Config) (*run, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("train config: %w", err)
 	}
-	m, err := models.Parse(cfg.Model)
+	m, train, test, err := Setup(cfg.Model, cfg.Dataset)
 	if err != nil {
-		return nil, err
-	}
-	train, err := data.Load(cfg.Dataset, data.Train)
-	if err != nil {
-		return nil, err
-	}
-	test, err := data.Load(cfg.Dataset, data.Test)
-	if err != nil {
-		return nil, err
-	}
-	if err := train.Fits(m.Spec(), m.InputShape(), m.Classes()); err != nil {
 		return nil, err
 	}
 	if cfg.Batch > train.Len() {
