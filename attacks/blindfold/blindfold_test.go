@@ -11,19 +11,13 @@ import (
 	"pollab/internal/attacktest"
 	"pollab/internal/prooftest"
 	"pollab/proof"
-	"pollab/prover"
 	"pollab/stats"
 	"pollab/verifier"
 )
 
-const (
-	testDataset = "synthetic:n=256,test=64,dim=16,classes=4,seed=3"
-	testModel   = "mlp:16-12-4:relu"
-)
-
 // honestTarget trains a tiny honest run (batch 8: 32 steps per epoch) as the target.
 func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Target {
-	return attacktest.Target(t, prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 8, Epochs: 4, K: 8, Seed: 11})
+	return attacktest.TinyTarget(t, dt, h, 8)
 }
 
 // testDelta is an l2 threshold the small layout can meet: d0/8.

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"pollab/internal/attacktest"
-	"pollab/internal/prooftest"
 	"pollab/stats"
 	"pollab/verifier"
 )
@@ -15,7 +14,7 @@ import (
 // analytic bound through BatchNorm) carry buffers on the line to W_T's; the real verifier
 // accepts at Q <= q.
 func TestBatchNormTarget(t *testing.T) {
-	tg := attacktest.Target(t, prooftest.BNConfig())
+	tg := attacktest.BNTarget(t)
 	delta := 2 * testDelta(t, tg, 1)
 	b := attacktest.L2Budget(t, delta)
 	for _, interp := range []string{InterpTiny, InterpGenuine} {

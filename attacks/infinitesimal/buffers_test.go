@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"pollab/internal/attacktest"
-	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/verifier"
 )
@@ -16,7 +15,7 @@ import (
 // the lr comes from measured gradients (no analytic bound through BatchNorm), and the real
 // verifier accepts the forgery at the delta it targeted, re-executing buffers alongside.
 func TestBatchNormTarget(t *testing.T) {
-	tg := attacktest.Target(t, prooftest.BNConfig())
+	tg := attacktest.BNTarget(t)
 	if slices.Equal(tg.Buffers, models.InitBuffers(tg.Model)) || len(tg.Buffers) != 16 {
 		t.Fatalf("target buffers %v: want W_T's trained running statistics", tg.Buffers)
 	}

@@ -19,14 +19,9 @@ import (
 	"pollab/verifier"
 )
 
-const (
-	testDataset = "synthetic:n=256,test=64,dim=16,classes=4,seed=3"
-	testModel   = "mlp:16-12-4:relu"
-)
-
 // honestTarget trains a tiny honest run (64 steps) and loads it as the attack's target.
 func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Target {
-	return attacktest.Target(t, prover.Config{Model: testModel, Dataset: testDataset, DType: dt, Hyper: h, Batch: 16, Epochs: 4, K: 8, Seed: 11})
+	return attacktest.TinyTarget(t, dt, h, 16)
 }
 
 func forge(t *testing.T, tg *attacks.Target, cfg Config) (*attacks.Result, *proof.Proof) {
@@ -135,9 +130,9 @@ func TestMomentumAndWeightDecay(t *testing.T) {
 // along a run stays below it.
 func TestGradBoundHolds(t *testing.T) {
 	for spec, dataset := range map[string]string{
-		testModel:           testDataset,
-		"mlp:16-8-8-4:tanh": testDataset,
-		"lenet5":            "synthetic:n=64,test=8,dim=784,classes=10,seed=2",
+		attacktest.TinyModel: attacktest.TinyDataset,
+		"mlp:16-8-8-4:tanh":  attacktest.TinyDataset,
+		"lenet5":             "synthetic:n=64,test=8,dim=784,classes=10,seed=2",
 	} {
 		m, err := models.Parse(spec)
 		if err != nil {

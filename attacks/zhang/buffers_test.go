@@ -15,7 +15,7 @@ import (
 // and every checkpoint stores the replay's buffers, so the real verifier's re-execution
 // reproduces them bit for bit and measures the attack's own replay distances.
 func TestBatchNormTarget(t *testing.T) {
-	tg := attacktest.Target(t, prooftest.BNConfig())
+	tg := attacktest.BNTarget(t)
 	all := verifier.DefaultPolicy()
 	all.Select.Q = 0
 	for _, so := range []string{"symbolic", "central"} {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"pollab/attacks"
+	"pollab/autodiff"
 	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/prover"
@@ -76,4 +77,24 @@ func L2Budget(t testing.TB, delta float64) attacks.Budget {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The attack packages' tiny honest setting: an MLP on 256 synthetic points of dimension 16 in
+// 4 classes (64 test points).
+const (
+	TinyModel   = "mlp:16-12-4:relu"
+	TinyDataset = "synthetic:n=256,test=64,dim=16,classes=4,seed=3"
+)
+
+// TinyTarget trains the tiny setting's honest run (4 epochs at batch, k 8, seed 11) in dtype
+// dt with hyperparameters h and loads it as the target.
+func TinyTarget(t testing.TB, dt autodiff.DType, h proof.Hyper, batch int) *attacks.Target {
+	t.Helper()
+	return Target(t, prover.Config{Model: TinyModel, Dataset: TinyDataset, DType: dt, Hyper: h, Batch: batch, Epochs: 4, K: 8, Seed: 11})
+}
+
+// BNTarget is the target of the BatchNorm test model's honest run (prooftest.BNConfig).
+func BNTarget(t testing.TB) *attacks.Target {
+	t.Helper()
+	return Target(t, prooftest.BNConfig())
 }
