@@ -19,7 +19,9 @@ func init() {
 	Register(Kind{Name: CheckData, Order: 20, Usage: "every batch hash recomputed from the declared dataset and the payload",
 		NewConfig: func() Config { return &DataConfig{} }})
 	Register(Kind{Name: CheckMembership, Order: 30, Usage: "payload points must be points of the declared dataset",
-		NewConfig: func() Config { return &MembershipConfig{} }})
+		NewConfig: func() Config {
+			return &Switch{Check: MembershipCheck{}, Usage: "reject payload points that are not in the declared dataset"}
+		}})
 	Register(Kind{Name: CheckHparams, Order: 40, Usage: "checkpoints' lr and momentum state must follow the manifest's schedule (enforce-manifest)",
 		NewConfig: func() Config { return &HparamsConfig{Mode: HparamsTrustCheckpoint} }})
 	Register(Kind{Name: CheckReplay, Order: 100, Usage: "re-executed top-Q and audited intervals within delta of the proof's checkpoints",
@@ -307,21 +309,24 @@ type DataConfig struct{}
 func (*DataConfig) Flags() []Flag                { return nil }
 func (*DataConfig) Variants() ([]Variant, error) { return One(DataCheck{}), nil }
 
-// MembershipConfig configures the membership check (flag --membership).
-type MembershipConfig struct {
-	On bool `json:"on"`
+// Switch configures a check that has no setting, only on or off: a switch flag named as the
+// check, and spec key on (membership, exact-replay).
+type Switch struct {
+	On    bool   `json:"on,omitempty"`
+	Check Check  `json:"-"`
+	Usage string `json:"-"`
 }
 
-func (c *MembershipConfig) Flags() []Flag {
-	return []Flag{{Name: "membership", Usage: "reject payload points that are not in the declared dataset", Bool: true,
+func (c *Switch) Flags() []Flag {
+	return []Flag{{Name: c.Check.Name(), Usage: c.Usage, Bool: true,
 		Set: func(s string) (err error) { c.On, err = strconv.ParseBool(s); return err }}}
 }
 
-func (c *MembershipConfig) Variants() ([]Variant, error) {
+func (c *Switch) Variants() ([]Variant, error) {
 	if !c.On {
 		return nil, nil
 	}
-	return One(MembershipCheck{}), nil
+	return One(c.Check), nil
 }
 
 // HparamsConfig configures the hyperparameter mode (flag --hparams): enforce-manifest adds
@@ -434,8 +439,11 @@ const CheckExactReplay = "exact-replay"
 
 func init() {
 	Register(Kind{Name: CheckExactReplay, Order: 110,
-		Usage:     "exact replay: every selected interval re-executes to the proof's checkpoint bit for bit (delta 0)",
-		NewConfig: func() Config { return &ExactReplayConfig{} }})
+		Usage: "exact replay: every selected interval re-executes to the proof's checkpoint bit for bit (delta 0)",
+		NewConfig: func() Config {
+			return &Switch{Check: ExactReplayCheck{},
+				Usage: "also require every selected interval to re-execute exactly (delta 0 in every metric)"}
+		}})
 }
 
 // ExactReplayCheck is the operating point that optimistic verifiable training proposes:
@@ -456,21 +464,4 @@ func (ExactReplayCheck) Judge(j *Judging) *Rejection {
 		r.Check = CheckExactReplay
 	}
 	return r
-}
-
-// ExactReplayConfig configures the exact-replay check (flag --exact-replay, spec key on).
-type ExactReplayConfig struct {
-	On bool `json:"on,omitempty"`
-}
-
-func (c *ExactReplayConfig) Flags() []Flag {
-	return []Flag{{Name: "exact-replay", Usage: "also require every selected interval to re-execute exactly (delta 0 in every metric)", Bool: true,
-		Set: func(s string) (err error) { c.On, err = strconv.ParseBool(s); return err }}}
-}
-
-func (c *ExactReplayConfig) Variants() ([]Variant, error) {
-	if !c.On {
-		return nil, nil
-	}
-	return One(ExactReplayCheck{}), nil
 }
