@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"pollab/internal/atomicfile"
+	"pollab/stats"
 )
 
 // Per-forgery crafting tables of a run: what gradient matching (Zhang et al.) achieved, from
@@ -87,8 +88,8 @@ func (r *runner) craftingRows(forged []*proofJob) ([]CraftingRow, error) {
 			}
 			row.NormR2Max = math.Max(row.NormR2Max, s.NormR2)
 		}
-		row.StartMedian, row.ResidualMedian = median(starts), median(res)
-		row.ReductionMedian = median(red)
+		row.StartMedian, row.ResidualMedian = stats.Median(starts), stats.Median(res)
+		row.ReductionMedian = stats.Median(red)
 		row.ReductionMin, row.ReductionMax = math.NaN(), math.NaN()
 		if len(red) > 0 {
 			row.ReductionMin, row.ReductionMax = slices.Min(red), slices.Max(red)
@@ -96,19 +97,6 @@ func (r *runner) craftingRows(forged []*proofJob) ([]CraftingRow, error) {
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-// median of xs (NaN when empty); xs is not modified.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // craftingNotes are one line per kind: the median per-step residual reduction over all its
@@ -133,7 +121,7 @@ func craftingNotes(rows []CraftingRow) []string {
 			r2 = math.Max(r2, r.NormR2Max)
 		}
 		notes = append(notes, fmt.Sprintf("%s: crafting (lambda %g) lowered the residual |g - g*|^2 by a median %.1f%% per step (median of %d proofs' medians, %d crafted steps; |r|^2 max %.3g)",
-			k, byKind[k][0].Lambda, 100*median(meds), len(meds), n, r2))
+			k, byKind[k][0].Lambda, 100*stats.Median(meds), len(meds), n, r2))
 	}
 	return notes
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"pollab/internal/detmath"
 )
 
 // Rating is one peer's OpenSkill belief: skill ~ N(Mu, Sigma²).
@@ -13,7 +15,7 @@ type Rating struct {
 }
 
 // Ordinal is the conservative skill mu − z·sigma that Templar's weights use (z = 3).
-func (r Rating) Ordinal(z float64) float64 { return r.Mu - z*r.Sigma }
+func (r Rating) Ordinal(z float64) float64 { return r.Mu - float64(z*r.Sigma) }
 
 // PlackettLuce is openskill's Weng–Lin Plackett–Luce model (Algorithm 4) for one-player teams
 // rated with scores, as Templar calls it: `PlackettLuce(beta=7, tau=0.1)`,
@@ -67,7 +69,7 @@ func (m PlackettLuce) Rate(ratings []Rating, scores []float64) ([]Rating, error)
 	}
 	sort.SliceStable(order, func(a, b int) bool { return rank[order[a]] < rank[order[b]] })
 	for j, i := range order {
-		s := math.Sqrt(ratings[i].Sigma*ratings[i].Sigma + m.Tau*m.Tau)
+		s := math.Sqrt(float64(ratings[i].Sigma*ratings[i].Sigma) + float64(m.Tau*m.Tau))
 		mu[j], sig2[j] = ratings[i].Mu, s*s
 	}
 	// Competition ranks over the sorted order (ties share the first index of their group).
@@ -87,7 +89,7 @@ func (m PlackettLuce) Rate(ratings []Rating, scores []float64) ([]Rating, error)
 	}
 	c2 := 0.0
 	for j := range n {
-		c2 += sig2[j] + m.Beta*m.Beta
+		c2 += sig2[j] + float64(m.Beta*m.Beta)
 	}
 	c := math.Sqrt(c2)
 	sumQ := make([]float64, n)
@@ -95,7 +97,7 @@ func (m PlackettLuce) Rate(ratings []Rating, scores []float64) ([]Rating, error)
 	for q := range n {
 		for i := range n {
 			if r[i] >= r[q] {
-				sumQ[q] += math.Exp(mu[i] / c)
+				sumQ[q] += detmath.Exp(mu[i] / c)
 			}
 			if r[i] == r[q] {
 				a[q]++
@@ -104,7 +106,7 @@ func (m PlackettLuce) Rate(ratings []Rating, scores []float64) ([]Rating, error)
 	}
 	out := make([]Rating, n)
 	for j := range n {
-		e := math.Exp(mu[j] / c)
+		e := detmath.Exp(mu[j] / c)
 		omega, delta := 0.0, 0.0
 		for q := range n {
 			if r[q] > r[j] {
@@ -121,8 +123,8 @@ func (m PlackettLuce) Rate(ratings []Rating, scores []float64) ([]Rating, error)
 		gamma := math.Sqrt(sig2[j]) / c
 		sigma := math.Sqrt(sig2[j])
 		out[order[j]] = Rating{
-			Mu:    mu[j] + omega*(sig2[j]/c),
-			Sigma: sigma * math.Sqrt(math.Max(1-delta*(sig2[j]/(c*c))*gamma, m.Kappa)),
+			Mu:    mu[j] + float64(omega*(sig2[j]/c)),
+			Sigma: sigma * math.Sqrt(math.Max(1-float64(delta*(sig2[j]/(c*c))*gamma), m.Kappa)),
 		}
 	}
 	return out, nil

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"pollab/data"
+	"pollab/internal/detmath"
 	"pollab/prover"
 )
 
@@ -144,7 +145,7 @@ func (j *job) submit(p Peer, w int, theta []float64, prev, replay [][]float64) (
 	case LazyRandom:
 		d := make([]float64, n)
 		for i := range d {
-			d[i] = p.Param * rng.NormFloat64()
+			d[i] = p.Param * detmath.Normal(rng)
 		}
 		j.dt.Round(d)
 		j.peerLedger.AddOther(float64(n), 0)
@@ -169,7 +170,7 @@ func (j *job) submit(p Peer, w int, theta []float64, prev, replay [][]float64) (
 		} else {
 			sd := p.Param * rms(src)
 			for i := range d {
-				d[i] = src[i] + sd*rng.NormFloat64()
+				d[i] = src[i] + float64(sd*detmath.Normal(rng))
 			}
 			j.peerLedger.AddOther(2*float64(n), 0)
 		}
@@ -200,7 +201,7 @@ func rms(x []float64) float64 {
 func norm(x []float64) float64 {
 	var s float64
 	for _, v := range x {
-		s += v * v
+		s += float64(v * v)
 	}
 	return math.Sqrt(s)
 }

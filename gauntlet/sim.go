@@ -16,9 +16,11 @@ import (
 	"pollab/autodiff"
 	"pollab/data"
 	"pollab/internal/atomicfile"
+	"pollab/internal/detmath"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
+	"pollab/stats"
 )
 
 // ErrStopped: Options.StopAfter ended a run early; running it again resumes it.
@@ -225,7 +227,7 @@ func (j *job) window(st *state) error {
 			norms = append(norms, norm(d))
 		}
 	}
-	med := median(norms)
+	med := stats.Median(norms) // NaN without well-formed updates: then unused
 
 	// Evaluation of a few peers from one ordinal bin.
 	valBefore := ledgerFLOPs(j.valLedger)
@@ -262,7 +264,7 @@ func (j *job) window(st *state) error {
 		if own > ls {
 			ind = 1
 		}
-		st.Binary[i] = v.EMA*st.Binary[i] + (1-v.EMA)*float64(ind)
+		st.Binary[i] = float64(v.EMA*st.Binary[i]) + float64((1-v.EMA)*float64(ind))
 		rows[i].Status, rows[i].LossScore, rows[i].OwnImprov, rows[i].Indicator = "scored", ls, own, ind
 		rated = append(rated, i)
 		lossScores = append(lossScores, ls)
@@ -302,7 +304,7 @@ func (j *job) window(st *state) error {
 				}
 			}
 			for t := range agg {
-				agg[t] += scale * d[t]
+				agg[t] += float64(scale * d[t])
 			}
 		}
 		for t := range agg {
@@ -315,12 +317,12 @@ func (j *job) window(st *state) error {
 	var total float64
 	for i := range n {
 		if st.Score[i] > 0 {
-			total += math.Pow(st.Score[i], v.Power)
+			total += detmath.Pow(st.Score[i], v.Power)
 		}
 	}
 	for i := range n {
 		if total > 0 && st.Score[i] > 0 {
-			rows[i].Weight = math.Pow(st.Score[i], v.Power) / total
+			rows[i].Weight = detmath.Pow(st.Score[i], v.Power) / total
 		}
 		rows[i].Binary, rows[i].Mu, rows[i].Sigma, rows[i].Score = st.Binary[i], st.Ratings[i].Mu, st.Ratings[i].Sigma, st.Score[i]
 	}
@@ -415,7 +417,7 @@ func (j *job) evaluate(theta, d []float64, i, w int) (lossScore, own float64, er
 	v := j.spec.Validator
 	moved := make([]float64, len(theta))
 	for t := range moved {
-		moved[t] = theta[t] - v.Beta*d[t]
+		moved[t] = theta[t] - float64(v.Beta*d[t])
 	}
 	j.dt.Round(moved)
 	uid := strconv.Itoa(j.peers[i].UID)
@@ -467,9 +469,9 @@ func (j *job) loss(s *prover.Stepper, params []float64, idx []int32) (float64, e
 		mx := slices.Max(row)
 		var z float64
 		for _, l := range row {
-			z += math.Exp(l - mx)
+			z += detmath.Exp(l - mx)
 		}
-		sum += mx + math.Log(z) - row[y]
+		sum += mx + detmath.Log(z) - row[y]
 	}
 	return sum / float64(len(labels)), nil
 }
@@ -493,7 +495,7 @@ func penalise(x, f float64) float64 {
 
 // syncScore is Templar's max(0, (1 − min(x, 5)/5)^2.5) for a peer x steps behind.
 func syncScore(stepsBehind float64) float64 {
-	return math.Max(0, math.Pow(1-math.Min(stepsBehind, 5)/5, 2.5))
+	return math.Max(0, detmath.Pow(1-math.Min(stepsBehind, 5)/5, 2.5))
 }
 
 // clipTo returns d scaled down to norm c when its norm exceeds c (d itself otherwise).
@@ -507,17 +509,4 @@ func clipTo(d []float64, c float64) []float64 {
 		out[t] = d[t] * c / nd
 	}
 	return out
-}
-
-func median(x []float64) float64 {
-	if len(x) == 0 {
-		return 0
-	}
-	s := slices.Clone(x)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
 }

@@ -187,9 +187,6 @@ func TestPenaltiesAndSync(t *testing.T) {
 	if got := clipTo([]float64{3, 4}, 1); math.Abs(got[0]-0.6) > 1e-15 || math.Abs(got[1]-0.8) > 1e-15 {
 		t.Errorf("clipTo = %v", got)
 	}
-	if median([]float64{3, 1, 2, 10}) != 2.5 || median([]float64{5, 1, 3}) != 3 {
-		t.Error("median")
-	}
 }
 
 // TestChooseWaited: the validator's sampling weight is windows waited, so over a run every

@@ -249,7 +249,7 @@ func meanSD64(x []float64) (float64, float64) {
 	}
 	var ss float64
 	for _, v := range x {
-		ss += (v - m) * (v - m)
+		ss += float64((v - m) * (v - m))
 	}
 	return m, math.Sqrt(ss / float64(len(x)-1))
 }
