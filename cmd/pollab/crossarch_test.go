@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -50,7 +51,9 @@ func (b crossBuild) goBuild(t *testing.T, out string, args ...string) {
 // whose W0 the former NormFloat64 draw gave one weight an ulp apart on arm64). The arm64 and
 // purego test binaries of internal/detmath, autodiff, models and prover also pass their
 // numeric goldens (FMA32, detmath, the normal sampler and kaiming Init against Python, the
-// engine, the PyTorch SGD golden, dataset/schedule/init/proof digests).
+// engine, the PyTorch SGD golden, dataset/schedule/init/proof digests), and a small Gauntlet
+// run (every peer kind, every scenario, f32; free-rider noise, OpenSkill ratings and score^2.2
+// weights) writes byte-identical peers.csv, global.csv and summaries on every build.
 func TestCrossArchitecture(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cross-compiles and runs pollab under qemu")
@@ -69,10 +72,10 @@ func TestCrossArchitecture(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	for _, b := range builds[1:] {
-		for _, pkg := range []string{"internal/detmath", "autodiff", "models", "prover"} {
+		for _, pkg := range []string{"internal/detmath", "autodiff", "models", "prover", "gauntlet"} {
 			bin := filepath.Join(tmp, b.name+"-"+strings.ReplaceAll(pkg, "/", "-")+".test")
 			b.goBuild(t, bin, "test", "-c", "pollab/"+pkg)
-			cmd := b.command(bin, "-test.short", "-test.run", "FMA32|DetMath|SGDGolden|Golden")
+			cmd := b.command(bin, "-test.short", "-test.run", "FMA32|DetMath|SGDGolden|Golden|RateVectors")
 			cmd.Dir = filepath.Join("..", "..", pkg) // testdata
 			if o, err := cmd.CombinedOutput(); err != nil {
 				t.Errorf("%s %s goldens: %v\n%s", b.name, pkg, err, o)
@@ -96,6 +99,7 @@ func TestCrossArchitecture(t *testing.T) {
 		bins[b.name] = filepath.Join(tmp, "pollab-"+b.name)
 		b.goBuild(t, bins[b.name], "build", "pollab/cmd/pollab")
 	}
+	crossGauntlet(t, builds, bins, tmp)
 	for _, run := range runs {
 		for _, dt := range []string{"f32", "f64"} {
 			what := run.name + " " + dt
@@ -121,6 +125,79 @@ func TestCrossArchitecture(t *testing.T) {
 				if o, err := cmd.CombinedOutput(); err != nil {
 					t.Errorf("%s verifying %s's %s proof at delta 0: %v\n%s", b.name, other.name, what, err, o)
 				}
+			}
+		}
+	}
+}
+
+// gauntletSpec is a small Gauntlet (seconds natively, under a minute in qemu): every peer kind,
+// four windows, so the free-riders copy and add noise from window 1 on and OpenSkill rates
+// each window's scored peers.
+const gauntletSpec = `name = "crossarch"
+description = "cross-architecture check: every peer kind, a few windows"
+model = "mlp:16-16-4:relu"
+dataset = "synthetic:n=512,test=128,dim=16,classes=4,seed=1"
+dtype = "f32"
+seeds = [5]
+windows = 4
+workers = 1
+[peer]
+inner_steps = 2
+batch = 16
+lr = 0.1
+[validator]
+uids_per_window = 5
+bin_size = 8
+eval_points = 64
+beta = 1.0
+clip = "median"
+ema = 0.95
+penalty = 0.75
+power = 2.2
+aggregation = "median"
+outer_lr = 1.0
+test_points = 128
+[peers]
+honest = 4
+free_rider_noise = [0.1, 0.5, 1.0, 2.0]
+replayer = 1
+lazy_zero = 1
+lazy_random = 1
+lazy_random_std = 0.001
+off_assignment = 1
+scaled_copier = [3.0]
+malformed = 1
+`
+
+// crossGauntlet runs gauntletSpec with every build and requires the result files of the
+// others to be amd64's bytes.
+func crossGauntlet(t *testing.T, builds []crossBuild, bins map[string]string, tmp string) {
+	t.Helper()
+	spec := filepath.Join(tmp, "gauntlet.toml")
+	if err := os.WriteFile(spec, []byte(gauntletSpec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{"peers.csv", "global.csv", "summary.md", "summary.csv", "summary.json"}
+	out := map[string]map[string][]byte{}
+	for _, b := range builds {
+		dir := filepath.Join(tmp, "gauntlet-"+b.name)
+		cmd := b.command(bins[b.name], "gauntlet", "--quiet", "--out", dir, spec)
+		if o, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s gauntlet: %v\n%s", b.name, err, o)
+		}
+		out[b.name] = map[string][]byte{}
+		for _, f := range files {
+			raw, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[b.name][f] = raw
+		}
+	}
+	for _, b := range builds[1:] {
+		for _, f := range files {
+			if !bytes.Equal(out[b.name][f], out["amd64"][f]) {
+				t.Errorf("gauntlet %s: %s differs from amd64's", f, b.name)
 			}
 		}
 	}
@@ -153,13 +230,13 @@ func dirDigest(t *testing.T, dir string) string {
 // TestNoCompilerFMA compiles pollab's numeric packages for arm64, where Go fuses x*y + z into
 // one instruction unless a conversion rounds the product (amd64 never fuses), and fails on any
 // fused multiply-add the compiler chose in them: each would make arm64 compute other bits than
-// amd64. math.FMA, fused on purpose, is allowed. Plotting code (experiments' figure files) and
-// gauntlet's ratings are not stored numeric results and are not checked.
+// amd64. math.FMA, fused on purpose, is allowed. Plotting code (experiments' figure files) is
+// not a stored numeric result and is not checked.
 func TestNoCompilerFMA(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles pollab for arm64 with -S")
 	}
-	pkgs := []string{"internal/detmath", "autodiff", "models", "data", "proof", "prover", "stats", "verifier", "attacks/...", "experiments"}
+	pkgs := []string{"internal/detmath", "autodiff", "models", "data", "proof", "prover", "stats", "verifier", "attacks/...", "gauntlet", "experiments"}
 	var patterns []string
 	for _, p := range pkgs {
 		patterns = append(patterns, "pollab/"+p)

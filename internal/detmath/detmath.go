@@ -1,6 +1,6 @@
 // Package detmath is floating-point math whose bits are the same on every architecture: the
-// exp, log and tanh of the engine (autodiff's cross-entropy and Tanh) and the normal deviates
-// of models' initialisation laws.
+// exp, log and tanh of the engine (autodiff's cross-entropy and Tanh), the normal deviates
+// of models' initialisation laws, and gauntlet's noise, ratings and weights (Exp, Log, Pow).
 //
 // math.Exp, math.Log and math.Tanh are assembly on amd64 (Exp, Log) and arm64 (Exp) and pure
 // Go elsewhere, and the pure Go is compiled with fused multiply-adds on arm64: the last bits
@@ -8,8 +8,8 @@
 // another. Exp, Log and Tanh are Go's pure-Go algorithms (FreeBSD's msun, as in
 // src/math/exp.go, log.go and tanh.go) with every product rounded before its sum
 // (float64(x*y) + z), so they give the same bits on every architecture. Accuracy is Go's:
-// under 1 ulp. math.Sqrt, Frexp and Ldexp are exact or correctly rounded (IEEE 754)
-// everywhere and are used as they are.
+// under 1 ulp. Pow is Go's pow.go on this package's Exp and Log. math.Sqrt, Frexp and
+// Ldexp are exact or correctly rounded (IEEE 754) everywhere and are used as they are.
 package detmath
 
 import "math"

@@ -89,7 +89,7 @@ func Pow(x, y float64) float64 {
 			a1 *= x1
 			ae += xe
 		}
-		x1 *= x1
+		x1 = float64(x1 * x1) // rounded: arm64 would fuse it into the doubling below (the same value here)
 		xe <<= 1
 		if x1 < .5 {
 			x1 += x1
