@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"bytes"
+	"encoding/csv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -100,6 +101,25 @@ func TestReadCSVRejectsMalformed(t *testing.T) {
 	}
 	if _, err := ReadCSV(strings.NewReader("experiment,kind\nx,honest\n")); err == nil {
 		t.Fatal("a CSV missing columns was accepted")
+	}
+	// The registered checks' columns are validated too, each by its own Kind's parser.
+	for column, value := range map[string]string{"metric": "l3", "delta": "abc", "normalized": "yes", "delta_norm": "0.0.1", "d_ref": "x"} {
+		recs, err := csv.NewReader(bytes.NewReader(buf.Bytes())).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.Index(recs[0], column)
+		if i < 0 {
+			t.Fatalf("no %s column in %v", column, recs[0])
+		}
+		recs[1][i] = value
+		var bad bytes.Buffer
+		w := csv.NewWriter(&bad)
+		_ = w.WriteAll(recs) // a bytes.Buffer does not fail
+		_, err = ReadCSV(&bad)
+		if err == nil || !strings.Contains(err.Error(), "column "+column) {
+			t.Errorf("%s = %q: err %v, want an error naming the column", column, value, err)
+		}
 	}
 }
 

@@ -91,9 +91,9 @@ func (r *Row) label(column string) string {
 	if v, ok := r.Extra[column]; ok {
 		return v
 	}
-	for _, l := range checkColumns() {
-		if l.Column == column {
-			return l.Value
+	for _, c := range checkColumns() {
+		if c.Name == column {
+			return c.Off
 		}
 	}
 	return ""
@@ -134,8 +134,8 @@ var (
 
 // checkColumns are the registered checks' columns (verifier.Kind.Columns) in check order,
 // each with its value on a row decided without the check.
-func checkColumns() []verifier.Label {
-	var out []verifier.Label
+func checkColumns() []verifier.Column {
+	var out []verifier.Column
 	for _, k := range verifier.Kinds() {
 		out = append(out, k.Columns...)
 	}
@@ -146,8 +146,8 @@ func checkColumns() []verifier.Label {
 // checks' columns, the decision and cost columns.
 func Columns() []string {
 	out := slices.Clone(columnsHead)
-	for _, l := range checkColumns() {
-		out = append(out, l.Column)
+	for _, c := range checkColumns() {
+		out = append(out, c.Name)
 	}
 	return append(out, columnsTail...)
 }
@@ -161,17 +161,17 @@ func fb(b bool) string {
 	return "0"
 }
 
-func (r *Row) record(checks []verifier.Label) []string {
+func (r *Row) record(checks []verifier.Column) []string {
 	rec := []string{
 		r.Experiment, r.ProofID, r.Kind, strconv.FormatUint(r.Seed, 10), r.Model, r.Dataset, r.DType,
 		strconv.Itoa(r.Params), strconv.Itoa(r.K), strconv.Itoa(r.Steps), strconv.Itoa(r.Checkpoints),
 		strconv.Itoa(r.TargetSteps), strconv.Itoa(r.TargetK), ff(r.AttackDelta), strconv.Itoa(r.AttackQ),
 		r.Env, strconv.Itoa(r.Q), strconv.Itoa(r.Audit),
 	}
-	for _, l := range checks {
-		v, ok := r.Extra[l.Column]
+	for _, c := range checks {
+		v, ok := r.Extra[c.Name]
 		if !ok {
-			v = l.Value
+			v = c.Off
 		}
 		rec = append(rec, v)
 	}
@@ -373,6 +373,7 @@ func ReadCSV(r io.Reader) ([]Row, error) {
 			extra = append(extra, i)
 		}
 	}
+	checks := checkColumns()
 	var rows []Row
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
@@ -392,6 +393,13 @@ func ReadCSV(r io.Reader) ([]Row, error) {
 				row.Extra = map[string]string{}
 			}
 			row.Extra[header[i]] = rec[i]
+		}
+		for _, c := range checks {
+			if v, ok := row.Extra[c.Name]; ok && c.Parse != nil {
+				if err := c.Parse(v); err != nil {
+					return nil, fmt.Errorf("CSV line %d: column %s: %w", line, c.Name, err)
+				}
+			}
 		}
 		rows = append(rows, row)
 	}

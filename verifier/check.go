@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"pollab/data"
@@ -132,9 +133,34 @@ type Kind struct {
 	NewConfig func() Config
 	// Columns are the results-CSV columns that label every row of a sweep with this check's
 	// setting (the replay check's metric, delta, normalized, delta_norm, d_ref), in header
-	// order, each with its Value on a row decided without the check. A check of a Kind with
-	// Columns implements Labeller. Labels of single variants (Variant.Labels) need none.
-	Columns []Label
+	// order. A check of a Kind with Columns implements Labeller. Labels of single variants
+	// (Variant.Labels) need none.
+	Columns []Column
+}
+
+// Column is a results-CSV column of a check kind: its name, its value on a row decided
+// without the check, and how a value read back from a CSV is validated (a results CSV is
+// input like any other: a malformed label is an error, not a silent NaN).
+type Column struct {
+	Name, Off string
+	Parse     func(string) error // nil accepts any text
+}
+
+// ParseFloatLabel accepts a float label (empty reads as NaN).
+func ParseFloatLabel(s string) error {
+	if s == "" {
+		return nil
+	}
+	_, err := strconv.ParseFloat(s, 64)
+	return err
+}
+
+// ParseBoolLabel accepts the labels of a switch, 0 or 1.
+func ParseBoolLabel(s string) error {
+	if s != "0" && s != "1" {
+		return fmt.Errorf("%q is not 0 or 1", s)
+	}
+	return nil
 }
 
 // Labeller is a check whose setting labels its rows in the columns its Kind declares

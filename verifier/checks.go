@@ -26,8 +26,17 @@ func init() {
 		NewConfig: func() Config { return &HparamsConfig{Mode: HparamsTrustCheckpoint} }})
 	Register(Kind{Name: CheckReplay, Order: 100, Usage: "re-executed top-Q and audited intervals within delta of the proof's checkpoints",
 		NewConfig: func() Config { return &ReplayConfig{} },
-		Columns: []Label{{Column: "metric", Value: MetricAll}, {Column: "delta", Value: "NaN"},
-			{Column: "normalized", Value: "0"}, {Column: "delta_norm", Value: "NaN"}, {Column: "d_ref", Value: "NaN"}}})
+		Columns: []Column{{Name: "metric", Off: MetricAll, Parse: parseMetricLabel},
+			{Name: "delta", Off: "NaN", Parse: ParseFloatLabel}, {Name: "normalized", Off: "0", Parse: ParseBoolLabel},
+			{Name: "delta_norm", Off: "NaN", Parse: ParseFloatLabel}, {Name: "d_ref", Off: "NaN", Parse: ParseFloatLabel}}})
+}
+
+// parseMetricLabel accepts the replay check's metric labels: a metric's name or MetricAll.
+func parseMetricLabel(s string) error {
+	if s == MetricAll || slices.Contains(stats.Metrics, s) {
+		return nil
+	}
+	return fmt.Errorf("unknown metric %q (want %s or %s)", s, strings.Join(stats.Metrics, ", "), MetricAll)
 }
 
 // CheckReplay is the registered name of the replay check (its rejections name CheckTopQ or
