@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -56,11 +55,10 @@ func (k bnKind) String() string {
 }
 
 type bnOp struct {
-	opBase
+	ownedOp
 	kind  bnKind
 	plain bool  // bnNorm, bnDX: no γ (and β)
 	shape []int // x's [B,C,H,W]
-	out   *owned
 	st    *bnState
 }
 
@@ -88,6 +86,8 @@ func newBNOp(kind bnKind, plain bool, xs []int) bnOp {
 		}
 	}
 	op.out, op.st = newOwned(op.String(), out, ins...), &bnState{}
+	op.out.k32 = func(ts []tensor.Tensor, out []float32) { runBN(op, ts, out) }
+	op.out.k64 = func(ts []tensor.Tensor, out []float64) { runBN(op, ts, out) }
 	return op
 }
 
@@ -124,25 +124,6 @@ func (op bnOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 
 func (op bnOp) String() string {
 	return fmt.Sprintf("pollab.%v%v/plain=%v", op.kind, op.shape, op.plain)
-}
-func (op bnOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op bnOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op bnOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(vs)
-	if err != nil {
-		return nil, err
-	}
-	if out.Dtype() == tensor.Float32 {
-		runBN(op, ts, data[float32](out))
-	} else {
-		runBN(op, ts, data[float64](out))
-	}
-	return out, nil
-}
-
-func (op bnOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.Do(vs...)
 }
 
 // bnGeom is x's layout: B samples of C channels of hw values; n = B·hw values per channel.

@@ -3,7 +3,6 @@ package autodiff
 import (
 	"errors"
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -29,14 +28,13 @@ import (
 // The gradient op is first-order only: its SymDiff fails. Second-order programs
 // (GradMatch) build the composition of gorgonia ops instead (Builder.secondOrder).
 type ceOp struct {
-	opBase
+	ownedOp
 	grad bool // the gradient op: (z, y, g) → dz [B,K]
 	b, k int
 	st   *ceState
 }
 
 type ceState struct {
-	out *owned        // input sizes; the gradient op's output
 	f32 *gorgonia.F32 // the forward op's output
 	f64 *gorgonia.F64
 	s32 ceScratch[float32]
@@ -47,7 +45,7 @@ type ceScratch[T float] struct{ shifted, e []T }
 
 func newCEOp(grad bool, b, k int) ceOp {
 	op := ceOp{grad: grad, b: b, k: k, st: &ceState{}}
-	op.st.out = newOwned(op.String(), []int{b, k}, []int{b, k}, []int{b, k})
+	op.out = newOwned(op.String(), []int{b, k}, []int{b, k}, []int{b, k})
 	return op
 }
 
@@ -84,15 +82,13 @@ func (op ceOp) String() string {
 	}
 	return fmt.Sprintf("pollab.CrossEntropy[%d,%d]", op.b, op.k)
 }
-func (op ceOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op ceOp) Hashcode() uint32      { return hashOf(op) }
 
 func (op ceOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if len(vs) != op.Arity() {
 		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(vs), op.Arity())
 	}
 	if !op.grad {
-		ts, err := op.st.out.dense(vs...)
+		ts, err := op.out.dense(vs...)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +105,7 @@ func (op ceOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 		*op.st.f64 = gorgonia.F64(ceForward(op, ts, &op.st.s64))
 		return op.st.f64, nil
 	}
-	ts, out, err := op.st.out.run(vs[:2])
+	ts, out, err := op.out.run(vs[:2])
 	if err != nil {
 		return nil, err
 	}

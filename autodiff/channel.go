@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -24,11 +23,10 @@ const (
 )
 
 type chanOp struct {
-	opBase
+	ownedOp
 	kind      chanKind
 	shape     []int // the [B,C,H,W] or [B,C] side
 	fromFirst bool  // chanSum starts from the first value, not from +0
-	out       *owned
 }
 
 // newChanOp makes a member of the pair on the big side shape; fromFirst only on [B,C].
@@ -39,6 +37,8 @@ func newChanOp(kind chanKind, shape []int, fromFirst bool) chanOp {
 		in = shape
 	}
 	op.out = newOwned(op.String(), op.outShape(), in)
+	op.out.k32 = func(ts []tensor.Tensor, out []float32) { runChan(op, data[float32](ts[0]), out) }
+	op.out.k64 = func(ts []tensor.Tensor, out []float64) { runChan(op, data[float64](ts[0]), out) }
 	return op
 }
 
@@ -68,25 +68,6 @@ func (op chanOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 
 func (op chanOp) String() string {
 	return fmt.Sprintf("pollab.%s%v/first=%v", [...]string{"ChanSum", "ChanBcast"}[op.kind], op.shape, op.fromFirst)
-}
-func (op chanOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op chanOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op chanOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(vs)
-	if err != nil {
-		return nil, err
-	}
-	if out.Dtype() == tensor.Float32 {
-		runChan(op, data[float32](ts[0]), data[float32](out))
-	} else {
-		runChan(op, data[float64](ts[0]), data[float64](out))
-	}
-	return out, nil
-}
-
-func (op chanOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.Do(vs...)
 }
 
 // runChan sums (per channel: samples in order, positions in order) or broadcasts.

@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -66,7 +65,7 @@ func (k convKind) String() string { return [...]string{"Conv2d", "Conv2dData", "
 
 // convOp is one member of the family; st holds its owned output and scratch.
 type convOp struct {
-	opBase
+	ownedOp
 	kind convKind
 	g    convGeom
 	bias bool // forward only: a third input [O] added per output channel
@@ -74,7 +73,6 @@ type convOp struct {
 }
 
 type convState struct {
-	out *owned
 	s32 convScratch[float32]
 	s64 convScratch[float64]
 }
@@ -89,7 +87,9 @@ type convScratch[T float] struct {
 
 func newConvOp(kind convKind, g convGeom, bias bool) convOp {
 	op := convOp{kind: kind, g: g, bias: bias, st: &convState{}}
-	op.st.out = newOwned(op.String(), op.outShape(), op.inShapes()...)
+	op.out = newOwned(op.String(), op.outShape(), op.inShapes()...)
+	op.out.k32 = func(ts []tensor.Tensor, out []float32) { runConv(op, ts, out, &op.st.s32) }
+	op.out.k64 = func(ts []tensor.Tensor, out []float64) { runConv(op, ts, out, &op.st.s64) }
 	return op
 }
 
@@ -145,26 +145,6 @@ func (op convOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
 
 func (op convOp) String() string {
 	return fmt.Sprintf("pollab.%v%+v/bias=%v", op.kind, op.g, op.bias)
-}
-func (op convOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op convOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.st.out.run(vs)
-	if err != nil {
-		return nil, err
-	}
-	switch out.Dtype() {
-	case tensor.Float32:
-		runConv(op, ts, data[float32](out), &op.st.s32)
-	default:
-		runConv(op, ts, data[float64](out), &op.st.s64)
-	}
-	return out, nil
-}
-
-func (op convOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.Do(vs...)
 }
 
 func runConv[T float](op convOp, ts []tensor.Tensor, out []T, s *convScratch[T]) {

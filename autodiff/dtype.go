@@ -3,7 +3,7 @@ package autodiff
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"pollab/internal/enum"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -19,26 +19,13 @@ const (
 )
 
 // ParseDType accepts "f64"/"float64" and "f32"/"float32" (case-insensitive).
-func ParseDType(s string) (DType, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "f64", "float64":
-		return Float64, nil
-	case "f32", "float32":
-		return Float32, nil
-	}
-	return 0, fmt.Errorf("dtype %q: want f64|float64|f32|float32", s)
-}
+func ParseDType(s string) (DType, error) { return dtypes.Parse(s) }
 
 // String returns "f64" or "f32".
-func (d DType) String() string {
-	switch d {
-	case Float64:
-		return "f64"
-	case Float32:
-		return "f32"
-	}
-	return fmt.Sprintf("DType(%d)", int(d))
-}
+func (d DType) String() string { return dtypes.String(d) }
+
+var dtypes = enum.Table[DType]{Type: "DType", What: "dtype", Want: "f64|float64|f32|float32",
+	Values: []enum.Value[DType]{enum.V(Float64, "f64", "float64"), enum.V(Float32, "f32", "float32")}}
 
 // Round rounds every element to the nearest float32 for Float32 and does nothing for Float64,
 // so that a float32 run stores exactly what a float32 trainer would.

@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -39,16 +38,17 @@ func (k ewKind) arity() int {
 }
 
 type ewOp struct {
-	opBase
+	ownedOp
 	kind  ewKind
 	shape []int
-	out   *owned
 }
 
 func newEWOp(kind ewKind, shape []int) ewOp {
 	op := ewOp{kind: kind, shape: append([]int(nil), shape...)}
 	ins := [][]int{shape, shape}[:kind.arity()]
 	op.out = newOwned(op.String(), shape, ins...)
+	op.out.k32 = func(ts []tensor.Tensor, out []float32) { runEW(op.kind, ts, out) }
+	op.out.k64 = func(ts []tensor.Tensor, out []float64) { runEW(op.kind, ts, out) }
 	return op
 }
 
@@ -70,26 +70,7 @@ func (op ewOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape(op.shape).Clone(), nil
 }
 
-func (op ewOp) String() string        { return fmt.Sprintf("pollab.%v%v", op.kind, op.shape) }
-func (op ewOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op ewOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op ewOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(vs)
-	if err != nil {
-		return nil, err
-	}
-	if out.Dtype() == tensor.Float32 {
-		runEW(op.kind, ts, data[float32](out))
-	} else {
-		runEW(op.kind, ts, data[float64](out))
-	}
-	return out, nil
-}
-
-func (op ewOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.Do(vs...)
-}
+func (op ewOp) String() string { return fmt.Sprintf("pollab.%v%v", op.kind, op.shape) }
 
 // ewChunk is the number of elements one goroutine handles at a time; elements are
 // independent, so the split does not change any bit.

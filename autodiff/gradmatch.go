@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
+	"pollab/internal/enum"
 	"time"
 )
 
@@ -28,26 +28,13 @@ const (
 )
 
 // ParseSecondOrder accepts "symbolic" and "central".
-func ParseSecondOrder(s string) (SecondOrder, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "symbolic":
-		return Symbolic, nil
-	case "central", "central-diff", "centraldiff":
-		return CentralDiff, nil
-	}
-	return 0, fmt.Errorf("second-order method %q: want symbolic|central", s)
-}
+func ParseSecondOrder(s string) (SecondOrder, error) { return secondOrders.Parse(s) }
 
 // String returns "symbolic" or "central".
-func (m SecondOrder) String() string {
-	switch m {
-	case Symbolic:
-		return "symbolic"
-	case CentralDiff:
-		return "central"
-	}
-	return fmt.Sprintf("SecondOrder(%d)", int(m))
-}
+func (m SecondOrder) String() string { return secondOrders.String(m) }
+
+var secondOrders = enum.Table[SecondOrder]{Type: "SecondOrder", What: "second-order method", Want: "symbolic|central",
+	Values: []enum.Value[SecondOrder]{enum.V(Symbolic, "symbolic"), enum.V(CentralDiff, "central", "central-diff", "centraldiff")}}
 
 // centralStep is the size of the largest parameter perturbation |ε·v|∞ of CentralDiff:
 // small enough that few ReLU/max-pool kinks are crossed (with 1e-4, LeNet-5's dR/dX was off

@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -24,7 +23,7 @@ import (
 // whichever operand is transposed. The output and the transposition scratch are owned and
 // reused.
 type mmOp struct {
-	opBase
+	ownedOp
 	tA, tB  bool
 	m, n, k int
 	bias    bool // linear: a third input [n] added to every row
@@ -32,7 +31,6 @@ type mmOp struct {
 }
 
 type mmState struct {
-	out *owned
 	s32 []float32
 	s64 []float64
 }
@@ -43,7 +41,9 @@ func newMMOp(tA, tB bool, m, n, k int, bias bool) mmOp {
 	if bias {
 		ins = append(ins, []int{n})
 	}
-	op.st.out = newOwned(op.String(), []int{m, n}, ins...)
+	op.out = newOwned(op.String(), []int{m, n}, ins...)
+	op.out.k32 = func(ts []tensor.Tensor, out []float32) { runMM(op, ts, out, &op.st.s32) }
+	op.out.k64 = func(ts []tensor.Tensor, out []float64) { runMM(op, ts, out, &op.st.s64) }
 	return op
 }
 
@@ -89,25 +89,6 @@ func (op mmOp) String() string {
 		name = "Linear"
 	}
 	return fmt.Sprintf("pollab.%s[%dx%dx%d]/tA=%v/tB=%v", name, op.m, op.n, op.k, op.tA, op.tB)
-}
-func (op mmOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op mmOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op mmOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.st.out.run(vs)
-	if err != nil {
-		return nil, err
-	}
-	if out.Dtype() == tensor.Float32 {
-		runMM(op, ts, data[float32](out), &op.st.s32)
-	} else {
-		runMM(op, ts, data[float64](out), &op.st.s64)
-	}
-	return out, nil
-}
-
-func (op mmOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.Do(vs...)
 }
 
 func runMM[T float](op mmOp, ts []tensor.Tensor, c []T, scratch *[]T) {

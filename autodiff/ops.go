@@ -30,10 +30,44 @@ func (opBase) ReturnsPtr() bool     { return true }
 func (opBase) CallsExtern() bool    { return false }
 func (opBase) OverwritesInput() int { return -1 }
 
+// ownedOp is the boilerplate of the ops that own their output, embedded in each: the
+// owned buffers with the op's kernels (Do, UsePreallocDo) and its name, set from the op's
+// String when the op is created (WriteHash, Hashcode). An op whose Do differs (the scalar
+// cross-entropy) defines its own Do and UsePreallocDo.
+type ownedOp struct {
+	opBase
+	out *owned
+}
+
+func (b ownedOp) WriteHash(h hash.Hash) { h.Write([]byte(b.out.name)) }
+func (b ownedOp) Hashcode() uint32      { return hashName(b.out.name) }
+
+// Do checks the inputs, runs the op's kernel for their dtype into its owned output and
+// returns that output.
+func (b ownedOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	ts, out, err := b.out.run(vs)
+	if err != nil {
+		return nil, err
+	}
+	if out.Dtype() == tensor.Float32 {
+		b.out.k32(ts, data[float32](out))
+	} else {
+		b.out.k64(ts, data[float64](out))
+	}
+	return out, nil
+}
+
+// UsePreallocDo ignores gorgonia's buffer: the op owns its output.
+func (b ownedOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return b.Do(vs...)
+}
+
 // hashOf is the FNV-32a of an op's String, which names every parameter.
-func hashOf(s fmt.Stringer) uint32 {
+func hashOf(s fmt.Stringer) uint32 { return hashName(s.String()) }
+
+func hashName(name string) uint32 {
 	h := fnv.New32a()
-	h.Write([]byte(s.String()))
+	h.Write([]byte(name))
 	return h.Sum32()
 }
 
@@ -61,6 +95,8 @@ type owned struct {
 	f32   []float32
 	f64   []float64
 	ins   []tensor.Tensor
+	k32   func(in []tensor.Tensor, out []float32) // the op's kernels, set by its constructor
+	k64   func(in []tensor.Tensor, out []float64)
 }
 
 // newOwned prepares the buffers of the op named name with the given output and input

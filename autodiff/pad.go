@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -39,16 +38,17 @@ func (g padGeom) xShape() []int { return []int{g.B, g.C, g.H, g.W} }
 func (g padGeom) yShape() []int { return []int{g.B, g.Before + g.C + g.After, g.oh(), g.ow()} }
 
 type padOp struct {
-	opBase
+	ownedOp
 	kind padKind
 	g    padGeom
-	out  *owned
 }
 
 func newPadOp(kind padKind, g padGeom) padOp {
 	op := padOp{kind: kind, g: g}
 	in, out := op.shapes()
 	op.out = newOwned(op.String(), out, in)
+	op.out.k32 = func(ts []tensor.Tensor, out []float32) { runPad(op, data[float32](ts[0]), out) }
+	op.out.k64 = func(ts []tensor.Tensor, out []float64) { runPad(op, data[float64](ts[0]), out) }
 	return op
 }
 
@@ -61,8 +61,6 @@ func (op padOp) Type() hm.Type { return fnType(4, 4) }
 func (op padOp) String() string {
 	return fmt.Sprintf("pollab.%s%+v", [...]string{"PadChannels", "PadExtract"}[op.kind], op.g)
 }
-func (op padOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op padOp) Hashcode() uint32      { return hashOf(op) }
 
 // shapes returns the input and output shapes.
 func (op padOp) shapes() (in, out []int) {
@@ -75,23 +73,6 @@ func (op padOp) shapes() (in, out []int) {
 func (op padOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	_, out := op.shapes()
 	return tensor.Shape(out).Clone(), nil
-}
-
-func (op padOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(vs)
-	if err != nil {
-		return nil, err
-	}
-	if out.Dtype() == tensor.Float32 {
-		runPad(op, data[float32](ts[0]), data[float32](out))
-	} else {
-		runPad(op, data[float64](ts[0]), data[float64](out))
-	}
-	return out, nil
-}
-
-func (op padOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.Do(vs...)
 }
 
 // runPad copies between x's planes and y's channels [Before, Before+C), plane by plane.

@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"hash"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -53,16 +52,17 @@ func (k poolKind) String() string {
 }
 
 type poolOp struct {
-	opBase
+	ownedOp
 	kind poolKind
 	g    poolGeom
-	out  *owned
 }
 
 func newPoolOp(kind poolKind, g poolGeom) poolOp {
 	op := poolOp{kind: kind, g: g}
 	ins, out := op.shapes()
 	op.out = newOwned(op.String(), out, ins...)
+	op.out.k32 = func(ts []tensor.Tensor, out []float32) { runPool(op, ts, out) }
+	op.out.k64 = func(ts []tensor.Tensor, out []float64) { runPool(op, ts, out) }
 	return op
 }
 
@@ -103,26 +103,7 @@ func (op poolOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape(out).Clone(), nil
 }
 
-func (op poolOp) String() string        { return fmt.Sprintf("pollab.%v%+v", op.kind, op.g) }
-func (op poolOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op poolOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op poolOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(vs)
-	if err != nil {
-		return nil, err
-	}
-	if out.Dtype() == tensor.Float32 {
-		runPool(op, ts, data[float32](out))
-	} else {
-		runPool(op, ts, data[float64](out))
-	}
-	return out, nil
-}
-
-func (op poolOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.Do(vs...)
-}
+func (op poolOp) String() string { return fmt.Sprintf("pollab.%v%+v", op.kind, op.g) }
 
 func runPool[T float](op poolOp, ts []tensor.Tensor, out []T) {
 	g := op.g

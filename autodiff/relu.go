@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"hash"
 	"math"
 
 	"github.com/chewxy/hm"
@@ -16,10 +15,9 @@ import (
 // The products with the mask are exactly gorgonia's Rectify (x ⊙ (x >= 0)) and its gradient,
 // signed zeros included, without its per-run allocations and extra passes.
 type reluOp struct {
-	opBase
+	ownedOp
 	mask  bool // reluMask(x, g) instead of relu(x)
 	shape []int
-	out   *owned
 	st    *reluState
 }
 
@@ -27,6 +25,8 @@ func newReluOp(mask bool, shape []int) reluOp {
 	ins := [][]int{shape, shape}[:1+b2i(mask)]
 	op := reluOp{mask: mask, shape: append([]int(nil), shape...)}
 	op.out, op.st = newOwned(op.String(), shape, ins...), &reluState{}
+	op.out.k32 = func(ts []tensor.Tensor, out []float32) { runRelu(op.st, ts, out) }
+	op.out.k64 = func(ts []tensor.Tensor, out []float64) { runRelu(op.st, ts, out) }
 	return op
 }
 
@@ -58,25 +58,6 @@ func (op reluOp) String() string {
 		return fmt.Sprintf("pollab.ReLUMask%v", op.shape)
 	}
 	return fmt.Sprintf("pollab.ReLU%v", op.shape)
-}
-func (op reluOp) WriteHash(h hash.Hash) { writeHash(h, op) }
-func (op reluOp) Hashcode() uint32      { return hashOf(op) }
-
-func (op reluOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	ts, out, err := op.out.run(vs)
-	if err != nil {
-		return nil, err
-	}
-	if out.Dtype() == tensor.Float32 {
-		runRelu(op.st, ts, data[float32](out))
-	} else {
-		runRelu(op.st, ts, data[float64](out))
-	}
-	return out, nil
-}
-
-func (op reluOp) UsePreallocDo(_ gorgonia.Value, vs ...gorgonia.Value) (gorgonia.Value, error) {
-	return op.Do(vs...)
 }
 
 // reluRun is an op's kernel for one dtype with the current run's slices, kept with the op

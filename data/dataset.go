@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"pollab/internal/enum"
 	"sync"
 	"sync/atomic"
 )
@@ -21,15 +22,10 @@ const (
 )
 
 // String names the encoding ("u8", "f32").
-func (e Encoding) String() string {
-	switch e {
-	case U8:
-		return "u8"
-	case F32:
-		return "f32"
-	}
-	return fmt.Sprintf("Encoding(%d)", int(e))
-}
+func (e Encoding) String() string { return encodings.String(e) }
+
+var encodings = enum.Table[Encoding]{Type: "Encoding",
+	Values: []enum.Value[Encoding]{enum.V(U8, "u8"), enum.V(F32, "f32")}}
 
 // bytesPerFeature is the width of one feature in raw bytes, 0 for unknown encodings.
 func (e Encoding) bytesPerFeature() int {

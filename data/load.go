@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"pollab/internal/enum"
 	"strings"
 	"sync"
 )
@@ -15,15 +16,10 @@ const (
 )
 
 // String names the split ("train", "test").
-func (s Split) String() string {
-	switch s {
-	case Train:
-		return "train"
-	case Test:
-		return "test"
-	}
-	return fmt.Sprintf("Split(%d)", int(s))
-}
+func (s Split) String() string { return splits.String(s) }
+
+var splits = enum.Table[Split]{Type: "Split",
+	Values: []enum.Value[Split]{enum.V(Train, "train"), enum.V(Test, "test")}}
 
 // Load returns the named dataset's split. Names (canonical forms in Dataset.Name):
 //

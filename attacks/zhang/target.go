@@ -3,6 +3,7 @@ package zhang
 import (
 	"errors"
 	"fmt"
+	"pollab/internal/enum"
 	"strings"
 
 	"pollab/proof"
@@ -24,30 +25,13 @@ const (
 )
 
 // ParseVariant accepts "I", "II", "III" (or 1, 2, 3).
-func ParseVariant(s string) (Variant, error) {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "I", "1":
-		return VariantI, nil
-	case "II", "2":
-		return VariantII, nil
-	case "III", "3":
-		return VariantIII, nil
-	}
-	return 0, fmt.Errorf("variant %q: want I, II or III", s)
-}
+func ParseVariant(s string) (Variant, error) { return variants.Parse(s) }
 
 // String is the Roman numeral.
-func (v Variant) String() string {
-	switch v {
-	case VariantI:
-		return "I"
-	case VariantII:
-		return "II"
-	case VariantIII:
-		return "III"
-	}
-	return fmt.Sprintf("Variant(%d)", int(v))
-}
+func (v Variant) String() string { return variants.String(v) }
+
+var variants = enum.Table[Variant]{Type: "Variant", What: "variant", Want: "I, II or III", Fold: strings.ToUpper,
+	Values: []enum.Value[Variant]{enum.V(VariantI, "I", "1"), enum.V(VariantII, "II", "2"), enum.V(VariantIII, "III", "3")}}
 
 // Published defaults per variant (Zhang et al. and their reference code): L-BFGS
 // iterations N and the weight λ of |r|².
