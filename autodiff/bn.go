@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -95,33 +94,7 @@ func (op bnOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
 }
 
-func (op bnOp) Arity() int { return len(op.out.want) }
-
-func (op bnOp) Type() hm.Type { return fnType(len(op.out.shape), op.inRanks()...) }
-
 // inRanks is the rank of each input, in argument order.
-func (op bnOp) inRanks() []int {
-	switch op.kind {
-	case bnStats, bnSumG:
-		return []int{4}
-	case bnNorm:
-		if op.plain {
-			return []int{4, 2}
-		}
-		return []int{4, 1, 1, 2}
-	case bnSumGX:
-		return []int{4, 2, 4}
-	}
-	if op.plain {
-		return []int{4, 2, 4, 1, 1}
-	}
-	return []int{4, 1, 2, 4, 1, 1}
-}
-
-func (op bnOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape(op.out.shape).Clone(), nil
-}
-
 func (op bnOp) String() string {
 	return fmt.Sprintf("pollab.%v%v/plain=%v", op.kind, op.shape, op.plain)
 }

@@ -3,7 +3,6 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -46,24 +45,11 @@ func (op chanOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
 }
 
-func (op chanOp) Arity() int { return 1 }
-
-func (op chanOp) Type() hm.Type {
-	if op.kind == chanSum {
-		return fnType(1, len(op.shape))
-	}
-	return fnType(len(op.shape), 1)
-}
-
 func (op chanOp) outShape() []int {
 	if op.kind == chanSum {
 		return []int{op.shape[1]}
 	}
 	return op.shape
-}
-
-func (op chanOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape(op.outShape()).Clone(), nil
 }
 
 func (op chanOp) String() string {

@@ -3,7 +3,6 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -98,20 +97,6 @@ func (op convOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
 }
 
-func (op convOp) Arity() int {
-	if op.bias {
-		return 3
-	}
-	return 2
-}
-
-func (op convOp) Type() hm.Type {
-	if op.bias {
-		return fnType(4, 4, 4, 1)
-	}
-	return fnType(4, 4, 4)
-}
-
 func (op convOp) outShape() []int {
 	switch op.kind {
 	case convData:
@@ -134,13 +119,6 @@ func (op convOp) inShapes() [][]int {
 		return [][]int{g.xShape(), g.wShape(), {g.O}}
 	}
 	return [][]int{g.xShape(), g.wShape()}
-}
-
-func (op convOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
-	if len(in) != op.Arity() {
-		return nil, fmt.Errorf("%v: %d inputs, want %d", op, len(in), op.Arity())
-	}
-	return tensor.Shape(op.outShape()).Clone(), nil
 }
 
 func (op convOp) String() string {

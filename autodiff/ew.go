@@ -3,7 +3,6 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -54,20 +53,6 @@ func newEWOp(kind ewKind, shape []int) ewOp {
 
 func (op ewOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
-}
-
-func (op ewOp) Arity() int { return op.kind.arity() }
-
-func (op ewOp) Type() hm.Type {
-	r := len(op.shape)
-	if op.Arity() == 2 {
-		return fnType(r, r, r)
-	}
-	return fnType(r, r)
-}
-
-func (op ewOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape(op.shape).Clone(), nil
 }
 
 func (op ewOp) String() string { return fmt.Sprintf("pollab.%v%v", op.kind, op.shape) }

@@ -3,7 +3,6 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -63,24 +62,6 @@ func (op mmOp) bShape() []int {
 
 func (op mmOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
-}
-
-func (op mmOp) Arity() int {
-	if op.bias {
-		return 3
-	}
-	return 2
-}
-
-func (op mmOp) Type() hm.Type {
-	if op.bias {
-		return fnType(2, 2, 2, 1)
-	}
-	return fnType(2, 2, 2)
-}
-
-func (op mmOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.m, op.n}, nil
 }
 
 func (op mmOp) String() string {

@@ -32,11 +32,23 @@ func (opBase) OverwritesInput() int { return -1 }
 
 // ownedOp is the boilerplate of the ops that own their output, embedded in each: the
 // owned buffers with the op's kernels (Do, UsePreallocDo) and its name, set from the op's
-// String when the op is created (WriteHash, Hashcode). An op whose Do differs (the scalar
-// cross-entropy) defines its own Do and UsePreallocDo.
+// String when the op is created (WriteHash, Hashcode), and its inputs' and output's
+// shapes (Arity, Type, InferShape). The cross-entropy, whose forward output is a scalar
+// it does not own, defines its own Arity, Type, InferShape, Do and UsePreallocDo.
 type ownedOp struct {
 	opBase
 	out *owned
+}
+
+// Arity, Type and InferShape follow from the inputs and output the op was created with.
+func (b ownedOp) Arity() int    { return len(b.out.want) }
+func (b ownedOp) Type() hm.Type { return fnType(len(b.out.shape), b.out.ranks...) }
+
+func (b ownedOp) InferShape(in ...gorgonia.DimSizer) (tensor.Shape, error) {
+	if len(in) != len(b.out.want) {
+		return nil, fmt.Errorf("%s: %d inputs, want %d", b.out.name, len(in), len(b.out.want))
+	}
+	return tensor.Shape(b.out.shape).Clone(), nil
 }
 
 func (b ownedOp) WriteHash(h hash.Hash) { h.Write([]byte(b.out.name)) }
@@ -90,6 +102,7 @@ func fnType(out int, in ...int) hm.Type {
 type owned struct {
 	name  string // the op's, for errors
 	want  []int  // element count of each input
+	ranks []int  // rank of each input
 	shape []int  // of the output
 	t     *tensor.Dense
 	f32   []float32
@@ -105,6 +118,7 @@ func newOwned(name string, out []int, ins ...[]int) *owned {
 	o := &owned{name: name, shape: append([]int(nil), out...)}
 	for _, s := range ins {
 		o.want = append(o.want, tensor.Shape(s).TotalSize())
+		o.ranks = append(o.ranks, len(s))
 	}
 	return o
 }

@@ -3,7 +3,6 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -56,8 +55,6 @@ func (op padOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
 }
 
-func (op padOp) Arity() int    { return 1 }
-func (op padOp) Type() hm.Type { return fnType(4, 4) }
 func (op padOp) String() string {
 	return fmt.Sprintf("pollab.%s%+v", [...]string{"PadChannels", "PadExtract"}[op.kind], op.g)
 }
@@ -68,11 +65,6 @@ func (op padOp) shapes() (in, out []int) {
 		return op.g.xShape(), op.g.yShape()
 	}
 	return op.g.yShape(), op.g.xShape()
-}
-
-func (op padOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
-	_, out := op.shapes()
-	return tensor.Shape(out).Clone(), nil
 }
 
 // runPad copies between x's planes and y's channels [Before, Before+C), plane by plane.

@@ -3,7 +3,6 @@ package autodiff
 import (
 	"fmt"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -70,20 +69,6 @@ func (op poolOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
 }
 
-func (op poolOp) Arity() int {
-	if op.kind == maxGather || op.kind == maxScatter {
-		return 2
-	}
-	return 1
-}
-
-func (op poolOp) Type() hm.Type {
-	if op.Arity() == 2 {
-		return fnType(4, 4, 4)
-	}
-	return fnType(4, 4)
-}
-
 // shapes returns the input shapes and the output shape.
 func (op poolOp) shapes() ([][]int, []int) {
 	x, y := op.g.xShape(), op.g.yShape()
@@ -96,11 +81,6 @@ func (op poolOp) shapes() ([][]int, []int) {
 		return [][]int{y}, x
 	}
 	return [][]int{x}, y
-}
-
-func (op poolOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
-	_, out := op.shapes()
-	return tensor.Shape(out).Clone(), nil
 }
 
 func (op poolOp) String() string { return fmt.Sprintf("pollab.%v%+v", op.kind, op.g) }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -32,25 +31,6 @@ func newReluOp(mask bool, shape []int) reluOp {
 
 func (op reluOp) apply(in ...*gorgonia.Node) (*gorgonia.Node, error) {
 	return gorgonia.ApplyOp(op, in...)
-}
-
-func (op reluOp) Arity() int {
-	if op.mask {
-		return 2
-	}
-	return 1
-}
-
-func (op reluOp) Type() hm.Type {
-	r := len(op.shape)
-	if op.mask {
-		return fnType(r, r, r)
-	}
-	return fnType(r, r)
-}
-
-func (op reluOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape(op.shape).Clone(), nil
 }
 
 func (op reluOp) String() string {
