@@ -46,15 +46,8 @@ func batch(m models.Model, B int, seed uint64) ([]float64, []int) {
 	return x, y
 }
 
-// relErr is |a-b|₂ / max(|b|₂, tiny), a norm-based relative error.
-func relErr(a, b []float64) float64 {
-	var d, n float64
-	for i := range a {
-		d += (a[i] - b[i]) * (a[i] - b[i])
-		n += b[i] * b[i]
-	}
-	return math.Sqrt(d) / math.Max(math.Sqrt(n), 1e-300)
-}
+// relErr is |a-b|₂ / max(|b|₂, tiny), a norm-based relative error (the internal tests').
+var relErr = autodiff.NormRelErr
 
 // subset picks k distinct coordinates of [0,n).
 func subset(n, k int, seed uint64) []int {

@@ -288,7 +288,7 @@ func scalarVal(t *testing.T, n *gorgonia.Node) float64 {
 	return v
 }
 
-// normRelErr is |a-b|₂ / |b|₂.
+// normRelErr is |a-b|₂ / max(|b|₂, tiny), a norm-based relative error.
 func normRelErr(a, b []float64) float64 {
 	var d, n float64
 	for i := range a {
