@@ -19,9 +19,6 @@ type Opt[T int | uint64 | float64 | string | bool] struct {
 	Given bool
 }
 
-// Some is an Opt holding v.
-func Some[T int | uint64 | float64 | string | bool](v T) Opt[T] { return Opt[T]{Value: v, Given: true} }
-
 // Or is the value when given, else def.
 func (o Opt[T]) Or(def T) T {
 	if o.Given {

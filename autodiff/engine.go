@@ -215,12 +215,6 @@ func (e *Engine) Buffers() []float64 {
 	return append([]float64(nil), e.buffers...)
 }
 
-// DType returns the dtype the engine's graphs run in.
-func (e *Engine) DType() DType { return e.dt }
-
-// NumParams is the length of the flat parameter vector the engine expects.
-func (e *Engine) NumParams() int { return e.numParams }
-
 // batchOf validates the lengths of params, x and (if wanted) labels and returns the batch size.
 func (e *Engine) batchOf(params, x []float64, labels []int, wantLabels bool) (int, error) {
 	if e.setupErr != nil {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"image/color"
-	"slices"
 	"strings"
 
 	"gonum.org/v1/plot/vg"
@@ -158,9 +157,4 @@ func orderedStyle(i int) seriesStyle {
 	shapes := []draw.GlyphDrawer{draw.RingGlyph{}, draw.SquareGlyph{}, draw.TriangleGlyph{}, draw.CircleGlyph{}}
 	return seriesStyle{color: orderedColors[i%len(orderedColors)], shape: shapes[i%len(shapes)],
 		dashes: dashPatterns[i%len(dashPatterns)], scale: max(0.45, 1.6-0.35*float64(i))}
-}
-
-// rankOf is v's position among the sorted distinct values.
-func rankOf[T int | float64](values []T, v T) int {
-	return max(0, slices.Index(values, v))
 }

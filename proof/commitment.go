@@ -40,14 +40,6 @@ func CommitSeeds(s Seeds, nonce string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// NewSeedCommitment commits to s under nonce.
-func NewSeedCommitment(s Seeds, nonce string) (*SeedCommitment, error) {
-	if err := CheckNonce(nonce); err != nil {
-		return nil, err
-	}
-	return &SeedCommitment{Nonce: nonce, SHA256: CommitSeeds(s, nonce)}, nil
-}
-
 // CheckNonce accepts a non-empty nonce of at most MaxNonceBytes bytes of printable UTF-8.
 func CheckNonce(nonce string) error {
 	switch {
