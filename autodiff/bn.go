@@ -301,8 +301,8 @@ func (op bnOp) DiffWRT(n int) []bool {
 }
 
 func (op bnOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != op.Arity() {
-		return nil, fmt.Errorf("%v: SymDiff of %d inputs, want %d", op, len(in), op.Arity())
+	if err := checkSymDiff(op, in); err != nil {
+		return nil, err
 	}
 	d := bnDiff{xs: op.shape}
 	var res gorgonia.Nodes

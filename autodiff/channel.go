@@ -23,6 +23,7 @@ const (
 
 type chanOp struct {
 	ownedOp
+	diffAll
 	kind      chanKind
 	shape     []int // the [B,C,H,W] or [B,C] side
 	fromFirst bool  // chanSum starts from the first value, not from +0
@@ -92,8 +93,6 @@ func runChan[T float](op chanOp, in, out []T) {
 		out[c] = s
 	})
 }
-
-func (op chanOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op chanOp) SymDiff(_ gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	d, err := newChanOp(1-op.kind, op.shape, op.fromFirst).apply(grad)

@@ -65,6 +65,7 @@ func (k convKind) String() string { return [...]string{"Conv2d", "Conv2dData", "
 // convOp is one member of the family; st holds its owned output and scratch.
 type convOp struct {
 	ownedOp
+	diffAll
 	kind convKind
 	g    convGeom
 	bias bool // forward only: a third input [O] added per output channel
@@ -141,17 +142,9 @@ func runConv[T float](op convOp, ts []tensor.Tensor, out []T, s *convScratch[T])
 	}
 }
 
-func (op convOp) DiffWRT(n int) []bool {
-	out := make([]bool, n)
-	for i := range out {
-		out[i] = true
-	}
-	return out
-}
-
 func (op convOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != op.Arity() {
-		return nil, fmt.Errorf("%v: SymDiff of %d inputs, want %d", op, len(in), op.Arity())
+	if err := checkSymDiff(op, in); err != nil {
+		return nil, err
 	}
 	g := op.g
 	var d0, d1 *gorgonia.Node

@@ -16,12 +16,15 @@ import (
 // functions instead of package math's (whose bits depend on the architecture). float32
 // tensors are computed in float64 and rounded once. Its symbolic derivative is built from
 // gorgonia's arithmetic ops and from detUnary itself, so it can be differentiated twice.
-type detUnary struct{ name string }
+type detUnary struct {
+	diffAll
+	name string
+}
 
 var (
-	opExp  = detUnary{"exp"}
-	opLog  = detUnary{"log"}
-	opTanh = detUnary{"tanh"}
+	opExp  = detUnary{name: "exp"}
+	opLog  = detUnary{name: "log"}
+	opTanh = detUnary{name: "tanh"}
 )
 
 func (op detUnary) f(x float64) float64 {
@@ -108,8 +111,6 @@ func (op detUnary) Hashcode() uint32 {
 	op.WriteHash(h)
 	return h.Sum32()
 }
-
-func (op detUnary) DiffWRT(inputs int) []bool { return []bool{true} }
 
 // SymDiff: d exp = grad ⊙ exp(x), d log = grad / x, d tanh = (1 − y⊙y) ⊙ grad (gorgonia's
 // own expressions for its Exp, Log and Tanh).

@@ -38,6 +38,7 @@ func (k ewKind) arity() int {
 
 type ewOp struct {
 	ownedOp
+	diffAll
 	kind  ewKind
 	shape []int
 }
@@ -107,17 +108,9 @@ func ew[T float](kind ewKind, x, y, out []T) {
 	}
 }
 
-func (op ewOp) DiffWRT(n int) []bool {
-	out := make([]bool, n)
-	for i := range out {
-		out[i] = true
-	}
-	return out
-}
-
 func (op ewOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != op.Arity() {
-		return nil, fmt.Errorf("%v: SymDiff of %d inputs, want %d", op, len(in), op.Arity())
+	if err := checkSymDiff(op, in); err != nil {
+		return nil, err
 	}
 	ew := func(k ewKind, xs ...*gorgonia.Node) (*gorgonia.Node, error) { return newEWOp(k, op.shape).apply(xs...) }
 	var d0, d1 *gorgonia.Node

@@ -23,6 +23,7 @@ import (
 // reused.
 type mmOp struct {
 	ownedOp
+	diffAll
 	tA, tB  bool
 	m, n, k int
 	bias    bool // linear: a third input [n] added to every row
@@ -95,17 +96,9 @@ func runMM[T float](op mmOp, ts []tensor.Tensor, c []T, scratch *[]T) {
 	}
 }
 
-func (op mmOp) DiffWRT(n int) []bool {
-	out := make([]bool, n)
-	for i := range out {
-		out[i] = true
-	}
-	return out
-}
-
 func (op mmOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
-	if len(in) != op.Arity() {
-		return nil, fmt.Errorf("%v: SymDiff of %d inputs, want %d", op, len(in), op.Arity())
+	if err := checkSymDiff(op, in); err != nil {
+		return nil, err
 	}
 	a, b, m, n, k := in[0], in[1], op.m, op.n, op.k
 	// dA has A's stored shape, dB has B's (gorgonia's matMulDiffExpr).

@@ -30,6 +30,28 @@ func (opBase) ReturnsPtr() bool     { return true }
 func (opBase) CallsExtern() bool    { return false }
 func (opBase) OverwritesInput() int { return -1 }
 
+// diffAll is embedded by the ops differentiable with respect to every input: their SymDiff
+// returns a gradient for each. (Ops with inputs that are not differentiated, such as a mask
+// or a target, define their own DiffWRT.)
+type diffAll struct{}
+
+func (diffAll) DiffWRT(n int) []bool {
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = true
+	}
+	return out
+}
+
+// checkSymDiff is the opening of a SymDiff that indexes its inputs: it fails unless op was
+// given its arity's number.
+func checkSymDiff(op gorgonia.Op, in gorgonia.Nodes) error {
+	if len(in) != op.Arity() {
+		return fmt.Errorf("%v: SymDiff of %d inputs, want %d", op, len(in), op.Arity())
+	}
+	return nil
+}
+
 // ownedOp is the boilerplate of the ops that own their output, embedded in each: the
 // owned buffers with the op's kernels (Do, UsePreallocDo) and its name, set from the op's
 // String when the op is created (WriteHash, Hashcode), and its inputs' and output's

@@ -16,6 +16,7 @@ import (
 // every run. Its derivative is the reshape back, so the pair is closed under SymDiff.
 type reshapeOp struct {
 	opBase
+	diffAll
 	from, to []int
 	st       *reshapeState
 }
@@ -79,8 +80,6 @@ func (op reshapeOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	}
 	return op.st.t, nil
 }
-
-func (op reshapeOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op reshapeOp) SymDiff(_ gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	d, err := newReshapeOp(op.to, op.from).apply(grad)
