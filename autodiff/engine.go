@@ -518,6 +518,40 @@ func (e *Engine) setParams(p *program, bufs []buffer, src []float64) {
 	}
 }
 
+// runBatch runs the batch-B program of kind k on params, x and labels (and gstar, the
+// GradMatch target, when not nil) and returns its scalar output (the loss, GradMatch's R; 0
+// for Logits) after read has copied its other outputs out. Errors of compiling and loading
+// carry their own context; those of the run, of reading the scalar and of read are wrapped
+// as "autodiff: <name>: …".
+func (e *Engine) runBatch(name string, k kind, B int, params, x []float64, labels []int, gstar []float64, read func(*program) error) (float64, error) {
+	p, err := e.program(k, B)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.load(p, params, x, labels); err != nil {
+		return 0, err
+	}
+	if gstar != nil {
+		e.setParams(p, p.gstar, gstar)
+	}
+	scalar := p.loss
+	if k == kindGradMatch {
+		scalar = p.r
+	}
+	var v float64
+	err = p.run()
+	if err == nil && scalar != nil {
+		v, err = readValue(p.value(scalar), nil)
+	}
+	if err == nil {
+		err = read(p)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("autodiff: %s: %w", name, err)
+	}
+	return v, nil
+}
+
 // readGrads copies per-tensor gradient values into the flat vector dst (PyTorch layout).
 func (e *Engine) readGrads(p *program, nodes []*gorgonia.Node, dst []float64) error {
 	off := 0
@@ -557,22 +591,11 @@ func (e *Engine) LossGrad(params, x []float64, labels []int, grad []float64) (fl
 	if len(grad) != e.numParams {
 		return 0, fmt.Errorf("autodiff: LossGrad: grad has %d elements, want %d", len(grad), e.numParams)
 	}
-	p, err := e.program(kindLossGrad, B)
+	loss, err := e.runBatch("LossGrad", kindLossGrad, B, params, x, labels, nil, func(p *program) error {
+		return e.readGrads(p, p.grads, grad)
+	})
 	if err != nil {
 		return 0, err
-	}
-	if err := e.load(p, params, x, labels); err != nil {
-		return 0, err
-	}
-	if err := p.run(); err != nil {
-		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
-	}
-	loss, err := readValue(p.value(p.loss), nil)
-	if err != nil {
-		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
-	}
-	if err := e.readGrads(p, p.grads, grad); err != nil {
-		return 0, fmt.Errorf("autodiff: LossGrad: %w", err)
 	}
 	e.record(start, B, 1, 1, 0, 3*e.flops*float64(B))
 	return loss, nil
@@ -631,22 +654,12 @@ func (e *Engine) InputGrad(params, x []float64, labels []int, gx []float64) (flo
 	if len(gx) != len(x) {
 		return 0, fmt.Errorf("autodiff: InputGrad: gx has %d elements, want %d", len(gx), len(x))
 	}
-	p, err := e.program(kindInputGrad, B)
+	loss, err := e.runBatch("InputGrad", kindInputGrad, B, params, x, labels, nil, func(p *program) error {
+		_, err := readValue(p.value(p.gx), gx)
+		return err
+	})
 	if err != nil {
 		return 0, err
-	}
-	if err := e.load(p, params, x, labels); err != nil {
-		return 0, err
-	}
-	if err := p.run(); err != nil {
-		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
-	}
-	loss, err := readValue(p.value(p.loss), nil)
-	if err != nil {
-		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
-	}
-	if _, err := readValue(p.value(p.gx), gx); err != nil {
-		return 0, fmt.Errorf("autodiff: InputGrad: %w", err)
 	}
 	e.record(start, B, 1, 1, 0, 3*e.flops*float64(B))
 	return loss, nil
@@ -662,21 +675,17 @@ func (e *Engine) Logits(params, x []float64, out []float64) error {
 	if len(out) != B*e.classes {
 		return fmt.Errorf("autodiff: Logits: out has %d elements, want %d", len(out), B*e.classes)
 	}
-	p, err := e.program(kindLogits, B)
+	_, err = e.runBatch("Logits", kindLogits, B, params, x, nil, nil, func(p *program) error {
+		if _, err := readValue(p.value(p.logits), out); err != nil {
+			return err
+		}
+		if p.checkOutput && math.IsInf(maxAbs(out), 0) {
+			return fmt.Errorf("the forward pass overflowed %v: %w", e.dt, ErrUnsafeValues)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if err := e.load(p, params, x, nil); err != nil {
-		return err
-	}
-	if err := p.run(); err != nil {
-		return fmt.Errorf("autodiff: Logits: %w", err)
-	}
-	if _, err := readValue(p.value(p.logits), out); err != nil {
-		return fmt.Errorf("autodiff: Logits: %w", err)
-	}
-	if p.checkOutput && math.IsInf(maxAbs(out), 0) {
-		return fmt.Errorf("autodiff: Logits: the forward pass overflowed %v: %w", e.dt, ErrUnsafeValues)
 	}
 	e.record(start, B, 1, 0, 0, e.flops*float64(B))
 	return nil

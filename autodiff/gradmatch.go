@@ -70,26 +70,14 @@ func (e *Engine) gradMatchSymbolic(B int, params, x []float64, labels []int, gst
 	if !e.net.Symbolic2nd() {
 		return 0, errors.New("autodiff: GradMatch: symbolic second-order is not supported by this net (use central)")
 	}
-	p, err := e.program(kindGradMatch, B)
+	r, err := e.runBatch("GradMatch", kindGradMatch, B, params, x, labels, gstar, func(p *program) error {
+		if _, err := readValue(p.value(p.gx), dRdX); err != nil {
+			return err
+		}
+		return e.readGrads(p, p.grads, g)
+	})
 	if err != nil {
 		return 0, err
-	}
-	if err := e.load(p, params, x, labels); err != nil {
-		return 0, err
-	}
-	e.setParams(p, p.gstar, gstar)
-	if err := p.run(); err != nil {
-		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
-	}
-	r, err := readValue(p.value(p.r), nil)
-	if err != nil {
-		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
-	}
-	if _, err := readValue(p.value(p.gx), dRdX); err != nil {
-		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
-	}
-	if err := e.readGrads(p, p.grads, g); err != nil {
-		return 0, fmt.Errorf("autodiff: GradMatch: %w", err)
 	}
 	e.record(start, B, 1, 1, 1, 9*e.flops*float64(B))
 	return r, nil
