@@ -10,12 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"pollab/autodiff"
 	"pollab/internal/filetest"
 	"pollab/internal/prooftest"
 	"pollab/models"
 	"pollab/proof"
-	"pollab/prover"
 )
 
 // writeStateDict writes params as PyTorch's safetensors.torch.save_file(model.state_dict())
@@ -62,11 +60,8 @@ func writeStateDict(t *testing.T, path string, m models.Model, params []float64)
 // tests do. The infinitesimal forgery from the file, given the target's claims, is the same
 // proof as the one from the directory, byte for byte (provenance.json aside).
 func TestAttacksFromABareSafetensorsFile(t *testing.T) {
-	cfg := prover.Config{
-		Model: "mlp:12-8-4:tanh", Dataset: "synthetic:n=256,test=32,dim=12,classes=4,seed=3", DType: autodiff.Float32,
-		Hyper: proof.Hyper{LR: 0.05}, Batch: 16, Epochs: 2, K: 4, Seed: 5,
-	}
-	honest := prooftest.Train(t, cfg)
+	cfg := tanhRun.cfg
+	honest := tanhRun.dir(t)
 	p := prooftest.OpenAll(t, honest)
 	final, err := p.Checkpoint(p.NumCheckpoints() - 1)
 	if err != nil {
@@ -149,7 +144,7 @@ func TestBadTargetFilesExitTwo(t *testing.T) {
 	params := make([]float64, model.NumParams())
 	params[3] = math.NaN()
 	writeStateDict(t, nan, model, params)
-	honest := honestProof(t)
+	honest := honestRun.dir(t)
 	with := func(file string, extra ...string) []string {
 		return append([]string{"--target-file", file, "--model", honestModel, "--dataset", honestDataset}, extra...)
 	}

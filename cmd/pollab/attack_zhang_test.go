@@ -6,21 +6,13 @@ import (
 	"testing"
 
 	"pollab/attacks/zhang"
-	"pollab/autodiff"
-	"pollab/internal/prooftest"
-	"pollab/proof"
-	"pollab/prover"
 )
 
 // TestZhangCLI forges a variant III proof in-process from a tiny honest proof, checks the
 // JSON report, verifies it with pollab verify (accepted at the reference thresholds on every
 // interval, rejected under --membership), and maps bad flags to exit 2.
 func TestZhangCLI(t *testing.T) {
-	cfg := prover.Config{
-		Model: "mlp:12-8-4:tanh", Dataset: "synthetic:n=256,test=32,dim=12,classes=4,seed=3", DType: autodiff.Float32,
-		Hyper: proof.Hyper{LR: 0.05}, Batch: 16, Epochs: 2, K: 4, Seed: 5,
-	}
-	honest := prooftest.Train(t, cfg)
+	honest := tanhRun.dir(t)
 	tmp := t.TempDir()
 	forged := filepath.Join(tmp, "forged")
 	code, out := captureRun(t, "attack", "zhang", "--target", honest, "--out", forged, "--variant", "III",

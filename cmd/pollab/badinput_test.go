@@ -474,7 +474,7 @@ func badRows() []badRow {
 // POLLAB_WRITE_BAD_INPUT_DOC=1.
 func TestBadInputTable(t *testing.T) {
 	bin := pollabBinary(t)
-	base := honestProof(t)
+	base := honestRun.dir(t)
 	rows := badRows()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "BAD_INPUT.md"))
 	writeDoc := os.Getenv("POLLAB_WRITE_BAD_INPUT_DOC") != ""

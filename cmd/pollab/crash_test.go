@@ -249,7 +249,7 @@ func TestFullDiskLeavesNoPartialFile(t *testing.T) {
 	})
 
 	t.Run("evidence", func(t *testing.T) {
-		dir := honestProof(t)
+		dir := honestRun.dir(t)
 		tiny := mountTiny(t)
 		fillUp(t, tiny)
 		path := filepath.Join(tiny, "evidence.json")

@@ -110,7 +110,7 @@ func parseFuzzValue(line string) (any, error) {
 // The bad-input table's rows are checked the same way (checkOneLine) in TestBadInputTable.
 func TestNoKnownInputReachesTheGuard(t *testing.T) {
 	bin := pollabBinary(t)
-	base := honestProof(t)
+	base := honestRun.dir(t)
 	proofPkg := filepath.Join("..", "..", "proof")
 	// FuzzOpenProof's file order (proof/fuzz_test.go: fuzzProof).
 	openFiles := []string{proof.ManifestFile, proof.IndicesFile, proof.HashesFile, proof.AugSeedsFile, proof.PayloadFile, proof.ProvenanceFile}

@@ -1,9 +1,9 @@
 package main
 
 // The harness of the process-level tests (bad input, crashes, memory): one pollab binary per
-// test process, a small honest proof trained once with prover.Train, and a sandbox that runs
-// the binary with its own working, temp and home directories so a test can assert that
-// nothing was written outside the output directory.
+// test process, the small honest proofs several tests start from (each trained once per
+// process), and a sandbox that runs the binary with its own working, temp and home
+// directories so a test can assert that nothing was written outside the output directory.
 
 import (
 	"bytes"
@@ -86,16 +86,34 @@ const (
 	honestBatch   = 8
 )
 
-var honest prooftest.Shared
+// sharedRun is an honest run whose proof several tests start from: trained once per test
+// process (on first use) into harnessDir/name; callers copy it before changing anything.
+type sharedRun struct {
+	name  string
+	cfg   prover.Config
+	proof prooftest.Shared
+}
 
-// honestProof trains the shared honest proof once; callers copy it before changing anything.
-func honestProof(t *testing.T) string {
-	cfg := prover.Config{
+// dir trains the run on the first call and returns its proof's directory.
+func (r *sharedRun) dir(t *testing.T) string {
+	t.Helper()
+	return r.proof.Dir(t, r.cfg, filepath.Join(harnessDir, r.name))
+}
+
+var (
+	// honestRun is the honest proof described above.
+	honestRun = &sharedRun{name: "honest", cfg: prover.Config{
 		Model: honestModel, Dataset: honestDataset, DType: autodiff.Float32,
 		Hyper: proof.Hyper{LR: 0.1, Momentum: 0.9, Gamma: 0.1}, Batch: honestBatch, Epochs: 2, K: honestK, Seed: 5,
-	}
-	return honest.Dir(t, cfg, filepath.Join(harnessDir, "honest"))
-}
+	}}
+	// tanhRun is the target the attack tests forge from (TestZhangCLI and
+	// TestAttacksFromABareSafetensorsFile): plain SGD at lr 0.05, f32, B = 16 (S = 16 steps
+	// per epoch), 2 epochs (T = 32), k = 4.
+	tanhRun = &sharedRun{name: "tanh", cfg: prover.Config{
+		Model: "mlp:12-8-4:tanh", Dataset: "synthetic:n=256,test=32,dim=12,classes=4,seed=3", DType: autodiff.Float32,
+		Hyper: proof.Hyper{LR: 0.05}, Batch: 16, Epochs: 2, K: 4, Seed: 5,
+	}}
+)
 
 // Long proofs of a small model with k = 1 (N = 72, B = 8: 9 steps per epoch), so the number
 // of checkpoints is 9·epochs + 1; about 19 KB per checkpoint.
