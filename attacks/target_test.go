@@ -8,7 +8,7 @@ import (
 
 	"pollab/attacks"
 	"pollab/autodiff"
-	"pollab/internal/prooftest"
+	"pollab/internal/attacktest"
 	"pollab/proof"
 	"pollab/prover"
 )
@@ -21,12 +21,8 @@ func TestLoadTargetFileTakesItsClaimsFromTheCaller(t *testing.T) {
 		Model: "mlp:6-5-3:relu", Dataset: "synthetic:n=160,test=8,dim=6,classes=3,seed=2", DType: autodiff.Float64,
 		Hyper: proof.Hyper{LR: 0.2, Momentum: 0.5}, Batch: 8, Epochs: 2, K: 3, Seed: 4,
 	}
-	dir := prooftest.Train(t, cfg)
-	fromDir, err := attacks.LoadTarget(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, proof.CheckpointName(40)) // T = 2·160/8; momentum buffers validated, dropped
+	fromDir := attacktest.Target(t, cfg)
+	file := filepath.Join(fromDir.Source, proof.CheckpointName(40)) // T = 2·160/8; momentum buffers validated, dropped
 	claims := attacks.Claims{Hyper: cfg.Hyper, Batch: cfg.Batch, Epochs: cfg.Epochs, K: cfg.K}
 	tg, err := attacks.LoadTargetFile(file, cfg.Model, cfg.Dataset, claims)
 	if err != nil {
