@@ -93,19 +93,15 @@ func TestConvBiasGradMatchesPyTorch(t *testing.T) {
 	checkBits(t, "conv bias gradient", nodeVals(t, grads[0]), f.ConvBiasGrad, f.ConvBiasGrad64)
 }
 
-// statsNet is BatchNorm2d(16) on a [16,32,32] input (γ, β), global average pool, linear
+// statsNet is BatchNorm2d(16) on a [16,h,h] input (γ, β), global average pool, linear
 // 16→2: a net whose running statistics a training step commits.
-type statsNet struct{ h int }
-
-func (n statsNet) InputShape() []int     { return []int{16, n.h, n.h} }
-func (statsNet) Classes() int            { return 2 }
-func (statsNet) FLOPsPerSample() float64 { return 1 }
-func (statsNet) Symbolic2nd() bool       { return true }
-func (statsNet) ParamShapes() [][]int    { return [][]int{{16}, {16}, {2, 16}, {2}} }
-func (statsNet) BufferShapes() [][]int   { return [][]int{{16}, {16}} }
-func (statsNet) Forward(b *Builder, x Node, p []Node) Node {
-	y := b.BatchNorm2d(x, p[0], p[1], b.Buffer(0), b.Buffer(1), b.Training())
-	return b.Linear(b.Flatten(b.GlobalAvgPool(y)), p[2], p[3])
+func statsNet(h int) bufferedTestNet {
+	return bufferedTestNet{buffers: [][]int{{16}, {16}}, testNet: testNet{in: []int{16, h, h}, classes: 2,
+		params: [][]int{{16}, {16}, {2, 16}, {2}},
+		forward: func(b *Builder, x Node, p []Node) Node {
+			y := b.BatchNorm2d(x, p[0], p[1], b.Buffer(0), b.Buffer(1), b.Training())
+			return b.Linear(b.Flatten(b.GlobalAvgPool(y)), p[2], p[3])
+		}}}
 }
 
 // checkFaithful checks that every float32 result is within two float32 ulps of the float64
@@ -138,7 +134,7 @@ func TestBatchNormFloat32StatsMatchPyTorch(t *testing.T) {
 	if f.Shape[2] != f.Shape[3] {
 		t.Fatalf("fixture shape %v, want square planes", f.Shape)
 	}
-	net := statsNet{h: f.Shape[2]}
+	net := statsNet(f.Shape[2])
 	e := NewEngine(net, Float32, nil)
 	buf := make([]float64, 32)
 	for i := 16; i < 32; i++ {

@@ -17,42 +17,50 @@ import (
 
 var printTrainHash = flag.Bool("train-hash", false, "TestTrainingBitIdentical prints its hash (the purego comparison runs it so)")
 
+// testNet is a Net given by its shapes and forward pass (1 FLOP per sample, symbolic second
+// order allowed); bufferedTestNet adds buffers (a BufferedNet).
+type testNet struct {
+	in      []int
+	classes int
+	params  [][]int
+	forward func(b *Builder, x Node, p []Node) Node
+}
+
+func (n testNet) InputShape() []int                         { return n.in }
+func (n testNet) Classes() int                              { return n.classes }
+func (n testNet) ParamShapes() [][]int                      { return n.params }
+func (n testNet) Forward(b *Builder, x Node, p []Node) Node { return n.forward(b, x, p) }
+func (testNet) FLOPsPerSample() float64                     { return 1 }
+func (testNet) Symbolic2nd() bool                           { return true }
+
+type bufferedTestNet struct {
+	testNet
+	buffers [][]int
+}
+
+func (n bufferedTestNet) BufferShapes() [][]int { return n.buffers }
+
 // seqConvNet is LeNet-5's layer sequence at a small size (1×12×12 input): conv 4@5×5 pad 2,
 // ReLU, max-pool 2, conv 6@3×3 stride 1, ReLU, max-pool 2, linear 24→10; enough to run every
 // conv and pool kernel on both the SIMD and the pure-Go paths.
-type seqConvNet struct{}
-
-func (seqConvNet) InputShape() []int       { return []int{1, 12, 12} }
-func (seqConvNet) Classes() int            { return 10 }
-func (seqConvNet) FLOPsPerSample() float64 { return 1 }
-func (seqConvNet) Symbolic2nd() bool       { return true }
-func (seqConvNet) ParamShapes() [][]int {
-	return [][]int{{4, 1, 5, 5}, {4}, {6, 4, 3, 3}, {6}, {10, 24}, {10}}
-}
-func (seqConvNet) Forward(b *Builder, x Node, p []Node) Node {
-	x = b.MaxPool2d(b.ReLU(b.Conv2d(x, p[0], p[1], 1, 2)), 2)
-	x = b.MaxPool2d(b.ReLU(b.Conv2d(x, p[2], p[3], 1, 0)), 2)
-	return b.Linear(b.Flatten(x), p[4], p[5])
-}
+var seqConvNet = testNet{in: []int{1, 12, 12}, classes: 10,
+	params: [][]int{{4, 1, 5, 5}, {4}, {6, 4, 3, 3}, {6}, {10, 24}, {10}},
+	forward: func(b *Builder, x Node, p []Node) Node {
+		x = b.MaxPool2d(b.ReLU(b.Conv2d(x, p[0], p[1], 1, 2)), 2)
+		x = b.MaxPool2d(b.ReLU(b.Conv2d(x, p[2], p[3], 1, 0)), 2)
+		return b.Linear(b.Flatten(x), p[4], p[5])
+	}}
 
 // seqBNNet is a residual block with BatchNorm2d (1×12×12 input): h = ReLU(BN(conv 4@3×3
 // pad 1)), z = ReLU(h + BN(conv 4@3×3 pad 1 of h)), global average pool, linear 4→10; its
 // buffers are the two BatchNorm2d's running statistics.
-type seqBNNet struct{}
-
-func (seqBNNet) InputShape() []int       { return []int{1, 12, 12} }
-func (seqBNNet) Classes() int            { return 10 }
-func (seqBNNet) FLOPsPerSample() float64 { return 1 }
-func (seqBNNet) Symbolic2nd() bool       { return true }
-func (seqBNNet) ParamShapes() [][]int {
-	return [][]int{{4, 1, 3, 3}, {4}, {4}, {4, 4, 3, 3}, {4}, {4}, {10, 4}, {10}}
-}
-func (seqBNNet) BufferShapes() [][]int { return [][]int{{4}, {4}, {4}, {4}} }
-func (seqBNNet) Forward(b *Builder, x Node, p []Node) Node {
-	h := b.ReLU(b.BatchNorm2d(b.Conv2d(x, p[0], Node{}, 1, 1), p[1], p[2], b.Buffer(0), b.Buffer(1), b.Training()))
-	z := b.BatchNorm2d(b.Conv2d(h, p[3], Node{}, 1, 1), p[4], p[5], b.Buffer(2), b.Buffer(3), b.Training())
-	return b.Linear(b.Flatten(b.GlobalAvgPool(b.ReLU(b.Add(h, z)))), p[6], p[7])
-}
+var seqBNNet = bufferedTestNet{buffers: [][]int{{4}, {4}, {4}, {4}}, testNet: testNet{in: []int{1, 12, 12}, classes: 10,
+	params: [][]int{{4, 1, 3, 3}, {4}, {4}, {4, 4, 3, 3}, {4}, {4}, {10, 4}, {10}},
+	forward: func(b *Builder, x Node, p []Node) Node {
+		h := b.ReLU(b.BatchNorm2d(b.Conv2d(x, p[0], Node{}, 1, 1), p[1], p[2], b.Buffer(0), b.Buffer(1), b.Training()))
+		z := b.BatchNorm2d(b.Conv2d(h, p[3], Node{}, 1, 1), p[4], p[5], b.Buffer(2), b.Buffer(3), b.Training())
+		return b.Linear(b.Flatten(b.GlobalAvgPool(b.ReLU(b.Add(h, z)))), p[6], p[7])
+	}}}
 
 // trainHash runs, in float32 and float64, three SGD training steps and one symbolic
 // GradMatch of seqConvNet and of seqBNNet (with its buffers after the steps) on a batch of
@@ -66,8 +74,8 @@ func trainHash(t *testing.T) string {
 			binary.Write(h, binary.LittleEndian, math.Float64bits(v))
 		}
 	}
-	trainHashNet(t, seqConvNet{}, put)
-	trainHashNet(t, seqBNNet{}, put)
+	trainHashNet(t, seqConvNet, put)
+	trainHashNet(t, seqBNNet, put)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
