@@ -85,16 +85,12 @@ func TestAttacksFromABareSafetensorsFile(t *testing.T) {
 		}
 		return out
 	}
-	verify := func(dir string, args ...string) int {
-		code, _ := captureRun(t, append([]string{"verify", dir, "--workers", "1", "--quiet"}, args...)...)
-		return code
-	}
 
 	inf := forge("infinitesimal", target, "--delta", "0.05", "--steps", "64", "--k", "8")
-	if c := verify(inf, "--metrics", "l2", "--delta", "l2=0.05", "--q", "0"); c != exitOK {
+	if c := verifyExit(t, inf, "--metrics", "l2", "--delta", "l2=0.05", "--q", "0"); c != exitOK {
 		t.Errorf("infinitesimal from the file at its delta: exit %d", c)
 	}
-	if c := verify(inf, "--metrics", "l2", "--delta", "l2=0.05", "--q", "0", "--hparams", "enforce-manifest"); c != exitRejected {
+	if c := verifyExit(t, inf, "--metrics", "l2", "--delta", "l2=0.05", "--q", "0", "--hparams", "enforce-manifest"); c != exitRejected {
 		t.Errorf("infinitesimal from the file under enforce-manifest: exit %d, want 1", c)
 	}
 	fromDir := filepath.Join(tmp, "infinitesimal-dir")
@@ -113,15 +109,15 @@ func TestAttacksFromABareSafetensorsFile(t *testing.T) {
 	}
 
 	bf := forge("blindfold", target, "--epochs", "2", "--q", "2", "--k", "2", "--delta", "0.3")
-	if c := verify(bf, "--metrics", "l2", "--delta", "l2=0.3", "--q", "2"); c != exitOK {
+	if c := verifyExit(t, bf, "--metrics", "l2", "--delta", "l2=0.3", "--q", "2"); c != exitOK {
 		t.Errorf("blindfold from the file at Q = q: exit %d", c)
 	}
 
 	zh := forge("zhang", target, "--variant", "III", "--steps", "16", "--k", "4", "--retries", "1", "--attacker-data", "half")
-	if c := verify(zh, "--q", "0"); c != exitOK {
+	if c := verifyExit(t, zh, "--q", "0"); c != exitOK {
 		t.Errorf("zhang III from the file, reference thresholds, every interval: exit %d", c)
 	}
-	if c := verify(zh, "--q", "0", "--membership"); c != exitRejected {
+	if c := verifyExit(t, zh, "--q", "0", "--membership"); c != exitRejected {
 		t.Errorf("zhang III from the file under --membership: exit %d, want 1", c)
 	}
 }

@@ -35,14 +35,10 @@ func TestInfinitesimalAndBlindfoldCLI(t *testing.T) {
 	if res.Cost.Backward != 0 || res.Steps < 200 || res.Out != inf {
 		t.Fatalf("result %+v", res)
 	}
-	verify := func(dir string, args ...string) int {
-		code, _ := captureRun(t, append([]string{"verify", dir, "--workers", "1", "--quiet", "--metrics", "l2"}, args...)...)
-		return code
-	}
-	if c := verify(inf, "--delta", "l2=0.05", "--q", "0"); c != exitOK {
+	if c := verifyExit(t, inf, "--metrics", "l2", "--delta", "l2=0.05", "--q", "0"); c != exitOK {
 		t.Errorf("infinitesimal at its delta: exit %d", c)
 	}
-	if c := verify(inf, "--delta", "l2=0.05", "--q", "0", "--hparams", "enforce-manifest"); c != exitRejected {
+	if c := verifyExit(t, inf, "--metrics", "l2", "--delta", "l2=0.05", "--q", "0", "--hparams", "enforce-manifest"); c != exitRejected {
 		t.Errorf("infinitesimal under enforce-manifest: exit %d, want 1", c)
 	}
 
@@ -51,7 +47,7 @@ func TestInfinitesimalAndBlindfoldCLI(t *testing.T) {
 		"--delta", "0.3", "--quiet"); c != exitOK {
 		t.Fatalf("attack blindfold: exit %d", c)
 	}
-	if c := verify(bf, "--delta", "l2=0.3", "--q", "2"); c != exitOK {
+	if c := verifyExit(t, bf, "--metrics", "l2", "--delta", "l2=0.3", "--q", "2"); c != exitOK {
 		t.Errorf("blindfold at Q = q: exit %d", c)
 	}
 

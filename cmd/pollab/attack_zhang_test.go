@@ -28,14 +28,10 @@ func TestZhangCLI(t *testing.T) {
 		rep.AttackerData != "half" || rep.SecondOrder != "symbolic" || rep.Cost.SecondOrder == 0 || rep.Out != forged {
 		t.Fatalf("report %+v", rep)
 	}
-	verify := func(args ...string) int {
-		code, _ := captureRun(t, append([]string{"verify", forged, "--workers", "1", "--quiet", "--q", "0"}, args...)...)
-		return code
-	}
-	if c := verify(); c != exitOK {
+	if c := verifyExit(t, forged, "--q", "0"); c != exitOK {
 		t.Errorf("reference thresholds, every interval: exit %d, want accepted", c)
 	}
-	if c := verify("--membership"); c != exitRejected {
+	if c := verifyExit(t, forged, "--q", "0", "--membership"); c != exitRejected {
 		t.Errorf("--membership: exit %d, want rejected", c)
 	}
 	for _, bad := range [][]string{

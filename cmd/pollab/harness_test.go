@@ -390,3 +390,17 @@ func captureStdout(t *testing.T, f func()) []byte { return []byte(capture(t, &os
 
 // captureStderr is what f wrote to os.Stderr.
 func captureStderr(t *testing.T, f func()) string { return capture(t, &os.Stderr, f) }
+
+// captureRun runs the CLI in-process and returns its exit code and stdout.
+func captureRun(t *testing.T, args ...string) (code int, stdout string) {
+	t.Helper()
+	stdout = capture(t, &os.Stdout, func() { code = run(append([]string{"pollab"}, args...)) })
+	return code, stdout
+}
+
+// verifyExit is the exit code of pollab verify DIR --workers 1 --quiet ARGS, run in-process.
+func verifyExit(t *testing.T, dir string, args ...string) int {
+	t.Helper()
+	code, _ := captureRun(t, append([]string{"verify", dir, "--workers", "1", "--quiet"}, args...)...)
+	return code
+}

@@ -16,13 +16,6 @@ import (
 	"pollab/stats"
 )
 
-// captureRun runs the CLI in-process and returns its exit code and stdout.
-func captureRun(t *testing.T, args ...string) (code int, stdout string) {
-	t.Helper()
-	stdout = capture(t, &os.Stdout, func() { code = run(append([]string{"pollab"}, args...)) })
-	return code, stdout
-}
-
 func TestInspectReportsTheProof(t *testing.T) {
 	dir := t.TempDir()
 	cfg := prover.Config{
