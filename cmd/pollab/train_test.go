@@ -142,7 +142,8 @@ func testKill9AndResume(t *testing.T, bin string) {
 	}
 }
 
-// testBadInputExitsTwoWithOneLine checks the exit-code contract of train and inspect.
+// testBadInputExitsTwoWithOneLine checks the bad-input contract (checkOneLine, in the sandbox) of
+// train and inspect.
 func testBadInputExitsTwoWithOneLine(t *testing.T, bin string) {
 	notProof := t.TempDir()
 	if err := os.WriteFile(filepath.Join(notProof, proof.ManifestFile), []byte(`{"format":"nope"}`), 0o644); err != nil {
@@ -160,19 +161,8 @@ func testBadInputExitsTwoWithOneLine(t *testing.T, bin string) {
 		{"inspect", notProof},
 		{"inspect", notProof, "other"},
 	}
+	box := newSandbox(t, bin)
 	for _, args := range cases {
-		cmd := exec.Command(bin, args...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		err := cmd.Run()
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != exitBadInput {
-			t.Errorf("%v: %v, want exit code 2", args, err)
-			continue
-		}
-		msg := strings.TrimSuffix(stderr.String(), "\n")
-		if strings.Count(msg, "\n") != 0 || !strings.HasPrefix(msg, "pollab: ") {
-			t.Errorf("%v: stderr %q, want one line 'pollab: <what>: <why>'", args, stderr.String())
-		}
+		checkOneLine(t, args, box.run(args...), exitBadInput)
 	}
 }
