@@ -1,180 +1,63 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "gemm_amd64.h"
 
 // AVX-512 GEMM micro-kernels: C[8 rows, 16 float32 or 8 float64 columns] += A[8, k]·B[k, cols],
 // the 4-row AVX2 kernels' (gemm_amd64.s) arithmetic on twice the rows per instruction: A
 // addressed by element strides (ai between rows, ap between the k steps), B row-major with
 // row stride ldb, each product rounded before it is added (VMULP + VADDP, no FMA), the k
 // terms added in order. Every element of C gets the same operations in the same order as in
-// the 4-row kernels and the pure-Go loop: the bits are identical.
+// the 4-row kernels and the pure-Go loop: the bits are identical. Both element types share
+// one body (GEMM_KERNEL, gemm_amd64.h, with the GEMM8_ parts below): MOV, BCAST, MUL and ADD
+// are the single- (VMOVUPS, VBROADCASTSS, VMULPS, VADDPS) or double-precision (…PD, …SD)
+// instructions.
+
+// LOAD1 and STORE1 move one row of C's block, one ZMM register, from and to C at R12.
+#define LOAD1(MOV, Z) \
+	MOV (R12), Z
+
+#define STORE1(MOV, Z) \
+	MOV Z, (R12)
+
+// GEMM8_ROW adds one k step of one row: the A element at AELEM broadcast into T, times the B
+// row Z8, rounded into T, then added to the row's register C.
+#define GEMM8_ROW(BCAST, MUL, ADD, AELEM, T, C) \
+	BCAST AELEM, T \
+	MUL Z8, T, T \
+	ADD T, C, C
+
+// A's rows 4-7 are read from R14; C's 8 rows are Z0-Z7.
+#define GEMM8_SETUP(MOV) \
+	LEAQ (SI)(R8*4), R14 \
+	MOVQ DX, R12 \
+	C_ROWS4(LOAD1(MOV, Z0), LOAD1(MOV, Z1), LOAD1(MOV, Z2), LOAD1(MOV, Z3)) \
+	ADDQ R11, R12 \
+	C_ROWS4(LOAD1(MOV, Z4), LOAD1(MOV, Z5), LOAD1(MOV, Z6), LOAD1(MOV, Z7))
+
+#define GEMM8_STEP(MOV, BCAST, MUL, ADD) \
+	MOV (DI), Z8 \
+	GEMM8_ROW(BCAST, MUL, ADD, (SI), Z9, Z0) \
+	GEMM8_ROW(BCAST, MUL, ADD, (SI)(R8*1), Z10, Z1) \
+	GEMM8_ROW(BCAST, MUL, ADD, (SI)(R8*2), Z11, Z2) \
+	GEMM8_ROW(BCAST, MUL, ADD, (SI)(R13*1), Z12, Z3) \
+	GEMM8_ROW(BCAST, MUL, ADD, (R14), Z13, Z4) \
+	GEMM8_ROW(BCAST, MUL, ADD, (R14)(R8*1), Z14, Z5) \
+	GEMM8_ROW(BCAST, MUL, ADD, (R14)(R8*2), Z15, Z6) \
+	GEMM8_ROW(BCAST, MUL, ADD, (R14)(R13*1), Z16, Z7) \
+	ADDQ R9, SI \
+	ADDQ R9, R14 \
+	ADDQ R10, DI
+
+#define GEMM8_STORE(MOV) \
+	C_ROWS4(STORE1(MOV, Z0), STORE1(MOV, Z1), STORE1(MOV, Z2), STORE1(MOV, Z3)) \
+	ADDQ R11, R12 \
+	C_ROWS4(STORE1(MOV, Z4), STORE1(MOV, Z5), STORE1(MOV, Z6), STORE1(MOV, Z7))
 
 // func sgemm8x16(k int, a *float32, ai, ap int, b *float32, ldb int, c *float32, ldc int)
 TEXT ·sgemm8x16(SB), NOSPLIT, $0-64
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ ai+16(FP), R8
-	MOVQ ap+24(FP), R9
-	MOVQ b+32(FP), DI
-	MOVQ ldb+40(FP), R10
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R11
-	SHLQ $2, R8
-	SHLQ $2, R9
-	SHLQ $2, R10
-	SHLQ $2, R11
-	LEAQ (R8)(R8*2), R13
-	LEAQ (SI)(R8*4), R14
-	MOVQ DX, R12
-	VMOVUPS (R12), Z0
-	ADDQ R11, R12
-	VMOVUPS (R12), Z1
-	ADDQ R11, R12
-	VMOVUPS (R12), Z2
-	ADDQ R11, R12
-	VMOVUPS (R12), Z3
-	ADDQ R11, R12
-	VMOVUPS (R12), Z4
-	ADDQ R11, R12
-	VMOVUPS (R12), Z5
-	ADDQ R11, R12
-	VMOVUPS (R12), Z6
-	ADDQ R11, R12
-	VMOVUPS (R12), Z7
-	TESTQ CX, CX
-	JE done_sgemm8x16
-loop_sgemm8x16:
-	VMOVUPS (DI), Z8
-	VBROADCASTSS (SI), Z9
-	VMULPS Z8, Z9, Z9
-	VADDPS Z9, Z0, Z0
-	VBROADCASTSS (SI)(R8*1), Z10
-	VMULPS Z8, Z10, Z10
-	VADDPS Z10, Z1, Z1
-	VBROADCASTSS (SI)(R8*2), Z11
-	VMULPS Z8, Z11, Z11
-	VADDPS Z11, Z2, Z2
-	VBROADCASTSS (SI)(R13*1), Z12
-	VMULPS Z8, Z12, Z12
-	VADDPS Z12, Z3, Z3
-	VBROADCASTSS (R14), Z13
-	VMULPS Z8, Z13, Z13
-	VADDPS Z13, Z4, Z4
-	VBROADCASTSS (R14)(R8*1), Z14
-	VMULPS Z8, Z14, Z14
-	VADDPS Z14, Z5, Z5
-	VBROADCASTSS (R14)(R8*2), Z15
-	VMULPS Z8, Z15, Z15
-	VADDPS Z15, Z6, Z6
-	VBROADCASTSS (R14)(R13*1), Z16
-	VMULPS Z8, Z16, Z16
-	VADDPS Z16, Z7, Z7
-	ADDQ R9, SI
-	ADDQ R9, R14
-	ADDQ R10, DI
-	DECQ CX
-	JNZ loop_sgemm8x16
-done_sgemm8x16:
-	MOVQ DX, R12
-	VMOVUPS Z0, (R12)
-	ADDQ R11, R12
-	VMOVUPS Z1, (R12)
-	ADDQ R11, R12
-	VMOVUPS Z2, (R12)
-	ADDQ R11, R12
-	VMOVUPS Z3, (R12)
-	ADDQ R11, R12
-	VMOVUPS Z4, (R12)
-	ADDQ R11, R12
-	VMOVUPS Z5, (R12)
-	ADDQ R11, R12
-	VMOVUPS Z6, (R12)
-	ADDQ R11, R12
-	VMOVUPS Z7, (R12)
-	VZEROUPPER
-	RET
+	GEMM_KERNEL(2, GEMM8_SETUP(VMOVUPS), GEMM8_STEP(VMOVUPS, VBROADCASTSS, VMULPS, VADDPS), GEMM8_STORE(VMOVUPS))
 
 // func dgemm8x8(k int, a *float64, ai, ap int, b *float64, ldb int, c *float64, ldc int)
 TEXT ·dgemm8x8(SB), NOSPLIT, $0-64
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ ai+16(FP), R8
-	MOVQ ap+24(FP), R9
-	MOVQ b+32(FP), DI
-	MOVQ ldb+40(FP), R10
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R11
-	SHLQ $3, R8
-	SHLQ $3, R9
-	SHLQ $3, R10
-	SHLQ $3, R11
-	LEAQ (R8)(R8*2), R13
-	LEAQ (SI)(R8*4), R14
-	MOVQ DX, R12
-	VMOVUPD (R12), Z0
-	ADDQ R11, R12
-	VMOVUPD (R12), Z1
-	ADDQ R11, R12
-	VMOVUPD (R12), Z2
-	ADDQ R11, R12
-	VMOVUPD (R12), Z3
-	ADDQ R11, R12
-	VMOVUPD (R12), Z4
-	ADDQ R11, R12
-	VMOVUPD (R12), Z5
-	ADDQ R11, R12
-	VMOVUPD (R12), Z6
-	ADDQ R11, R12
-	VMOVUPD (R12), Z7
-	TESTQ CX, CX
-	JE done_dgemm8x8
-loop_dgemm8x8:
-	VMOVUPD (DI), Z8
-	VBROADCASTSD (SI), Z9
-	VMULPD Z8, Z9, Z9
-	VADDPD Z9, Z0, Z0
-	VBROADCASTSD (SI)(R8*1), Z10
-	VMULPD Z8, Z10, Z10
-	VADDPD Z10, Z1, Z1
-	VBROADCASTSD (SI)(R8*2), Z11
-	VMULPD Z8, Z11, Z11
-	VADDPD Z11, Z2, Z2
-	VBROADCASTSD (SI)(R13*1), Z12
-	VMULPD Z8, Z12, Z12
-	VADDPD Z12, Z3, Z3
-	VBROADCASTSD (R14), Z13
-	VMULPD Z8, Z13, Z13
-	VADDPD Z13, Z4, Z4
-	VBROADCASTSD (R14)(R8*1), Z14
-	VMULPD Z8, Z14, Z14
-	VADDPD Z14, Z5, Z5
-	VBROADCASTSD (R14)(R8*2), Z15
-	VMULPD Z8, Z15, Z15
-	VADDPD Z15, Z6, Z6
-	VBROADCASTSD (R14)(R13*1), Z16
-	VMULPD Z8, Z16, Z16
-	VADDPD Z16, Z7, Z7
-	ADDQ R9, SI
-	ADDQ R9, R14
-	ADDQ R10, DI
-	DECQ CX
-	JNZ loop_dgemm8x8
-done_dgemm8x8:
-	MOVQ DX, R12
-	VMOVUPD Z0, (R12)
-	ADDQ R11, R12
-	VMOVUPD Z1, (R12)
-	ADDQ R11, R12
-	VMOVUPD Z2, (R12)
-	ADDQ R11, R12
-	VMOVUPD Z3, (R12)
-	ADDQ R11, R12
-	VMOVUPD Z4, (R12)
-	ADDQ R11, R12
-	VMOVUPD Z5, (R12)
-	ADDQ R11, R12
-	VMOVUPD Z6, (R12)
-	ADDQ R11, R12
-	VMOVUPD Z7, (R12)
-	VZEROUPPER
-	RET
+	GEMM_KERNEL(3, GEMM8_SETUP(VMOVUPD), GEMM8_STEP(VMOVUPD, VBROADCASTSD, VMULPD, VADDPD), GEMM8_STORE(VMOVUPD))
