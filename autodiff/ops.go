@@ -43,6 +43,16 @@ func (diffAll) DiffWRT(n int) []bool {
 	return out
 }
 
+// diffSecondOfTwo is DiffWRT for the ops whose two-input members read their first input x
+// only for where the gradient goes (ReLU's mask, max-pool's argmax) and differentiate the
+// second; their one-input members differentiate it.
+func diffSecondOfTwo(n int) []bool {
+	if n == 2 {
+		return []bool{false, true}
+	}
+	return []bool{true}
+}
+
 // checkSymDiff is the opening of a SymDiff that indexes its inputs: it fails unless op was
 // given its arity's number.
 func checkSymDiff(op gorgonia.Op, in gorgonia.Nodes) error {

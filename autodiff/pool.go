@@ -178,12 +178,7 @@ func argmax[T float](g poolGeom, x []T, o int) int {
 	return best
 }
 
-func (op poolOp) DiffWRT(n int) []bool {
-	if n == 2 {
-		return []bool{false, true}
-	}
-	return []bool{true}
-}
+func (op poolOp) DiffWRT(n int) []bool { return diffSecondOfTwo(n) }
 
 func (op poolOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	var d *gorgonia.Node

@@ -104,12 +104,7 @@ func reluMulGo[T float](x, v, out []T) {
 	}
 }
 
-func (op reluOp) DiffWRT(n int) []bool {
-	if n == 2 {
-		return []bool{false, true}
-	}
-	return []bool{true}
-}
+func (op reluOp) DiffWRT(n int) []bool { return diffSecondOfTwo(n) }
 
 func (op reluOp) SymDiff(in gorgonia.Nodes, _, grad *gorgonia.Node) (gorgonia.Nodes, error) {
 	d, err := newReluOp(true, op.shape).apply(in[0], grad)
