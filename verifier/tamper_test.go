@@ -107,11 +107,11 @@ func isParameter(name string) bool {
 	return !strings.HasPrefix(name, proof.MomentumPrefix)
 }
 
-// setCheckpointLR rewrites the lr metadata of checkpoint i and re-signs the proof.
+// setCheckpointLR rewrites the lr metadata of checkpoint i (the header re-marshalled, padded to
+// a multiple of 8 bytes) and re-signs the proof.
 func setCheckpointLR(t testing.TB, dir string, i int, lr string) {
 	t.Helper()
 	rel, b, header := readCheckpointHeader(t, dir, i)
-	n := binary.LittleEndian.Uint64(b)
 	var meta map[string]string
 	if err := json.Unmarshal(header["__metadata__"], &meta); err != nil {
 		t.Fatal(err)
@@ -125,9 +125,7 @@ func setCheckpointLR(t testing.TB, dir string, i int, lr string) {
 	for (8+len(hb))%8 != 0 {
 		hb = append(hb, ' ')
 	}
-	out := binary.LittleEndian.AppendUint64(nil, uint64(len(hb)))
-	out = append(append(out, hb...), b[8+n:]...)
-	prooftest.Resign(t, dir, rel, out)
+	prooftest.Resign(t, dir, rel, prooftest.EditHeader(t, b, func(string) string { return string(hb) }))
 }
 
 // swapIndices exchanges two entries of the batch table (indices.bin) and re-signs the file,
