@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"pollab/data"
+	"pollab/internal/specfile"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/stats"
@@ -156,7 +157,7 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 		}
 		calPaths = append(calPaths, r.calibrationPath(m, pair))
 	}
-	cal.Jobs = []Job{{Stage: StageCalibrate, ID: hashJSON(calPaths)[:16], Name: "d_ref of " + strings.Join(spec.Models, ", "),
+	cal.Jobs = []Job{{Stage: StageCalibrate, ID: specfile.Hash(calPaths)[:16], Name: "d_ref of " + strings.Join(spec.Models, ", "),
 		Bytes: int64(200 * len(spec.Models)), Done: calDone}}
 	p.Stages = append(p.Stages, cal)
 	p.Stages = append(p.Stages, proofStage(StageForge, forged))
@@ -170,13 +171,13 @@ func NewPlan(spec *Spec, opt Options) (*Plan, error) {
 		return nil, err
 	}
 	policies := policiesJSON(policiesOf(points))
-	policiesHash := hashJSON(policies)
+	policiesHash := specfile.Hash(policies)
 	ver := StagePlan{Name: StageVerify}
 	for i, vj := range r.verifyJobs(honest, forged, envs) {
 		j, e := vj.proof, vj.env
 		intervals := (j.steps + j.k - 1) / max(j.k, 1)
 		job := Job{Stage: StageVerify, Index: i, Name: j.name() + " in " + e.Name,
-			ID:    hashJSON(struct{ Format, Proof, Env string }{"verify/1", j.key, e.Name + "/" + policiesHash})[:16],
+			ID:    specfile.Hash(struct{ Format, Proof, Env string }{"verify/1", j.key, e.Name + "/" + policiesHash})[:16],
 			FLOPs: r.verifyFrac() * float64(j.steps) * stepFLOPs(j.model, spec.Train.Batch),
 			Bytes: int64(intervals * (evidencePerInterval + reexecPerInterval))}
 		job.FLOPsMax = job.FLOPs

@@ -18,6 +18,7 @@ import (
 	"pollab/autodiff"
 	"pollab/data"
 	"pollab/internal/atomicfile"
+	"pollab/internal/specfile"
 	"pollab/models"
 	"pollab/proof"
 	"pollab/prover"
@@ -344,7 +345,7 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 						Milestones: prover.MilestoneSteps(s.Train.Milestones, n, s.Train.Batch), Gamma: s.Train.Gamma},
 					Augment: s.Train.Augment, RecordAugSeeds: s.Train.RecordAugSeeds,
 				}
-				key := hashJSON(struct {
+				key := specfile.Hash(struct {
 					Format string
 					Build  string
 					Config prover.Config
@@ -378,7 +379,7 @@ func (r *runner) plan() (honest, forged []*proofJob, err error) {
 						if k == 0 {
 							k = target.k
 						}
-						key := hashJSON(struct {
+						key := specfile.Hash(struct {
 							Format string
 							Attack AttackSpec
 							Steps  int
@@ -729,7 +730,7 @@ func (r *runner) calibrationPair(model string, honest []*proofJob) ([]*proofJob,
 
 // calibrationPath is where d_ref of model, computed from pair, is cached.
 func (r *runner) calibrationPath(model string, pair []*proofJob) string {
-	key := hashJSON(struct {
+	key := specfile.Hash(struct {
 		Format string
 		Model  string
 		Proofs [2]string

@@ -2,9 +2,7 @@ package experiments
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -213,15 +211,9 @@ const maxExtends = 4
 
 // loadRaw decodes a spec and its extends chain, without defaults.
 func loadRaw(nameOrPath string, depth int, inEmbedded bool) (*Spec, error) {
-	raw, fromEmbedded, err := specfile.Read(embedded, "configs", nameOrPath, inEmbedded)
-	if err != nil {
-		return nil, err
-	}
-	s, err := decodeSpec(raw, depth, fromEmbedded)
-	if err != nil {
-		return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
-	}
-	return s, nil
+	return specfile.Load(embedded, "configs", nameOrPath, inEmbedded, func(raw []byte, fromEmbedded bool) (*Spec, error) {
+		return decodeSpec(raw, depth, fromEmbedded)
+	})
 }
 
 // ParseSpec decodes a TOML spec, rejects unknown keys, fills defaults and validates it.
@@ -343,8 +335,8 @@ func (s *Spec) Validate() error {
 	case len(s.Verify.Envs) == 0:
 		return errors.New("verify.envs: at least one env is required")
 	}
-	if dup := firstDuplicate(s.Seeds); dup != nil {
-		return fmt.Errorf("seeds: %d listed twice", *dup)
+	if err := specfile.UniqueSeeds(s.Seeds); err != nil {
+		return err
 	}
 	for _, k := range s.Train.K {
 		if k < 1 {
@@ -404,29 +396,6 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-func firstDuplicate[T comparable](xs []T) *T {
-	seen := map[T]bool{}
-	for i := range xs {
-		if seen[xs[i]] {
-			return &xs[i]
-		}
-		seen[xs[i]] = true
-	}
-	return nil
-}
-
 // Hash is the SHA-256 of the spec's canonical JSON (after defaults), hex-encoded: the
 // provenance's spec hash. Workers is excluded: it changes speed, not results.
-func (s *Spec) Hash() string { return hashJSON(s) }
-
-// hashJSON is the hex SHA-256 of v's JSON encoding (map keys are sorted by encoding/json,
-// so equal values hash equally).
-func hashJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		// Only plain data is hashed here; a failure is a programming error.
-		panic(fmt.Sprintf("experiments: hash %T: %v", v, err))
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
+func (s *Spec) Hash() string { return specfile.Hash(s) }

@@ -15,6 +15,7 @@ import (
 	"slices"
 
 	"pollab/internal/atomicfile"
+	"pollab/internal/specfile"
 	"pollab/proof"
 	"pollab/stats"
 	"pollab/verifier"
@@ -261,7 +262,7 @@ func (r *runner) envs() ([]verifier.Env, error) {
 // calibration never reads old evidence.
 // policies is the grid's policies as JSON (policiesJSON: encoded once, not per proof).
 func (r *runner) evidencePath(sha, model string, e verifier.Env, policies json.RawMessage) string {
-	key := hashJSON(struct {
+	key := specfile.Hash(struct {
 		Format   string
 		Build    string
 		Manifest string

@@ -1,10 +1,7 @@
 package gauntlet
 
 import (
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -72,15 +69,7 @@ func Embedded() []string { return specfile.Names(embedded, "specs") }
 
 // LoadSpec reads a spec file, or else an embedded spec by name.
 func LoadSpec(nameOrPath string) (*Spec, error) {
-	raw, _, err := specfile.Read(embedded, "specs", nameOrPath, false)
-	if err != nil {
-		return nil, err
-	}
-	s, err := ParseSpec(raw)
-	if err != nil {
-		return nil, fmt.Errorf("spec %s: %w", nameOrPath, err)
-	}
-	return s, nil
+	return specfile.Load(embedded, "specs", nameOrPath, false, func(raw []byte, _ bool) (*Spec, error) { return ParseSpec(raw) })
 }
 
 // ParseSpec decodes and validates a TOML spec; unknown keys are errors.
@@ -96,11 +85,7 @@ func ParseSpec(raw []byte) (*Spec, error) {
 }
 
 // Hash is the SHA-256 of the spec's canonical JSON (Workers excluded): equal hashes, equal results.
-func (s *Spec) Hash() string {
-	b, _ := json.Marshal(s)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
+func (s *Spec) Hash() string { return specfile.Hash(s) }
 
 func (s *Spec) validate() error {
 	v, p := s.Validator, s.Peers
@@ -143,12 +128,5 @@ func (s *Spec) validate() error {
 	if _, err := autodiff.ParseDType(s.DType); err != nil {
 		return err
 	}
-	seen := map[uint64]bool{}
-	for _, sd := range s.Seeds {
-		if seen[sd] {
-			return fmt.Errorf("seeds: %d listed twice", sd)
-		}
-		seen[sd] = true
-	}
-	return nil
+	return specfile.UniqueSeeds(s.Seeds)
 }

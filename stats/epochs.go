@@ -1,9 +1,9 @@
 package stats
 
 import (
-	"fmt"
 	"math"
-	"strings"
+
+	"pollab/internal/enum"
 )
 
 // Epoch rules: how Top-Q groups the intervals between consecutive checkpoints into epochs
@@ -30,15 +30,7 @@ const (
 var EpochRules = []string{EpochRuleStart, EpochRuleVerifyPy}
 
 // ParseEpochRule reads an epoch rule name; "" is EpochRuleStart.
-func ParseEpochRule(s string) (string, error) {
-	switch s = strings.TrimSpace(s); s {
-	case "", EpochRuleStart:
-		return EpochRuleStart, nil
-	case EpochRuleVerifyPy:
-		return EpochRuleVerifyPy, nil
-	}
-	return "", fmt.Errorf("epoch rule %q: want %s", s, strings.Join(EpochRules, " or "))
-}
+func ParseEpochRule(s string) (string, error) { return enum.Choice("epoch rule", s, EpochRules...) }
 
 // IntervalEpochs is the one epoch rule of pollab: the epoch of every interval between
 // consecutive checkpoints ckpts (steps 0, k, 2k, ..., T, as proof.CheckpointSteps lists

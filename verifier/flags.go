@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"pollab/internal/enum"
 	"pollab/stats"
 )
 
@@ -99,11 +100,5 @@ func ParseMetrics(s string) ([]string, error) {
 
 // ParseHparams reads a hyperparameter mode.
 func ParseHparams(s string) (string, error) {
-	switch strings.TrimSpace(s) {
-	case "", HparamsTrustCheckpoint:
-		return HparamsTrustCheckpoint, nil
-	case HparamsEnforceManifest:
-		return HparamsEnforceManifest, nil
-	}
-	return "", fmt.Errorf("hparams %q: want %s or %s", s, HparamsTrustCheckpoint, HparamsEnforceManifest)
+	return enum.Choice("hparams", s, HparamsTrustCheckpoint, HparamsEnforceManifest)
 }

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
+	"pollab/internal/enum"
 	"pollab/models"
 	"pollab/stats"
 )
@@ -28,13 +28,7 @@ var InitCorrections = []string{InitMinP, InitHolm}
 
 // ParseInitCorrection reads a correction name; "" is InitMinP.
 func ParseInitCorrection(s string) (string, error) {
-	switch s = strings.TrimSpace(s); s {
-	case "", InitMinP:
-		return InitMinP, nil
-	case InitHolm:
-		return InitHolm, nil
-	}
-	return "", fmt.Errorf("init correction %q: want %s", s, strings.Join(InitCorrections, " or "))
+	return enum.Choice("init correction", s, InitCorrections...)
 }
 
 // TensorKS is the KS test of one tested tensor of W0.

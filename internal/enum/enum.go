@@ -53,3 +53,19 @@ func (t *Table[T]) String(v T) string {
 	}
 	return fmt.Sprintf("%s(%d)", t.Type, int(v))
 }
+
+// Choice reads a string-valued setting whose accepted values are names, the default first:
+// s without surrounding space when it is one of them, names[0] when it is empty; otherwise
+// the error `what "s": want a or b`.
+func Choice(what, s string, names ...string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return names[0], nil
+	}
+	for _, n := range names {
+		if s == n {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("%s %q: want %s", what, s, strings.Join(names, " or "))
+}

@@ -36,3 +36,14 @@ func TestFold(t *testing.T) {
 		t.Errorf("Parse(I) = %v, %v", v, err)
 	}
 }
+
+func TestChoice(t *testing.T) {
+	for in, want := range map[string]string{"": "min-p", "  ": "min-p", " holm ": "holm", "min-p": "min-p"} {
+		if got, err := Choice("correction", in, "min-p", "holm"); err != nil || got != want {
+			t.Errorf("Choice(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := Choice("correction", " Holm ", "min-p", "holm"); err == nil || err.Error() != `correction "Holm": want min-p or holm` {
+		t.Errorf("Choice(Holm) error = %v", err)
+	}
+}
