@@ -13,20 +13,16 @@ import (
 // the extra column max_repro_buffers_l2 (honest proofs in env exact: 0, bit-exact); the columns
 // of a run without buffers are unchanged (the demo's byte-identical reference test).
 func TestBuffersColumn(t *testing.T) {
-	spec, err := ParseSpec([]byte(`
-extends = "testdata/tiny.toml"
+	spec := tinyWith(t, `
 name = "tiny-bn"
-models = ["` + bntest.Spec + `"]
-dataset = "` + bntest.Dataset + `"
+models = ["`+bntest.Spec+`"]
+dataset = "`+bntest.Dataset+`"
 [train]
 batch = 8
 [[attack]]
 kind = "infinitesimal"
 delta = [0.008]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	rows := runRows(t, spec, t.TempDir())
 	kinds := map[string]bool{}
 	for _, r := range rows {

@@ -18,8 +18,7 @@ import (
 // crafted points but not the attacker restricted to real points; the matrix tables are
 // regenerated from results.csv alone.
 func TestMatrixThroughTheHarness(t *testing.T) {
-	spec, err := ParseSpec([]byte(`
-extends = "testdata/tiny.toml"
+	spec := tinyWith(t, `
 name = "matrix-tiny"
 [[verify.defence]]
 name = "top-Q"
@@ -47,10 +46,7 @@ retries = 3
 kind = "infinitesimal"
 init = "committed"
 delta = [0.008]
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	out := t.TempDir()
 	rows := runRows(t, spec, out)
 	m := BuildMatrix(rows)
@@ -162,7 +158,7 @@ func TestDefenceSpecErrors(t *testing.T) {
 		{"[[verify.defence]]\nname = \"a\"\ncheck.replay.metrics = [\"l1\"]", "its delta"},
 		{"[[verify.defence]]\nname = \"a\"\nhparams = \"x\"", "hparams"},
 	} {
-		_, err := ParseSpec([]byte("extends = \"testdata/tiny.toml\"\n" + c.toml))
+		_, err := parseTiny(c.toml)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want one containing %q", c.toml, err, c.want)
 		}

@@ -21,6 +21,21 @@ func loadTiny(t *testing.T) *Spec {
 	return s
 }
 
+// parseTiny parses the tiny spec (testdata/tiny.toml) extended by the TOML overlay.
+func parseTiny(overlay string) (*Spec, error) {
+	return ParseSpec([]byte("extends = \"testdata/tiny.toml\"\n" + overlay))
+}
+
+// tinyWith is parseTiny's spec; an error fails the test.
+func tinyWith(t *testing.T, overlay string) *Spec {
+	t.Helper()
+	s, err := parseTiny(overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // runRows runs spec into out (two workers, no figures) and returns its results.csv rows.
 func runRows(t *testing.T, spec *Spec, out string) []Row {
 	t.Helper()

@@ -25,11 +25,7 @@ import (
 //	go test ./slurm -run '^$' -bench SweepWorkers -benchtime 1x
 func BenchmarkSweepWorkers(b *testing.B) {
 	c := startCluster(b)
-	work := b.TempDir()
-	bin := filepath.Join(work, "pollab")
-	if out, err := exec.Command("go", "build", "-o", bin, "pollab/cmd/pollab").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
+	work, bin := buildPollab(b)
 	spec := os.Getenv("POLLAB_SLURM_BENCH_SPEC")
 	if spec == "" {
 		spec = "demo"

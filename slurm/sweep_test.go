@@ -28,6 +28,18 @@ func slurmTestSpec(t *testing.T) string {
 	return p
 }
 
+// buildPollab builds the pollab binary into a fresh temporary directory: that directory and
+// the binary's path.
+func buildPollab(tb testing.TB) (work, bin string) {
+	tb.Helper()
+	work = tb.TempDir()
+	bin = filepath.Join(work, "pollab")
+	if out, err := exec.Command("go", "build", "-o", bin, "pollab/cmd/pollab").CombinedOutput(); err != nil {
+		tb.Fatalf("go build: %v\n%s", err, out)
+	}
+	return work, bin
+}
+
 // TestSweepOnSlurm runs a spec with `pollab sweep --slurm` on a real single-node Slurm and
 // checks the contract of issue 18:
 //   - a verify array task cancelled with scancel (submitted held, so it is cancelled before it
@@ -39,11 +51,7 @@ func slurmTestSpec(t *testing.T) string {
 func TestSweepOnSlurm(t *testing.T) {
 	c := startCluster(t)
 	start := time.Now()
-	work := t.TempDir()
-	bin := filepath.Join(work, "pollab")
-	if out, err := exec.Command("go", "build", "-o", bin, "pollab/cmd/pollab").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	work, bin := buildPollab(t)
 	src, err := os.ReadFile(slurmTestSpec(t))
 	if err != nil {
 		t.Fatal(err)

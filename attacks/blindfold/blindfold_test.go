@@ -9,7 +9,6 @@ import (
 	"pollab/attacks"
 	"pollab/autodiff"
 	"pollab/internal/attacktest"
-	"pollab/internal/prooftest"
 	"pollab/proof"
 	"pollab/stats"
 	"pollab/verifier"
@@ -25,15 +24,11 @@ func testDelta(t *testing.T, tg *attacks.Target, seed uint64) float64 {
 	return attacktest.InitDistance(t, tg, seed) / 8
 }
 
+// forge runs the attack (attacktest.Forge) and returns its full report with the proof.
 func forge(t *testing.T, tg *attacks.Target, cfg Config) (*Report, *proof.Proof) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "forged")
-	rep, err := (&Attack{Config: cfg}).Run(context.Background(), tg, out, attacks.Options{})
-	if err != nil {
-		t.Fatalf("forge: %v", err)
-	}
-	p := prooftest.OpenAll(t, out)
-	return rep, p
+	res, p := attacktest.Forge(t, &Attack{Config: cfg}, tg)
+	return res.Report.(*Report), p
 }
 
 // gatherAll is the real verifier's Evidence on p with every interval re-executed (under

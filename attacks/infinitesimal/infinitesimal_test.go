@@ -1,9 +1,7 @@
 package infinitesimal
 
 import (
-	"context"
 	"math"
-	"path/filepath"
 	"sort"
 	"testing"
 
@@ -26,13 +24,7 @@ func honestTarget(t *testing.T, dt autodiff.DType, h proof.Hyper) *attacks.Targe
 
 func forge(t *testing.T, tg *attacks.Target, cfg Config) (*attacks.Result, *proof.Proof) {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "forged")
-	res, err := (&Attack{Config: cfg}).Forge(context.Background(), tg, out, attacks.Options{})
-	if err != nil {
-		t.Fatalf("forge: %v", err)
-	}
-	p := prooftest.OpenAll(t, out)
-	return res, p
+	return attacktest.Forge(t, &Attack{Config: cfg}, tg)
 }
 
 func gather(t *testing.T, p *proof.Proof, envName string, pols []verifier.Policy) *verifier.Evidence {

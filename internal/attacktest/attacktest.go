@@ -6,6 +6,7 @@ package attacktest
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"pollab/attacks"
@@ -56,6 +57,18 @@ func Commitment(t testing.TB, p *proof.Proof) (initOK, batchesOK bool) {
 		t.Fatalf("no commitment finding (%v)", err)
 	}
 	return f.FirstBadParam == -1, f.FirstBadStep == -1
+}
+
+// Forge runs the attack against tg into a fresh directory and opens the forged proof it
+// wrote (prooftest.OpenAll).
+func Forge(t testing.TB, a attacks.Attack, tg *attacks.Target) (*attacks.Result, *proof.Proof) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "forged")
+	res, err := a.Forge(context.Background(), tg, out, attacks.Options{})
+	if err != nil {
+		t.Fatalf("forge: %v", err)
+	}
+	return res, prooftest.OpenAll(t, out)
 }
 
 // InitDistance is d0, the l2 distance from the forged W'0 of seed (attacks.ForgeInit at the
