@@ -30,25 +30,27 @@ var (
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C in float32 (row-major, BLAS conventions).
 func (gemmBLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if alpha != 1 {
-		// gorgonia always multiplies with alpha 1; anything else takes gonum's path.
-		gonum.Implementation{}.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-		return
-	}
-	buf := scratch32.Get().(*[]float32)
-	defer scratch32.Put(buf)
-	gemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, a, lda, b, ldb, beta, c, ldc, buf, sgemmKernel, 16)
+	blasGemm(gonum.Implementation{}.Sgemm, &scratch32, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // Dgemm computes C = alpha·op(A)·op(B) + beta·C in float64 (row-major, BLAS conventions).
 func (gemmBLAS) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	blasGemm(gonum.Implementation{}.Dgemm, &scratch64, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// blasGemm is Sgemm and Dgemm: gemm with T's kernel (kernelFor) and a transpose buffer from
+// scratch when alpha is 1, as gorgonia always multiplies; gonum's multiply (fallback, with the
+// same arguments) for any other alpha.
+func blasGemm[T float](fallback func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int), scratch *sync.Pool,
+	tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if alpha != 1 {
-		gonum.Implementation{}.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		fallback(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	buf := scratch64.Get().(*[]float64)
-	defer scratch64.Put(buf)
-	gemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, a, lda, b, ldb, beta, c, ldc, buf, dgemmKernel, 8)
+	buf := scratch.Get().(*[]T)
+	defer scratch.Put(buf)
+	kern, width := kernelFor[T]()
+	gemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, a, lda, b, ldb, beta, c, ldc, buf, kern, width)
 }
 
 // gemmParallelFlops is the size (m·n·k) above which rows are split across goroutines.
