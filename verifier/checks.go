@@ -105,8 +105,7 @@ func (DataCheck) Judge(j *Judging) *Rejection {
 		return Incomplete("the data check was not run")
 	}
 	if !ev.Data.OK() {
-		step := ev.Data.FirstBadStep
-		return Reject(CheckData, intervalOfStep(ev, step), step, "%s", ev.Data.Reason)
+		return rejectAtStep(ev, CheckData, ev.Data.FirstBadStep, "%s", ev.Data.Reason)
 	}
 	return nil
 }
@@ -129,8 +128,7 @@ func (MembershipCheck) Judge(j *Judging) *Rejection {
 	}
 	if ev.Membership.Foreign > 0 {
 		step := ev.Membership.FirstForeignStep
-		return Reject(CheckMembership, intervalOfStep(ev, step), step,
-			"%d of %d payload points are not in the declared dataset %s (first used at step %d)",
+		return rejectAtStep(ev, CheckMembership, step, "%d of %d payload points are not in the declared dataset %s (first used at step %d)",
 			ev.Membership.Foreign, ev.Membership.PayloadPoints, ev.Dataset, step)
 	}
 	return nil

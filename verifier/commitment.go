@@ -101,7 +101,7 @@ func (c CommitmentCheck) Judge(j *Judging) *Rejection {
 	case f.FirstBadParam >= 0:
 		return Reject(CheckCommitment, 0, 0, "W0 is not the model's init from the committed init seed %d (parameter %d differs)", f.InitSeed, f.FirstBadParam)
 	case f.FirstBadStep >= 0:
-		return Reject(CheckCommitment, intervalOfStep(ev, f.FirstBadStep), f.FirstBadStep,
+		return rejectAtStep(ev, CheckCommitment, f.FirstBadStep,
 			"step %d's batch is not the committed schedule's (data seed %d)", f.FirstBadStep, f.DataSeed)
 	}
 	return nil

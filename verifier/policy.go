@@ -324,17 +324,17 @@ func (p Policy) Decide(ev *Evidence) Verdict {
 	return Verdict{Accepted: true, Interval: -1, Step: -1, AuditSeed: seed}
 }
 
-// intervalOfStep is the interval containing step (-1 if none or step < 0).
-func intervalOfStep(ev *Evidence, step int) int {
-	if step < 0 {
-		return -1
-	}
+// rejectAtStep is check's rejection at step, in the interval containing it (-1 if none or
+// step < 0).
+func rejectAtStep(ev *Evidence, check string, step int, format string, a ...any) *Rejection {
+	interval := -1
 	for i, iv := range ev.Intervals {
-		if step >= iv.Start && step < iv.End {
-			return i
+		if step >= 0 && step >= iv.Start && step < iv.End {
+			interval = i
+			break
 		}
 	}
-	return -1
+	return Reject(check, interval, step, format, a...)
 }
 
 // String describes the policy compactly (for logs and grids): the selection and each
