@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"pollab/autodiff"
@@ -41,10 +39,7 @@ func pyTorchErr(args ...string) ([]byte, error) {
 
 // pyRun runs Debian's python with the repository's python/ directory on PYTHONPATH.
 func pyRun(args ...string) ([]byte, error) {
-	readPythonSources()
-	cmd := exec.Command(pynumpy.Python, args...)
-	abs, _ := filepath.Abs("../python")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+abs, "OMP_NUM_THREADS=1")
+	cmd := pynumpy.PollabTorch("../python", []string{"testdata"}, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -387,17 +382,3 @@ func TestTorchNoiseTablesFromCSV(t *testing.T) {
 		}
 	}
 }
-
-// readPythonSources reads every .py file the tests run, once per test binary: go test's cache
-// keys a package's result on the files the test process opens, and the Python subprocesses'
-// reads are invisible to it, so without this a changed Python file would replay a stale pass.
-var readPythonSources = sync.OnceFunc(func() {
-	for _, root := range []string{"../python", "testdata"} {
-		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".py") {
-				os.ReadFile(path)
-			}
-			return nil
-		})
-	}
-})

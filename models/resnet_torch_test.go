@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,60 +13,24 @@ import (
 	"pollab/internal/pynumpy"
 )
 
-// torchResnet is an independent ResNet in PyTorch, option A, written after the PoL
-// reference model.py (with the input channels as an argument and the final average pool
-// avg_pool2d(out, out.size()[3]), which is model.py's avg_pool2d(out, 8) on 32×32 inputs). For each
-// case of the JSON file argv[1] it loads pollab's parameters and buffers with
+// torchResnet checks pollab's ResNets against python/pollab_torch's PyTorch ResNet (option A,
+// written after the PoL reference model.py, with the input channels as an argument and the final
+// average pool over the whole plane, which is model.py's avg_pool2d(out, 8) on 32×32 inputs).
+// For each case of the JSON file argv[1] it loads pollab's parameters and buffers with
 // load_state_dict(strict=True), num_batches_tracked added for each running_mean as the proof
 // layer derives it, and returns: the state dict's parameter and buffer names in order,
 // eval-mode float32 logits, and, in float64 training mode, the loss, the parameter
 // gradients and the running statistics after the step.
 const torchResnet = `
 import json, sys
-import torch, torch.nn as nn, torch.nn.functional as F
-
-class Block(nn.Module):
-    def __init__(self, in_planes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.pad = stride != 1 or in_planes != planes
-        self.planes = planes
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        sc = F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.planes // 4, self.planes // 4), "constant", 0) if self.pad else x
-        return F.relu(out + sc)
-
-class ResNet(nn.Module):
-    def __init__(self, n, in_ch):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_ch, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.in_planes = 16
-        self.layer1 = self.stage(16, n, 1)
-        self.layer2 = self.stage(32, n, 2)
-        self.layer3 = self.stage(64, n, 2)
-        self.linear = nn.Linear(64, 10)
-    def stage(self, planes, n, stride):
-        blocks = []
-        for s in [stride] + [1] * (n - 1):
-            blocks.append(Block(self.in_planes, planes, s))
-            self.in_planes = planes
-        return nn.Sequential(*blocks)
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = F.avg_pool2d(out, out.size()[3])
-        return self.linear(out.view(out.size(0), -1))
+import torch, torch.nn.functional as F
+from pollab_torch.models import build_model
 
 torch.set_num_threads(1)
 results = []
 for case in json.load(open(sys.argv[1])):
     shape = case["input"]
-    net = ResNet((case["depth"] - 2) // 6, shape[0]).double()
+    net = build_model(case["spec"], torch.float64)
     state = {}
     for name, (dims, vals) in case["state"].items():
         state[name] = torch.tensor(vals, dtype=torch.float64).reshape(dims)
@@ -77,7 +40,7 @@ for case in json.load(open(sys.argv[1])):
     x = torch.tensor(case["x"], dtype=torch.float64).reshape([-1] + shape)
     out = {"params": [n for n, _ in net.named_parameters()],
            "buffers": [n for n, _ in net.named_buffers() if not n.endswith("num_batches_tracked")]}
-    net32 = ResNet((case["depth"] - 2) // 6, shape[0]).float()
+    net32 = build_model(case["spec"], torch.float32)
     net32.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}, strict=True)
     net32.eval()
     with torch.no_grad():
@@ -94,7 +57,7 @@ json.dump(results, sys.stdout)
 
 // torchCase is what the Python script reads for one model.
 type torchCase struct {
-	Depth int               `json:"depth"`
+	Spec  string            `json:"spec"`
 	Input []int             `json:"input"`
 	State map[string][2]any `json:"state"`
 	X     []float64         `json:"x"`
@@ -114,7 +77,7 @@ type torchResult struct {
 // on the loss, the parameter gradient and the committed running statistics (PyTorch's train
 // mode). ResNet-20 on 3×32×32 and on 1×28×28, ResNet-8 on an odd size, 2×9×9.
 func TestResnetLoadsIntoPyTorch(t *testing.T) {
-	python := pynumpy.RequireTorch(t)
+	pynumpy.RequireTorch(t)
 	const B = 4
 	specs := []string{"resnet20", "resnet20:1x28x28", "resnet:8:2x9x9"}
 	var cases []torchCase
@@ -164,7 +127,7 @@ func TestResnetLoadsIntoPyTorch(t *testing.T) {
 			x[j] = r.Float64()
 		}
 		y := []int{3, 1, 4, 1}
-		tc := torchCase{Depth: m.(*resnet).depth, Input: m.InputShape(), State: map[string][2]any{}, X: x, Y: y}
+		tc := torchCase{Spec: spec, Input: m.InputShape(), State: map[string][2]any{}, X: x, Y: y}
 		for k, ts := range m.Tensors() {
 			tc.State[ts.Name] = [2]any{ts.Shape, w[off[k]:off[k+1]]}
 		}
@@ -199,8 +162,7 @@ func TestResnetLoadsIntoPyTorch(t *testing.T) {
 	if err := os.WriteFile(path, js, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(python, "-c", torchResnet, path)
-	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
+	cmd := pynumpy.PollabTorch("../python", nil, "-c", torchResnet, path)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

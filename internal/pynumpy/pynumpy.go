@@ -4,7 +4,10 @@
 package pynumpy
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -39,4 +42,25 @@ func firstLine(b []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// PollabTorch returns a command running Python with the repository's python/ directory
+// (pythonDir, relative to the test's package directory) on PYTHONPATH, so that it imports
+// pollab_torch, and with one OpenMP thread. It first reads every .py file below pythonDir and
+// sourceDirs: go test keys a package's cached result on the files the test process opens, and
+// a Python subprocess's reads are invisible to it, so without this a changed Python file would
+// replay a stale pass.
+func PollabTorch(pythonDir string, sourceDirs []string, args ...string) *exec.Cmd {
+	for _, root := range append([]string{pythonDir}, sourceDirs...) {
+		filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".py") {
+				os.ReadFile(path)
+			}
+			return nil
+		})
+	}
+	abs, _ := filepath.Abs(pythonDir)
+	cmd := exec.Command(Python, args...)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+abs, "OMP_NUM_THREADS=1")
+	return cmd
 }
