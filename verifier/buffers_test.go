@@ -1,13 +1,16 @@
 package verifier
 
 import (
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"pollab/autodiff"
 	"pollab/internal/bntest"
 	"pollab/internal/prooftest"
+	"pollab/models"
 	"pollab/prover"
 	"pollab/stats"
 )
@@ -112,4 +115,55 @@ func TestHonestResNet20ProofReplaysExactly(t *testing.T) {
 		t.Errorf("init finding %+v, want ResNet-20's 19 conv weights and the linear weight tested", ev.Init)
 	}
 	t.Logf("ResNet-20 1x8x8: %d intervals replayed bit-exactly, init min p %.3g over %d tensors", len(ev.Intervals), ev.Init.MinP, ev.Init.Tensors)
+}
+
+// With the seed-commitment check on, running statistics at step 0 that are not the model's
+// initial ones reject the proof (a forger starting from the committed W0 cannot bring, say,
+// the stolen model's statistics), naming the first buffer that differs; a later checkpoint's
+// statistics are left to the re-execution's buffer distances (above).
+func TestCommitmentChecksStepZeroBuffers(t *testing.T) {
+	honest := prooftest.Train(t, bnConfig(autodiff.Float32))
+	m, err := models.Parse(bntest.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tensor = "bn2.running_var"
+	want := -1
+	for k, ts := range m.(models.BufferedModel).Buffers() {
+		if ts.Name == tensor {
+			want = models.BufferOffsets(m)[k] + 1 // the edit below changes element 1
+		}
+	}
+	if want < 0 {
+		t.Fatalf("%s has no buffer %s", bntest.Spec, tensor)
+	}
+	pol := NewPolicy(Selection{}, CommitmentCheck{})
+	for _, tc := range []struct {
+		checkpoint int // -1: the honest proof as it is
+		firstBad   int
+	}{{-1, -1}, {0, want}, {2, -1}} {
+		dir := honest
+		if tc.checkpoint >= 0 {
+			dir = prooftest.Copy(t, honest)
+			editCheckpoint(t, dir, tc.checkpoint, []string{tensor}, func(_ string, j int, v float64) float64 {
+				if j == 1 {
+					return v + 0.5
+				}
+				return v
+			})
+		}
+		ev := gather(t, dir, "exact", Options{}, pol)
+		var f CommitmentFinding
+		if ok, err := ev.Finding(CheckCommitment, &f); !ok || err != nil {
+			t.Fatalf("checkpoint %d edited: no commitment finding (%v)", tc.checkpoint, err)
+		}
+		v := pol.Decide(ev)
+		if f.FirstBadBuffer != tc.firstBad || f.FirstBadParam != -1 || f.FirstBadStep != -1 {
+			t.Errorf("checkpoint %d edited: finding %+v, want first bad buffer %d", tc.checkpoint, f, tc.firstBad)
+		}
+		if wantReject := tc.firstBad >= 0; v.Accepted == wantReject ||
+			wantReject && (v.Check != CheckCommitment || !strings.Contains(v.Reason, fmt.Sprintf("step-0 running statistics are not the model's initial ones (buffer %d differs)", want))) {
+			t.Errorf("checkpoint %d edited: verdict %+v", tc.checkpoint, v)
+		}
+	}
 }

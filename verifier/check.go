@@ -47,8 +47,8 @@ type Validator interface {
 }
 
 // Source is what a check collects from: the proof, its parsed model, the declared dataset
-// (loaded), W0, and the optimizer state every checkpoint stores, read in Gather's one
-// streaming pass over the checkpoints.
+// (loaded), W0 and its buffers, and the optimizer state every checkpoint stores, read in
+// Gather's one streaming pass over the checkpoints.
 type Source struct {
 	Proof    *proof.Proof
 	Manifest *proof.Manifest
@@ -56,6 +56,7 @@ type Source struct {
 	Train    *data.Dataset
 	Env      Env
 	W0       []float64         // the parameters of checkpoint 0
+	B0       []float64         // the buffers (running statistics) of checkpoint 0; nil without
 	States   []CheckpointState // per checkpoint, in order
 }
 

@@ -133,7 +133,7 @@ func Gather(ctx context.Context, p *proof.Proof, env Env, policies []Policy, opt
 			}
 		}
 	}
-	src.W0, src.States = nil, nil
+	src.W0, src.B0, src.States = nil, nil, nil
 
 	// The union of what the policies need, per hyperparameter mode.
 	type task struct {
@@ -417,7 +417,7 @@ func scanCheckpoints(ctx context.Context, ev *Evidence, src *Source, ledger *aut
 			return fmt.Errorf("checkpoint %d: %d parameters, model %s has %d", i, len(c.Params), model.Spec(), model.NumParams())
 		}
 		if i == 0 {
-			src.W0 = c.Params
+			src.W0, src.B0 = c.Params, c.Buffers
 		}
 		src.States = append(src.States, CheckpointState{Step: c.Step, LR: c.LR, HasMomentum: c.Momentum != nil})
 		if prev != nil {
