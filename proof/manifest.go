@@ -323,7 +323,7 @@ func (m *Manifest) validateHeader() (*manifestContext, error) {
 	case m.K <= 0:
 		return nil, fmt.Errorf("k %d is not positive", m.K)
 	case indicesFileSize(m.Steps, m.Batch) < 0 || int64(m.Steps)*int64(m.Batch) > math.MaxInt32:
-		return nil, fmt.Errorf("batch table of %d steps × %d exceeds 2^31 entries", m.Steps, m.Batch)
+		return nil, fmt.Errorf("batch table of %d steps × %d exceeds 2^31-1 entries", m.Steps, m.Batch)
 	case m.Augment.Pad < 0 || m.Augment.Pad > 64:
 		return nil, fmt.Errorf("augment pad %d is not in 0..64", m.Augment.Pad)
 	case m.Augment.SeedsRecorded && !m.Augment.Enabled:

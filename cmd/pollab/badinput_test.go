@@ -237,7 +237,7 @@ func badRows() []badRow {
 				m.Checkpoints = []proof.CheckpointRef{m.Checkpoints[0], m.Checkpoints[4]}
 				m.Checkpoints[1].Step = math.MaxInt32
 			})},
-		{class: "index table dims vs file size", name: "manifest claims 2^30 x 8 entries", file: m, want: "exceeds 2^31 entries",
+		{class: "index table dims vs file size", name: "manifest claims 2^30 x 8 entries", file: m, want: "exceeds 2^31-1 entries",
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Steps = 1 << 30 })},
 		{class: "seed commitment", name: "commitment hash not 64 hex digits", file: m, want: `commitment sha256 "C0FFEE": want 64 lowercase hex digits`,
 			mutate: manifestEdit(func(m *proof.Manifest) { m.Commitment = &proof.SeedCommitment{Nonce: "n", SHA256: "C0FFEE"} })},

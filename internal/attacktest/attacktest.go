@@ -47,8 +47,9 @@ func Gather(t testing.TB, p *proof.Proof, env string, pols ...verifier.Policy) *
 
 // Commitment is what the verifier's seed-commitment check finds in p (verifier.CommitmentCheck,
 // collected by Gather): whether W0 is exactly the model's init from the recorded init seed
-// (rounded to the run's dtype), and whether the batch table is exactly the first T rows of
-// the schedule from the recorded data seed over the declared dataset.
+// (rounded to the run's dtype), its buffers (running statistics) included, and whether the
+// batch table is exactly the first T rows of the schedule from the recorded data seed over the
+// declared dataset.
 func Commitment(t testing.TB, p *proof.Proof) (initOK, batchesOK bool) {
 	t.Helper()
 	ev := Gather(t, p, "exact", verifier.NewPolicy(verifier.Selection{}, verifier.CommitmentCheck{}))
@@ -56,7 +57,7 @@ func Commitment(t testing.TB, p *proof.Proof) (initOK, batchesOK bool) {
 	if ok, err := ev.Finding(verifier.CheckCommitment, &f); !ok || err != nil {
 		t.Fatalf("no commitment finding (%v)", err)
 	}
-	return f.FirstBadParam == -1, f.FirstBadStep == -1
+	return f.FirstBadParam == -1 && f.FirstBadBuffer == -1, f.FirstBadStep == -1
 }
 
 // Forge runs the attack against tg into a fresh directory and opens the forged proof it
