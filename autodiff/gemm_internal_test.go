@@ -4,7 +4,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -143,4 +145,75 @@ func TestGemmAnyWorkerCount(t *testing.T) {
 			}
 		}
 	}
+}
+
+// gemmShapes are BenchmarkGemmVsGonum's products (m, n, k, transposes) as the engine calls
+// them: the MNIST MLP's first layer (mlp:784-128-10, batch 128) forward, weight gradient and
+// input gradient, and a LeNet-5-sized im2col convolution (16 filters of 6×5×5 over a batch of
+// 64 10×10 maps).
+var gemmShapes = []struct {
+	name    string
+	m, n, k int
+	tA, tB  bool
+}{
+	{"mlp-forward", 128, 128, 784, false, true},
+	{"mlp-weight-grad", 128, 784, 128, true, false},
+	{"mlp-input-grad", 128, 784, 128, false, false},
+	{"conv-im2col", 16, 6400, 150, false, false},
+}
+
+// BenchmarkGemmVsGonum times pollab's GEMM (gemmBLAS: the SIMD kernels where the CPU has
+// them) against gonum's (what gorgonia would use) on gemmShapes, interleaved: each iteration
+// is one pair (in alternating order), gonum's time over pollab's; it reports the median ratio
+// of the pairs (the upper one of an even count) as
+// x-gonum (above 1: pollab is faster). Run with -benchtime=9x or so for a stable median.
+func BenchmarkGemmVsGonum(b *testing.B) {
+	for _, s := range gemmShapes {
+		b.Run(s.name+"/f32", func(b *testing.B) {
+			benchGemmPair(b, s.m, s.n, s.k, s.tA, s.tB, to32, gemmBLAS{}.Sgemm, gonum.Implementation{}.Sgemm)
+		})
+		b.Run(s.name+"/f64", func(b *testing.B) {
+			id := func(x []float64) []float64 { return x }
+			benchGemmPair(b, s.m, s.n, s.k, s.tA, s.tB, id, gemmBLAS{}.Dgemm, gonum.Implementation{}.Dgemm)
+		})
+	}
+}
+
+func benchGemmPair[T float](b *testing.B, m, n, k int, tA, tB bool, conv func([]float64) []T,
+	ours, theirs func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)) {
+	r := rand.New(rand.NewPCG(5, 6))
+	a, bm, c := conv(randSlice(r, m*k)), conv(randSlice(r, k*n)), make([]T, m*n)
+	tr := func(t bool) blas.Transpose {
+		if t {
+			return blas.Trans
+		}
+		return blas.NoTrans
+	}
+	lda, ldb := k, n
+	if tA {
+		lda = m
+	}
+	if tB {
+		ldb = k
+	}
+	run := func(f func(tA, tB blas.Transpose, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)) time.Duration {
+		t0 := time.Now()
+		f(tr(tA), tr(tB), m, n, k, 1, a, lda, bm, ldb, 0, c, n)
+		return time.Since(t0)
+	}
+	run(ours) // warm the scratch pools and caches
+	run(theirs)
+	ratios := make([]float64, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		var mine, gon time.Duration
+		if i%2 == 0 { // alternate which goes first, so neither always meets the warmer cache
+			mine, gon = run(ours), run(theirs)
+		} else {
+			gon, mine = run(theirs), run(ours)
+		}
+		ratios = append(ratios, float64(gon)/float64(mine))
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "x-gonum")
 }
