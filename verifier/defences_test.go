@@ -56,7 +56,9 @@ func TestCommitmentRejectsNaiveForgeries(t *testing.T) {
 }
 
 // The task's claims: the honest proofs are the task, the infinitesimal forgery (its tiny
-// claimed lr) and Zhang II (T' = 2, not the task's T = 6) are not.
+// claimed lr), Zhang II (T' = 2, not the task's T = 6) and Blindfold (its genuine intervals
+// claim the lr that makes each update the budget's length, 8.3 and 12.7 at step 0 here, not
+// the schedule's 0.1) are not.
 func TestTaskRejectsOtherClaims(t *testing.T) {
 	task := `[verify.check.task.task]
 model = "mlp:8-6-3:relu"
@@ -77,7 +79,7 @@ lr = 0.1
 			t.Errorf("honest proof %s rejected by %s", r.ProofID, r.FailedCheck)
 		}
 	}
-	for _, k := range []string{"zhang-II", "infinitesimal"} {
+	for _, k := range []string{"zhang-II", "infinitesimal", "blindfold"} {
 		if got[k] != verifier.CheckTask {
 			t.Errorf("%s: failed check %q, want task", k, got[k])
 		}
