@@ -238,11 +238,17 @@ func TestSpecs(t *testing.T) {
 		func(s *Spec) { s.Peers.FreeRiderNoise = []float64{math.NaN()} },
 		func(s *Spec) { s.Seeds = []uint64{1, 1} },
 		func(s *Spec) { s.Peers.Honest = 0 },
+		func(s *Spec) { s.Model = "mlp:4-x-2:relu" },
 	} {
 		c := *s
 		edit(&c)
 		if c.validate() == nil {
 			t.Errorf("accepted %+v", c)
 		}
+	}
+	c := *s
+	c.Model = "resnet:8:1x8x8"
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "has BatchNorm running statistics") {
+		t.Errorf("a model with buffers: %v, want refused by name", err)
 	}
 }

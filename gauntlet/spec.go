@@ -9,6 +9,7 @@ import (
 
 	"pollab/autodiff"
 	"pollab/internal/specfile"
+	"pollab/models"
 )
 
 //go:embed specs/*.toml
@@ -127,6 +128,15 @@ func (s *Spec) validate() error {
 	}
 	if _, err := autodiff.ParseDType(s.DType); err != nil {
 		return err
+	}
+	m, err := models.Parse(s.Model)
+	if err != nil {
+		return err
+	}
+	if len(models.InitBuffers(m)) > 0 {
+		// Peers, validator and the global model exchange parameters only; BatchNorm's running
+		// statistics would need their own aggregation rule, which Templar does not specify.
+		return fmt.Errorf("model %s has BatchNorm running statistics: the simulation supports models without buffers (mlp, lenet5, cnn-cifar)", m.Spec())
 	}
 	return specfile.UniqueSeeds(s.Seeds)
 }
