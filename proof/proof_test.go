@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -537,6 +538,11 @@ func TestResumeContinuesAnInterruptedRun(t *testing.T) {
 	p, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Without a provenance from the caller, Finish records this machine (what the ledger's
+	// wall times were measured on) and this build.
+	if prov, ok := p.Provenance(); !ok || !strings.HasPrefix(prov.Host, runtime.GOOS+"/"+runtime.GOARCH+", ") || prov.Build == nil {
+		t.Errorf("default provenance %+v (ok %v), want this machine and build", prov, ok)
 	}
 	for i := 0; i < p.NumCheckpoints(); i++ {
 		if _, err := p.Checkpoint(i); err != nil {

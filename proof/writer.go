@@ -21,6 +21,7 @@ import (
 	"pollab/autodiff"
 	"pollab/data"
 	"pollab/internal/atomicfile"
+	"pollab/internal/buildinfo"
 )
 
 // tempPrefix starts the name of every file the writer has not yet renamed into place, so a
@@ -422,6 +423,9 @@ func (w *Writer) Finish(prov *Provenance, cost autodiff.Cost) error {
 	if p.Build == nil {
 		b := autodiff.ThisBuild()
 		p.Build = &b
+	}
+	if p.Host == "" {
+		p.Host = buildinfo.Host().String() // what the ledger's wall times were measured on
 	}
 	provJSON, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {

@@ -4,6 +4,7 @@ package buildinfo
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -66,6 +67,15 @@ func Host() Machine {
 		}
 	}
 	return m
+}
+
+// String is the machine in one line: "linux/amd64, 2 CPUs, <CPU model>" (the model when known).
+func (m Machine) String() string {
+	s := fmt.Sprintf("%s/%s, %d CPUs", m.GOOS, m.GOARCH, m.NumCPU)
+	if m.CPUModel != "" {
+		s += ", " + m.CPUModel
+	}
+	return s
 }
 
 // Version is the code that produced a record: pollab's version and the git checkout it was
