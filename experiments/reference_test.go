@@ -2,10 +2,8 @@ package experiments
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/csv"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -87,19 +85,12 @@ func TestDemoReproducesTheCommittedReference(t *testing.T) {
 	t.Logf("%d rows and %d files equal to results/reference", len(want)-1, compared)
 }
 
-// csvRecords reads a results CSV, gzipped when its name ends in .gz.
+// csvRecords reads a results CSV (openCSVFile) as raw records, every column as written.
 func csvRecords(t *testing.T, path string) [][]string {
 	t.Helper()
-	f, err := os.Open(path)
+	r, err := openCSVFile(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if filepath.Ext(path) == ".gz" {
-		if r, err = gzip.NewReader(f); err != nil {
-			t.Fatal(err)
-		}
 	}
 	recs, err := csv.NewReader(r).ReadAll()
 	if err != nil {

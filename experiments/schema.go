@@ -407,24 +407,31 @@ func ReadCSV(r io.Reader) ([]Row, error) {
 
 // ReadCSVFile reads a results CSV from disk; a name ending in .gz is gunzipped.
 func ReadCSVFile(name string) ([]Row, error) {
-	raw, err := os.ReadFile(name)
+	r, err := openCSVFile(name)
 	if err != nil {
-		return nil, fmt.Errorf("results CSV: %w", err)
-	}
-	var r io.Reader = bytes.NewReader(raw)
-	if strings.HasSuffix(name, ".gz") {
-		zr, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		defer zr.Close()
-		r = zr
+		return nil, err
 	}
 	rows, err := ReadCSV(r)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return rows, nil
+}
+
+// openCSVFile returns a reader of the results CSV name, read whole and gunzipped when the
+// name ends in .gz.
+func openCSVFile(name string) (io.Reader, error) {
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("results CSV: %w", err)
+	}
+	var r io.Reader = bytes.NewReader(raw)
+	if strings.HasSuffix(name, ".gz") {
+		if r, err = gzip.NewReader(r); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return r, nil
 }
 
 // WriteCSVFile writes rows atomically to name; a name ending in .gz is gzipped.
